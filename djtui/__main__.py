@@ -1,0 +1,5 @@
+import sys
+
+from djtui.cli import main
+
+sys.exit(main())

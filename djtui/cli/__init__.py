@@ -1,0 +1,197 @@
+"""The headless twin of the app: argument parsing, subcommands, output, exit codes.
+
+Each capability registers its subcommands from its own module in this
+package (``sessions``, ``orphans``, ``export``, ``accounts``, ...), so the
+commands of one capability live together. Exit codes: 0 done, 1 a check or
+an operation failed, 2 bad input or configuration, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from djtui.errors import OperationFailed, ReadOnlyError, UserError
+from djtui.services import commandlog
+
+if TYPE_CHECKING:
+    from djtui.config import Config
+    from djtui.services.database import Database
+
+# modules of this package that add subcommands; each has register(subparsers)
+COMMAND_MODULES = ("doctor", "demo", "sessions", "orphans", "export", "accounts", "dbbackup", "maintenance")
+
+
+@dataclass
+class Context:
+    """What every command gets: the parsed arguments, the config, a database handle."""
+
+    args: argparse.Namespace
+    _config: Config | None = field(default=None, repr=False)
+    _db: Database | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from djtui.config import load_config
+            self._config = load_config(getattr(self.args, "config", None))
+        return self._config
+
+    @property
+    def readonly(self) -> bool:
+        return bool(getattr(self.args, "readonly", False)) or self.config.readonly
+
+    def require_writable(self, action: str) -> None:
+        if self.readonly:
+            raise ReadOnlyError(action)
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            from djtui.services.database import Database
+            self._db = Database.from_config(self.config, readonly=self.readonly)
+        return self._db
+
+    @cached_property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+
+def emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, align: str | None = None) -> str:
+    """A plain text table; ``align`` holds one of 'l'/'r' per column."""
+    cells = [[str(c) for c in headers]] + [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]
+    align = align or "l" * len(headers)
+    lines = []
+    for n, row in enumerate(cells):
+        parts = []
+        for i, c in enumerate(row):
+            pad = widths[i] - _width(c)
+            parts.append(" " * pad + c if align[i] == "r" else c + " " * pad)
+        lines.append("  ".join(parts).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    from rich.cells import cell_len
+    return cell_len(text)
+
+
+def confirm_typed(expected: str, supplied: str | None, prompt: str) -> None:
+    """A destructive action's confirmation: typed on a terminal, or --confirm without one."""
+    if supplied is not None:
+        if supplied != expected:
+            raise UserError(f"confirmation text {supplied!r} does not match {expected!r}",
+                            where="--confirm", hint=f"pass --confirm {expected!r} exactly")
+        return
+    if not sys.stdin.isatty():
+        raise UserError("this action needs a typed confirmation and there is no terminal",
+                        hint=f"pass --confirm {expected!r} to confirm non-interactively")
+    try:
+        answer = input(f"{prompt}\nType {expected} to confirm: ")
+    except EOFError:
+        answer = ""
+    if answer.strip() != expected:
+        raise OperationFailed("not confirmed: nothing was changed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="djtui",
+        description="Move, check, clean, export and govern a DataJoint lab's data. "
+                    "Without a command, opens the terminal app.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="config file (default: $DJTUI_CONFIG, "
+                        "./backup_config.yaml, then ~/.config/djtui/config.yaml)")
+    parser.add_argument("--readonly", action="store_true", help="refuse every write")
+    parser.add_argument("--no-mouse", action="store_true", help="app: leave the mouse to the terminal")
+    parser.add_argument("--version", action="version", version=f"djtui {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    app = sub.add_parser("app", help="open the terminal app (the default)")
+    app.set_defaults(func=run_app)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"djtui.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"djtui.cli.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("djtui")
+    except Exception:
+        return "0+unknown"
+
+
+def run_app(ctx: Context) -> int:
+    from djtui.tui.app import DjtuiApp
+    app = DjtuiApp(config=ctx.config, readonly=ctx.readonly, mouse=not ctx.args.no_mouse)
+    app.run(mouse=not ctx.args.no_mouse)
+    return app.return_code or 0
+
+
+def _crash_report(exc: BaseException, ctx: Context | None) -> str:
+    text = commandlog.mask("".join(traceback.format_exception(exc)))
+    try:
+        base = ctx.config.state_dir if ctx and ctx._config else Path(os.path.expanduser("~/.local/state/djtui"))
+        base.mkdir(parents=True, exist_ok=True)
+        path = base / f"crash-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        return str(path)
+    except OSError:
+        return "(could not be written)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[Context], int] = getattr(args, "func", run_app)
+    ctx = Context(args)
+    try:
+        return int(func(ctx) or 0)
+    except UserError as exc:
+        print(f"djtui: error: {commandlog.mask(exc.render())}", file=sys.stderr)
+        return exc.exit_code
+    except OperationFailed as exc:
+        print(f"djtui: failed: {commandlog.mask(str(exc))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("djtui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        where = _crash_report(exc, ctx)
+        print(f"djtui: internal error: {type(exc).__name__}: {commandlog.mask(str(exc))}\n"
+              f"  the details are in {where}; please report it", file=sys.stderr)
+        return 1
+    finally:
+        ctx.close()

@@ -1,0 +1,333 @@
+"""A throwaway MariaDB or MySQL server in a directory of its own.
+
+Used by the tests, the demo lab and restore-verification of dumps. It runs
+the installed ``mariadbd``/``mysqld`` on a free loopback port and a unix
+socket, with an admin user whose password is random, and it removes its
+data directory when stopped. Attached servers die with the process that
+started them (also on Ctrl-C or SIGKILL); detached ones (``demo
+--setup-only``) are stopped with :func:`stop_detached`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import getpass
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymysql
+
+from djtui.config import Secret
+from djtui.errors import OperationFailed, UserError
+from djtui.services import commandlog
+from djtui.services.database import ConnectionSettings
+
+ADMIN_USER = "djadmin"
+STATE_FILE = "server.json"
+_SOCKET_MAX = 100  # sun_path is 108 bytes on Linux
+
+
+@dataclass(frozen=True)
+class ServerBinary:
+    server: Path
+    install_db: Path | None
+    flavor: str  # "MariaDB" | "MySQL"
+    version: str
+
+
+def find_server_binary() -> ServerBinary:
+    """The installed server program, MariaDB preferred."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin",
+                              "/usr/local/mysql/bin"])
+    for name in ("mariadbd", "mysqld"):
+        exe = shutil.which(name, path=search)
+        if not exe:
+            continue
+        try:
+            out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        flavor = "MariaDB" if "mariadb" in out.lower() else "MySQL"
+        version = next((w for w in out.replace("-", " ").split() if w[:1].isdigit() and "." in w), "?")
+        install = None
+        if flavor == "MariaDB":
+            found = shutil.which("mariadb-install-db", path=search) or shutil.which("mysql_install_db", path=search)
+            install = Path(found) if found else None
+            if install is None:
+                continue
+        return ServerBinary(Path(exe), install, flavor, version)
+    raise UserError(
+        "no MariaDB or MySQL server program (mariadbd / mysqld) is installed",
+        hint="install it, e.g. `apt-get install mariadb-server` (the project's ./dev script does this)")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class PrivateServer:
+    """A private database server; use as a context manager or call start()/stop()."""
+
+    def __init__(self, base_dir: str | os.PathLike | None = None, *, detached: bool = False,
+                 keep_dir: bool = False, buffer_pool_mb: int = 128):
+        self._own_dir = base_dir is None
+        self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="djtui-db-"))
+        self.detached = detached
+        self.keep_dir = keep_dir or not self._own_dir
+        self.buffer_pool_mb = buffer_pool_mb
+        self.datadir = self.base_dir / "data"
+        self.port = 0
+        self.socket_path = ""
+        self.password = Secret(secrets.token_urlsafe(18))
+        self.binary: ServerBinary | None = None
+        self.proc: subprocess.Popen | None = None
+        self.pid: int | None = None
+        self._socket_dir: Path | None = None
+        self._stopped = False
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def __enter__(self) -> PrivateServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        return ConnectionSettings(host="127.0.0.1", port=self.port, user=ADMIN_USER,
+                                  password=self.password, sources=("private server",))
+
+    @property
+    def flavor(self) -> str:
+        return self.binary.flavor if self.binary else "?"
+
+    def _pick_socket(self) -> str:
+        candidate = self.base_dir / "mysql.sock"
+        if len(str(candidate)) < _SOCKET_MAX:
+            return str(candidate)
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="djtui-s-", dir="/tmp"))
+        return str(self._socket_dir / "mysql.sock")
+
+    def start(self, timeout: float = 60.0) -> PrivateServer:
+        self.binary = find_server_binary()
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        if (self.base_dir / STATE_FILE).exists():
+            raise UserError(f"a private server already uses {self.base_dir}",
+                            hint="stop it first (djtui demo --stop --dir ...) or choose another directory")
+        commandlog.add_secret(self.password.reveal())
+        self.socket_path = self._pick_socket()
+        self._initialize()
+        last_error = ""
+        for _attempt in range(3):
+            self.port = free_port()
+            self._launch()
+            try:
+                self._wait_ready(timeout)
+                break
+            except OperationFailed as exc:
+                last_error = str(exc)
+                self._kill()
+                if "in use" not in last_error.lower():
+                    raise
+        else:
+            raise OperationFailed(last_error)
+        self._create_admin()
+        self._write_state()
+        if not self.detached:
+            atexit.register(self.stop)
+        return self
+
+    def _user_flag(self) -> list[str]:
+        return [f"--user={getpass.getuser()}"] if os.geteuid() == 0 else []
+
+    def _initialize(self) -> None:
+        assert self.binary is not None
+        log = self.base_dir / "install.log"
+        if self.binary.flavor == "MariaDB":
+            cmd = [str(self.binary.install_db), "--no-defaults", f"--datadir={self.datadir}",
+                   "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
+                   *self._user_flag()]
+        else:
+            cmd = [str(self.binary.server), "--no-defaults", "--initialize-insecure",
+                   f"--datadir={self.datadir}", *self._user_flag()]
+        commandlog.record("exec", cmd)
+        with open(log, "wb") as fh:
+            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=300).returncode
+        if rc != 0:
+            tail = log.read_text(errors="replace")[-1500:]
+            raise OperationFailed(f"initializing the private server's data directory failed:\n{tail}")
+
+    def _launch(self) -> None:
+        assert self.binary is not None
+        err_log = self.base_dir / "server.log"
+        if err_log.exists():
+            err_log.unlink()
+        cmd = [
+            str(self.binary.server), "--no-defaults", f"--datadir={self.datadir}",
+            f"--socket={self.socket_path}", f"--port={self.port}", "--bind-address=127.0.0.1",
+            f"--pid-file={self.base_dir / 'server.pid'}", f"--log-error={err_log}",
+            "--skip-name-resolve", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
+            f"--innodb-buffer-pool-size={self.buffer_pool_mb}M", "--innodb-flush-log-at-trx-commit=2",
+            "--max-connections=300", "--max-allowed-packet=256M", f"--secure-file-priv={self.base_dir}",
+            "--skip-log-bin", *self._user_flag(),
+        ]
+        if self.binary.flavor == "MySQL":
+            cmd.append("--mysqlx=OFF")
+        commandlog.record("exec", cmd)
+        in_main = threading.current_thread() is threading.main_thread()
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=None if self.detached or not in_main else _die_with_parent,
+        )
+        self.pid = self.proc.pid
+
+    def _root_connect(self) -> pymysql.connections.Connection:
+        return pymysql.connect(unix_socket=self.socket_path, user="root", password="",
+                               connect_timeout=2, autocommit=True)
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                log = (self.base_dir / "server.log")
+                tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+                raise OperationFailed(f"the private server exited at start (code {self.proc.returncode}):\n{tail}")
+            if os.path.exists(self.socket_path):
+                try:
+                    self._root_connect().close()
+                    return
+                except pymysql.err.MySQLError:
+                    pass
+            time.sleep(0.05)
+        raise OperationFailed(f"the private server did not become ready within {timeout:.0f} s")
+
+    def _create_admin(self) -> None:
+        pw = self.password.reveal()
+        conn = self._root_connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT user, host FROM mysql.user WHERE user = ''")
+                for user, host in cur.fetchall():
+                    cur.execute("DROP USER %s@%s", (user, host))
+                for host in ("%", "localhost"):
+                    cur.execute("CREATE USER %s@%s IDENTIFIED BY %s", (ADMIN_USER, host, pw))
+                    cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'{host}' WITH GRANT OPTION")
+                cur.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (secrets.token_urlsafe(24),))
+                cur.execute("FLUSH PRIVILEGES")
+        finally:
+            conn.close()
+
+    def _write_state(self) -> None:
+        state = {
+            "pid": self.pid, "port": self.port, "socket": self.socket_path, "datadir": str(self.datadir),
+            "user": ADMIN_USER, "flavor": self.flavor, "version": self.binary.version if self.binary else "",
+            "socket_dir": str(self._socket_dir) if self._socket_dir else None,
+        }
+        path = self.base_dir / STATE_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(state, fh, indent=2)
+
+    def connect(self, database: str | None = None, **kw: object) -> pymysql.connections.Connection:
+        args = self.settings.pymysql_kwargs(database)
+        args.update(kw)
+        return pymysql.connect(**args)
+
+    def _kill(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+        self._kill()
+        with contextlib.suppress(FileNotFoundError):
+            (self.base_dir / STATE_FILE).unlink()
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+        if self._own_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+        elif not self.keep_dir:
+            shutil.rmtree(self.datadir, ignore_errors=True)
+
+
+def read_state(base_dir: str | os.PathLike) -> dict | None:
+    path = Path(base_dir) / STATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        raise UserError(f"{path} is damaged", hint="remove it after making sure no server runs there") from None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_detached(base_dir: str | os.PathLike, *, remove_data: bool = True, timeout: float = 30.0) -> bool:
+    """Stop a server left running by ``demo --setup-only``; False when none was running."""
+    base = Path(base_dir)
+    state = read_state(base)
+    if state is None:
+        return False
+    pid = int(state["pid"])
+    if _pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    (base / STATE_FILE).unlink(missing_ok=True)
+    if state.get("socket_dir"):
+        shutil.rmtree(state["socket_dir"], ignore_errors=True)
+    if remove_data:
+        shutil.rmtree(state.get("datadir") or base / "data", ignore_errors=True)
+    return True

@@ -1,0 +1,317 @@
+"""Database connections that honour the DataJoint conventions users already have.
+
+Precedence, lowest first: built-in defaults, ``~/.datajoint_config.json``,
+``./dj_local_conf.json`` (DataJoint 0.14), ``datajoint.json`` found upward from
+the working directory with its ``.secrets/`` (DataJoint 2.x), the ``DJ_HOST`` /
+``DJ_USER`` / ``DJ_PASS`` / ``DJ_PORT`` environment variables, and last the
+``database:`` section of djtui's config file.
+
+Blocking driver calls run in a dedicated thread pool so the event loop (and
+so the TUI) never waits on the network. DataJoint itself is never imported
+here: pymysql is all a status query needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pymysql
+import pymysql.cursors
+
+from djtui.config import Config, DatabaseSettings, Secret
+from djtui.errors import UserError
+from djtui.services import commandlog
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    host: str = "localhost"
+    port: int = 3306
+    user: str | None = None
+    password: Secret | None = None
+    socket: str | None = None
+    connect_timeout: int = 5
+    sources: tuple[str, ...] = ()  # where each value came from, for `doctor` and the header
+
+    @property
+    def address(self) -> str:
+        if self.socket:
+            return f"{self.host} (socket {self.socket})"
+        return f"{self.host}:{self.port}"
+
+    def pymysql_kwargs(self, database: str | None = None) -> dict[str, Any]:
+        kw: dict[str, Any] = {
+            "user": self.user,
+            "password": self.password.reveal() if self.password else "",
+            "connect_timeout": self.connect_timeout,
+            "charset": "utf8mb4",
+            "autocommit": True,
+        }
+        if self.socket:
+            kw["unix_socket"] = self.socket
+        else:
+            kw["host"] = self.host
+            kw["port"] = self.port
+        if database:
+            kw["database"] = database
+        return kw
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    flavor: str  # "MariaDB" | "MySQL"
+    version: str  # e.g. "10.11.19"
+    version_comment: str
+    current_user: str
+    connection_id: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.flavor} {self.version}"
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        return tuple(int(x) for x in re.findall(r"\d+", self.version)[:3])
+
+    @property
+    def is_mariadb(self) -> bool:
+        return self.flavor == "MariaDB"
+
+
+def parse_server_version(version: str, comment: str = "") -> tuple[str, str]:
+    """Flavor and numeric version from ``SELECT VERSION()`` and ``@@version_comment``."""
+    flavor = "MariaDB" if "mariadb" in (version + " " + comment).lower() else "MySQL"
+    m = re.match(r"(\d+\.\d+\.\d+)", version)
+    return flavor, (m.group(1) if m else version)
+
+
+# ---------------------------------------------------------------------------
+# resolving the settings
+
+
+def _flat(data: dict[str, Any]) -> dict[str, Any]:
+    """Both DataJoint layouts: flat ``database.host`` keys (0.14) and nested ``{"database": {...}}`` (2.x)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key == "database":
+            for k, v in value.items():
+                out[f"database.{k}"] = v
+        else:
+            out[key] = value
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read DataJoint config: {exc}", where=str(path),
+                        hint="fix the JSON, or set database.use_datajoint_config: false") from None
+    return _flat(data) if isinstance(data, dict) else None
+
+
+def find_datajoint_json(start: Path) -> Path | None:
+    current = start.resolve()
+    while True:
+        candidate = current / "datajoint.json"
+        if candidate.is_file():
+            return candidate
+        if (current / ".git").exists() or (current / ".hg").exists() or current == current.parent:
+            return None
+        current = current.parent
+
+
+def resolve_connection(cfg_db: DatabaseSettings, *, env: dict[str, str] | None = None,
+                       cwd: Path | None = None, home: Path | None = None) -> ConnectionSettings:
+    env = dict(os.environ if env is None else env)
+    cwd = cwd or Path.cwd()
+    home = home or Path(os.path.expanduser("~"))
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+
+    def take(data: dict[str, Any] | None, label: str) -> None:
+        if not data:
+            return
+        for key in ("host", "port", "user", "password"):
+            v = data.get(f"database.{key}")
+            if v not in (None, ""):
+                values[key] = v
+                origin[key] = label
+
+    if cfg_db.use_datajoint_config:
+        take(_read_json(home / ".datajoint_config.json"), "~/.datajoint_config.json")
+        take(_read_json(cwd / "dj_local_conf.json"), "dj_local_conf.json")
+        dj_json = find_datajoint_json(cwd)
+        if dj_json is not None:
+            secrets = dj_json.parent / ".secrets"
+            from_secrets = {}
+            for key in ("user", "password"):
+                f = secrets / f"database.{key}"
+                if f.is_file():
+                    from_secrets[f"database.{key}"] = f.read_text().strip()
+            take(from_secrets, str(secrets))
+            take(_read_json(dj_json), str(dj_json))
+        take({f"database.{k}": env.get(v) for k, v in
+              (("host", "DJ_HOST"), ("user", "DJ_USER"), ("password", "DJ_PASS"), ("port", "DJ_PORT"))},
+             "environment (DJ_*)")
+    take({"database.host": cfg_db.host, "database.port": cfg_db.port, "database.user": cfg_db.user,
+          "database.password": cfg_db.password.reveal() if cfg_db.password else None}, "config file")
+    if cfg_db.password_env:
+        if cfg_db.password_env not in env:
+            raise UserError(f"environment variable {cfg_db.password_env} is not set",
+                            where="config key `database.password_env`",
+                            hint=f"export {cfg_db.password_env}=... or remove password_env")
+        values["password"] = env[cfg_db.password_env]
+        origin["password"] = f"${cfg_db.password_env}"
+
+    host = str(values.get("host", "localhost"))
+    port_raw = values.get("port", 3306)
+    if ":" in host and host.count(":") == 1 and "port" not in values:
+        host, port_raw = host.split(":")
+    try:
+        port = int(port_raw)
+    except (TypeError, ValueError):
+        raise UserError(f"database port {port_raw!r} is not a number",
+                        where=origin.get("port", "database.port")) from None
+    pw = values.get("password")
+    return ConnectionSettings(
+        host=host, port=port, user=values.get("user"),
+        password=pw if isinstance(pw, Secret) else (Secret(str(pw)) if pw else None),
+        socket=cfg_db.socket, connect_timeout=cfg_db.connect_timeout,
+        sources=tuple(f"{k}: {v}" for k, v in sorted(origin.items())),
+    )
+
+
+# ---------------------------------------------------------------------------
+# connections
+
+
+def describe_error(exc: BaseException, settings: ConnectionSettings) -> UserError:
+    """A connection failure as a message a person can act on (never with the password)."""
+    code = exc.args[0] if getattr(exc, "args", None) else None
+    text = str(exc.args[1]) if len(getattr(exc, "args", ())) > 1 else str(exc)
+    if settings.password:
+        text = text.replace(settings.password.reveal(), "****")
+    if code == 1045:
+        hint = "check the user name and password (database.user / DJ_USER, DJ_PASS or .secrets/)"
+    elif code in (2003, 2002, 2013):
+        hint = "is the server running and reachable? check database.host/port (or DJ_HOST/DJ_PORT)"
+    elif code == 1049:
+        hint = "the database does not exist"
+    else:
+        hint = "run `djtui doctor` for a full check"
+    if settings.user is None:
+        hint = "no database user is configured: set database.user in the config, DJ_USER, or datajoint.json"
+    return UserError(f"cannot connect to the database at {settings.address} as "
+                     f"{settings.user or '(no user)'}: {text}", hint=hint)
+
+
+class Database:
+    """One lab database server: connections, a thread pool, and what the server is."""
+
+    def __init__(self, settings: ConnectionSettings, *, readonly: bool = False, workers: int = 4):
+        self.settings = settings
+        self.readonly = readonly
+        if settings.password:
+            commandlog.add_secret(settings.password.reveal())
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="djtui-db")
+        self._local = threading.local()
+        self._open: list[pymysql.connections.Connection] = []
+        self._open_lock = threading.Lock()
+        self._info: ServerInfo | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Config, *, readonly: bool | None = None) -> Database:
+        return cls(resolve_connection(cfg.database), readonly=cfg.readonly if readonly is None else readonly)
+
+    def connect(self, database: str | None = None, **extra: Any) -> pymysql.connections.Connection:
+        if self.settings.user is None:
+            raise describe_error(Exception(0, "no user configured"), self.settings)
+        kw = self.settings.pymysql_kwargs(database)
+        kw.update(extra)
+        try:
+            return pymysql.connect(**kw)
+        except pymysql.err.MySQLError as exc:
+            raise describe_error(exc, self.settings) from None
+
+    def _thread_connection(self) -> pymysql.connections.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            try:
+                conn.ping(reconnect=True)
+                return conn
+            except pymysql.err.MySQLError:
+                conn = None
+        conn = self.connect()
+        self._local.conn = conn
+        with self._open_lock:
+            self._open.append(conn)
+        return conn
+
+    @contextmanager
+    def cursor(self, dict_rows: bool = False) -> Iterator[pymysql.cursors.Cursor]:
+        conn = self._thread_connection()
+        cls = pymysql.cursors.DictCursor if dict_rows else pymysql.cursors.Cursor
+        with conn.cursor(cls) as cur:
+            yield cur
+
+    def query(self, sql: str, args: Sequence[Any] | dict | None = None, *, dict_rows: bool = False) -> list:
+        """Run one read statement on this thread's connection; blocking."""
+        commandlog.record("sql", sql, args)
+        with self.cursor(dict_rows) as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking work in the database thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args))
+
+    async def aquery(self, sql: str, args: Sequence[Any] | dict | None = None, *, dict_rows: bool = False) -> list:
+        return await self.run(lambda: self.query(sql, args, dict_rows=dict_rows))
+
+    def server_info(self) -> ServerInfo:
+        if self._info is None:
+            row = self.query("SELECT VERSION(), @@version_comment, CURRENT_USER(), CONNECTION_ID()")[0]
+            flavor, version = parse_server_version(row[0], row[1] or "")
+            self._info = ServerInfo(flavor=flavor, version=version, version_comment=row[1] or "",
+                                    current_user=row[2], connection_id=int(row[3]))
+        return self._info
+
+    async def aserver_info(self) -> ServerInfo:
+        return await self.run(self.server_info)
+
+    def schemas(self) -> list[str]:
+        rows = self.query(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN "
+            "('mysql','information_schema','performance_schema','sys') ORDER BY schema_name")
+        return [r[0] for r in rows]
+
+    def with_settings(self, **changes: Any) -> Database:
+        return Database(replace(self.settings, **changes), readonly=self.readonly)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._open_lock:
+            conns, self._open = self._open, []
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:
+                pass
+        self._local = threading.local()

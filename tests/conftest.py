@@ -1,0 +1,57 @@
+"""Shared fixtures: one private database server for the whole run, real files, real tools."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from djtui.devserver import PrivateServer
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServer]:
+    """A private MariaDB/MySQL server started by the suite itself (never the machine's own)."""
+    srv = PrivateServer(tmp_path_factory.mktemp("server"), buffer_pool_mb=256)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def admin_conn(server: PrivateServer) -> Iterator[pymysql.connections.Connection]:
+    conn = server.connect()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def schema_name(server: PrivateServer) -> Iterator[str]:
+    """A fresh, unique schema name; dropped (with any schema it prefixes) afterwards."""
+    name = f"t{os.getpid()}_{next(_counter)}"
+    yield name
+    conn = server.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+                        (name.replace("_", "\\_") + "%",))
+            for (db,) in cur.fetchall():
+                cur.execute(f"DROP DATABASE `{db}`")
+    finally:
+        conn.close()
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o600)
+    return path

@@ -1,0 +1,1 @@
+"""Benchmarks that run djtui side by side with the tools users use today."""

@@ -1,0 +1,170 @@
+"""The MultiCameraTracking tables, declared as DataJoint 0.14 lays them out in MySQL.
+
+Used by the demo lab, the tests and the benchmarks to build a lab database
+that looks like a real one (``FIELD.md`` section 1): ``mocap_sessions``
+(Subject, Session, Recording), ``multicamera_tracking``
+(MultiCameraRecording, SingleCameraVideo) and ``pose_pipeline`` (Video, with
+an ``attach@localattach`` column and its ``~external_localattach`` table).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+DEFAULT_SCHEMAS = {"sessions": "mocap_sessions", "multicamera": "multicamera_tracking", "pose": "pose_pipeline"}
+
+
+def _q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def ddl(sessions: str, multicamera: str, pose: str) -> list[str]:
+    s, m, p = _q(sessions), _q(multicamera), _q(pose)
+    return [
+        f"CREATE DATABASE IF NOT EXISTS {p}",
+        f"CREATE DATABASE IF NOT EXISTS {m}",
+        f"CREATE DATABASE IF NOT EXISTS {s}",
+        f"""CREATE TABLE IF NOT EXISTS {p}.`~external_localattach` (
+            hash UUID NOT NULL COMMENT 'hash of contents (blob), of filename + contents (attach), or relative filepath',
+            size BIGINT UNSIGNED NOT NULL COMMENT 'size of object in bytes',
+            attachment_name VARCHAR(255) NULL COMMENT 'the filename of an attachment',
+            filepath VARCHAR(1000) NULL COMMENT 'relative filepath or attachment filename',
+            contents_hash UUID NULL COMMENT 'used for the filepath datatype',
+            timestamp TIMESTAMP DEFAULT CURRENT_TIMESTAMP COMMENT 'automatic timestamp',
+            PRIMARY KEY (hash)
+        ) ENGINE=InnoDB COMMENT 'external storage tracking'""",
+        f"""CREATE TABLE IF NOT EXISTS {p}.`video` (
+            video_project VARCHAR(50) NOT NULL,
+            filename VARCHAR(100) NOT NULL,
+            video UUID NOT NULL COMMENT ':attach@localattach:',
+            start_time TIMESTAMP(3) NULL,
+            PRIMARY KEY (video_project, filename),
+            FOREIGN KEY (video) REFERENCES {p}.`~external_localattach` (hash)
+                ON UPDATE RESTRICT ON DELETE RESTRICT
+        ) ENGINE=InnoDB""",
+        f"""CREATE TABLE IF NOT EXISTS {m}.`multi_camera_recording` (
+            recording_timestamps TIMESTAMP NOT NULL,
+            camera_config_hash VARCHAR(50) NOT NULL,
+            video_project VARCHAR(50) NOT NULL,
+            video_base_filename VARCHAR(100) NOT NULL,
+            PRIMARY KEY (recording_timestamps, camera_config_hash)
+        ) ENGINE=InnoDB""",
+        f"""CREATE TABLE IF NOT EXISTS {m}.`single_camera_video` (
+            recording_timestamps TIMESTAMP NOT NULL,
+            camera_config_hash VARCHAR(50) NOT NULL,
+            video_project VARCHAR(50) NOT NULL,
+            filename VARCHAR(100) NOT NULL,
+            camera_name VARCHAR(50) NOT NULL,
+            frame_timestamps LONGBLOB NOT NULL,
+            PRIMARY KEY (recording_timestamps, camera_config_hash, video_project, filename),
+            FOREIGN KEY (recording_timestamps, camera_config_hash)
+                REFERENCES {m}.`multi_camera_recording` (recording_timestamps, camera_config_hash)
+                ON UPDATE CASCADE ON DELETE RESTRICT,
+            FOREIGN KEY (video_project, filename) REFERENCES {p}.`video` (video_project, filename)
+                ON UPDATE CASCADE ON DELETE RESTRICT
+        ) ENGINE=InnoDB""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.`subject` (
+            participant_id VARCHAR(50) NOT NULL,
+            PRIMARY KEY (participant_id)
+        ) ENGINE=InnoDB""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.`session` (
+            participant_id VARCHAR(50) NOT NULL,
+            session_date DATE NOT NULL,
+            PRIMARY KEY (participant_id, session_date),
+            FOREIGN KEY (participant_id) REFERENCES {s}.`subject` (participant_id)
+                ON UPDATE CASCADE ON DELETE RESTRICT
+        ) ENGINE=InnoDB""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.`recording` (
+            participant_id VARCHAR(50) NOT NULL,
+            session_date DATE NOT NULL,
+            recording_timestamps TIMESTAMP NOT NULL,
+            camera_config_hash VARCHAR(50) NOT NULL,
+            comment VARCHAR(255) NOT NULL DEFAULT '',
+            PRIMARY KEY (participant_id, session_date, recording_timestamps, camera_config_hash),
+            FOREIGN KEY (participant_id, session_date) REFERENCES {s}.`session` (participant_id, session_date)
+                ON UPDATE CASCADE ON DELETE RESTRICT,
+            FOREIGN KEY (recording_timestamps, camera_config_hash)
+                REFERENCES {m}.`multi_camera_recording` (recording_timestamps, camera_config_hash)
+                ON UPDATE CASCADE ON DELETE RESTRICT
+        ) ENGINE=InnoDB""",
+    ]
+
+
+def create_tables(cursor, sessions: str = DEFAULT_SCHEMAS["sessions"],
+                  multicamera: str = DEFAULT_SCHEMAS["multicamera"], pose: str = DEFAULT_SCHEMAS["pose"]) -> None:
+    """Create the three schemas and six tables (idempotent)."""
+    for stmt in ddl(sessions, multicamera, pose):
+        cursor.execute(stmt)
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """How much of a session to import: lets tests and the demo build partial imports."""
+
+    subject: bool = True
+    session: bool = True
+    recordings: int = 1  # Recording rows (each with its MultiCameraRecording row)
+    cameras: int = 4
+    videos: bool = True  # SingleCameraVideo rows for each recording
+
+
+def insert_session(cursor, participant_id: str, session_date: dt.date, plan: ImportPlan = ImportPlan(), *,
+                   sessions: str = DEFAULT_SCHEMAS["sessions"], multicamera: str = DEFAULT_SCHEMAS["multicamera"],
+                   pose: str = DEFAULT_SCHEMAS["pose"], project: str = "mobile_system") -> None:
+    """Insert one session's rows as the acquisition GUI's push to DataJoint would (or a part of them)."""
+    s, m, p = _q(sessions), _q(multicamera), _q(pose)
+    if plan.subject:
+        cursor.execute(f"INSERT IGNORE INTO {s}.`subject` VALUES (%s)", (participant_id,))
+    if plan.session:
+        cursor.execute(f"INSERT IGNORE INTO {s}.`session` VALUES (%s, %s)", (participant_id, session_date))
+    for r in range(plan.recordings):
+        ts = dt.datetime.combine(session_date, dt.time(10 + r, 0, 0))
+        cfg = hashlib.md5(f"{participant_id}{session_date}{r}".encode()).hexdigest()[:16]
+        base = f"{participant_id}_{session_date:%Y%m%d}_{r:02d}"
+        cursor.execute(f"INSERT IGNORE INTO {m}.`multi_camera_recording` VALUES (%s, %s, %s, %s)",
+                       (ts, cfg, project, base))
+        if plan.session and plan.subject:
+            cursor.execute(f"INSERT IGNORE INTO {s}.`recording` VALUES (%s, %s, %s, %s, %s)",
+                           (participant_id, session_date, ts, cfg, ""))
+        if plan.videos:
+            for c in range(plan.cameras):
+                fname = f"{base}.cam{c}.mp4"
+                h = uuid.UUID(hashlib.md5(f"{project}/{fname}".encode()).hexdigest())
+                cursor.execute(f"INSERT IGNORE INTO {p}.`~external_localattach` (hash, size, attachment_name) "
+                               "VALUES (%s, %s, %s)", (str(h), 1024, fname))
+                cursor.execute(f"INSERT IGNORE INTO {p}.`video` VALUES (%s, %s, %s, %s)",
+                               (project, fname, str(h), ts))
+                cursor.execute(f"INSERT IGNORE INTO {m}.`single_camera_video` VALUES (%s, %s, %s, %s, %s, %s)",
+                               (ts, cfg, project, fname, f"cam{c}", b"\x00" * 16))
+
+
+def drop_tables(cursor, schemas: Iterable[str] = DEFAULT_SCHEMAS.values()) -> None:
+    for name in schemas:
+        cursor.execute(f"DROP DATABASE IF EXISTS {_q(name)}")
+
+
+SQLITE_DDL = [
+    "CREATE TABLE IF NOT EXISTS participants (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY, session_date TEXT NOT NULL, "
+    "session_path TEXT, participant_id INTEGER REFERENCES participants(id))",
+    "CREATE TABLE IF NOT EXISTS recordings (id INTEGER PRIMARY KEY, session_id INTEGER REFERENCES sessions(id), "
+    "filename TEXT, camera_config_hash TEXT)",
+    "CREATE TABLE IF NOT EXISTS imported (id INTEGER PRIMARY KEY, session_id INTEGER REFERENCES sessions(id))",
+]
+
+
+def sqlite_add_session(conn, participant: str, session_date: dt.date, session_path: str, *,
+                       imported: bool) -> None:
+    """Record a session in the acquisition GUI's SQLite file; ``imported`` adds its ``imported`` row."""
+    for stmt in SQLITE_DDL:
+        conn.execute(stmt)
+    conn.execute("INSERT OR IGNORE INTO participants (name) VALUES (?)", (participant,))
+    pid = conn.execute("SELECT id FROM participants WHERE name = ?", (participant,)).fetchone()[0]
+    cur = conn.execute("INSERT INTO sessions (session_date, session_path, participant_id) VALUES (?, ?, ?)",
+                       (session_date.isoformat(), session_path, pid))
+    if imported:
+        conn.execute("INSERT INTO imported (session_id) VALUES (?)", (cur.lastrowid,))

@@ -335,7 +335,7 @@ class _Reader:
         return value
 
     def strings(self, m: dict, key: str, path: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
-        value = m.get(key, default)
+        value = m.get(key)
         if value is None:
             return default
         if isinstance(value, str):

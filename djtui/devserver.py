@@ -95,7 +95,7 @@ class PrivateServer:
         self._own_dir = base_dir is None
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="djtui-db-"))
         self.detached = detached
-        self.keep_dir = keep_dir or not self._own_dir
+        self.keep_dir = keep_dir
         self.buffer_pool_mb = buffer_pool_mb
         self.datadir = self.base_dir / "data"
         self.port = 0
@@ -237,7 +237,12 @@ class PrivateServer:
                 for host in ("%", "localhost"):
                     cur.execute("CREATE USER %s@%s IDENTIFIED BY %s", (ADMIN_USER, host, pw))
                     cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'{host}' WITH GRANT OPTION")
-                cur.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (secrets.token_urlsafe(24),))
+                cur.execute("SELECT user, host FROM mysql.user WHERE user = 'root'")
+                for user, host in cur.fetchall():
+                    if host == "localhost":
+                        cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (user, host, secrets.token_urlsafe(24)))
+                    else:  # root@127.0.0.1, root@::1, root@<hostname>: not needed, and passwordless
+                        cur.execute("DROP USER %s@%s", (user, host))
                 cur.execute("FLUSH PRIVILEGES")
         finally:
             conn.close()

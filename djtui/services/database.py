@@ -251,12 +251,8 @@ class Database:
 
     def _thread_connection(self) -> pymysql.connections.Connection:
         conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            try:
-                conn.ping(reconnect=True)
-                return conn
-            except pymysql.err.MySQLError:
-                conn = None
+        if conn is not None and conn.open:
+            return conn
         conn = self.connect()
         self._local.conn = conn
         with self._open_lock:
@@ -273,9 +269,17 @@ class Database:
     def query(self, sql: str, args: Sequence[Any] | dict | None = None, *, dict_rows: bool = False) -> list:
         """Run one read statement on this thread's connection; blocking."""
         commandlog.record("sql", sql, args)
-        with self.cursor(dict_rows) as cur:
-            cur.execute(sql, args)
-            return list(cur.fetchall())
+        for attempt in (1, 2):
+            try:
+                with self.cursor(dict_rows) as cur:
+                    cur.execute(sql, args)
+                    return list(cur.fetchall())
+            except pymysql.err.OperationalError as exc:
+                # a read may retry once on a fresh connection after the server dropped ours
+                if attempt == 2 or exc.args[0] not in (0, 2006, 2013):
+                    raise
+                self._local.conn = None
+        raise AssertionError("unreachable")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking work in the database thread pool."""

@@ -1,0 +1,261 @@
+"""DjtuiApp: the screens, global keys, the command palette, and the one database connection.
+
+The first frame is drawn before anything slow happens: the database
+connects in a worker after mount, and screens hear about it through
+``on_db_ready``. A connection failure is a screen with the reason and how to
+fix it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from djtui.config import Config
+from djtui.errors import UserError
+from djtui.services import commandlog
+from djtui.services.audit import AuditLog
+from djtui.services.database import ConnectionSettings, Database, ServerInfo, resolve_connection
+from djtui.tui.screens.accounts import AccountsScreen
+from djtui.tui.screens.backups import BackupsScreen
+from djtui.tui.screens.base import DjtuiScreen
+from djtui.tui.screens.export import ExportScreen
+from djtui.tui.screens.orphans import OrphansScreen
+from djtui.tui.screens.status import SessionsScreen
+from djtui.tui.screens.transfers import TransfersScreen
+
+SCREENS: dict[str, tuple[str, type[DjtuiScreen]]] = {
+    "sessions": ("1", SessionsScreen),
+    "transfers": ("2", TransfersScreen),
+    "orphans": ("3", OrphansScreen),
+    "export": ("4", ExportScreen),
+    "accounts": ("5", AccountsScreen),
+    "backups": ("6", BackupsScreen),
+}
+
+
+@dataclass
+class AppContext:
+    """What the screens share: config, read-only switch, audit log and the database."""
+
+    config: Config
+    readonly: bool
+    audit: AuditLog
+    db_settings: ConnectionSettings | None = None
+    db: Database | None = None
+    server_info: ServerInfo | None = None
+    db_error: UserError | None = None
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_db(self) -> Database:
+        await self._ready.wait()
+        if self.db is None:
+            raise self.db_error or UserError("the database is not connected")
+        return self.db
+
+
+class ConnectionErrorScreen(ModalScreen[str]):
+    """Why the database could not be reached, and what to do about it."""
+
+    DEFAULT_CSS = """
+    ConnectionErrorScreen { align: center middle; }
+    ConnectionErrorScreen > Vertical {
+        width: 90%; max-width: 100; height: auto; border: thick $error; background: $surface; padding: 1 2;
+    }
+    ConnectionErrorScreen .title { text-style: bold; color: $error; }
+    """
+    BINDINGS = [
+        Binding("r", "dismiss('retry')", "Retry", id="conn.retry"),
+        Binding("escape,c", "dismiss('continue')", "Continue without database", id="conn.continue"),
+        Binding("q", "app.quit", "Quit", id="conn.quit"),
+    ]
+
+    def __init__(self, error: UserError, settings: ConnectionSettings | None):
+        super().__init__()
+        self.error = error
+        self.settings = settings
+
+    def compose(self) -> ComposeResult:
+        sources = "\n".join(f"  {s}" for s in (self.settings.sources if self.settings else ())) or "  (defaults)"
+        with Vertical():
+            yield Static("Cannot reach the database", classes="title")
+            yield Static(self.error.what, markup=False)
+            if self.error.hint:
+                yield Static(f"\nHow to fix: {self.error.hint}", markup=False)
+            yield Static(f"\nSettings came from:\n{sources}", markup=False)
+            yield Static("\n[b]r[/b] retry   [b]c[/b]/Esc continue without the database   [b]q[/b] quit")
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90%; max-width: 90; height: 80%; border: thick $primary;
+        background: $surface; padding: 0 2; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+
+    def __init__(self, screen_bindings: list[tuple[str, str]]):
+        super().__init__()
+        self.screen_bindings = screen_bindings
+
+    def compose(self) -> ComposeResult:
+        lines = ["[b]djtui keys[/b]", ""]
+        for name, (key, cls) in SCREENS.items():
+            lines.append(f"  [b]{key}[/b]  {cls.SCREEN_TITLE} ({name})")
+        lines += ["", "  [b]?[/b]  this help", "  [b]ctrl+p[/b]  command palette (every action)",
+                  "  [b]L[/b]  command log: every SQL statement and command djtui ran", "  [b]q[/b]  quit"]
+        if self.screen_bindings:
+            lines += ["", "[b]This screen[/b]", ""]
+            lines += [f"  [b]{k}[/b]  {d}" for k, d in self.screen_bindings]
+        with VerticalScroll():
+            yield Static("\n".join(lines))
+
+
+class CommandLogScreen(Screen):
+    """Every SQL statement and external command, credentials masked."""
+
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="log.back"),
+                Binding("r", "reload", "Refresh", id="log.refresh")]
+
+    def compose(self) -> ComposeResult:
+        yield Static("[b]Command log[/b]: what djtui ran (credentials masked)")
+        yield DataTable(id="log", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("time", "kind", "statement")
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        for e in commandlog.entries()[-1000:]:
+            table.add_row(time.strftime("%H:%M:%S", time.localtime(e.when)), e.kind, e.text[:300])
+        if table.row_count:
+            table.move_cursor(row=table.row_count - 1)
+
+
+class DjtuiApp(App[int]):
+    CSS_PATH = str(Path(__file__).with_name("djtui.tcss"))
+    TITLE = "djtui"
+    MODES = {name: cls for name, (_, cls) in SCREENS.items()}
+    DEFAULT_MODE = "sessions"
+    BINDINGS = [
+        *[Binding(key, f"switch_mode('{name}')", cls.SCREEN_TITLE, id=f"screen.{name}")
+          for name, (key, cls) in SCREENS.items()],
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("L", "command_log", "Log", show=False, id="app.command_log"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, config: Config, *, readonly: bool | None = None, mouse: bool = True, connect: bool = True):
+        super().__init__()
+        ro = config.readonly if readonly is None else (readonly or config.readonly)
+        self.ctx = AppContext(config=config, readonly=ro, audit=AuditLog(config.audit_log))
+        self._connect = connect
+        self.return_code_value = 0
+
+    def on_mount(self) -> None:
+        if self.ctx.readonly:
+            self.sub_title = "read-only"
+        self._report_interrupted()
+        if self._connect:
+            self.call_after_refresh(self.connect_database)
+
+    def _report_interrupted(self) -> None:
+        try:
+            cut = self.ctx.audit.interrupted()
+        except OSError:
+            return
+        for entry in cut[-5:]:
+            self.notify(f"{entry.get('action')} started {entry.get('time')} by {entry.get('user')} was "
+                        f"interrupted; check its target before acting again (audit id {entry.get('id')})",
+                        title="Interrupted action", severity="warning", timeout=20)
+
+    @work(exclusive=True, group="connect", exit_on_error=False)
+    async def connect_database(self) -> None:
+        ctx = self.ctx
+        ctx._ready.clear()
+        ctx.db_error = None
+        try:
+            ctx.db_settings = resolve_connection(ctx.config.database)
+            db = Database(ctx.db_settings, readonly=ctx.readonly)
+            ctx.server_info = await db.aserver_info()
+            ctx.db = db
+        except UserError as exc:
+            ctx.db_error = exc
+        except Exception as exc:  # driver or OS errors not already described
+            ctx.db_error = UserError(commandlog.mask(f"{type(exc).__name__}: {exc}"),
+                                     hint="run `djtui doctor` for a full check")
+        ctx._ready.set()
+        self._refresh_headers()
+        if ctx.db_error is not None:
+            self.push_screen(ConnectionErrorScreen(ctx.db_error, ctx.db_settings), self._after_error)
+            return
+        for screen in self._capability_screens():
+            screen.on_db_ready()
+
+    def _after_error(self, choice: str | None) -> None:
+        if choice == "retry":
+            self.connect_database()
+
+    def _capability_screens(self) -> Iterable[DjtuiScreen]:
+        seen = set()
+        for stack in self._screen_stacks.values():
+            for screen in stack:
+                if isinstance(screen, DjtuiScreen) and id(screen) not in seen:
+                    seen.add(id(screen))
+                    yield screen
+
+    def _refresh_headers(self) -> None:
+        from djtui.tui.widgets.header import AppHeader
+        for screen in self._capability_screens():
+            for header in screen.query(AppHeader):
+                header.refresh_info()
+
+    def action_help(self) -> None:
+        bindings = []
+        for b in self.screen.BINDINGS:
+            if isinstance(b, Binding) and b.description:
+                bindings.append((b.key, b.description))
+        self.push_screen(HelpScreen(bindings))
+
+    def action_command_log(self) -> None:
+        self.push_screen(CommandLogScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for name, (key, cls) in SCREENS.items():
+            yield SystemCommand(f"Go to {cls.SCREEN_TITLE}", f"switch to the {name} screen (key {key})",
+                                lambda n=name: self.run_worker(self.switch_mode(n)))
+        yield SystemCommand("Command log", "every SQL statement and command djtui ran", self.action_command_log)
+        yield SystemCommand("Reconnect to the database", "connect again", self.connect_database)
+        for b in getattr(screen, "BINDINGS", []):
+            if isinstance(b, Binding) and b.description:
+                action = b.action
+                yield SystemCommand(f"{screen.__class__.__name__.removesuffix('Screen')}: {b.description}",
+                                    f"key {b.key}", lambda a=action, s=screen: self.run_worker(s.run_action(a)))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place where a failed background job becomes a message instead of a traceback."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            err = event.worker.error
+            text = err.render() if isinstance(err, UserError) else f"{type(err).__name__}: {err}"
+            self.notify(commandlog.mask(text), title=f"{event.worker.name or 'task'} failed",
+                        severity="error", timeout=15)
+
+    def on_unmount(self) -> None:
+        if self.ctx.db is not None:
+            self.ctx.db.close()

@@ -1,0 +1,71 @@
+"""The app shell: first frame without the database, header with flavor/version, screens, failures."""
+
+from __future__ import annotations
+
+from djtui.config import parse_config
+from djtui.tui.app import SCREENS, CommandLogScreen, ConnectionErrorScreen, DjtuiApp, HelpScreen
+from djtui.tui.widgets.header import AppHeader
+
+
+def _config(server, tmp_path, extra: str = ""):
+    return parse_config(
+        f"database:\n  host: 127.0.0.1\n  port: {server.port}\n  user: djadmin\n"
+        f"  password: {server.password.reveal()}\n  use_datajoint_config: false\n"
+        f"state_dir: {tmp_path}/state\n{extra}")
+
+
+async def test_header_shows_server_flavor_version_and_user(server, tmp_path):
+    app = DjtuiApp(config=_config(server, tmp_path))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        header = str(app.screen.query_one(AppHeader).render())
+        assert app.ctx.server_info is not None
+        assert app.ctx.server_info.flavor in header
+        assert app.ctx.server_info.version in header
+        assert "djadmin" in header
+        assert server.password.reveal() not in header
+
+
+async def test_number_keys_switch_every_screen_and_help_and_log(server, tmp_path):
+    app = DjtuiApp(config=_config(server, tmp_path, "readonly: true\n"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        for name, (key, cls) in SCREENS.items():
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, cls), name
+            assert "READ-ONLY" in str(app.screen.query_one(AppHeader).render())
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("L")
+        assert isinstance(app.screen, CommandLogScreen)
+
+
+async def test_unreachable_database_is_a_screen_not_a_traceback(tmp_path):
+    cfg = parse_config(f"database:\n  host: 127.0.0.1\n  port: 1\n  user: nobody\n  use_datajoint_config: false\n"
+                       f"state_dir: {tmp_path}/state\n")
+    app = DjtuiApp(config=cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, ConnectionErrorScreen)
+        assert "127.0.0.1:1" in app.screen.error.what
+        assert app.screen.error.hint
+        await pilot.press("c")
+        assert not isinstance(app.screen, ConnectionErrorScreen)
+        assert "unreachable" in str(app.screen.query_one(AppHeader).render())
+
+
+async def test_interrupted_action_in_audit_log_is_reported(tmp_path):
+    from djtui.services.audit import AuditLog
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.write({"event": "intent", "id": "abc123", "action": "delete-session", "pid": 999999999})
+    cfg = parse_config(f"audit_log: {tmp_path}/audit.jsonl\nstate_dir: {tmp_path}/state\n")
+    notes: list[str] = []
+    app = DjtuiApp(config=cfg, connect=False)
+    app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+    assert any("delete-session" in n and "abc123" in n for n in notes)

@@ -52,6 +52,13 @@ def schema_name(server: PrivateServer) -> Iterator[str]:
 
 
 def write_config(path: Path, text: str) -> Path:
+    """Write a config file as a careful admin would (0600: it may hold a password)."""
     path.write_text(text)
     path.chmod(0o600)
     return path
+
+
+@pytest.fixture
+def config_writer():
+    """``write_config`` as a fixture, for test modules in sub-folders."""
+    return write_config

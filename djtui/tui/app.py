@@ -153,7 +153,7 @@ class DjtuiApp(App[int]):
     MODES = {name: cls for name, (_, cls) in SCREENS.items()}
     DEFAULT_MODE = "sessions"
     BINDINGS = [
-        *[Binding(key, f"switch_mode('{name}')", cls.SCREEN_TITLE, id=f"screen.{name}")
+        *[Binding(key, f"switch_mode('{name}')", cls.SCREEN_TITLE, show=False, id=f"screen.{name}")
           for name, (key, cls) in SCREENS.items()],
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("L", "command_log", "Log", show=False, id="app.command_log"),

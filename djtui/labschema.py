@@ -142,6 +142,54 @@ def insert_session(cursor, participant_id: str, session_date: dt.date, plan: Imp
                                (ts, cfg, project, fname, f"cam{c}", b"\x00" * 16))
 
 
+
+def insert_sessions_bulk(cursor, sessions: Iterable[tuple[str, dt.date, ImportPlan]], *,
+                         sessions_schema: str = DEFAULT_SCHEMAS["sessions"],
+                         multicamera: str = DEFAULT_SCHEMAS["multicamera"], pose: str = DEFAULT_SCHEMAS["pose"],
+                         project: str = "mobile_system", batch: int = 5000) -> int:
+    """The rows of :func:`insert_session` for many sessions, sent with a few ``executemany`` calls.
+
+    One statement per table and batch keeps the demo lab and the benchmarks' generators fast
+    (thousands of sessions in seconds); returns the number of rows written.
+    """
+    s, m, p = _q(sessions_schema), _q(multicamera), _q(pose)
+    rows: dict[str, list[tuple]] = {k: [] for k in ("subject", "session", "mcr", "rec", "ext", "video", "scv")}
+    for participant_id, session_date, plan in sessions:
+        if plan.subject:
+            rows["subject"].append((participant_id,))
+        if plan.session:
+            rows["session"].append((participant_id, session_date))
+        for r in range(plan.recordings):
+            ts = dt.datetime.combine(session_date, dt.time(10 + r, 0, 0))
+            cfg = hashlib.md5(f"{participant_id}{session_date}{r}".encode()).hexdigest()[:16]
+            base = f"{participant_id}_{session_date:%Y%m%d}_{r:02d}"
+            rows["mcr"].append((ts, cfg, project, base))
+            if plan.session and plan.subject:
+                rows["rec"].append((participant_id, session_date, ts, cfg, ""))
+            if plan.videos:
+                for c in range(plan.cameras):
+                    fname = f"{base}.cam{c}.mp4"
+                    h = str(uuid.UUID(hashlib.md5(f"{project}/{fname}".encode()).hexdigest()))
+                    rows["ext"].append((h, 1024, fname))
+                    rows["video"].append((project, fname, h, ts))
+                    rows["scv"].append((ts, cfg, project, fname, f"cam{c}", b"\x00" * 16))
+    statements = [
+        ("subject", f"INSERT IGNORE INTO {s}.`subject` VALUES (%s)"),
+        ("session", f"INSERT IGNORE INTO {s}.`session` VALUES (%s, %s)"),
+        ("mcr", f"INSERT IGNORE INTO {m}.`multi_camera_recording` VALUES (%s, %s, %s, %s)"),
+        ("rec", f"INSERT IGNORE INTO {s}.`recording` VALUES (%s, %s, %s, %s, %s)"),
+        ("ext", f"INSERT IGNORE INTO {p}.`~external_localattach` (hash, size, attachment_name) VALUES (%s, %s, %s)"),
+        ("video", f"INSERT IGNORE INTO {p}.`video` VALUES (%s, %s, %s, %s)"),
+        ("scv", f"INSERT IGNORE INTO {m}.`single_camera_video` VALUES (%s, %s, %s, %s, %s, %s)"),
+    ]
+    total = 0
+    for key, sql in statements:
+        data = rows[key]
+        for i in range(0, len(data), batch):
+            cursor.executemany(sql, data[i:i + batch])
+        total += len(data)
+    return total
+
 def drop_tables(cursor, schemas: Iterable[str] = DEFAULT_SCHEMAS.values()) -> None:
     for name in schemas:
         cursor.execute(f"DROP DATABASE IF EXISTS {_q(name)}")

@@ -1,0 +1,197 @@
+"""`djtui demo`: try djtui on a throwaway lab, or leave one running for scripts and tests."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from djtui.cli import Context
+from djtui.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="build a demo lab on a private server and open the app on it",
+                       description="Without options: build a fresh demo lab in a temporary directory, open the "
+                                   "app on it, and remove everything on exit. With --setup-only --dir DIR: build "
+                                   "it in DIR and leave its server running; --stop --dir DIR stops that server.")
+    p.add_argument("--dir", metavar="DIR", help="where to build the lab (required with --setup-only and --stop)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--setup-only", action="store_true",
+                      help="build the lab in DIR, leave its server running, print how to use it")
+    mode.add_argument("--stop", action="store_true", help="stop the server of the demo lab in DIR")
+    p.add_argument("--seed", type=int, default=20261123, help="random seed (the lab is the same for a seed)")
+    p.set_defaults(func=run)
+
+
+def run(ctx: Context) -> int:
+    args = ctx.args
+    if args.stop:
+        return _stop(_need_dir(args, "--stop"))
+    if args.setup_only:
+        return _setup_only(_need_dir(args, "--setup-only"), args.seed)
+    return _interactive(Path(args.dir) if args.dir else None, args.seed, ctx)
+
+
+def _need_dir(args: argparse.Namespace, flag: str) -> Path:
+    if not args.dir:
+        raise UserError(f"{flag} needs the lab's directory", where="--dir",
+                        hint=f"run `djtui demo {flag} --dir DIR`")
+    return Path(args.dir).expanduser().resolve()
+
+
+def _say(msg: str) -> None:
+    print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+def _check_target(base: Path) -> None:
+    """Refuse a directory that already holds a lab, or that holds anything else."""
+    from djtui.demo import SERVER_DIR, is_demo_dir
+    from djtui.devserver import read_state
+
+    if base.exists() and not base.is_dir():
+        raise UserError(f"{base} exists and is not a directory", where="--dir", hint="choose another path")
+    if base.is_dir() and is_demo_dir(base):
+        running = read_state(base / SERVER_DIR) is not None
+        raise UserError(
+            f"{base} already holds a demo lab" + (" and its server is running" if running else ""),
+            where="--dir",
+            hint=(f"use it with `djtui --config {base}/djtui.yaml`, or stop it with `djtui demo --stop --dir {base}`"
+                  if running else f"remove {base} first, or choose another directory"))
+    if base.is_dir() and any(base.iterdir()):
+        raise UserError(f"{base} is not empty and is not a demo lab", where="--dir",
+                        hint="choose a new or empty directory; djtui will not build over other files")
+
+
+class _Terminated(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM and SIGHUP (a dropped ssh session) unwind like Ctrl-C: the server stops, the directory goes."""
+    def handler(_signum, _frame):
+        raise _Terminated()
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+def _build(base: Path, seed: int, *, detached: bool):
+    from djtui.config import load_config
+    from djtui.demo import SERVER_DIR, build_lab, preverify
+    from djtui.devserver import PrivateServer
+
+    _say("starting a private database server")
+    server = PrivateServer(base / SERVER_DIR, detached=detached)
+    server.start()
+    try:
+        summary = build_lab(base, server.connect, server.settings, seed=seed, progress=_say)
+        load_config(summary.config_path)  # proves the file it wrote is valid
+        _say("verifying the fully copied sessions (as `djtui verify` would)")
+        verified, why = preverify(summary)
+        if why:
+            _say(f"(skipped: {why}; run `djtui verify P D` yourself)")
+    except BaseException:
+        server.stop()
+        raise
+    return server, summary, verified
+
+
+def _setup_only(base: Path, seed: int) -> int:
+    _check_target(base)
+    created = not base.exists()
+    start = time.monotonic()
+    print(f"djtui demo: building a demo lab in {base}", file=sys.stderr, flush=True)
+    try:
+        with _sigterm_raises():
+            server, summary, verified = _build(base, seed, detached=True)
+    except BaseException:
+        if created:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            for child in base.iterdir():
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+        raise
+    elapsed = time.monotonic() - start
+    _print_summary(summary, verified)
+    for note in summary.notes:
+        print(f"note: {note}")
+    cfg = summary.config_path
+    print(f"\nready in {elapsed:.1f} s: {server.flavor} on 127.0.0.1:{server.port} (pid {server.pid})\n"
+          f"  open the app:   djtui --config {cfg}\n"
+          f"  or any command: djtui --config {cfg} status-range\n"
+          f"                  djtui --config {cfg} doctor\n"
+          f"  stop it:        djtui demo --stop --dir {base}")
+    return 0
+
+
+def _print_summary(summary, verified: set) -> None:
+    n = len(summary.sessions)
+    print(f"sessions: {n} ({summary.count(db_state='full')} imported, "
+          f"{summary.count(db_state='no_recording') + summary.count(db_state='no_videos')} partly, "
+          f"{summary.count(db_state='absent')} not imported; "
+          f"{summary.count(backup_state='full')} backed up, "
+          f"{summary.count(backup_state='missing_file') + summary.count(backup_state='truncated_file')} partly, "
+          f"{summary.count(backup_state='absent')} not)")
+    safe = {(s.participant, s.date) for s in summary.sessions if s.safe}
+    print(f"safe to delete: {len(safe & verified)} (imported, copied, verified); {len(safe - verified)} more "
+          "once `djtui verify` checks their copies")
+    legacy = sum(sum(v.values()) for v in summary.legacy_orphans.values())
+    print(f"orphans: {summary.interval_orphans} interval rows, {legacy} in the legacy store, "
+          f"{summary.dj2_orphans} in the DataJoint 2.x store ({summary.dj2_backend}), "
+          f"{summary.analysis_untracked + summary.analysis_zero_byte} analysis files, "
+          f"{summary.temp_stale} stale temp files")
+
+
+def _stop(base: Path) -> int:
+    from djtui.demo import SERVER_DIR, is_demo_dir
+    from djtui.devserver import stop_detached
+
+    if not is_demo_dir(base):
+        raise UserError(f"{base} is not a demo lab", where="--dir",
+                        hint="give the directory that `djtui demo --setup-only --dir DIR` built")
+    if stop_detached(base / SERVER_DIR):
+        print(f"stopped the demo server of {base} (the lab's files are still there; remove the directory "
+              "when you no longer need them)")
+        return 0
+    print(f"no demo server was running for {base}")
+    return 0
+
+
+def _interactive(base: Path | None, seed: int, ctx: Context) -> int:
+    from djtui.config import load_config
+
+    if base is not None:
+        base = base.expanduser().resolve()
+        _check_target(base)
+    own = base is None
+    work = Path(tempfile.mkdtemp(prefix="djtui-demo-")) if own else base
+    assert work is not None
+    server = None
+    print(f"djtui demo: building a throwaway lab in {work} (removed on exit)", file=sys.stderr, flush=True)
+    try:
+        with _sigterm_raises():
+            server, summary, _verified = _build(work, seed, detached=False)
+            cfg = load_config(summary.config_path)
+            from djtui.tui.app import DjtuiApp
+
+            app = DjtuiApp(config=cfg, readonly=ctx.readonly, mouse=not getattr(ctx.args, "no_mouse", False))
+            app.run(mouse=not getattr(ctx.args, "no_mouse", False))
+            return app.return_code or 0
+    except _Terminated:
+        print("djtui demo: terminated; cleaning up", file=sys.stderr)
+        return 143
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,448 @@
+"""Roles, grants and accounts of a DataJoint lab, as plans of exact SQL.
+
+Spyglass's role scheme (FIELD.md section 3) is kept, without its bugs: names
+are validated, identifiers quoted, ``_``/``%`` escaped in schema patterns
+(user names included), default roles set so a new user's role works at login,
+and passwords never inlined in the text a person sees. Two dialects differ:
+MySQL 8 (``SET DEFAULT ROLE ALL TO``, roles are accounts ``'r'@'%'``) and
+MariaDB (``SET DEFAULT ROLE r FOR``, roles have no host). Pure code: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from djtui.errors import UserError
+
+KINDS = ("guest", "collab", "user", "admin")
+ROLE_OF_KIND = {kind: f"dj_{kind}" for kind in KINDS}
+KIND_OF_ROLE = {role: kind for kind, role in ROLE_OF_KIND.items()}
+RANK = {kind: n for n, kind in enumerate(KINDS)}
+
+ANY_SCHEMA = "%"  # the db pattern of "every schema"
+PASSWORD_SHOWN = "'****'"
+
+# privileges that ALL PRIVILEGES stands for at the database level (GRANT OPTION excluded)
+_DB_ALL_COMMON = frozenset({
+    "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "REFERENCES", "INDEX", "ALTER",
+    "CREATE TEMPORARY TABLES", "LOCK TABLES", "EXECUTE", "CREATE VIEW", "SHOW VIEW",
+    "CREATE ROUTINE", "ALTER ROUTINE", "EVENT", "TRIGGER",
+})
+DB_ALL = {"MariaDB": _DB_ALL_COMMON | {"DELETE HISTORY"}, "MySQL": _DB_ALL_COMMON}
+
+_USER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_MODULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
+_HOST = re.compile(r"^[A-Za-z0-9.%_:/-]+$")
+USER_NAME_MAX = 32  # MySQL 8's limit, the stricter of the two
+
+
+# ---------------------------------------------------------------------------
+# names and quoting
+
+
+def validate_user_name(name: str, *, where: str = "user name") -> str:
+    """A user name also names the user's schema prefix, so it must be a plain identifier."""
+    if not name or len(name) > USER_NAME_MAX or not _USER_NAME.match(name):
+        raise UserError(f"{name!r} is not a usable user name", where=where,
+                        hint=f"start with a letter, then letters, digits or _ (at most {USER_NAME_MAX} characters); "
+                             "quotes, backticks, spaces, % and other symbols are refused")
+    if name.lower().startswith("dj_") and name.lower() in ROLE_OF_KIND.values():
+        raise UserError(f"{name!r} is the name of a djtui role", where=where, hint="pick another user name")
+    return name
+
+
+def validate_module_name(name: str, *, where: str = "module name") -> str:
+    if not name or len(name) > 60 or not _MODULE_NAME.match(name):
+        raise UserError(f"{name!r} is not a usable schema prefix", where=where,
+                        hint="a module prefix holds letters, digits and _ only (e.g. `spikesorting`)")
+    return name
+
+
+def validate_host(host: str, *, where: str = "host") -> str:
+    if not host or len(host) > 255 or not _HOST.match(host):
+        raise UserError(f"{host!r} is not a usable host pattern", where=where,
+                        hint="letters, digits, '.', '-', ':', '/' and the wildcards % _ only, e.g. % or 10.0.%")
+    return host
+
+
+def quote_ident(name: str) -> str:
+    """A backtick-quoted identifier; a backtick inside is doubled."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def quote_string(value: str) -> str:
+    """A single-quoted string literal, safe whatever the sql_mode (backslash and quote escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def escape_like(text: str) -> str:
+    """Make ``_``, ``%`` and ``\\`` literal in a MySQL db-name pattern."""
+    return text.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+
+
+def prefix_pattern(prefix: str) -> str:
+    """The db pattern of every schema ``<prefix>_...``: ``common`` -> ``common\\_%``."""
+    return escape_like(prefix) + "\\_%"
+
+
+def like_match(pattern: str, name: str) -> bool:
+    """Does db-name ``pattern`` (MySQL LIKE rules, backslash escape) cover schema ``name``."""
+    rx = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            rx.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        rx.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    return re.fullmatch("".join(rx), name, flags=re.IGNORECASE | re.DOTALL) is not None
+
+
+def generate_password(length: int = 20) -> str:
+    """A strong password that passes common validate_password policies (mixed case, digit, symbol)."""
+    symbols = "-_.+"
+    alphabet = string.ascii_letters + string.digits + symbols
+    while True:
+        pw = "".join(secrets.choice(alphabet) for _ in range(length))
+        if (any(c.islower() for c in pw) and any(c.isupper() for c in pw)
+                and any(c.isdigit() for c in pw) and any(c in symbols for c in pw)):
+            return pw
+
+
+# ---------------------------------------------------------------------------
+# dialects
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one server flavor spells roles, default roles and password changes."""
+
+    flavor: str  # "MariaDB" | "MySQL"
+    version: tuple[int, ...] = ()
+
+    @property
+    def is_mariadb(self) -> bool:
+        return self.flavor == "MariaDB"
+
+    def supports_roles(self) -> bool:
+        return self.version >= ((10, 0, 5) if self.is_mariadb else (8, 0, 0)) or not self.version
+
+    def supports_expiry(self) -> bool:
+        return self.version >= ((10, 4, 3) if self.is_mariadb else (5, 7, 4)) or not self.version
+
+    def notes(self) -> list[str]:
+        if not self.supports_roles():
+            return [f"{self.flavor} {'.'.join(map(str, self.version))} has no roles: "
+                    f"djtui needs MySQL 8.0+ or MariaDB 10.0.5+"]
+        if self.is_mariadb:
+            return ["MariaDB: roles have no host; one default role per user (SET DEFAULT ROLE r FOR u); "
+                    "a user changes their own password with SET PASSWORD (ALTER USER needs CREATE USER)"]
+        return ["MySQL 8: roles are accounts 'r'@'%'; granted roles are inactive at login unless set as "
+                "default (SET DEFAULT ROLE ALL TO u) or activate_all_roles_on_login is ON"]
+
+    def role(self, name: str) -> str:
+        return quote_ident(name) if self.is_mariadb else quote_string(name)
+
+    def account(self, user: str, host: str) -> str:
+        return f"{quote_string(user)}@{quote_string(host)}"
+
+    def on(self, pattern: str) -> str:
+        return "*.*" if pattern == "*" else f"{quote_ident(pattern)}.*"
+
+    def create_role(self, name: str) -> str:
+        return f"CREATE ROLE IF NOT EXISTS {self.role(name)}"
+
+    def grant_role(self, role: str, user: str, host: str) -> str:
+        return f"GRANT {self.role(role)} TO {self.account(user, host)}"
+
+    def revoke_role(self, role: str, user: str, host: str) -> str:
+        return f"REVOKE {self.role(role)} FROM {self.account(user, host)}"
+
+    def set_default_role(self, role: str, user: str, host: str) -> str:
+        if self.is_mariadb:
+            return f"SET DEFAULT ROLE {self.role(role)} FOR {self.account(user, host)}"
+        return f"SET DEFAULT ROLE ALL TO {self.account(user, host)}"
+
+    def grant(self, privileges: str, pattern: str, grantee: str) -> str:
+        return f"GRANT {privileges} ON {self.on(pattern)} TO {grantee}"
+
+    def revoke(self, privileges: str, pattern: str, grantee: str) -> str:
+        return f"REVOKE {privileges} ON {self.on(pattern)} FROM {grantee}"
+
+    def create_user(self, user: str, host: str, expiry_days: int | None) -> str:
+        sql = f"CREATE USER {self.account(user, host)} IDENTIFIED BY {PASSWORD_SHOWN}"
+        if expiry_days and self.supports_expiry():
+            sql += f" PASSWORD EXPIRE INTERVAL {int(expiry_days)} DAY"
+        return sql
+
+    def alter_password(self, user: str, host: str) -> str:
+        return f"ALTER USER {self.account(user, host)} IDENTIFIED BY {PASSWORD_SHOWN}"
+
+    def own_password(self) -> str:
+        # MariaDB refuses ALTER USER CURRENT_USER() without CREATE USER; SET PASSWORD needs nothing
+        if self.is_mariadb:
+            return f"SET PASSWORD = PASSWORD({PASSWORD_SHOWN})"
+        return f"ALTER USER CURRENT_USER() IDENTIFIED BY {PASSWORD_SHOWN}"
+
+
+# ---------------------------------------------------------------------------
+# privileges and expected grants
+
+
+@dataclass(frozen=True)
+class Privileges:
+    """A privilege set on one db pattern: ALL (optionally minus some) or a named list."""
+
+    names: frozenset[str] = frozenset()
+    all_: bool = False
+    minus: frozenset[str] = frozenset()
+
+    @classmethod
+    def all(cls, minus: Iterable[str] = ()) -> Privileges:
+        return cls(all_=True, minus=frozenset(m.upper() for m in minus))
+
+    @classmethod
+    def of(cls, *names: str) -> Privileges:
+        return cls(names=frozenset(n.upper() for n in names))
+
+    def expand(self, flavor: str) -> frozenset[str]:
+        return (DB_ALL[flavor] - self.minus) if self.all_ else self.names
+
+    @property
+    def label(self) -> str:
+        if self.all_:
+            return "ALL" + (f" -{','.join(sorted(self.minus))}" if self.minus else "")
+        return ", ".join(sorted(self.names)) or "-"
+
+
+@dataclass(frozen=True)
+class ExpectedGrant:
+    grantee: str  # role name, or "user@host" for a user's own grants
+    pattern: str
+    privileges: Privileges
+
+
+def role_grants(kind: str, shared_prefixes: Sequence[str], *, user_can_create: bool = True) -> list[ExpectedGrant]:
+    """What each role holds: the seed's meaning of guest, collab, user and admin."""
+    role = ROLE_OF_KIND[kind]
+    if kind == "admin":
+        return [ExpectedGrant(role, ANY_SCHEMA, Privileges.all())]
+    out = [ExpectedGrant(role, ANY_SCHEMA, Privileges.of("SELECT"))]
+    if kind == "user":
+        shared = Privileges.all() if user_can_create else Privileges.all(minus=["CREATE"])
+        out += [ExpectedGrant(role, prefix_pattern(p), shared) for p in shared_prefixes]
+    return out
+
+
+def user_own_grants(kind: str, user: str, host: str) -> list[ExpectedGrant]:
+    """collab, user and admin get ALL on their own prefix ``<user>\\_%``; a guest gets nothing of its own."""
+    if kind == "guest":
+        return []
+    return [ExpectedGrant(f"{user}@{host}", prefix_pattern(user), Privileges.all())]
+
+
+# ---------------------------------------------------------------------------
+# plans
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement as a person sees it (password as '****') and as the server gets it."""
+
+    sql: str
+    why: str = ""
+    password: str | None = field(default=None, repr=False, compare=False)
+
+    def executable(self) -> tuple[str, tuple[str, ...] | None]:
+        """Text and parameters for pymysql: the password travels as a parameter, never inlined."""
+        if self.password is None:
+            return self.sql, None
+        before, after = self.sql.rsplit(PASSWORD_SHOWN, 1)
+        return before.replace("%", "%%") + "%s" + after.replace("%", "%%"), (self.password,)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a change will do, first as text: the statements and the expected-vs-actual diff."""
+
+    title: str
+    statements: tuple[Statement, ...] = ()
+    diff: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.statements
+
+    def render(self) -> str:
+        lines = [self.title]
+        lines += [f"  note: {n}" for n in self.notes]
+        if self.diff:
+            lines.append("  expected vs actual:")
+            lines += [f"    {d}" for d in self.diff]
+        if self.statements:
+            lines.append("  SQL:")
+            lines += [f"    {s.sql};" for s in self.statements]
+        else:
+            lines.append("  nothing to do: the server already matches")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# grants as the server reports them
+
+
+@dataclass(frozen=True)
+class GrantLine:
+    """One parsed ``SHOW GRANTS`` line on a database pattern (``*`` for global)."""
+
+    pattern: str
+    privileges: frozenset[str]
+    all_: bool
+    grant_option: bool = False
+
+
+@dataclass(frozen=True)
+class ParsedGrants:
+    db: tuple[GrantLine, ...] = ()
+    roles: tuple[str, ...] = ()
+    default_role: str | None = None
+    other: tuple[str, ...] = ()  # table/column/proxy grants, kept for display
+
+
+_GRANT_ON = re.compile(r"^GRANT (?P<privs>.+?) ON (?P<target>\*\.\*|`(?:[^`]|``)*`\.(?:\*|`(?:[^`]|``)*`)|\S+) "
+                       r"TO (?P<rest>.+)$", re.DOTALL)
+_GRANT_ROLE = re.compile(r"^GRANT (?P<roles>(?:[`'][^`']+[`'](?:@[`'][^`']*[`'])?(?:,\s*)?)+) TO ", re.DOTALL)
+_DEFAULT_ROLE = re.compile(r"^SET DEFAULT ROLE [`']?(?P<role>[^`'\s]+)[`']? FOR ")
+_NAME = re.compile(r"[`']((?:[^`']|``)+)[`'](?:@[`'][^`']*[`'])?")
+
+
+def _unquote_ident(text: str) -> str:
+    return text[1:-1].replace("``", "`") if text.startswith("`") else text
+
+
+def parse_grant_line(line: str) -> ParsedGrants:
+    """Read one line of ``SHOW GRANTS`` (MySQL 8 and MariaDB spellings)."""
+    m = _GRANT_ON.match(line)
+    if m and not line.startswith("GRANT PROXY"):
+        target = m.group("target")
+        if target == "*.*":
+            pattern, table = "*", "*"
+        else:
+            db, _, table = target.rpartition(".")
+            pattern = _unquote_ident(db)
+        if table != "*":
+            return ParsedGrants(other=(line,))
+        privs_text = m.group("privs").upper()
+        all_ = privs_text.startswith("ALL")
+        names = frozenset() if all_ else frozenset(p.strip() for p in privs_text.split(",") if p.strip())
+        names = names - {"USAGE"}
+        return ParsedGrants(db=(GrantLine(pattern, names, all_, "WITH GRANT OPTION" in m.group("rest")),))
+    m = _DEFAULT_ROLE.match(line)
+    if m:
+        return ParsedGrants(default_role=m.group("role"))
+    m = _GRANT_ROLE.match(line)
+    if m:
+        return ParsedGrants(roles=tuple(n.replace("``", "`") for n in _NAME.findall(m.group("roles"))))
+    return ParsedGrants(other=(line,))
+
+
+def parse_grants(lines: Iterable[str]) -> ParsedGrants:
+    db: list[GrantLine] = []
+    roles: list[str] = []
+    other: list[str] = []
+    default = None
+    for line in lines:
+        p = parse_grant_line(line)
+        db += p.db
+        roles += p.roles
+        other += p.other
+        default = p.default_role or default
+    return ParsedGrants(tuple(db), tuple(roles), default, tuple(other))
+
+
+def effective(lines: Sequence[GrantLine], flavor: str) -> dict[str, frozenset[str]]:
+    """Privileges per db pattern, with ALL expanded; the global ``*`` pattern kept as is."""
+    out: dict[str, frozenset[str]] = {}
+    for g in lines:
+        privs = DB_ALL[flavor] if g.all_ else g.privileges
+        out[g.pattern] = out.get(g.pattern, frozenset()) | privs
+    return {k: v for k, v in out.items() if v}
+
+
+def diff_grants(expected: Sequence[ExpectedGrant], actual: Mapping[str, frozenset[str]], flavor: str,
+                *, managed_extra: Iterable[str] = ()) -> list[tuple[str, str, frozenset[str]]]:
+    """``(kind, pattern, privileges)`` with kind ``missing`` or ``extra``.
+
+    Extras are only reported on patterns djtui manages (those expected, plus ``managed_extra``):
+    a lab's own grants on other patterns are not drift.
+    """
+    out: list[tuple[str, str, frozenset[str]]] = []
+    want: dict[str, frozenset[str]] = {}
+    for g in expected:
+        want[g.pattern] = want.get(g.pattern, frozenset()) | g.privileges.expand(flavor)
+    for pattern, privs in want.items():
+        have = actual.get(pattern, frozenset())
+        if privs - have:
+            out.append(("missing", pattern, privs - have))
+        if have - privs:
+            out.append(("extra", pattern, have - privs))
+    for pattern in managed_extra:
+        if pattern not in want and actual.get(pattern):
+            out.append(("extra", pattern, actual[pattern]))
+    return out
+
+
+def describe_privs(privs: frozenset[str], flavor: str) -> str:
+    if privs == DB_ALL[flavor]:
+        return "ALL PRIVILEGES"
+    return ", ".join(sorted(privs))
+
+
+def fix_statements(dialect: Dialect, grantee_sql: str, expected: Sequence[ExpectedGrant],
+                   drift: Sequence[tuple[str, str, frozenset[str]]]) -> list[Statement]:
+    """GRANT what is missing, REVOKE what is extra, as few statements as reads well."""
+    by_pattern = {g.pattern: g.privileges for g in expected}
+    out: list[Statement] = []
+    for kind, pattern, privs in drift:
+        if kind == "missing":
+            want = by_pattern.get(pattern)
+            if want is not None and want.all_:
+                out.append(Statement(dialect.grant("ALL PRIVILEGES", pattern, grantee_sql),
+                                     f"{grantee_sql} needs ALL on {pattern}"))
+                if want.minus:
+                    out.append(Statement(dialect.revoke(", ".join(sorted(want.minus)), pattern, grantee_sql),
+                                         f"leave {', '.join(sorted(want.minus))} out"))
+            else:
+                out.append(Statement(dialect.grant(", ".join(sorted(privs)), pattern, grantee_sql),
+                                     f"{grantee_sql} needs {', '.join(sorted(privs))} on {pattern}"))
+        else:
+            out.append(Statement(dialect.revoke(", ".join(sorted(privs)), pattern, grantee_sql),
+                                 f"{grantee_sql} holds more than expected on {pattern}"))
+    return out
+
+
+def level(privs: frozenset[str]) -> str:
+    """A grant matrix cell: ALL (can create tables), RW (write rows), R (read) or - (nothing)."""
+    if "CREATE" in privs:
+        return "ALL"
+    if privs & {"INSERT", "UPDATE", "DELETE"}:
+        return "RW"
+    if "SELECT" in privs:
+        return "R"
+    return "-"
+
+
+def privileges_on(schema: str, grants: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    """Everything a holder of ``grants`` may do in ``schema`` (global ``*`` included)."""
+    out: frozenset[str] = frozenset()
+    for pattern, privs in grants.items():
+        if pattern == "*" or like_match(pattern, schema):
+            out |= privs
+    return out

@@ -1,0 +1,387 @@
+"""Users, roles and grants on the live server: read them, plan changes, apply plans.
+
+Reading needs SELECT on the ``mysql`` schema (an admin's account). Every
+change is a ``Plan`` first; ``apply`` runs it statement by statement on a
+dedicated connection, with passwords sent as parameters and registered as
+secrets so no log or screen shows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pymysql
+
+from djtui.config import AccountSettings
+from djtui.domain import grants as g
+from djtui.errors import OperationFailed, UserError
+from djtui.services import commandlog
+from djtui.services.audit import AuditLog
+from djtui.services.database import Database
+from djtui.services.locks import exclusive
+
+
+@dataclass(frozen=True)
+class RoleState:
+    name: str
+    exists: bool
+    grants: dict[str, frozenset[str]] = field(default_factory=dict)
+    holders: tuple[str, ...] = ()
+    drift: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccountState:
+    user: str
+    host: str
+    kind: str | None  # guest/collab/user/admin, or None for accounts djtui does not manage
+    roles: tuple[str, ...]
+    default_roles: tuple[str, ...]
+    default_active: bool
+    own: dict[str, frozenset[str]]
+    effective: dict[str, frozenset[str]]
+    drift: tuple[str, ...] = ()
+
+    @property
+    def account(self) -> str:
+        return f"{self.user}@{self.host}"
+
+    @property
+    def role(self) -> str | None:
+        return g.ROLE_OF_KIND[self.kind] if self.kind else None
+
+    def level_on(self, schema: str) -> str:
+        return g.level(g.privileges_on(schema, self.effective))
+
+
+@dataclass(frozen=True)
+class ServerAccounts:
+    """The accounts side of the server at one moment."""
+
+    flavor: str
+    version: str
+    notes: tuple[str, ...]
+    roles: tuple[RoleState, ...]
+    users: tuple[AccountState, ...]
+    modules: tuple[str, ...]  # shared prefixes dj_user holds: configured ones plus modules added since
+
+    @property
+    def drift(self) -> list[str]:
+        out = [f"role {r.name}: {d}" for r in self.roles for d in r.drift]
+        out += [f"user {u.account}: {d}" for u in self.users for d in u.drift]
+        return out
+
+    def role(self, name: str) -> RoleState:
+        return next(r for r in self.roles if r.name == name)
+
+    def find(self, user: str) -> list[AccountState]:
+        return [u for u in self.users if u.user == user]
+
+    def to_json(self) -> dict:
+        return {
+            "server": f"{self.flavor} {self.version}", "notes": list(self.notes), "modules": list(self.modules),
+            "roles": [{"name": r.name, "exists": r.exists, "holders": list(r.holders), "drift": list(r.drift),
+                       "grants": {p: sorted(v) for p, v in r.grants.items()}} for r in self.roles],
+            "users": [{"user": u.user, "host": u.host, "role": u.role, "roles": list(u.roles),
+                       "default_roles": list(u.default_roles), "default_role_active": u.default_active,
+                       "drift": list(u.drift), "grants": {p: sorted(v) for p, v in u.own.items()}}
+                      for u in self.users],
+        }
+
+
+class AccountsService:
+    """Read, plan and apply account changes for one server, following ``accounts:`` in the config."""
+
+    def __init__(self, db: Database, settings: AccountSettings):
+        self.db = db
+        self.settings = settings
+
+    # -- reading ------------------------------------------------------------
+
+    def dialect(self) -> g.Dialect:
+        info = self.db.server_info()
+        d = g.Dialect(info.flavor, info.version_tuple)
+        if not d.supports_roles():
+            raise UserError(d.notes()[0], hint="upgrade the server; roles are what djtui's accounts are built on")
+        return d
+
+    def _q(self, sql: str, args: Sequence | None = None) -> list:
+        try:
+            return self.db.query(sql, args)
+        except pymysql.err.OperationalError as exc:
+            if exc.args and exc.args[0] in (1142, 1044, 1227, 1045, 1141):
+                raise UserError(f"the account {self.db.settings.user} may not read users and grants: {exc.args[1]}",
+                                hint="run account commands as the lab's database admin") from None
+            raise
+
+    def _show_grants(self, account_sql: str) -> list[str]:
+        return [r[0] for r in self._q(f"SHOW GRANTS FOR {account_sql}")]
+
+    def read(self) -> ServerAccounts:
+        """Blocking: users, roles, holders, default roles and grants, with drift from what is expected."""
+        d = self.dialect()
+        info = self.db.server_info()
+        flavor = info.flavor
+        role_names = set(g.ROLE_OF_KIND.values())
+        held: dict[tuple[str, str], list[tuple[str, bool]]] = {}  # (user, host) -> [(role, admin_option)]
+        defaults: dict[tuple[str, str], list[str]] = {}
+        activate_all = False
+        extra_notes: list[str] = []
+        if d.is_mariadb:
+            accounts = [(u, h) for u, h, is_role in self._q("SELECT User, Host, is_role FROM mysql.user")
+                        if is_role != "Y"]
+            existing_roles = {u for u, _h, is_role in self._q("SELECT User, Host, is_role FROM mysql.user")
+                              if is_role == "Y"}
+            for user, host, role, admin in self._q("SELECT User, Host, Role, Admin_option FROM mysql.roles_mapping"):
+                held.setdefault((user, host), []).append((role, admin == "Y"))
+            for user, host, role in self._q("SELECT User, Host, default_role FROM mysql.user WHERE is_role='N'"):
+                if role:
+                    defaults[(user, host)] = [role]
+        else:
+            rows = self._q("SELECT User, Host FROM mysql.user")
+            existing_roles = {u for u, h in rows if u in role_names and h == "%"}
+            accounts = [(u, h) for u, h in rows if not (u in role_names and h == "%")]
+            for fu, _fh, tu, th, adm in self._q(
+                    "SELECT FROM_USER, FROM_HOST, TO_USER, TO_HOST, WITH_ADMIN_OPTION FROM mysql.role_edges"):
+                held.setdefault((tu, th), []).append((fu, adm == "Y"))
+            for u, h, r in self._q("SELECT USER, HOST, DEFAULT_ROLE_USER FROM mysql.default_roles"):
+                defaults.setdefault((u, h), []).append(r)
+            activate_all = bool(int(self._q("SELECT @@activate_all_roles_on_login")[0][0]))
+            if int(self._q("SELECT @@partial_revokes")[0][0]):
+                extra_notes.append("partial_revokes is ON: MySQL then reads % and _ in grant patterns literally, "
+                                   "so prefix grants such as `common\\_%` match nothing; turn it OFF")
+
+        role_states: dict[str, RoleState] = {}
+        role_grants: dict[str, dict[str, frozenset[str]]] = {}
+        for name in g.ROLE_OF_KIND.values():
+            if name not in existing_roles:
+                role_states[name] = RoleState(name, False, drift=("role does not exist (run `djtui roles init`)",))
+                role_grants[name] = {}
+                continue
+            parsed = g.parse_grants(self._show_grants(d.role(name)))
+            role_grants[name] = g.effective(parsed.db, flavor)
+        modules = self._modules(role_grants.get("dj_user", {}))
+        for kind, name in g.ROLE_OF_KIND.items():
+            if name in role_states:
+                continue
+            expected = self.expected_role_grants(kind, modules)
+            managed = [g.prefix_pattern(p) for p in modules] if kind in ("guest", "collab") else []
+            drift = g.diff_grants(expected, role_grants[name], flavor, managed_extra=managed)
+            holders = tuple(sorted(f"{u}@{h}" for (u, h), rs in held.items() for r, adm in rs
+                                   if r == name and not adm))
+            role_states[name] = RoleState(name, True, role_grants[name], holders,
+                                          tuple(_drift_text(x, flavor) for x in drift))
+
+        users = []
+        for user, host in sorted(accounts):
+            roles = tuple(sorted(r for r, adm in held.get((user, host), []) if not adm))
+            kinds = sorted((g.KIND_OF_ROLE[r] for r in roles if r in g.KIND_OF_ROLE), key=g.RANK.__getitem__)
+            kind = kinds[-1] if kinds else None
+            parsed = g.parse_grants(self._show_grants(d.account(user, host)))
+            own = g.effective(parsed.db, flavor)
+            dflt = tuple(defaults.get((user, host), []))
+            active = kind is not None and (activate_all or g.ROLE_OF_KIND[kind] in dflt)
+            eff = dict(own)
+            for r in roles:
+                if kind is not None and (r in dflt or activate_all):
+                    for pattern, privs in role_grants.get(r, {}).items():
+                        eff[pattern] = eff.get(pattern, frozenset()) | privs
+            drift: list[str] = []
+            if kind is not None:
+                if len(kinds) > 1:
+                    drift.append(f"holds several djtui roles: {', '.join(roles)}")
+                if not active:
+                    drift.append(f"{g.ROLE_OF_KIND[kind]} is not active at login (no default role)")
+                expected = g.user_own_grants(kind, user, host)
+                for x in g.diff_grants(expected, own, flavor, managed_extra=[g.prefix_pattern(user)]):
+                    drift.append(_drift_text(x, flavor))
+            users.append(AccountState(user, host, kind, roles, dflt, active, own, eff, tuple(drift)))
+        return ServerAccounts(flavor, info.version, tuple(d.notes() + extra_notes),
+                              tuple(role_states[n] for n in g.ROLE_OF_KIND.values()), tuple(users), modules)
+
+    async def aread(self) -> ServerAccounts:
+        return await self.db.run(self.read)
+
+    def _modules(self, user_role: dict[str, frozenset[str]]) -> tuple[str, ...]:
+        """Configured shared prefixes plus any prefix pattern dj_user writes to (modules added later)."""
+        found = list(self.settings.shared_prefixes)
+        for pattern, privs in user_role.items():
+            if pattern.endswith("\\_%") and privs - {"SELECT"}:
+                prefix = pattern[:-3].replace("\\_", "_").replace("\\%", "%").replace("\\\\", "\\")
+                if prefix not in found:
+                    found.append(prefix)
+        return tuple(found)
+
+    def expected_role_grants(self, kind: str, modules: Iterable[str] | None = None) -> list[g.ExpectedGrant]:
+        return g.role_grants(kind, tuple(self.settings.shared_prefixes if modules is None else modules),
+                             user_can_create=self.settings.user_can_create)
+
+    # -- planning -----------------------------------------------------------
+
+    def plan_roles_init(self, state: ServerAccounts | None = None) -> g.Plan:
+        state = state or self.read()
+        d = self.dialect()
+        statements: list[g.Statement] = []
+        diff: list[str] = []
+        for kind, name in g.ROLE_OF_KIND.items():
+            rs = state.role(name)
+            if not rs.exists:
+                statements.append(g.Statement(d.create_role(name), f"{name} does not exist"))
+                diff.append(f"{name}: missing role")
+            expected = self.expected_role_grants(kind, state.modules)
+            managed = [g.prefix_pattern(p) for p in state.modules] if kind in ("guest", "collab") else []
+            drift = g.diff_grants(expected, rs.grants, state.flavor, managed_extra=managed)
+            diff += [f"{name}: {_drift_text(x, state.flavor)}" for x in drift]
+            statements += g.fix_statements(d, d.role(name), expected, drift)
+        notes = list(state.notes)
+        notes.append("`%` covers every schema, the `mysql` schema included: SELECT there lets holders read "
+                     "account tables; keep guest accounts to people you trust")
+        return g.Plan("roles init: the four djtui roles", tuple(statements), tuple(diff), tuple(notes))
+
+    def plan_add_module(self, name: str, state: ServerAccounts | None = None) -> g.Plan:
+        g.validate_module_name(name)
+        state = state or self.read()
+        d = self.dialect()
+        rs = state.role("dj_user")
+        if not rs.exists:
+            raise UserError("the role dj_user does not exist", hint="run `djtui roles init` first")
+        pattern = g.prefix_pattern(name)
+        privs = g.Privileges.all() if self.settings.user_can_create else g.Privileges.all(minus=["CREATE"])
+        expected = [g.ExpectedGrant("dj_user", pattern, privs)]
+        drift = g.diff_grants(expected, {pattern: rs.grants.get(pattern, frozenset())}, state.flavor)
+        notes = () if name in self.settings.shared_prefixes else (
+            f"add {name!r} to accounts.shared_prefixes in the config so checks expect it everywhere",)
+        return g.Plan(f"roles add-module {name}: dj_user gets {privs.label} on {pattern}",
+                      tuple(g.fix_statements(d, d.role("dj_user"), expected, drift)),
+                      tuple(f"dj_user: {_drift_text(x, state.flavor)}" for x in drift), notes)
+
+    def user_exists(self, name: str) -> list[str]:
+        return [h for (h,) in self._q("SELECT Host FROM mysql.user WHERE User = %s", (name,))]
+
+    def plan_add_user(self, name: str, kind: str, *, host: str | None = None, password: str | None = None,
+                      state: ServerAccounts | None = None) -> tuple[g.Plan, str]:
+        """The plan and the password (generated unless given); the password is registered as a secret."""
+        g.validate_user_name(name)
+        if kind not in g.KINDS:
+            raise UserError(f"{kind!r} is not a role", where="--role", hint=f"one of {', '.join(g.KINDS)}")
+        host = g.validate_host(host or self.settings.default_host)
+        if password is not None:
+            check_password(password)
+        pw = password or g.generate_password()
+        commandlog.add_secret(pw)
+        state = state or self.read()
+        role = g.ROLE_OF_KIND[kind]
+        if not state.role(role).exists:
+            raise UserError(f"the role {role} does not exist", hint="run `djtui roles init` first")
+        hosts = [u.host for u in state.find(name)]
+        if hosts:
+            raise UserError(f"the user {name!r} already exists (host {', '.join(hosts)})", where="users add",
+                            hint="pick another name, or `djtui users reset-password` for a new password")
+        d = self.dialect()
+        acct = d.account(name, host)
+        stmts = [
+            g.Statement(d.create_user(name, host, self.settings.password_expiry_days), "the account", password=pw),
+            g.Statement(d.grant_role(role, name, host), f"the {kind} role"),
+            g.Statement(d.set_default_role(role, name, host), "so the role is active at login"),
+        ]
+        for eg in g.user_own_grants(kind, name, host):
+            stmts.append(g.Statement(d.grant("ALL PRIVILEGES", eg.pattern, acct), "the user's own schemas"))
+        diff = [f"{name}@{host}: missing account", f"{name}@{host}: will hold {role} (default role)"]
+        diff += [f"{name}@{host}: missing ALL PRIVILEGES on `{eg.pattern}`.*"
+                 for eg in g.user_own_grants(kind, name, host)]
+        notes = list(state.notes)
+        if self.settings.password_expiry_days and not d.supports_expiry():
+            notes.append("this server cannot expire passwords: password_expiry_days is ignored")
+        return g.Plan(f"users add {name} as {kind} ({role}) from host {host}", tuple(stmts), tuple(diff),
+                      tuple(notes)), pw
+
+    def plan_reset_password(self, name: str, *, host: str | None = None,
+                            password: str | None = None) -> tuple[g.Plan, str]:
+        g.validate_user_name(name)
+        hosts = self.user_exists(name)
+        if not hosts:
+            raise UserError(f"there is no user {name!r}", where="users reset-password",
+                            hint="`djtui users list` shows who exists")
+        if host is None:
+            if len(hosts) > 1:
+                raise UserError(f"{name!r} exists from several hosts: {', '.join(sorted(hosts))}",
+                                where="--host", hint="name the host with --host")
+            host = hosts[0]
+        elif host not in hosts:
+            raise UserError(f"{name!r} has no account from host {host!r}", where="--host",
+                            hint=f"hosts: {', '.join(sorted(hosts))}")
+        if password is not None:
+            check_password(password)
+        pw = password or g.generate_password()
+        commandlog.add_secret(pw)
+        d = self.dialect()
+        return g.Plan(f"users reset-password {name}@{host}",
+                      (g.Statement(d.alter_password(name, host), "a new password", password=pw),)), pw
+
+    def plan_passwd(self, password: str) -> g.Plan:
+        check_password(password)
+        commandlog.add_secret(password)
+        d = self.dialect()
+        return g.Plan(f"passwd: a new password for {self.db.server_info().current_user}",
+                      (g.Statement(d.own_password(), "your own password", password=password),))
+
+    # -- applying -----------------------------------------------------------
+
+    def apply(self, plan: g.Plan, *, audit: AuditLog | None = None, state_dir: Path | None = None,
+              action: str = "accounts", **details: object) -> int:
+        """Run the plan's statements in order, under the accounts lock, audited; return how many ran."""
+        if plan.empty:
+            return 0
+        if self.db.readonly:
+            raise UserError("refused: account changes write, and djtui is running read-only",
+                            hint="drop --readonly to allow writes")
+        lock = exclusive(state_dir, "accounts", purpose=plan.title) if state_dir else nullcontext()
+        with lock:
+            if audit is not None:
+                with audit.action(action, plan=plan.title, statements=[s.sql for s in plan.statements],
+                                  **details) as rec:
+                    done = self._execute(plan)
+                    rec.outcome("ok", statements_run=done)
+                    return done
+            return self._execute(plan)
+
+    async def aapply(self, plan: g.Plan, **kw: object) -> int:
+        return await self.db.run(lambda: self.apply(plan, **kw))  # type: ignore[arg-type]
+
+    def _execute(self, plan: g.Plan) -> int:
+        conn = self.db.connect()
+        done = 0
+        try:
+            with conn.cursor() as cur:
+                for st in plan.statements:
+                    sql, args = st.executable()
+                    commandlog.record("sql", st.sql)
+                    try:
+                        cur.execute(sql, args)
+                    except pymysql.err.MySQLError as exc:
+                        code = exc.args[0] if exc.args else "?"
+                        msg = commandlog.mask(str(exc.args[1]) if len(exc.args) > 1 else str(exc))
+                        ran = f"{done} of {len(plan.statements)} statements ran before it"
+                        raise OperationFailed(f"the server refused `{st.sql}`: ({code}) {msg}; {ran}") from None
+                    done += 1
+        finally:
+            conn.close()
+        return done
+
+
+def check_password(password: str) -> str:
+    if len(password) < 8:
+        raise UserError("the password is shorter than 8 characters", where="password",
+                        hint="use at least 8 characters, or let djtui generate one")
+    if any(c in password for c in "\r\n\x00"):
+        raise UserError("the password holds a line break or NUL", where="password")
+    return password
+
+
+def _drift_text(item: tuple[str, str, frozenset[str]], flavor: str) -> str:
+    kind, pattern, privs = item
+    target = "*.*" if pattern == "*" else f"`{pattern}`.*"
+    return f"{kind} {g.describe_privs(privs, flavor)} on {target}"

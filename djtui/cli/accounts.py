@@ -1,0 +1,185 @@
+"""`djtui roles ...`, `djtui users ...` and `djtui passwd`: the lab's accounts from a shell.
+
+Every change prints its plan (the exact SQL, passwords as '****') before it
+runs; ``--dry-run`` stops there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import TYPE_CHECKING
+
+from djtui.cli import Context, emit_json, render_table
+from djtui.domain import grants as g
+from djtui.errors import UserError
+
+if TYPE_CHECKING:
+    from djtui.services.accounts import AccountsService
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    roles = sub.add_parser("roles", help="the four djtui roles (dj_guest, dj_collab, dj_user, dj_admin)")
+    rsub = roles.add_subparsers(dest="roles_command", metavar="ACTION", required=True)
+    p = rsub.add_parser("init", help="create the roles and their grants (only what is missing)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.set_defaults(func=roles_init)
+    p = rsub.add_parser("add-module", help="give dj_user ALL on a new shared module prefix")
+    p.add_argument("name", help="the module's schema prefix, e.g. spikesorting")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.set_defaults(func=roles_add_module)
+
+    users = sub.add_parser("users", help="database users: list, add, check, reset passwords")
+    usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    p = usub.add_parser("list", help="users with their role, host, default role and drift")
+    p.add_argument("--json", action="store_true", help="print users and roles as JSON")
+    p.set_defaults(func=users_list)
+    p = usub.add_parser("add", help="create a user with one of the roles")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=g.KINDS)
+    p.add_argument("--host", default=None, help="host pattern (default: accounts.default_host)")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the password from stdin instead of generating one")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.set_defaults(func=users_add)
+    p = usub.add_parser("check", help="compare roles and users with the expected grants (exit 1 on drift)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=users_check)
+    p = usub.add_parser("reset-password", help="give a user a new generated password, shown once")
+    p.add_argument("name")
+    p.add_argument("--host", default=None, help="the account's host, when the user has several")
+    p.add_argument("--password-stdin", action="store_true", help="read the new password from stdin")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.set_defaults(func=users_reset_password)
+
+    p = sub.add_parser("passwd", help="change your own database password (prompted, not echoed)")
+    p.add_argument("--password-stdin", action="store_true", help="read the new password from stdin")
+    p.set_defaults(func=passwd)
+
+
+def _service(ctx: Context) -> AccountsService:
+    from djtui.services.accounts import AccountsService
+    return AccountsService(ctx.db, ctx.config.accounts)
+
+
+def _apply(ctx: Context, service: AccountsService, plan: g.Plan, *, dry_run: bool, action: str,
+           **details: object) -> int:
+    from djtui.services.audit import AuditLog
+    print(plan.render())
+    if dry_run or plan.empty:
+        if dry_run and not plan.empty:
+            print("dry run: nothing was changed")
+        return 0
+    ctx.require_writable(plan.title)
+    done = service.apply(plan, audit=AuditLog(ctx.config.audit_log), state_dir=ctx.config.state_dir,
+                         action=action, **details)
+    print(f"done: {done} statement(s) ran")
+    return 0
+
+
+def _read_password_stdin() -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise UserError("no password on stdin", where="--password-stdin", hint="pipe the password in, one line")
+    return line.rstrip("\r\n")
+
+
+def roles_init(ctx: Context) -> int:
+    if not ctx.args.dry_run:
+        ctx.require_writable("roles init")
+    service = _service(ctx)
+    return _apply(ctx, service, service.plan_roles_init(), dry_run=ctx.args.dry_run, action="roles-init")
+
+
+def roles_add_module(ctx: Context) -> int:
+    g.validate_module_name(ctx.args.name, where="roles add-module NAME")
+    if not ctx.args.dry_run:
+        ctx.require_writable("roles add-module")
+    service = _service(ctx)
+    return _apply(ctx, service, service.plan_add_module(ctx.args.name), dry_run=ctx.args.dry_run,
+                  action="roles-add-module", module=ctx.args.name)
+
+
+def users_list(ctx: Context) -> int:
+    state = _service(ctx).read()
+    if ctx.json:
+        emit_json(state.to_json())
+        return 0
+    rows = [(u.user, u.host, u.role or "-", "✓" if u.default_active else ("✗" if u.kind else "-"),
+             ("✗ " + str(len(u.drift))) if u.drift else ("✓" if u.kind else "-"))
+            for u in state.users]
+    print(render_table(("user", "host", "role", "role at login", "drift"), rows))
+    print()
+    for r in state.roles:
+        status = "missing" if not r.exists else (f"drift: {len(r.drift)}" if r.drift else "ok")
+        print(f"{r.name}: {status}; held by {len(r.holders)}")
+    for note in state.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def users_check(ctx: Context) -> int:
+    state = _service(ctx).read()
+    drift = state.drift
+    if ctx.json:
+        emit_json({"ok": not drift, "drift": drift, "server": f"{state.flavor} {state.version}"})
+    elif drift:
+        print("\n".join(f"✗ {d}" for d in drift))
+        print(f"\n{len(drift)} difference(s) from the expected grants; `djtui roles init` fixes the roles' part")
+    else:
+        print(f"✓ {len(state.users)} users and {len(state.roles)} roles match the expected grants")
+    return 1 if drift else 0
+
+
+def users_add(ctx: Context) -> int:
+    g.validate_user_name(ctx.args.name, where="users add NAME")
+    if ctx.args.host is not None:
+        g.validate_host(ctx.args.host, where="--host")
+    if not ctx.args.dry_run:
+        ctx.require_writable("users add")
+    password = _read_password_stdin() if ctx.args.password_stdin else None
+    service = _service(ctx)
+    plan, pw = service.plan_add_user(ctx.args.name, ctx.args.role, host=ctx.args.host, password=password)
+    code = _apply(ctx, service, plan, dry_run=ctx.args.dry_run, action="users-add",
+                  user=ctx.args.name, role=ctx.args.role)
+    if not ctx.args.dry_run and password is None:
+        _show_once(ctx.args.name, pw)
+    return code
+
+
+def users_reset_password(ctx: Context) -> int:
+    g.validate_user_name(ctx.args.name, where="users reset-password NAME")
+    if not ctx.args.dry_run:
+        ctx.require_writable("users reset-password")
+    password = _read_password_stdin() if ctx.args.password_stdin else None
+    service = _service(ctx)
+    plan, pw = service.plan_reset_password(ctx.args.name, host=ctx.args.host, password=password)
+    code = _apply(ctx, service, plan, dry_run=ctx.args.dry_run, action="users-reset-password",
+                  user=ctx.args.name)
+    if not ctx.args.dry_run and password is None:
+        _show_once(ctx.args.name, pw)
+    return code
+
+
+def _show_once(user: str, password: str) -> None:
+    # the one place a generated password is shown: straight to the terminal, never logged
+    sys.stdout.write(f"\npassword for {user}: {password}\n(shown once: give it to {user} now; "
+                     f"they can change it with `djtui passwd`)\n")
+
+
+def passwd(ctx: Context) -> int:
+    ctx.require_writable("passwd")
+    if ctx.args.password_stdin:
+        new = _read_password_stdin()
+    else:
+        if not sys.stdin.isatty():
+            raise UserError("passwd prompts on a terminal", hint="use --password-stdin to pipe the new password")
+        new = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != new:
+            raise UserError("the two passwords differ", where="passwd", hint="nothing was changed; try again")
+    service = _service(ctx)
+    plan = service.plan_passwd(new)
+    code = _apply(ctx, service, plan, dry_run=False, action="passwd")
+    print("your password is changed; update DJ_PASS / .secrets/ / dj_local_conf.json where you keep it")
+    return code

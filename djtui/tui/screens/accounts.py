@@ -1,13 +1,348 @@
-"""The Accounts screen (placeholder until its issue lands)."""
+"""The Accounts screen: who can do what, drift from the role scheme, and changes shown as SQL first.
 
-from djtui.tui.screens.base import PlannedScreen
+Every change goes through a dialog that shows the plan (the exact SQL,
+passwords as '****') before it runs; a generated password is shown once, in
+a dialog of its own, and never again.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
+
+from djtui.domain import grants as g
+from djtui.errors import OperationFailed, UserError
+from djtui.services.accounts import AccountsService, AccountState, ServerAccounts
+from djtui.tui.screens.base import DjtuiScreen
+from djtui.tui.widgets.confirm import ConfirmTyped
+
+_DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 90%; max-width: 110; height: auto; max-height: 90%;
+    border: thick $primary; background: $surface; padding: 0 1;
+}}
+{name} .title {{ text-style: bold; padding: 1 0 0 0; }}
+{name} .error {{ color: $error; height: auto; }}
+{name} Horizontal {{ height: auto; align: right middle; }}
+{name} Button {{ margin: 0 1; }}
+{name} VerticalScroll {{ height: auto; max-height: 20; }}
+"""
 
 
-class AccountsScreen(PlannedScreen):
+class AddUserDialog(ModalScreen[tuple[str, str, str] | None]):
+    """Name, role and host of a new user; names are checked before anything is planned."""
+
+    DEFAULT_CSS = _DIALOG_CSS.format(name="AddUserDialog")
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="accounts.adduser.cancel")]
+
+    def __init__(self, default_host: str):
+        super().__init__()
+        self.default_host = default_host
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Add a user", classes="title")
+            yield Input(placeholder="user name (letters, digits, _)", id="name")
+            yield Select([(f"{k} (dj_{k})", k) for k in g.KINDS], value="user", allow_blank=False, id="kind")
+            yield Input(value=self.default_host, placeholder="host pattern", id="host")
+            yield Static("", classes="error", id="error")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Show plan", id="ok", variant="primary")
+
+    def _submit(self) -> None:
+        name = self.query_one("#name", Input).value.strip()
+        host = self.query_one("#host", Input).value.strip()
+        try:
+            g.validate_user_name(name)
+            g.validate_host(host)
+        except UserError as exc:
+            self.query_one("#error", Static).update(exc.render())
+            return
+        self.dismiss((name, str(self.query_one("#kind", Select).value), host))
+
+    @on(Input.Submitted)
+    def _on_enter(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed)
+    def _on_button(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+
+class AddModuleDialog(ModalScreen[str | None]):
+    DEFAULT_CSS = _DIALOG_CSS.format(name="AddModuleDialog")
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="accounts.addmodule.cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Add a shared module prefix (dj_user gets ALL on it)", classes="title")
+            yield Input(placeholder="module prefix, e.g. spikesorting", id="name")
+            yield Static("", classes="error", id="error")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Show plan", id="ok", variant="primary")
+
+    def _submit(self) -> None:
+        name = self.query_one("#name", Input).value.strip()
+        try:
+            g.validate_module_name(name)
+        except UserError as exc:
+            self.query_one("#error", Static).update(exc.render())
+            return
+        self.dismiss(name)
+
+    @on(Input.Submitted)
+    def _on_enter(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed)
+    def _on_button(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+
+class PlanDialog(ModalScreen[bool]):
+    """The plan as text (diff and exact SQL); Apply runs it, anything else changes nothing."""
+
+    DEFAULT_CSS = _DIALOG_CSS.format(name="PlanDialog")
+    BINDINGS = [Binding("escape,n", "dismiss(False)", "Cancel", id="accounts.plan.cancel"),
+                Binding("y", "apply", "Apply", id="accounts.plan.apply")]
+
+    def __init__(self, plan: g.Plan):
+        super().__init__()
+        self.plan = plan
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.plan.title, classes="title")
+            with VerticalScroll():
+                yield Static("\n".join(self.plan.render().splitlines()[1:]), markup=False, id="plan-text")
+            yield Label("y applies, n or Esc cancels" if not self.plan.empty else "Esc closes")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Apply", id="apply", variant="warning", disabled=self.plan.empty)
+
+    def action_apply(self) -> None:
+        if not self.plan.empty:
+            self.dismiss(True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "apply")
+
+
+class PasswordOnce(ModalScreen[None]):
+    """A generated password, shown this one time."""
+
+    DEFAULT_CSS = _DIALOG_CSS.format(name="PasswordOnce")
+    BINDINGS = [Binding("escape,enter", "dismiss(None)", "Close", id="accounts.password.close")]
+
+    def __init__(self, user: str, password: str):
+        super().__init__()
+        self.user = user
+        self.password = password
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Password for {self.user}", classes="title")
+            yield Static(self.password, markup=False, id="password")
+            yield Static("Shown once: give it to the user now. They can change it with `djtui passwd`.")
+            with Horizontal():
+                yield Button("Close", id="close", variant="primary")
+
+    def on_button_pressed(self) -> None:
+        self.dismiss(None)
+
+
+class AccountsScreen(DjtuiScreen):
+    """Users, their roles and drift; a grant matrix; add user / add module / reset password / init roles."""
+
     SCREEN_TITLE = "Accounts"
-    PLANNED = (
-        'users with role, host, default role and drift',
-        'a grant matrix of users x schema prefixes',
-        'add user / add module / reset password, showing the SQL first',
-    )
-    CLI_HINT = "djtui users list, djtui roles init"
+    DEFAULT_CSS = """
+    AccountsScreen #acct-summary { height: auto; padding: 0 1; }
+    AccountsScreen #acct-users { height: auto; max-height: 50%; }
+    AccountsScreen #acct-matrix { height: 1fr; }
+    AccountsScreen #acct-detail { height: auto; max-height: 6; padding: 0 1; color: $text-muted; }
+    AccountsScreen .acct-label { padding: 0 1; text-style: bold; }
+    """
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh", id="accounts.refresh"),
+        Binding("a", "add_user", "Add user", id="accounts.add_user"),
+        Binding("m", "add_module", "Add module", id="accounts.add_module"),
+        Binding("p", "reset_password", "Reset password", id="accounts.reset_password"),
+        Binding("i", "roles_init", "Init/fix roles", id="accounts.roles_init"),
+    ]
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.state: ServerAccounts | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("Waiting for the database…", id="acct-summary")
+        yield Label("Users", classes="acct-label")
+        yield DataTable(id="acct-users", cursor_type="row", zebra_stripes=True)
+        yield Label("Grant matrix (ALL create tables · RW write rows · R read · - nothing)", classes="acct-label")
+        yield DataTable(id="acct-matrix", cursor_type="row")
+        yield Static("", id="acct-detail", markup=False)
+
+    def on_mount(self) -> None:
+        users = self.query_one("#acct-users", DataTable)
+        users.add_columns("user", "host", "role", "role at login", "drift")
+        super().on_mount()
+
+    def on_db_ready(self) -> None:
+        self.load()
+
+    def _service(self) -> AccountsService:
+        assert self.ctx.db is not None
+        return AccountsService(self.ctx.db, self.ctx.config.accounts)
+
+    # -- loading ------------------------------------------------------------
+
+    @work(exclusive=True, exit_on_error=False, group="accounts-load")
+    async def load(self) -> None:
+        summary = self.query_one("#acct-summary", Static)
+        try:
+            await self.ctx.wait_db()
+            state = await self._service().aread()
+        except (UserError, OperationFailed) as exc:
+            summary.update(f"[b red]Cannot read accounts:[/] {exc}")
+            return
+        self.state = state
+        self._show(state)
+
+    def _show(self, state: ServerAccounts) -> None:
+        drift = state.drift
+        roles = ", ".join(f"{r.name} {'✓' if r.exists and not r.drift else '✗'}" for r in state.roles)
+        text = (f"{state.flavor} {state.version} · {len(state.users)} accounts · roles: {roles} · "
+                + (f"[b red]{len(drift)} drift[/]" if drift else "[green]no drift[/]"))
+        if not all(r.exists for r in state.roles):
+            text += "  (press i to create the roles)"
+        self.query_one("#acct-summary", Static).update(text)
+        users = self.query_one("#acct-users", DataTable)
+        matrix = self.query_one("#acct-matrix", DataTable)
+        with self.app.batch_update():
+            users.clear()
+            for u in state.users:
+                users.add_row(u.user, u.host, u.role or "-",
+                              "✓" if u.default_active else ("✗" if u.kind else "-"),
+                              (f"✗ {len(u.drift)}" if u.drift else "✓") if u.kind else "-",
+                              key=u.account)
+            matrix.clear(columns=True)
+            managed = [u for u in state.users if u.kind is not None]
+            matrix.add_column("user", width=max([4, *(len(u.account) for u in managed)]))
+            matrix.add_columns("own", *state.modules, "other")
+            for u in managed:
+                cells = [u.level_on(f"{u.user}_x")]
+                cells += [u.level_on(f"{m}_x") for m in state.modules]
+                cells.append(u.level_on("zz_someone_else_x"))
+                matrix.add_row(u.account, *cells, key=u.account)
+        self._update_detail()
+
+    def _selected(self) -> AccountState | None:
+        if self.state is None:
+            return None
+        users = self.query_one("#acct-users", DataTable)
+        if users.row_count == 0:
+            return None
+        key = users.coordinate_to_cell_key(users.cursor_coordinate).row_key.value
+        return next((u for u in self.state.users if u.account == key), None)
+
+    @on(DataTable.RowHighlighted, "#acct-users")
+    def _update_detail(self) -> None:
+        u = self._selected()
+        detail = self.query_one("#acct-detail", Static)
+        if u is None:
+            detail.update("")
+            return
+        lines = [f"{u.account}: roles {', '.join(u.roles) or '-'}; default {', '.join(u.default_roles) or '-'}"]
+        lines += [f"✗ {d}" for d in u.drift] or (["✓ matches its role"] if u.kind else ["not managed by djtui"])
+        detail.update("\n".join(lines))
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    # -- changes ------------------------------------------------------------
+
+    def _writable(self, what: str) -> bool:
+        if self.ctx.readonly:
+            self.notify(f"read-only: {what} is a write and is refused", severity="error")
+            return False
+        if self.ctx.db is None:
+            self.notify("the database is not connected", severity="error")
+            return False
+        return True
+
+    def action_add_user(self) -> None:
+        if self._writable("adding a user"):
+            self.app.push_screen(AddUserDialog(self.ctx.config.accounts.default_host), self._plan_add_user)
+
+    def _plan_add_user(self, answer: tuple[str, str, str] | None) -> None:
+        if answer:
+            name, kind, host = answer
+            self.run_change(lambda s: s.plan_add_user(name, kind, host=host), action="users-add", user=name)
+
+    def action_add_module(self) -> None:
+        if self._writable("adding a module"):
+            self.app.push_screen(AddModuleDialog(), self._plan_module)
+
+    def _plan_module(self, name: str | None) -> None:
+        if name:
+            self.run_change(lambda s: (s.plan_add_module(name), None), action="roles-add-module", module=name)
+
+    def action_roles_init(self) -> None:
+        if self._writable("initialising roles"):
+            self.run_change(lambda s: (s.plan_roles_init(), None), action="roles-init")
+
+    def action_reset_password(self) -> None:
+        u = self._selected()
+        if u is None:
+            self.notify("select a user first", severity="warning")
+            return
+        if self._writable("resetting a password"):
+            self.run_change(lambda s: s.plan_reset_password(u.user, host=u.host), action="users-reset-password",
+                            user=u.user, confirm_word=u.user)
+
+    @work(exclusive=True, exit_on_error=False, group="accounts-change")
+    async def run_change(self, make_plan, *, action: str, confirm_word: str | None = None,
+                         **details: object) -> None:
+        """Plan in the db thread, show it, apply only after the user says so, then reload."""
+        db = await self.ctx.wait_db()
+        service = self._service()
+        try:
+            plan, password = await db.run(lambda: make_plan(service))
+        except (UserError, OperationFailed) as exc:
+            self.notify(str(exc), title="Not possible", severity="error", timeout=10)
+            return
+        if plan.empty:
+            await self.app.push_screen_wait(PlanDialog(plan))
+            return
+        if confirm_word:
+            lines = plan.render().splitlines()[1:]
+            ok = await self.app.push_screen_wait(ConfirmTyped(plan.title, lines, confirm_word))
+        else:
+            ok = await self.app.push_screen_wait(PlanDialog(plan))
+        if not ok:
+            self.notify("nothing was changed")
+            return
+        try:
+            done = await service.aapply(plan, audit=self.ctx.audit, state_dir=self.ctx.config.state_dir,
+                                        action=action, **details)
+        except (UserError, OperationFailed) as exc:
+            self.notify(str(exc), title="Failed", severity="error", timeout=15)
+            self.load()
+            return
+        self.notify(f"{plan.title}: {done} statement(s) ran")
+        if password is not None:
+            await self.app.push_screen_wait(PasswordOnce(str(details.get("user", "")), password))
+        self.load()

@@ -1,0 +1,135 @@
+"""The Accounts screen with the Pilot, on the live private server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pymysql
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from djtui.config import parse_config
+from djtui.devserver import PrivateServer
+from djtui.services.accounts import AccountsService
+from djtui.tui.app import DjtuiApp
+from djtui.tui.screens.accounts import AccountsScreen, PasswordOnce, PlanDialog
+from djtui.tui.widgets.confirm import ConfirmTyped
+
+from .conftest import login, unique
+
+
+def _config(server: PrivateServer, tmp_path: Path, extra: str = ""):
+    return parse_config(
+        f"database:\n  host: 127.0.0.1\n  port: {server.port}\n  user: djadmin\n"
+        f"  password: {server.password.reveal()}\n  use_datajoint_config: false\n"
+        f"state_dir: {tmp_path}/state\n{extra}")
+
+
+async def _settle(app: DjtuiApp, pilot) -> None:
+    """Let loading finish; only for moments when no change dialog is waiting (that worker waits on us)."""
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def _until(pilot, cond: Callable[[], bool], seconds: float = 15.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if cond():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached")
+
+
+async def test_screen_lists_users_matrix_and_adds_a_user(server: PrivateServer, service: AccountsService,
+                                                         tmp_path: Path, cleanup: Callable[..., None]) -> None:
+    service.apply(service.plan_roles_init())
+    existing = unique("scr_")
+    cleanup(user=existing)
+    plan, _ = service.plan_add_user(existing, "collab")
+    service.apply(plan)
+    new = unique("scrnew_")
+    cleanup(user=new)
+
+    app = DjtuiApp(config=_config(server, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("5")
+        await _settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, AccountsScreen)
+        users = screen.query_one("#acct-users", DataTable)
+        row = users.get_row(f"{existing}@%")
+        assert row[2] == "dj_collab" and row[3] == "✓" and row[4] == "✓"
+        matrix = screen.query_one("#acct-matrix", DataTable)
+        mrow = matrix.get_row(f"{existing}@%")
+        assert mrow[1] == "ALL" and mrow[2] == "R" and mrow[-1] == "R"  # own, behavior, other
+
+        await pilot.press("a")
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#name", Input).value = "bad'name"
+        await pilot.click("#ok")
+        await pilot.pause()
+        assert "not a usable user name" in str(dialog.query_one("#error", Static).render())
+        name_input = dialog.query_one("#name", Input)
+        name_input.value = new
+        name_input.focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        await _until(pilot, lambda: isinstance(app.screen, PlanDialog))
+        text = str(app.screen.query_one("#plan-text", Static).render())
+        assert f"CREATE USER '{new}'@'%' IDENTIFIED BY '****'" in text
+        assert f"SET DEFAULT ROLE `dj_user` FOR '{new}'@'%'" in text
+        await pilot.click("#apply")
+        await _until(pilot, lambda: isinstance(app.screen, PasswordOnce))
+        password = app.screen.password
+        await pilot.click("#close")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, AccountsScreen)
+        assert users.get_row(f"{new}@%")[2] == "dj_user"
+    login(server, new, password).close()
+
+
+async def test_reset_password_needs_typed_name_and_readonly_refuses(server: PrivateServer, service: AccountsService,
+                                                                    tmp_path: Path,
+                                                                    cleanup: Callable[..., None]) -> None:
+    service.apply(service.plan_roles_init())
+    name = unique("rst_")
+    cleanup(user=name)
+    plan, first = service.plan_add_user(name, "guest")
+    service.apply(plan)
+    app = DjtuiApp(config=_config(server, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("5")
+        await _settle(app, pilot)
+        users = app.screen.query_one("#acct-users", DataTable)
+        users.move_cursor(row=users.get_row_index(f"{name}@%"))
+        await pilot.press("p")
+        await _until(pilot, lambda: isinstance(app.screen, ConfirmTyped))
+        await pilot.press("escape")
+        await _settle(app, pilot)
+        login(server, name, first).close()  # cancelled: unchanged
+        await pilot.press("p")
+        await _until(pilot, lambda: isinstance(app.screen, ConfirmTyped))
+        app.screen.query_one(Input).value = name
+        app.screen.query_one(Input).focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        await _until(pilot, lambda: isinstance(app.screen, PasswordOnce))
+        second = app.screen.password
+        await pilot.press("escape")
+        await _settle(app, pilot)
+    login(server, name, second).close()
+    with pytest.raises(pymysql.err.OperationalError):
+        login(server, name, first)
+    ro = DjtuiApp(config=_config(server, tmp_path, "readonly: true\n"))
+    async with ro.run_test(size=(80, 24)) as pilot:
+        await _settle(ro, pilot)
+        await pilot.press("5")
+        await _settle(ro, pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(ro.screen, AccountsScreen)
+        assert any("read-only" in n.message for n in ro._notifications)

@@ -1,0 +1,228 @@
+"""The export cascade over the foreign-key graph: which rows of which tables an export needs.
+
+Pure: no I/O. The graph is a networkx MultiDiGraph with edges parent -> child, one edge per
+foreign key, each carrying its exact column map (child column -> parent column), so a renamed
+foreign key is a parallel edge with its own map (DataJoint's ``trace`` trips over exactly that).
+
+The result is a :class:`CascadePlan`: for every table reached, where its key set comes from
+(leaf restrictions, each child's key set through one foreign key, and for a part table its
+master's key set). The service materializes those key sets in temporary tables and repeats
+the plan until no key set grows (master/part completion can pull in new ancestors).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import networkx as nx
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """One foreign key: ``child`` references ``parent``; ``columns`` maps child column -> parent column."""
+
+    name: str
+    child: str
+    parent: str
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def renamed(self) -> bool:
+        return any(c != p for c, p in self.columns)
+
+    def describe(self) -> str:
+        cols = ", ".join(c if c == p else f"{c}→{p}" for c, p in self.columns)
+        return f"{self.child} -> {self.parent} ({cols})"
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A table of the graph: full name ``db.table`` and its primary key columns in order."""
+
+    name: str
+    primary_key: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """Where an export starts: a table and a SQL condition on it ('' means every row)."""
+
+    table: str
+    restriction: str = ""
+
+    def label(self, index: int) -> str:
+        return f"leaf {index + 1} ({self.table}{': ' + self.restriction if self.restriction else ''})"
+
+
+@dataclass(frozen=True)
+class Step:
+    """How one table's key set is computed; every source is ORed into it."""
+
+    table: str
+    leaves: tuple[tuple[int, str], ...]  # (leaf index, restriction)
+    from_children: tuple[ForeignKey, ...]  # child's key set moved up through the FK's map
+    from_master: tuple[ForeignKey, ...]  # part rows of the master rows in the export
+
+
+@dataclass(frozen=True)
+class CascadePlan:
+    """Steps in children-first order; ``tables`` parents-first (the order to write and load)."""
+
+    steps: tuple[Step, ...]
+    tables: tuple[str, ...]
+    has_parts: bool
+
+    def step(self, table: str) -> Step:
+        for s in self.steps:
+            if s.table == table:
+                return s
+        raise KeyError(table)
+
+
+def split_name(full: str) -> tuple[str, str]:
+    """``db.table`` -> (db, table); the table part may itself hold dots, the database may not."""
+    db, _, table = full.partition(".")
+    return db, table
+
+
+def quote_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def quote_table(full: str) -> str:
+    db, table = split_name(full)
+    return f"{quote_ident(db)}.{quote_ident(table)}"
+
+
+_TIER = re.compile(r"^(~|#|__|_)?")
+
+
+def master_of(table_name: str) -> str | None:
+    """The master of a DataJoint part table (``master__part`` keeps the master's tier prefix), or None."""
+    prefix = _TIER.match(table_name).group(0)  # type: ignore[union-attr]
+    rest = table_name[len(prefix):]
+    if "__" not in rest:
+        return None
+    head = rest.split("__", 1)[0]
+    return (prefix + head) if head else None
+
+
+def build_graph(tables: Iterable[TableInfo], keys: Iterable[ForeignKey]) -> nx.MultiDiGraph:
+    """Edges parent -> child keyed by constraint name; nodes carry their ``info``."""
+    g = nx.MultiDiGraph()
+    for t in tables:
+        g.add_node(t.name, info=t)
+    for fk in keys:
+        for end in (fk.child, fk.parent):
+            if end not in g:
+                g.add_node(end, info=TableInfo(end, ()))
+        g.add_edge(fk.parent, fk.child, key=fk.name, fk=fk)
+    return g
+
+
+def part_edges(g: nx.MultiDiGraph, table: str) -> list[ForeignKey]:
+    """The FKs by which ``table`` (a part) references its master, plain ones preferred."""
+    db, name = split_name(table)
+    master = master_of(name)
+    if master is None:
+        return []
+    full = f"{db}.{master}"
+    if full not in g or not g.has_edge(full, table):
+        return []
+    fks = [d["fk"] for d in g.get_edge_data(full, table).values()]
+    plain = [fk for fk in fks if not fk.renamed]
+    return plain or fks
+
+
+def parts_of(g: nx.MultiDiGraph, table: str) -> list[str]:
+    return [c for c in g.successors(table) if c != table and part_edges(g, c)
+            and part_edges(g, c)[0].parent == table]
+
+
+def reached_tables(g: nx.MultiDiGraph, leaves: Iterable[Leaf], complete_parts: bool = True) -> set[str]:
+    """Every table the export may touch: ancestors of leaves, parts of reached masters, closed."""
+    todo = [leaf.table for leaf in leaves]
+    seen: set[str] = set()
+    while todo:
+        t = todo.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        todo.extend(p for p in g.predecessors(t) if p != t)
+        if complete_parts:
+            todo.extend(parts_of(g, t))
+    return seen
+
+
+def check_leaves(g: nx.MultiDiGraph, leaves: Iterable[Leaf]) -> None:
+    for i, leaf in enumerate(leaves):
+        if leaf.table not in g:
+            raise ValueError(f"{leaf.label(i)}: no such table in the loaded graph")
+
+
+def plan_cascade(g: nx.MultiDiGraph, leaves: list[Leaf], *, complete_parts: bool = True) -> CascadePlan:
+    """The key-set computations for ``leaves``; several leaves on one table are all kept (ORed).
+
+    ``complete_parts=False`` gives the plain upstream closure (what ``dj.Diagram.trace`` computes),
+    which the benchmark compares with DataJoint; exports always complete master/part tables.
+    """
+    check_leaves(g, leaves)
+    reached = reached_tables(g, leaves, complete_parts)
+    sub = nx.DiGraph()
+    sub.add_nodes_from(reached)
+    for p, c in g.subgraph(reached).edges():
+        if p != c:
+            sub.add_edge(p, c)
+    try:
+        parents_first = list(nx.lexicographical_topological_sort(sub))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(sub)
+        raise ValueError("the foreign keys form a cycle: " + " -> ".join(e[0] for e in cycle)) from None
+    steps = []
+    has_parts = False
+    for t in reversed(parents_first):
+        own = tuple((i, leaf.restriction) for i, leaf in enumerate(leaves) if leaf.table == t)
+        ups = tuple(d["fk"] for _, c, d in sorted(g.out_edges(t, data=True), key=lambda e: (e[1], e[2]["fk"].name))
+                    if c in reached and c != t)
+        master = tuple(part_edges(g, t)) if complete_parts and any(
+            fk.parent in reached for fk in part_edges(g, t)) else ()
+        has_parts = has_parts or bool(master)
+        steps.append(Step(t, own, ups, master))
+    return CascadePlan(tuple(steps), tuple(parents_first), has_parts)
+
+
+def descendants_tree(g: nx.MultiDiGraph, table: str) -> list[ForeignKey]:
+    """FKs of the tables that depend on ``table`` (for the explorer)."""
+    return [d["fk"] for _, _, d in g.out_edges(table, data=True)]
+
+
+def ancestors_tree(g: nx.MultiDiGraph, table: str) -> list[ForeignKey]:
+    return [d["fk"] for _, _, d in g.in_edges(table, data=True)]
+
+
+def to_mermaid(g: nx.MultiDiGraph, tables: Iterable[str]) -> str:
+    """The export's graph as Mermaid text; renamed FKs are labelled with their map."""
+    keep = set(tables)
+    ids = {t: f"t{i}" for i, t in enumerate(sorted(keep))}
+    lines = ["flowchart BT"]
+    lines += [f'    {ids[t]}["{t}"]' for t in sorted(keep)]
+    for p, c, d in g.edges(data=True):
+        if p in keep and c in keep:
+            fk: ForeignKey = d["fk"]
+            label = f"|{', '.join(f'{a}→{b}' for a, b in fk.columns)}|" if fk.renamed else ""
+            lines.append(f"    {ids[c]} -->{label} {ids[p]}")
+    return "\n".join(lines) + "\n"
+
+
+def to_dot(g: nx.MultiDiGraph, tables: Iterable[str]) -> str:
+    keep = set(tables)
+    lines = ["digraph export {", "  rankdir=BT;"]
+    lines += [f'  "{t}";' for t in sorted(keep)]
+    for p, c, d in g.edges(data=True):
+        if p in keep and c in keep:
+            fk: ForeignKey = d["fk"]
+            label = f' [label="{", ".join(f"{a}->{b}" for a, b in fk.columns)}"]' if fk.renamed else ""
+            lines.append(f'  "{c}" -> "{p}"{label};')
+    return "\n".join(lines) + "\n}\n"

@@ -1,0 +1,576 @@
+"""Export: load the foreign-key graph, run the cascade on the server, count rows, read them back.
+
+Key sets live in temporary tables on one dedicated connection (never in WHERE strings), inside
+one ``READ ONLY`` transaction with a consistent snapshot: user restrictions cannot write, and
+the counts, the key sets and the rows a writer streams afterwards all see the same data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import pymysql
+import pymysql.cursors
+
+from djtui.domain.cascade import (
+    CascadePlan,
+    ForeignKey,
+    Leaf,
+    TableInfo,
+    build_graph,
+    plan_cascade,
+    quote_ident,
+    quote_table,
+    split_name,
+)
+from djtui.errors import UserError
+from djtui.services import commandlog
+from djtui.services.database import Database
+
+SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
+
+
+# ---------------------------------------------------------------------------
+# leaves as the user writes them
+
+
+_LEAF = re.compile(r"^\s*`?(?P<db>[^`.:]+)`?\.`?(?P<table>[^`:]+)`?\s*(?::(?P<restr>.*))?$", re.S)
+
+
+def parse_leaf(text: str, *, where: str = "--leaf") -> Leaf:
+    """``db.table:RESTRICTION`` (the restriction may be SQL or a JSON object of key values)."""
+    m = _LEAF.match(text)
+    if not m:
+        raise UserError(f"cannot read leaf {text!r}", where=where,
+                        hint="write it as db.table:RESTRICTION, e.g. 'lab.session:subject_id = 3'")
+    restr = (m.group("restr") or "").strip()
+    table = f"{m.group('db')}.{m.group('table')}"
+    if restr.startswith("{"):
+        try:
+            keys = json.loads(restr)
+        except ValueError as exc:
+            raise UserError(f"the key values of leaf {text!r} are not valid JSON: {exc}", where=where) from None
+        restr = keys_restriction(keys, where=where)
+    check_restriction(restr, where=f"{where} {table}")
+    return Leaf(table, restr)
+
+
+def keys_restriction(keys: Any, *, where: str) -> str:
+    """Key values as a SQL condition with every value a literal (a list of objects means OR)."""
+    items = keys if isinstance(keys, list) else [keys]
+    parts = []
+    for item in items:
+        if not isinstance(item, dict) or not item:
+            raise UserError("key values must be a JSON object (or a list of objects)", where=where)
+        parts.append("(" + " AND ".join(f"{quote_ident(k)} = {sql_literal(v)}" for k, v in item.items()) + ")")
+    return " OR ".join(parts)
+
+
+def check_restriction(text: str, *, where: str) -> None:
+    """Refuse what can never be one condition: statement separators, comments, open quotes."""
+    quote = ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == ";":
+            raise UserError("a restriction is one condition; it may not contain ';'", where=where,
+                            hint="remove the ';' and anything after it")
+        elif ch == "#" or text.startswith("--", i) or text.startswith("/*", i):
+            raise UserError("comments are not allowed in a restriction", where=where)
+        i += 1
+    if quote:
+        raise UserError(f"unclosed {quote} in the restriction", where=where)
+
+
+# ---------------------------------------------------------------------------
+# SQL literals (the writer and key-value leaves)
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\0": "\\0", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z"})
+
+
+def sql_literal(v: Any) -> str:
+    """One value as a MySQL literal; binary as hex so no client charset can change it."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, str):
+        return "'" + v.translate(_ESCAPES) + "'"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    if isinstance(v, bytes | bytearray | memoryview):
+        b = bytes(v)
+        return "0x" + b.hex() if b else "''"
+    if isinstance(v, dt.datetime):
+        return "'" + v.isoformat(sep=" ") + "'"
+    if isinstance(v, dt.date):
+        return "'" + v.isoformat() + "'"
+    if isinstance(v, dt.timedelta):
+        total = v.days * 86400 + v.seconds
+        sign = "-" if total < 0 or (total == 0 and v.microseconds < 0) else ""
+        if v < dt.timedelta(0):
+            v = -v
+            total = v.days * 86400 + v.seconds
+        h, rem = divmod(total, 3600)
+        m, s = divmod(rem, 60)
+        frac = f".{v.microseconds:06d}" if v.microseconds else ""
+        return f"'{sign}{h:02d}:{m:02d}:{s:02d}{frac}'"
+    if isinstance(v, set | frozenset):
+        return sql_literal(",".join(sorted(v)))
+    raise TypeError(f"no SQL literal for {type(v).__name__}")
+
+
+# ---------------------------------------------------------------------------
+# the graph
+
+
+def _prefix_filter(column: str, prefixes: Sequence[str]) -> tuple[str, list[str]]:
+    if not prefixes:
+        return f"{column} NOT IN ({', '.join(['%s'] * len(SYSTEM_SCHEMAS))})", list(SYSTEM_SCHEMAS)
+    likes = [p.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%" for p in prefixes]
+    return "(" + " OR ".join([f"{column} LIKE %s"] * len(likes)) + ")", likes
+
+
+def load_graph(db: Database, prefixes: Sequence[str] = ()) -> nx.MultiDiGraph:
+    """Tables, primary keys and foreign keys of the server (or of the schema prefixes), in three queries."""
+    cond, args = _prefix_filter("table_schema", prefixes)
+    tables = db.query(f"SELECT table_schema, table_name FROM information_schema.tables "
+                      f"WHERE table_type = 'BASE TABLE' AND {cond}", args)
+    pks: dict[str, list[str]] = {}
+    for schema, table, column in db.query(
+            f"SELECT table_schema, table_name, column_name FROM information_schema.statistics "
+            f"WHERE index_name = 'PRIMARY' AND {cond} ORDER BY table_schema, table_name, seq_in_index", args):
+        pks.setdefault(f"{schema}.{table}", []).append(column)
+    fk_cols: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {}
+    for schema, table, name, column, rschema, rtable, rcolumn in db.query(
+            f"SELECT table_schema, table_name, constraint_name, column_name, referenced_table_schema, "
+            f"referenced_table_name, referenced_column_name FROM information_schema.key_column_usage "
+            f"WHERE referenced_table_name IS NOT NULL AND {cond} "
+            f"ORDER BY table_schema, table_name, constraint_name, ordinal_position", args):
+        fk_cols.setdefault((schema, table, name), []).append((column, f"{rschema}.{rtable}", rcolumn))
+    infos = [TableInfo(f"{s}.{t}", tuple(pks.get(f"{s}.{t}", ()))) for s, t in tables]
+    keys = [ForeignKey(name=name, child=f"{s}.{t}", parent=cols[0][1],
+                       columns=tuple((c, rc) for c, _, rc in cols))
+            for (s, t, name), cols in fk_cols.items()]
+    return build_graph(infos, keys)
+
+
+# ---------------------------------------------------------------------------
+# running the cascade
+
+
+@dataclass(frozen=True)
+class TableCount:
+    table: str
+    rows: int
+    sources: tuple[str, ...]  # "leaf 1", "child a.b via fk_x", "master a.m"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"table": self.table, "rows": self.rows, "restriction": "; ".join(self.sources)}
+
+
+@dataclass
+class ExportResult:
+    plan: CascadePlan
+    counts: dict[str, int] = field(default_factory=dict)
+    rounds: int = 0
+
+    def table_counts(self) -> list[TableCount]:
+        out = []
+        for t in self.plan.tables:
+            s = self.plan.step(t)
+            src = [f"leaf {i + 1}: {r or 'all rows'}" for i, r in s.leaves]
+            src += [f"from {fk.child}" + (f" ({', '.join(f'{a}→{b}' for a, b in fk.columns)})" if fk.renamed else "")
+                    for fk in s.from_children]
+            src += [f"parts of {fk.parent}" for fk in s.from_master[:1]]
+            out.append(TableCount(t, self.counts.get(t, 0), tuple(src)))
+        return out
+
+
+class ExportSession:
+    """One dedicated connection holding the key sets; use as a context manager."""
+
+    def __init__(self, db: Database, graph: nx.MultiDiGraph, leaves: list[Leaf], *, complete_parts: bool = True):
+        self.db = db
+        self.graph = graph
+        self.leaves = leaves
+        try:
+            self.plan = plan_cascade(graph, leaves, complete_parts=complete_parts)
+        except ValueError as exc:
+            raise UserError(str(exc), where="--leaf",
+                            hint="check the table name (db.table) and the schema prefixes") from None
+        self.conn: pymysql.connections.Connection | None = None
+        self._temp: dict[str, str] = {}
+        self.result = ExportResult(self.plan)
+        self.group_concat_limit: int | None = None  # None: the server's max_allowed_packet (tests lower it)
+
+    def __enter__(self) -> ExportSession:
+        self.conn = self.db.connect()
+        self._exec("SET SESSION time_zone = '+00:00'")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.rollback()
+                self.conn.close()
+            except Exception:
+                pass
+            self.conn = None
+
+    def _exec(self, sql: str, args: Any = None) -> int:
+        assert self.conn is not None
+        commandlog.record("sql", sql, args)
+        with self.conn.cursor() as cur:
+            return cur.execute(sql, args)
+
+    def _scalar(self, sql: str) -> Any:
+        assert self.conn is not None
+        with self.conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchone()[0]
+
+    def pk(self, table: str) -> tuple[str, ...]:
+        info: TableInfo = self.graph.nodes[table]["info"]
+        if not info.primary_key:
+            raise UserError(f"table {table} has no primary key, so its rows cannot be keyed in an export",
+                            hint="add a primary key, or leave it out of the export's leaves and ancestry")
+        return info.primary_key
+
+    def key_table(self, table: str) -> str:
+        return self._temp[table]
+
+    def run(self, progress: Callable[[str], None] | None = None) -> ExportResult:
+        """Materialize every key set; repeat the plan until no set grows (master/part completion)."""
+        assert self.conn is not None
+        self.conn.select_db(split_name(self.plan.tables[0])[0])  # temporary tables need a current database
+        for n, t in enumerate(self.plan.tables):
+            name = f"djtui_keys_{n}"
+            cols = ", ".join(quote_ident(c) for c in self.pk(t))
+            self._exec(f"CREATE TEMPORARY TABLE {name} (PRIMARY KEY ({cols})) ENGINE=InnoDB "
+                       f"SELECT {cols} FROM {quote_table(t)} LIMIT 0")
+            self._temp[t] = name
+        self._exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        previous: dict[str, int] = {}
+        while True:
+            self.result.rounds += 1
+            for step in self.plan.steps:
+                if progress:
+                    progress(step.table)
+                if self.result.rounds == 1:
+                    for i, restr in step.leaves:
+                        self._leaf(step.table, i, restr)
+                for fk in step.from_children:
+                    self._up(fk)
+                for fk in step.from_master:
+                    self._part(fk)
+            counts = {t: int(self._scalar(f"SELECT COUNT(*) FROM {self._temp[t]}")) for t in self.plan.tables}
+            if not self.plan.has_parts or counts == previous:
+                break
+            previous = counts
+        self.result.counts = counts
+        return self.result
+
+    def _leaf(self, table: str, index: int, restr: str) -> None:
+        cols = ", ".join(quote_ident(c) for c in self.pk(table))
+        where = f" WHERE ({restr})" if restr.strip() else ""
+        try:
+            self._exec(f"INSERT IGNORE INTO {self._temp[table]} SELECT {cols} FROM {quote_table(table)}{where}")
+        except pymysql.err.MySQLError as exc:
+            msg = exc.args[1] if len(exc.args) > 1 else str(exc)
+            hint = ("restrictions run read-only: they can only select" if exc.args and exc.args[0] == 1792
+                    else "fix the condition; it is used as WHERE (...) on that table")
+            raise UserError(f"the restriction of {self.leaves[index].label(index)} fails: {msg}",
+                            where=f"leaf {index + 1}", hint=hint) from None
+
+    def _up(self, fk: ForeignKey) -> None:
+        ppk = self.pk(fk.parent)
+        cpk = self.pk(fk.child)
+        on = " AND ".join(f"c.{quote_ident(a)} = p.{quote_ident(b)}" for a, b in fk.columns)
+        keys = " AND ".join(f"c.{quote_ident(c)} = k.{quote_ident(c)}" for c in cpk)
+        cols = ", ".join(f"p.{quote_ident(c)}" for c in ppk)
+        self._exec(f"INSERT IGNORE INTO {self._temp[fk.parent]} SELECT DISTINCT {cols} "
+                   f"FROM {self._temp[fk.child]} AS k JOIN {quote_table(fk.child)} AS c ON {keys} "
+                   f"JOIN {quote_table(fk.parent)} AS p ON {on}")
+
+    def _part(self, fk: ForeignKey) -> None:
+        cpk = self.pk(fk.child)
+        mpk = self.pk(fk.parent)
+        on = " AND ".join(f"c.{quote_ident(a)} = p.{quote_ident(b)}" for a, b in fk.columns)
+        keys = " AND ".join(f"p.{quote_ident(c)} = k.{quote_ident(c)}" for c in mpk)
+        cols = ", ".join(f"c.{quote_ident(c)}" for c in cpk)
+        self._exec(f"INSERT IGNORE INTO {self._temp[fk.child]} SELECT {cols} "
+                   f"FROM {self._temp[fk.parent]} AS k JOIN {quote_table(fk.parent)} AS p ON {keys} "
+                   f"JOIN {quote_table(fk.child)} AS c ON {on}")
+
+    # -- reading back ---------------------------------------------------------
+
+    def keys(self, table: str) -> set[tuple]:
+        """The key set of one table (tests and benchmarks compare it with other methods)."""
+        assert self.conn is not None
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM {self._temp[table]}")
+            return {tuple(r) for r in cur.fetchall()}
+
+    def show_create_table(self, table: str) -> str:
+        assert self.conn is not None
+        with self.conn.cursor() as cur:
+            cur.execute(f"SHOW CREATE TABLE {quote_table(table)}")
+            return cur.fetchone()[1]
+
+    def show_create_database(self, db: str) -> str:
+        assert self.conn is not None
+        with self.conn.cursor() as cur:
+            cur.execute(f"SHOW CREATE DATABASE {quote_ident(db)}")
+            return cur.fetchone()[1]
+
+    def columns(self, table: str) -> list[str]:
+        return [c for c, _ in table_columns(self.conn, table)]
+
+    def iter_literal_rows(self, table: str, batch: int = 1000) -> Iterator[list[str]]:
+        """The exported rows as SQL tuples ``(v1,v2,...)`` built by the server itself.
+
+        A pure-Python driver spends its time per packet, so the server joins ``batch`` rows into
+        one ``GROUP_CONCAT`` value; a group that hit ``group_concat_max_len`` (huge blobs) is
+        detected by its length and fetched again row by row. Values never hold a raw line break
+        (escaped), so ``,\\n`` separates rows unambiguously.
+        """
+        assert self.conn is not None
+        pk = self.pk(table)
+        keys = " AND ".join(f"t.{quote_ident(c)} = k.{quote_ident(c)}" for c in pk)
+        expr = literal_row_expression(table_columns(self.conn, table), "t")
+        order = ", ".join(f"k.{quote_ident(c)}" for c in pk)
+        inner = (f"SELECT {expr} AS r, ROW_NUMBER() OVER (ORDER BY {order}) AS rn "
+                 f"FROM {self._temp[table]} AS k JOIN {quote_table(table)} AS t ON {keys}")
+        batch = max(1, int(batch))
+        sql = (f"SELECT (rn - 1) DIV {batch} AS g, COUNT(*), SUM(CHAR_LENGTH(r)) + 2 * (COUNT(*) - 1), "
+               f"GROUP_CONCAT(r SEPARATOR {_ROW_SEP}) FROM ({inner}) AS q GROUP BY g")
+        if self.group_concat_limit:
+            self._exec("SET SESSION group_concat_max_len = %s", (self.group_concat_limit,))
+        else:
+            self._exec("SET SESSION group_concat_max_len = @@max_allowed_packet")
+        commandlog.record("sql", sql, None)
+        cut: list[int] = []
+        with self.conn.cursor(pymysql.cursors.SSCursor) as cur:
+            cur.execute(sql)
+            while True:
+                rows = cur.fetchmany(16)
+                if not rows:
+                    break
+                for g, _n, length, text in rows:
+                    if text is None or len(text) != int(length):
+                        cut.append(int(g))
+                    else:
+                        yield text.split(",\n")
+        if cut:
+            refetch = f"SELECT r FROM ({inner}) AS q WHERE (rn - 1) DIV {batch} IN ({', '.join(map(str, cut))})"
+            commandlog.record("sql", refetch, None)
+            with self.conn.cursor(pymysql.cursors.SSCursor) as cur:
+                cur.execute(refetch)
+                while True:
+                    rows = cur.fetchmany(batch)
+                    if not rows:
+                        break
+                    yield [r[0] for r in rows]
+
+
+
+_BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "geometry", "point",
+                 "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection"}
+_NUMERIC_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "float",
+                  "double", "real", "year"}
+
+
+_ROW_SEP = "',\\n'"  # SQL: ',\n' (comma, newline)
+_CR, _CR_ESC, _LF, _LF_ESC = "'\\r'", "'\\\\r'", "'\\n'", "'\\\\n'"  # SQL: '\r' and '\\r'
+
+
+def table_columns(conn: Any, table: str) -> list[tuple[str, str]]:
+    """(column, data type) in table order."""
+    db, name = split_name(table)
+    with conn.cursor() as cur:
+        cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s "
+                    "AND table_name = %s ORDER BY ordinal_position", (db, name))
+        return [(r[0], r[1].lower()) for r in cur.fetchall()]
+
+
+def literal_row_expression(columns: Sequence[tuple[str, str]], alias: str) -> str:
+    """A SELECT expression giving each row as a SQL tuple literal: numbers bare, binary as hex,
+    everything else through ``QUOTE()`` (which escapes quote, backslash, NUL and Ctrl-Z)."""
+    parts = []
+    for name, dtype in columns:
+        c = f"{alias}.{quote_ident(name)}"
+        if dtype in _BINARY_TYPES:
+            parts.append(f"CASE WHEN {c} IS NULL THEN 'NULL' WHEN LENGTH({c}) = 0 THEN QUOTE('') "
+                         f"ELSE CONCAT('0x', HEX({c})) END")
+        elif dtype == "bit":
+            parts.append(f"IFNULL(CAST({c} + 0 AS CHAR), 'NULL')")
+        elif dtype in _NUMERIC_TYPES:
+            parts.append(f"IFNULL(CAST({c} AS CHAR), 'NULL')")
+        else:  # line breaks escaped too, so no tool's newline conversion can change a value
+            parts.append(f"REPLACE(REPLACE(QUOTE({c}), {_CR}, {_CR_ESC}), {_LF}, {_LF_ESC})")
+    return "CONCAT('(', CONCAT_WS(',', " + ", ".join(parts) + "), ')')"
+
+
+def plan_export(db: Database, leaves: Iterable[Leaf], prefixes: Sequence[str] = (),
+                graph: nx.MultiDiGraph | None = None) -> ExportResult:
+    """Counts only: the cascade run, the key sets dropped with the connection."""
+    graph = graph if graph is not None else load_graph(db, prefixes)
+    with ExportSession(db, graph, list(leaves)) as session:
+        return session.run()
+
+
+def count_leaf(db: Database, leaf: Leaf, index: int = 0) -> int:
+    """Rows a single restriction selects, run read-only (the screen validates as the user types)."""
+    check_restriction(leaf.restriction, where=leaf.label(index))
+    where = f" WHERE ({leaf.restriction})" if leaf.restriction.strip() else ""
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("START TRANSACTION READ ONLY")
+            sql = f"SELECT COUNT(*) FROM {quote_table(leaf.table)}{where}"
+            commandlog.record("sql", sql, None)
+            try:
+                cur.execute(sql)
+            except pymysql.err.MySQLError as exc:
+                msg = exc.args[1] if len(exc.args) > 1 else str(exc)
+                raise UserError(f"the restriction of {leaf.label(index)} fails: {msg}",
+                                where=f"leaf {index + 1}") from None
+            return int(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------
+# the files an export needs
+
+
+@dataclass(frozen=True)
+class NeededFile:
+    """One stored object referenced by exported rows; ``exists`` is None where it was not checked (S3)."""
+
+    store: str
+    path: str  # relative to the store's location
+    size: int | None
+    table: str
+    exists: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"store": self.store, "path": self.path, "size": self.size, "table": self.table,
+                "exists": self.exists}
+
+
+_CODEC_COMMENT = re.compile(r"^:<\w+@(\w*)>")
+
+
+def needed_files(session: ExportSession, stores: Sequence[Any] = ()) -> list[NeededFile]:
+    """Objects of 0.14 ``~external_<store>`` rows in the export and of 2.x stored JSON columns.
+
+    Existence is checked for ``file`` stores named in the config (``stores:``); the session must have run.
+    """
+    import os
+
+    from djtui.domain import stores as layouts
+
+    assert session.conn is not None
+    found: list[NeededFile] = []
+    for table in session.plan.tables:
+        db, name = split_name(table)
+        keys = " AND ".join(f"t.{quote_ident(c)} = k.{quote_ident(c)}" for c in session.pk(table))
+        base = f"FROM {session.key_table(table)} AS k JOIN {quote_table(table)} AS t ON {keys}"
+        with session.conn.cursor(pymysql.cursors.DictCursor) as cur:
+            if name.startswith("~external_"):
+                cur.execute(f"SELECT t.* {base}")
+                for row in cur.fetchall():
+                    path = layouts.legacy_object_path(db, row["hash"], row.get("attachment_name"), row.get("filepath"))
+                    found.append(NeededFile(name[len("~external_"):], path, row.get("size"), table))
+                continue
+            cur.execute("SELECT column_name, data_type, column_comment FROM information_schema.columns "
+                        "WHERE table_schema = %s AND table_name = %s", (db, name))
+            stored = [r["column_name"] for r in cur.fetchall()
+                      if r["data_type"].lower() == "json" or _CODEC_COMMENT.match(r["column_comment"] or "")]
+            if not stored:
+                continue
+            cur.execute(f"SELECT {', '.join('t.' + quote_ident(c) for c in stored)} {base}")
+            for row in cur.fetchall():
+                for value in row.values():
+                    try:
+                        data = json.loads(value) if isinstance(value, str | bytes) else None
+                    except ValueError:
+                        continue
+                    if isinstance(data, dict) and data.get("path") and data.get("store"):
+                        found.append(NeededFile(str(data["store"]), layouts.join(str(data["path"])),
+                                                data.get("size"), table))
+    roots = {s.name: s.location for s in stores if getattr(s, "protocol", "") == "file"}
+    out = []
+    for f in sorted(set(found), key=lambda f: (f.store, f.path)):
+        exists = os.path.exists(os.path.join(roots[f.store], f.path)) if f.store in roots else None
+        out.append(NeededFile(f.store, f.path, f.size, f.table, exists))
+    return out
+
+
+def plan_with_files(db: Database, leaves: Iterable[Leaf], graph: nx.MultiDiGraph,
+                    stores: Sequence[Any] = ()) -> tuple[ExportResult, list[NeededFile]]:
+    """Counts and the files the export needs, from one cascade (the screen's live view)."""
+    with ExportSession(db, graph, list(leaves)) as session:
+        result = session.run()
+        return result, needed_files(session, stores)
+
+
+# ---------------------------------------------------------------------------
+# Spyglass's export log as a source of leaves
+
+
+def paper_leaves(db: Database, paper: str, analysis: str | None = None,
+                 log_schema: str = "common_usage") -> list[Leaf]:
+    """The (table, restriction) pairs Spyglass logged for a paper (``export_selection`` and its ``__table`` part)."""
+    found = db.query("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s "
+                     "AND table_name IN ('export_selection', 'export_selection__table')", (log_schema,))
+    if not found or int(found[0][0]) < 2:
+        raise UserError(f"no Spyglass export log on this server (`{log_schema}`.`export_selection`)",
+                        where="--paper", hint="use --leaf, or --export-log SCHEMA if the log lives elsewhere")
+    s = quote_ident(log_schema)
+    args: list[Any] = [paper]
+    extra = ""
+    if analysis is not None:
+        extra = " AND e.analysis_id = %s"
+        args.append(analysis)
+    rows = db.query(f"SELECT t.table_name, t.restriction FROM {s}.`export_selection` AS e "
+                    f"JOIN {s}.`export_selection__table` AS t USING (export_id) "
+                    f"WHERE e.paper_id = %s{extra} ORDER BY t.export_id, t.table_id", args)
+    if not rows:
+        raise UserError(f"the export log holds no tables for paper {paper!r}"
+                        + (f" analysis {analysis!r}" if analysis else ""), where="--paper")
+    leaves = []
+    for name, restriction in rows:
+        text = restriction.decode() if isinstance(restriction, bytes) else str(restriction or "")
+        m = re.match(r"^`((?:[^`]|``)+)`\.`((?:[^`]|``)+)`$", str(name).strip())
+        table = f"{m.group(1)}.{m.group(2)}" if m else str(name).replace("`", "")
+        check_restriction(text, where=f"--paper {paper}: {table}")
+        leaf = Leaf(table, text.strip())
+        if leaf not in leaves:
+            leaves.append(leaf)
+    return leaves

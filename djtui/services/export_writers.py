@@ -1,0 +1,436 @@
+"""Export writers (the SQL file) and ``verify``: load an export into a fresh server and compare.
+
+The SQL file is written by djtui itself: ``CREATE DATABASE`` / ``CREATE TABLE`` as the server
+shows them, rows as batched INSERTs, tables parents-first, so the ``mariadb``/``mysql`` client
+loads it into an empty server with foreign-key checks on. ``manifest.json`` beside it holds
+each table's row count and an order-independent content checksum, which ``verify`` recomputes
+on the loaded copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pymysql.cursors
+import xxhash
+
+from djtui.domain.cascade import quote_ident, quote_table, split_name
+from djtui.errors import OperationFailed, UserError
+from djtui.services.export import ExportSession, literal_row_expression, table_columns
+
+SQL_FILE = "export.sql"
+MANIFEST = "manifest.json"
+_MASK = (1 << 64) - 1
+
+
+# ---------------------------------------------------------------------------
+# charset / collation stripping, outside quoted text only
+
+_CHARSET = re.compile(
+    r"\s+(?:DEFAULT\s+)?(?:CHARSET|CHARACTER\s+SET)\s*=\s*\w+"
+    r"|\s+(?:DEFAULT\s+)?COLLATE\s*=\s*\w+"
+    r"|\s+(?:DEFAULT\s+)?(?:CHARACTER\s+SET)\s+\w+"
+    r"|\s+(?:DEFAULT\s+)?COLLATE\s+\w+", re.I)
+_QUOTED = re.compile(r"('(?:[^'\\]|\\.|'')*'|`(?:[^`]|``)*`|\"(?:[^\"\\]|\\.)*\")", re.S)
+
+
+def strip_charset(ddl: str) -> str:
+    """Remove ``DEFAULT CHARSET=x``, ``CHARSET=x``, ``COLLATE=x``, ``COLLATE x``, ``CHARACTER SET x``.
+
+    Comments and identifiers are left alone (the seed's ``sed`` would edit them too).
+    """
+    parts = _QUOTED.split(ddl)
+    return "".join(p if i % 2 else _CHARSET.sub("", p) for i, p in enumerate(parts))
+
+
+_AUTO_INC = re.compile(r"\s+AUTO_INCREMENT=\d+")
+
+
+# ---------------------------------------------------------------------------
+# checksums
+
+
+@dataclass
+class TableSum:
+    """Row count and an order-independent checksum: the sum of xxh3 hashes of each row's SQL literal."""
+
+    rows: int = 0
+    checksum: int = 0
+
+    def add(self, rows: list[str]) -> None:
+        self.rows += len(rows)
+        h = xxhash.xxh3_64_intdigest
+        self.checksum = (self.checksum + sum(h(r.encode("utf-8", "surrogatepass")) for r in rows)) & _MASK
+
+
+def table_sum(conn: pymysql.connections.Connection, table: str) -> TableSum:
+    """Count and checksum of a whole table, as ``verify`` sees the loaded copy."""
+    out = TableSum()
+    expr = literal_row_expression(table_columns(conn, table), "t")
+    with conn.cursor(pymysql.cursors.SSCursor) as cur:
+        cur.execute(f"SELECT {expr} FROM {quote_table(table)} AS t")
+        while rows := cur.fetchmany(5000):
+            out.add([r[0] for r in rows])
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the SQL writer
+
+
+def write_sql(session: ExportSession, out_dir: Path, *, strip: bool = False, batch_rows: int = 1000,
+              progress: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+    """Write ``export.sql`` and ``manifest.json``; the session must have run its cascade."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / SQL_FILE
+    tmp = out_dir / (SQL_FILE + ".part")
+    tables_meta = []
+    started = time.monotonic()
+    with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
+        fh.write("-- djtui export\n"
+                 "SET NAMES utf8mb4;\nSET TIME_ZONE = '+00:00';\n"
+                 "SET SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO';\nSET UNIQUE_CHECKS = 0;\n\n")
+        created: set[str] = set()
+        current_db = None
+        for table in session.plan.tables:
+            db, name = split_name(table)
+            if db not in created:
+                ddl = session.show_create_database(db)
+                ddl = ddl.replace("CREATE DATABASE ", "CREATE DATABASE IF NOT EXISTS ", 1) \
+                    if "IF NOT EXISTS" not in ddl else ddl
+                fh.write((strip_charset(ddl) if strip else ddl) + ";\n")
+                created.add(db)
+            if db != current_db:
+                fh.write(f"USE {quote_ident(db)};\n")
+                current_db = db
+            ddl = _AUTO_INC.sub("", session.show_create_table(table))
+            fh.write(f"\n-- {table}\n{strip_charset(ddl) if strip else ddl};\n")
+            cols = "(" + ", ".join(quote_ident(c) for c in session.columns(table)) + ")"
+            head = f"INSERT INTO {quote_ident(name)} {cols} VALUES\n"
+            acc = TableSum()
+            for rows in session.iter_literal_rows(table, batch_rows):
+                acc.add(rows)
+                fh.write(head)
+                fh.write(",\n".join(rows))
+                fh.write(";\n")
+            tables_meta.append({"table": table, "rows": acc.rows, "checksum": f"{acc.checksum:016x}"})
+            if progress:
+                progress(table, acc.rows)
+    os.replace(tmp, path)
+    manifest = {
+        "format": "sql",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "leaves": [{"table": lf.table, "restriction": lf.restriction} for lf in session.leaves],
+        "files": [SQL_FILE],
+        "tables": tables_meta,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+# ---------------------------------------------------------------------------
+# verify
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    table: str
+    expected_rows: int
+    rows: int | None
+    expected_checksum: str
+    checksum: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.rows == self.expected_rows and self.checksum == self.expected_checksum
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError("no manifest.json here: this is not a djtui export directory", where=str(directory),
+                        hint="pass the --out directory of `djtui export write`") from None
+    except ValueError as exc:
+        raise UserError(f"manifest.json is not valid JSON: {exc}", where=str(path)) from None
+    if not isinstance(data, dict) or not isinstance(data.get("tables"), list):
+        raise UserError("manifest.json has no table list", where=str(path))
+    return data
+
+
+def find_client() -> str:
+    for name in ("mariadb", "mysql"):
+        exe = shutil.which(name)
+        if exe:
+            return exe
+    raise UserError("no mariadb/mysql client is installed to load the export",
+                    hint="apt-get install mariadb-client")
+
+
+def load_sql(settings: Any, sql_file: Path) -> None:
+    """Load a SQL file with the command-line client; the password goes through a 0600 defaults file."""
+    client = find_client()
+    fd, cnf = tempfile.mkstemp(prefix="djtui-", suffix=".cnf")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            pw = settings.password.reveal() if settings.password else ""
+            fh.write(f"[client]\nuser={settings.user}\npassword=\"{pw}\"\nhost={settings.host}\n"
+                     f"port={settings.port}\nprotocol=TCP\n")
+        with open(sql_file, "rb") as src:
+            proc = subprocess.run([client, f"--defaults-extra-file={cnf}", "--batch", "--binary-mode"],
+                                  stdin=src, capture_output=True, timeout=3600)
+        if proc.returncode != 0:
+            raise OperationFailed(f"loading {sql_file.name} failed: "
+                                  f"{proc.stderr.decode(errors='replace').strip()}")
+    finally:
+        os.unlink(cnf)
+
+
+def verify_export(directory: Path, *, server_dir: Path | None = None) -> list[TableCheck]:
+    """Load the export into a fresh private server and compare counts and checksums per table."""
+    from djtui.devserver import PrivateServer
+
+    manifest = read_manifest(directory)
+    sql_file = directory / str(manifest.get("sql_file", SQL_FILE))
+    if not sql_file.is_file():
+        hint = ("run ./export.sh CLIENT.CNF first: it writes export.sql" if manifest.get("format") == "script"
+                else "the export is incomplete; write it again")
+        raise UserError(f"{SQL_FILE} is missing", where=str(directory), hint=hint)
+    with PrivateServer(server_dir) as srv:
+        load_sql(srv.settings, sql_file)
+        conn = srv.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION time_zone = '+00:00'")
+            checks = []
+            for entry in manifest["tables"]:
+                try:
+                    got: TableSum | None = table_sum(conn, entry["table"])
+                except pymysql.err.MySQLError:
+                    got = None
+                checks.append(TableCheck(entry["table"], int(entry["rows"]), got.rows if got else None,
+                                         entry["checksum"], f"{got.checksum:016x}" if got else None))
+        finally:
+            conn.close()
+    return checks
+
+
+def export_sql(db: Any, graph: Any, leaves: list, out_dir: Path, *, strip: bool = False, batch_rows: int = 1000,
+               progress: Callable[[str, int], None] | None = None, fmt: str = "sql") -> dict[str, Any]:
+    """Cascade and write (``fmt`` sql or script) in one consistent read-only transaction."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise UserError("the output directory is not empty", where=str(out_dir),
+                        hint="choose a new directory; an export is never written over another")
+    with ExportSession(db, graph, leaves) as session:
+        session.run()
+        if fmt == "script":
+            return write_script(session, out_dir, chunk_keys=batch_rows, progress=progress)
+        if fmt == "docker":
+            return write_docker(session, out_dir, batch_rows=batch_rows, progress=progress)
+        return write_sql(session, out_dir, strip=strip, batch_rows=batch_rows, progress=progress)
+
+
+def save_graph_text(out_dir: Path, graph: Any, tables: Iterable[str], fmt: str = "mermaid") -> Path:
+    """The export's graph as Mermaid (``.mmd``) or DOT (``.dot``) text in ``out_dir``."""
+    from djtui.domain.cascade import to_dot, to_mermaid
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / ("export-graph.mmd" if fmt == "mermaid" else "export-graph.dot")
+    path.write_text(to_mermaid(graph, tables) if fmt == "mermaid" else to_dot(graph, tables))
+    return path
+
+
+# ---------------------------------------------------------------------------
+# the dump script (for sites that want mysqldump)
+
+SCRIPT_FILE = "export.sh"
+
+
+def _key_chunks(session: ExportSession, table: str, size: int) -> list[str]:
+    """WHERE conditions naming the exported keys, ``size`` keys each (never one giant string)."""
+    from djtui.services.export import sql_literal
+
+    pk = session.pk(table)
+    keys = sorted(session.keys(table), key=repr)
+    cols = ", ".join(quote_ident(c) for c in pk)
+    out = []
+    for s in range(0, len(keys), size):
+        values = ",".join("(" + ",".join(sql_literal(v) for v in key) + ")" for key in keys[s:s + size])
+        out.append(f"({cols}) IN ({values})")
+    return out
+
+
+def write_script(session: ExportSession, out_dir: Path, *, chunk_keys: int = 1000,
+                 progress: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+    """``export.sh``: one mysqldump per key chunk, tables parents-first; it writes ``export.sql``.
+
+    Credentials come from a 0600 option file given as ``$1`` (or ``$DJTUI_DEFAULTS_FILE``), never argv.
+    Only a table's first chunk carries its CREATE TABLE; no chunk drops a table (the seed's bug).
+    """
+    import shlex
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "#!/usr/bin/env bash",
+        "# djtui export: run as  ./export.sh /path/to/client.cnf   (an option file with [client] user/password/",
+        "# host/port, mode 0600); it writes export.sql next to this script.",
+        "set -euo pipefail",
+        'cnf="${1:-${DJTUI_DEFAULTS_FILE:-}}"',
+        'if [ -z "$cnf" ] || [ ! -f "$cnf" ]; then echo "usage: $0 CLIENT.CNF (mode 0600)" >&2; exit 2; fi',
+        'case "$(stat -c %a "$cnf")" in 600|400) ;; *) echo "$cnf must be mode 0600" >&2; exit 2;; esac',
+        'here="$(cd "$(dirname "$0")" && pwd)"',
+        'out="$here/export.sql.part"',
+        'dump() { mysqldump --defaults-extra-file="$cnf" --single-transaction --hex-blob --skip-add-drop-table '
+        '--skip-triggers --no-create-db "$@" >> "$out"; }',
+        'printf "SET NAMES utf8mb4;\\n" > "$out"',
+    ]
+    tables_meta = []
+    created: set[str] = set()
+    for table in session.plan.tables:
+        db, name = split_name(table)
+        if db not in created:
+            create = f"CREATE DATABASE IF NOT EXISTS {quote_ident(db)};"
+            lines.append(f"printf '%s\\n' {shlex.quote(create)} >> \"$out\"")
+            created.add(db)
+        lines.append(f"printf '%s\\n' {shlex.quote(f'USE {quote_ident(db)};')} >> \"$out\"")
+        chunks = _key_chunks(session, table, chunk_keys)
+        if not chunks:
+            lines.append(f"dump --no-data {shlex.quote(db)} {shlex.quote(name)}")
+        for n, where in enumerate(chunks):
+            flag = "" if n == 0 else "--no-create-info "
+            lines.append(f"dump {flag}{shlex.quote(db)} {shlex.quote(name)} --where={shlex.quote(where)}")
+        acc = TableSum()
+        for rows in session.iter_literal_rows(table):
+            acc.add(rows)
+        tables_meta.append({"table": table, "rows": acc.rows, "checksum": f"{acc.checksum:016x}"})
+        if progress:
+            progress(table, acc.rows)
+    lines += ['mv "$out" "$here/export.sql"', 'echo "wrote $here/export.sql"']
+    path = out_dir / SCRIPT_FILE
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o755)
+    manifest = {
+        "format": "script",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "leaves": [{"table": lf.table, "restriction": lf.restriction} for lf in session.leaves],
+        "files": [SCRIPT_FILE],
+        "tables": tables_meta,
+    }
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+# ---------------------------------------------------------------------------
+# the docker bundle
+
+_COMPOSE = """\
+# djtui export bundle: `make up`, then connect to 127.0.0.1:${DB_PORT:-3306} as root
+services:
+  db:
+    build: {context: ., dockerfile: Dockerfile}
+    environment:
+      MYSQL_ROOT_PASSWORD: ${MYSQL_ROOT_PASSWORD:?copy .env.example to .env and set it}
+    ports: ["127.0.0.1:${DB_PORT:-3306}:3306"]
+    volumes: ["db_data:/var/lib/mysql"]
+    healthcheck:
+      test: ["CMD", "mysqladmin", "ping", "-h", "127.0.0.1"]
+      interval: 5s
+      retries: 60
+  hub:
+    image: quay.io/jupyter/minimal-notebook:latest
+    profiles: ["hub"]
+    depends_on: {db: {condition: service_healthy}}
+    environment:
+      DJ_HOST: db
+      DJ_USER: root
+      DJ_PASS: ${MYSQL_ROOT_PASSWORD}
+    ports: ["127.0.0.1:${HUB_PORT:-8888}:8888"]
+    volumes: ["./notebooks:/home/jovyan/work"]
+volumes:
+  db_data:
+"""
+
+_DOCKERFILE = """\
+FROM mysql:8.0
+COPY db/export.sql /djtui/export.sql
+COPY db/load-once.sh /docker-entrypoint-initdb.d/50-djtui-load-once.sh
+"""
+
+_LOAD_ONCE = """\
+#!/usr/bin/env bash
+# Sourced by the MySQL image's entrypoint on first start. Loads the export once: the marker lives in
+# the data volume, so restarts never import again (the seed's bundle re-imported on every start).
+marker=/var/lib/mysql/.djtui-export-loaded
+if [ -e "$marker" ]; then
+    echo "djtui: export already loaded, skipping"
+else
+    echo "djtui: loading /djtui/export.sql"
+    docker_process_sql < /djtui/export.sql
+    date -u +%Y-%m-%dT%H:%M:%SZ > "$marker"
+fi
+"""
+
+_MAKEFILE = """\
+.PHONY: up down enter clean hub
+up:
+\tdocker compose up -d --build db
+hub:
+\tdocker compose --profile hub up -d --build
+down:
+\tdocker compose --profile hub down
+enter:
+\tdocker compose exec db bash -c 'mysql -uroot -p'
+clean:
+\tdocker compose --profile hub down --volumes
+"""
+
+_ENV = """\
+# copy to .env and change; .env is read by docker compose and must not be shared
+MYSQL_ROOT_PASSWORD=change-me
+DB_PORT=3306
+HUB_PORT=8888
+"""
+
+
+def write_docker(session: ExportSession, out_dir: Path, *, batch_rows: int = 1000,
+                 progress: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+    """A directory that `make up` turns into a MySQL 8.0 server holding the export (loaded once)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "db").mkdir(exist_ok=True)
+    # MySQL 8.0 does not know every MariaDB collation: the bundle's SQL never names one
+    manifest = write_sql(session, out_dir / "db", strip=True, batch_rows=batch_rows, progress=progress)
+    (out_dir / "db" / MANIFEST).unlink()
+    files = {
+        "docker-compose.yml": _COMPOSE, "Dockerfile": _DOCKERFILE, "db/load-once.sh": _LOAD_ONCE,
+        "Makefile": _MAKEFILE, ".env.example": _ENV,
+    }
+    for name, text in files.items():
+        (out_dir / name).write_text(text)
+    (out_dir / "db" / "load-once.sh").chmod(0o755)
+    (out_dir / "notebooks").mkdir(exist_ok=True)
+    tables = "\n".join(f"| `{t['table']}` | {t['rows']} |" for t in manifest["tables"])
+    (out_dir / "README.md").write_text(
+        "# Database export\n\nWritten by djtui. Needs `make` and Docker.\n\n"
+        "1. `cp .env.example .env` and set `MYSQL_ROOT_PASSWORD`.\n"
+        "2. `make up` builds and starts MySQL 8.0; the first start loads `db/export.sql` once.\n"
+        "3. Connect to 127.0.0.1:$DB_PORT as root. `make hub` adds a notebook server (notebooks/).\n"
+        "4. `make enter` opens a mysql shell, `make down` stops, `make clean` also deletes the data volume.\n\n"
+        f"| table | rows |\n|---|---|\n{tables}\n")
+    manifest.update(format="docker", sql_file=f"db/{SQL_FILE}",
+                    files=sorted([*files, "README.md", f"db/{SQL_FILE}"]))
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest

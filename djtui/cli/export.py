@@ -1,0 +1,152 @@
+"""`djtui export plan|write|verify`: what a vertical slice of the database holds, write it, prove it loads."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from djtui.cli import Context, emit_json, render_table
+from djtui.errors import OperationFailed, UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export the rows that leaves need, with all their ancestors")
+    esub = p.add_subparsers(dest="export_command", metavar="ACTION", required=True)
+
+    def leaves_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--leaf", action="append", default=[], metavar="DB.TABLE:RESTRICTION",
+                       help="a table and a SQL condition (or JSON key values); repeat for more leaves")
+        q.add_argument("--leaves", metavar="FILE", help="leaves recorded with djtui.record_export (JSON)")
+        q.add_argument("--paper", metavar="ID", help="leaves Spyglass logged for this paper (export_selection)")
+        q.add_argument("--analysis", metavar="ID", help="with --paper: only this analysis")
+        q.add_argument("--export-log", default="common_usage", metavar="SCHEMA",
+                       help="schema of Spyglass's export log (default: common_usage)")
+        q.add_argument("--prefix", action="append", default=None, metavar="PREFIX",
+                       help="load only schemas with this prefix (default: export.schema_prefixes, else all)")
+
+    plan = esub.add_parser("plan", help="per table: where its rows come from and how many")
+    leaves_args(plan)
+    plan.add_argument("--json", action="store_true", help="print a JSON list of {table, rows, restriction}")
+    plan.set_defaults(func=run_plan)
+
+    write = esub.add_parser("write", help="write the export")
+    leaves_args(write)
+    write.add_argument("--format", choices=("sql", "script", "docker"), default="sql",
+                       help="sql: one SQL file djtui writes; script: export.sh running mysqldump per key chunk; "
+                            "docker: a MySQL 8.0 compose bundle that loads the SQL once")
+    write.add_argument("--out", metavar="DIR", help="output directory (default: export.out_dir)")
+    write.add_argument("--strip-charset", action="store_true", default=None,
+                       help="remove CHARSET / COLLATE clauses (default: export.strip_charset)")
+    write.add_argument("--json", action="store_true")
+    write.set_defaults(func=run_write)
+
+    files = esub.add_parser("files", help="the stored objects the exported rows reference, with sizes")
+    leaves_args(files)
+    files.add_argument("--json", action="store_true")
+    files.set_defaults(func=run_files)
+
+    verify = esub.add_parser("verify", help="load an export into a fresh private server and compare with its manifest")
+    verify.add_argument("dir", metavar="DIR")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=run_verify)
+
+
+def _leaves(ctx: Context) -> list:
+    from djtui.services.export import parse_leaf
+
+    leaves = [parse_leaf(text) for text in ctx.args.leaf]
+    if ctx.args.leaves:
+        from djtui.recording import read_leaves
+        leaves += read_leaves(Path(ctx.args.leaves))
+    if ctx.args.paper:
+        from djtui.services.export import paper_leaves
+        leaves += paper_leaves(ctx.db, ctx.args.paper, ctx.args.analysis, ctx.args.export_log)
+    if not leaves:
+        raise UserError("no leaves given", where="export",
+                        hint="add --leaf 'db.table:RESTRICTION' (or --leaves FILE, or --paper ID)")
+    return leaves
+
+
+def _prefixes(ctx: Context) -> tuple[str, ...]:
+    return tuple(ctx.args.prefix) if ctx.args.prefix else ctx.config.export.schema_prefixes
+
+
+def run_plan(ctx: Context) -> int:
+    from djtui.services.export import plan_export
+
+    leaves = _leaves(ctx)
+    result = plan_export(ctx.db, leaves, _prefixes(ctx))
+    counts = result.table_counts()
+    if ctx.json:
+        emit_json([c.to_json() for c in counts])
+    else:
+        print(render_table(("table", "rows", "from"), [(c.table, c.rows, "; ".join(c.sources)) for c in counts],
+                           align="lrl"))
+        print(f"\n{len(counts)} tables, {sum(c.rows for c in counts)} rows")
+    return 0
+
+
+def run_write(ctx: Context) -> int:
+    from djtui.services.export import load_graph
+    from djtui.services.export_writers import export_sql
+
+    cfg = ctx.config.export
+    out = Path(ctx.args.out) if ctx.args.out else cfg.out_dir
+    if out is None:
+        raise UserError("no output directory", where="export write", hint="pass --out DIR or set export.out_dir")
+    strip = cfg.strip_charset if ctx.args.strip_charset is None else ctx.args.strip_charset
+    leaves = _leaves(ctx)
+    graph = load_graph(ctx.db, _prefixes(ctx))
+    manifest = export_sql(ctx.db, graph, leaves, out, strip=strip, batch_rows=cfg.insert_batch_rows,
+                          fmt=ctx.args.format,
+                          progress=None if ctx.json else (lambda t, n: print(f"  {t}: {n} rows", file=sys.stderr)))
+    if ctx.json:
+        emit_json({"out": str(out), **manifest})
+    else:
+        total = sum(t["rows"] for t in manifest["tables"])
+        took = f" in {manifest['seconds']} s" if "seconds" in manifest else ""
+        print(f"wrote {out / manifest['files'][0]}: {len(manifest['tables'])} tables, {total} rows{took}")
+        if manifest["format"] == "script":
+            print(f"next: {out / 'export.sh'} CLIENT.CNF  (an option file, mode 0600), then djtui export verify {out}")
+    return 0
+
+
+def run_files(ctx: Context) -> int:
+    from djtui.services.export import ExportSession, load_graph, needed_files
+
+    leaves = _leaves(ctx)
+    graph = load_graph(ctx.db, _prefixes(ctx))
+    with ExportSession(ctx.db, graph, leaves) as session:
+        session.run()
+        found = needed_files(session, ctx.config.stores)
+    total = sum(f.size or 0 for f in found)
+    missing = [f for f in found if f.exists is False]
+    if ctx.json:
+        emit_json({"files": [f.to_json() for f in found], "total_bytes": total, "missing": len(missing)})
+    else:
+        print(render_table(("store", "path", "bytes", "exists", "table"),
+                           [(f.store, f.path, f.size, {True: "yes", False: "MISSING", None: "?"}[f.exists], f.table)
+                            for f in found], align="llrll"))
+        print(f"\n{len(found)} files, {total} bytes, {len(missing)} missing")
+    return 1 if missing else 0
+
+
+def run_verify(ctx: Context) -> int:
+    from djtui.services.export_writers import verify_export
+
+    checks = verify_export(Path(ctx.args.dir))
+    bad = [c for c in checks if not c.ok]
+    if ctx.json:
+        emit_json({"ok": not bad, "tables": [dict(c.__dict__, ok=c.ok) for c in checks]})
+    else:
+        print(render_table(("", "table", "rows", "expected", "checksum"),
+                           [("✓" if c.ok else "✗", c.table, "missing" if c.rows is None else c.rows,
+                             c.expected_rows, "match" if c.checksum == c.expected_checksum else "DIFFERS")
+                            for c in checks], align="llrrl"))
+    if bad:
+        raise OperationFailed(f"{len(bad)} table(s) differ from the manifest: "
+                              + ", ".join(c.table for c in bad[:5]))
+    if not ctx.json:
+        print(f"\nverified: {len(checks)} tables match the manifest")
+    return 0

@@ -1,0 +1,120 @@
+"""Record export leaves from analysis code: ``with djtui.record_export("leaves.json"): ...``.
+
+What Spyglass's mixin does for Spyglass alone, for any DataJoint 2.x pipeline: while the block
+runs, every query that fetches data (``fetch``, ``fetch1``, ``to_dicts``, ``to_pandas``,
+``to_arrays``, ``keys``... all read through ``QueryExpression.cursor``) is noted as leaves.
+A query on one table becomes (table, its WHERE condition). A join becomes one leaf per base
+table whose primary key the result still carries, restricted to the keys the query returned
+(as a subquery of the query's own SQL, evaluated when the export is planned).
+The file feeds ``djtui export plan|write --leaves FILE``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from djtui.domain.cascade import Leaf, quote_ident
+from djtui.errors import UserError
+
+_FULL = re.compile(r"^`((?:[^`]|``)+)`\.`((?:[^`]|``)+)`$")
+_lock = threading.Lock()
+
+
+def _table_name(support: Any) -> str | None:
+    m = _FULL.match(support) if isinstance(support, str) else None
+    if not m:
+        return None
+    return f"{m.group(1).replace('``', '`')}.{m.group(2).replace('``', '`')}"
+
+
+def leaves_of(expr: Any) -> list[Leaf]:
+    """The leaves one DataJoint query expression stands for (see the module docstring)."""
+    support = list(getattr(expr, "support", []) or [])
+    where = expr.where_clause() if hasattr(expr, "where_clause") else ""
+    condition = where[len(" WHERE "):] if where.startswith(" WHERE ") else where.strip()
+    names = [_table_name(s) for s in support]
+    if len(support) == 1 and names[0] is not None and not getattr(expr, "_top", None):
+        return [Leaf(names[0], condition)]
+    leaves = []
+    heading = set(expr.heading.names)
+    sql = expr.make_sql()
+    for name in names:
+        if name is None:
+            continue
+        pk = _primary_key(expr, name)
+        if pk and set(pk) <= heading:
+            cols = ", ".join(quote_ident(c) for c in pk)
+            leaves.append(Leaf(name, f"({cols}) IN (SELECT {cols} FROM ({sql}) AS djtui_recorded)"))
+    return leaves
+
+
+def _primary_key(expr: Any, table: str) -> list[str]:
+    db, _, name = table.partition(".")
+    rows = expr.connection.query(
+        "SELECT column_name FROM information_schema.statistics WHERE table_schema = %s AND table_name = %s "
+        "AND index_name = 'PRIMARY' ORDER BY seq_in_index", args=(db, name)).fetchall()
+    return [r[0] for r in rows]
+
+
+@contextmanager
+def record_export(path: str | Path) -> Iterator[list[Leaf]]:
+    """Note every fetched DataJoint query as leaves; write them to ``path`` (JSON) when the block ends."""
+    from datajoint.expression import QueryExpression
+
+    recorded: list[Leaf] = []
+    original = QueryExpression.cursor
+    busy = threading.local()
+
+    def cursor(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not getattr(busy, "on", False):
+            busy.on = True
+            try:
+                for leaf in leaves_of(self):
+                    if leaf not in recorded:
+                        recorded.append(leaf)
+            finally:
+                busy.on = False
+        return original(self, *args, **kwargs)
+
+    with _lock:
+        if getattr(original, "_djtui_recording", False):
+            raise UserError("an export recording is already running", hint="nest no record_export blocks")
+        cursor._djtui_recording = True  # type: ignore[attr-defined]
+        QueryExpression.cursor = cursor  # type: ignore[method-assign]
+    try:
+        yield recorded
+    finally:
+        with _lock:
+            QueryExpression.cursor = original  # type: ignore[method-assign]
+        write_leaves(Path(path), recorded)
+
+
+def write_leaves(path: Path, leaves: list[Leaf]) -> None:
+    data = {"leaves": [{"table": lf.table, "restriction": lf.restriction} for lf in leaves]}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def read_leaves(path: Path) -> list[Leaf]:
+    """Leaves from a recording (or a hand-written file of the same shape), each checked."""
+    from djtui.services.export import check_restriction
+
+    try:
+        data = json.loads(path.read_text())
+        items = data["leaves"] if isinstance(data, dict) else data
+        leaves = [Leaf(str(i["table"]), str(i.get("restriction") or "")) for i in items]
+    except FileNotFoundError:
+        raise UserError("no such leaves file", where=str(path)) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"cannot read the leaves: {exc}", where=str(path),
+                        hint='expected {"leaves": [{"table": "db.table", "restriction": "..."}]}') from None
+    for n, leaf in enumerate(leaves):
+        if "." not in leaf.table:
+            raise UserError(f"leaf {n + 1}: table {leaf.table!r} is not db.table", where=str(path))
+        check_restriction(leaf.restriction, where=f"{path} leaf {n + 1}")
+    return leaves

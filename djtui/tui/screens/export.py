@@ -1,12 +1,343 @@
-"""The Export screen (placeholder until its issue lands)."""
+"""The Export screen: pick tables, see their foreign keys, add leaves, watch the counts, write.
 
-from djtui.tui.screens.base import PlannedScreen
+Everything that reads the server or writes files is a service call in a worker thread; the
+screen only shows. Restrictions are checked as they are typed: a lexical check at once, then
+(after a short pause) a read-only count on the server.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import networkx as nx
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Label, OptionList, ProgressBar, Static, Tree
+from textual.widgets.option_list import Option
+
+from djtui.domain.cascade import Leaf, ancestors_tree, descendants_tree
+from djtui.errors import UserError
+from djtui.tui.screens.base import DjtuiScreen
 
 
-class ExportScreen(PlannedScreen):
+class ExportScreen(DjtuiScreen):
     SCREEN_TITLE = "Export"
-    PLANNED = (
-        'a table picker, the ancestors/descendants tree, leaves with validated restrictions',
-        'per-table counts, the files an export needs, SQL / dump script / docker writers',
-    )
-    CLI_HINT = "not yet available"
+    AUTO_FOCUS = "#export-tables"  # not an Input: the number keys must still switch screens
+
+    DEFAULT_CSS = """
+    ExportScreen #export-cols { height: 1fr; }
+    ExportScreen #export-pick { width: 1fr; min-width: 24; }
+    ExportScreen #export-graph { width: 1fr; }
+    ExportScreen #export-leaves-col { width: 1fr; min-width: 30; }
+    ExportScreen OptionList { height: 1fr; }
+    ExportScreen Tree { height: 1fr; }
+    ExportScreen #export-leaves { height: 6; }
+    ExportScreen #export-counts { height: 1fr; }
+    ExportScreen .heading { text-style: bold; color: $accent; }
+    ExportScreen #export-restriction-status { height: 1; }
+    ExportScreen #export-restriction-status.bad { color: $error; }
+    ExportScreen #export-restriction-status.good { color: $success; }
+    ExportScreen #export-progress { display: none; }
+    ExportScreen #export-progress.busy { display: block; }
+    """
+
+    BINDINGS = [
+        Binding("slash", "focus_search", "Search", id="export.search"),
+        Binding("r", "focus_restriction", "Restriction", id="export.restriction"),
+        Binding("x", "remove_leaf", "Remove leaf", id="export.remove"),
+        Binding("w", "write", "Write SQL", id="export.write"),
+        Binding("m", "save_graph", "Save Mermaid", id="export.mermaid"),
+    ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.graph: nx.MultiDiGraph | None = None
+        self.leaves: list[Leaf] = []
+        self.selected: str | None = None
+        self.plan_tables: tuple[str, ...] = ()
+        self._check_timer: Timer | None = None
+        self._known_bad: dict[Leaf, str] = {}  # server-checked restrictions that failed
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="export-cols"):
+            with Vertical(id="export-pick"):
+                yield Label("Tables", classes="heading")
+                yield Input(placeholder="search tables  (/)", id="export-search")
+                yield OptionList(id="export-tables")
+            with Vertical(id="export-graph"):
+                yield Label("Foreign keys", classes="heading")
+                yield Tree("(pick a table)", id="export-tree")
+            with Vertical(id="export-leaves-col"):
+                yield Label("Leaves", classes="heading")
+                yield Input(placeholder="restriction, Enter adds a leaf (r)", id="export-restriction")
+                yield Static("", id="export-restriction-status")
+                yield DataTable(id="export-leaves", cursor_type="row")
+                yield Label("Rows per table", classes="heading")
+                yield DataTable(id="export-counts", cursor_type="row")
+                yield Static("loading the graph…", id="export-summary")
+                yield ProgressBar(id="export-progress", show_eta=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#export-leaves", DataTable).add_columns("#", "table", "restriction")
+        self.query_one("#export-counts", DataTable).add_columns("table", "rows", "from")
+
+    def on_db_ready(self) -> None:
+        self.load_graph()
+
+    # -- loading ---------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="export-graph", exit_on_error=False)
+    def load_graph(self) -> None:
+        from djtui.services.export import load_graph
+
+        db = self.ctx.db
+        if db is None:
+            return
+        try:
+            graph = load_graph(db, self.ctx.config.export.schema_prefixes)
+        except Exception as exc:
+            self.app.call_from_thread(self._status, f"cannot load the graph: {exc}")
+            return
+        self.app.call_from_thread(self._graph_loaded, graph)
+
+    def _graph_loaded(self, graph: nx.MultiDiGraph) -> None:
+        self.graph = graph
+        self._fill_tables("")
+        self._status(f"{graph.number_of_nodes()} tables, {graph.number_of_edges()} foreign keys; "
+                     "pick a table, type a restriction, Enter")
+
+    def _fill_tables(self, text: str) -> None:
+        if self.graph is None:
+            return
+        opts = self.query_one("#export-tables", OptionList)
+        opts.clear_options()
+        needle = text.lower().strip()
+        names = sorted(t for t in self.graph.nodes if needle in t.lower())
+        opts.add_options([Option(Text(t), id=t) for t in names[:2000]])
+
+    def _status(self, text: str) -> None:
+        self.query_one("#export-summary", Static).update(Text(text))
+
+    # -- picking a table -------------------------------------------------------
+
+    @on(Input.Changed, "#export-search")
+    def _search(self, event: Input.Changed) -> None:
+        self._fill_tables(event.value)
+
+    @on(OptionList.OptionHighlighted, "#export-tables")
+    @on(OptionList.OptionSelected, "#export-tables")
+    def _pick(self, event: OptionList.OptionHighlighted | OptionList.OptionSelected) -> None:
+        table = event.option.id
+        if table is None or self.graph is None or table == self.selected:
+            return
+        self.selected = table
+        tree = self.query_one("#export-tree", Tree)
+        tree.clear()
+        tree.root.set_label(Text(table))
+        up = tree.root.add("ancestors (references)", expand=True)
+        for fk in ancestors_tree(self.graph, table):
+            up.add_leaf(self._fk_label(fk.parent, fk.columns))
+        down = tree.root.add("descendants (referenced by)", expand=True)
+        for fk in descendants_tree(self.graph, table):
+            down.add_leaf(self._fk_label(fk.child, fk.columns))
+        tree.root.expand()
+        self.query_one("#export-restriction", Input).placeholder = f"restriction on {table}, Enter adds a leaf"
+        self._check_restriction()
+
+    @staticmethod
+    def _fk_label(table: str, columns: tuple[tuple[str, str], ...]) -> Text:
+        renamed = [f"{a}→{b}" for a, b in columns if a != b]
+        return Text(f"{table}  [{', '.join(renamed)}]" if renamed else table)  # Text: no markup in names
+
+    # -- restrictions and leaves -----------------------------------------------
+
+    @on(Input.Changed, "#export-restriction")
+    def _restriction_changed(self) -> None:
+        self._check_restriction()
+
+    def _check_restriction(self) -> None:
+        from djtui.services.export import check_restriction
+
+        status = self.query_one("#export-restriction-status", Static)
+        text = self.query_one("#export-restriction", Input).value
+        if self.selected is None:
+            self._mark(status, "pick a table first", False)
+            return
+        try:
+            check_restriction(text, where="restriction")
+        except UserError as exc:
+            self._mark(status, exc.what, False)
+            return
+        self._mark(status, "checking…", None)
+        if self._check_timer is not None:
+            self._check_timer.stop()
+        self._check_timer = self.set_timer(0.4, lambda: self.check_on_server(Leaf(self.selected or "", text)))
+
+    def _mark(self, status: Static, text: str, ok: bool | None) -> None:
+        status.update(Text(text))
+        status.set_class(ok is False, "bad")
+        status.set_class(ok is True, "good")
+
+    @work(thread=True, exclusive=True, group="export-check", exit_on_error=False)
+    def check_on_server(self, leaf: Leaf) -> None:
+        from djtui.services.export import count_leaf
+
+        if self.ctx.db is None or not leaf.table:
+            return
+        try:
+            n = count_leaf(self.ctx.db, leaf)
+            msg, ok = f"✓ {n} rows", True
+        except UserError as exc:
+            msg, ok = exc.what, False
+        except Exception as exc:
+            msg, ok = f"cannot check: {exc}", False
+        self.app.call_from_thread(self._checked, leaf, msg, ok)
+
+    def _checked(self, leaf: Leaf, msg: str, ok: bool) -> None:
+        if not ok:
+            self._known_bad[leaf] = msg
+        current = self.query_one("#export-restriction", Input).value
+        if leaf.table == self.selected and leaf.restriction == current:
+            self._mark(self.query_one("#export-restriction-status", Static), msg, ok)
+
+    @on(Input.Submitted, "#export-restriction")
+    def _add_leaf(self, event: Input.Submitted) -> None:
+        from djtui.services.export import check_restriction
+
+        if self.selected is None:
+            self.notify("pick a table first", severity="warning")
+            return
+        try:
+            check_restriction(event.value, where="restriction")
+        except UserError as exc:
+            self.notify(exc.what, severity="error")
+            return
+        leaf = Leaf(self.selected, event.value.strip())
+        bad = self._known_bad.get(Leaf(self.selected, event.value))
+        if bad:
+            self.notify(f"not added: {bad}", severity="error")
+            return
+        if leaf in self.leaves:
+            self.notify("that leaf is already there", severity="warning")
+            return
+        self.leaves.append(leaf)
+        event.input.value = ""
+        self._refresh_leaves()
+
+    def action_remove_leaf(self) -> None:
+        table = self.query_one("#export-leaves", DataTable)
+        if not self.leaves or table.cursor_row is None or table.cursor_row >= len(self.leaves):
+            return
+        del self.leaves[table.cursor_row]
+        self._refresh_leaves()
+
+    def _refresh_leaves(self) -> None:
+        table = self.query_one("#export-leaves", DataTable)
+        table.clear()
+        for i, leaf in enumerate(self.leaves):
+            table.add_row(str(i + 1), Text(leaf.table), Text(leaf.restriction or "(all rows)"))
+        self.recount()
+
+    @work(thread=True, exclusive=True, group="export-count", exit_on_error=False)
+    def recount(self) -> None:
+        from djtui.services.export import plan_with_files
+
+        leaves = list(self.leaves)
+        if not leaves or self.ctx.db is None or self.graph is None:
+            self.app.call_from_thread(self._show_counts, leaves, [], "no leaves yet")
+            return
+        self.app.call_from_thread(self._status, "counting…")
+        try:
+            result, files = plan_with_files(self.ctx.db, leaves, self.graph, self.ctx.config.stores)
+        except UserError as exc:
+            self.app.call_from_thread(self._show_counts, leaves, [], exc.what)
+            return
+        counts = result.table_counts()
+        total = sum(c.rows for c in counts)
+        size = sum(f.size or 0 for f in files)
+        missing = sum(1 for f in files if f.exists is False)
+        summary = (f"{len(counts)} tables, {total} rows; {len(files)} stored files, {size / 1e6:.1f} MB"
+                   + (f", {missing} MISSING" if missing else ""))
+        self.app.call_from_thread(self._show_counts, leaves, counts, summary)
+
+    def _show_counts(self, leaves: list[Leaf], counts: list, summary: str) -> None:
+        if leaves != self.leaves:
+            return  # a newer count is on its way
+        table = self.query_one("#export-counts", DataTable)
+        table.clear()
+        for c in counts:
+            table.add_row(c.table, str(c.rows), Text("; ".join(c.sources)))
+        self.plan_tables = tuple(c.table for c in counts)
+        self._status(summary)
+
+    # -- writing ---------------------------------------------------------------
+
+    def _out_dir(self) -> Path:
+        base = self.ctx.config.export.out_dir or (self.ctx.config.state_dir / "exports")
+        return Path(base) / f"export-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def action_write(self) -> None:
+        if not self.leaves:
+            self.notify("add a leaf first", severity="warning")
+            return
+        self.write_export(list(self.leaves), self._out_dir())
+
+    @work(thread=True, exclusive=True, group="export-write", exit_on_error=False)
+    def write_export(self, leaves: list[Leaf], out: Path) -> None:
+        from djtui.services.export_writers import export_sql
+
+        cfg = self.ctx.config.export
+        total = len(self.plan_tables) or 1
+        done = [0]
+
+        def progress(table: str, rows: int) -> None:
+            done[0] += 1
+            self.app.call_from_thread(self._progress, done[0], total, f"wrote {table}: {rows} rows")
+
+        self.app.call_from_thread(self._progress, 0, total, f"writing {out}…")
+        try:
+            manifest = export_sql(self.ctx.db, self.graph, leaves, out, strip=cfg.strip_charset,
+                                  batch_rows=cfg.insert_batch_rows, progress=progress)
+        except Exception as exc:
+            self.app.call_from_thread(self._progress, None, total, f"write failed: {exc}")
+            return
+        rows = sum(t["rows"] for t in manifest["tables"])
+        self.app.call_from_thread(self._progress, None, total, f"wrote {out} ({rows} rows)")
+
+    def _progress(self, done: int | None, total: int, text: str) -> None:
+        bar = self.query_one("#export-progress", ProgressBar)
+        bar.set_class(done is not None, "busy")
+        if done is not None:
+            bar.update(total=total, progress=done)
+        else:
+            self.notify(text, severity="error" if "failed" in text else "information")
+        self._status(text)
+
+    def action_save_graph(self) -> None:
+        if not self.plan_tables or self.graph is None:
+            self.notify("add a leaf first: the graph saved is the export's", severity="warning")
+            return
+        self.save_graph(self._out_dir())
+
+    @work(thread=True, exclusive=True, group="export-write", exit_on_error=False)
+    def save_graph(self, out: Path) -> None:
+        from djtui.services.export_writers import save_graph_text
+
+        try:
+            path = save_graph_text(out, self.graph, self.plan_tables, "mermaid")
+            save_graph_text(out, self.graph, self.plan_tables, "dot")
+            self.app.call_from_thread(self.notify, f"saved {path} (and .dot)")
+        except OSError as exc:
+            self.app.call_from_thread(self.notify, f"cannot save: {exc}", severity="error")
+
+    def action_focus_search(self) -> None:
+        self.query_one("#export-search", Input).focus()
+
+    def action_focus_restriction(self) -> None:
+        self.query_one("#export-restriction", Input).focus()

@@ -1,0 +1,224 @@
+"""The SQL writer round trip: write, load into a fresh private server, compare counts and checksums."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from djtui.domain.cascade import Leaf
+from djtui.errors import UserError
+from djtui.services import commandlog
+from djtui.services.export import ExportSession, load_graph, parse_leaf, plan_export
+from djtui.services.export_writers import strip_charset, verify_export, write_sql
+from tests.export.conftest import config_text
+
+AWKWARD = ["plain", "it's \"quoted\"", "back\\slash", "new\nline\r\x1a", "ünïcødé ✓ 🧪", "", None]
+
+
+def _make(conn, schema):
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{schema}` DEFAULT CHARSET=latin1 COLLATE latin1_swedish_ci")
+        cur.execute(f"CREATE TABLE `{schema}`.`subject` (subject_id int NOT NULL, name varchar(40) "
+                    f"CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, PRIMARY KEY (subject_id)) "
+                    f"ENGINE=InnoDB DEFAULT CHARSET=latin1 COMMENT='keep COLLATE x and CHARSET=y here'")
+        cur.execute(f"CREATE TABLE `{schema}`.`#rec` (subject_id int NOT NULL, rec_id int NOT NULL, "
+                    f"data longblob, uid binary(16), ts datetime(3), d date, t time(6), "
+                    f"price decimal(10,4), f float, x double, note text CHARACTER SET utf8mb4, "
+                    f"kind enum('a','b'), PRIMARY KEY (subject_id, rec_id), "
+                    f"FOREIGN KEY (subject_id) REFERENCES `{schema}`.`subject` (subject_id)) "
+                    f"ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci")
+        cur.executemany(f"INSERT INTO `{schema}`.`subject` VALUES (%s, %s)",
+                        [(i, AWKWARD[i % len(AWKWARD)]) for i in range(1, 8)])
+        rows = []
+        for i in range(1, 8):
+            for j in range(1, 4):
+                rows.append((i, j, bytes(range(256)) * j + b"'\\\x00" if j != 3 else None,
+                             bytes([i, j] * 8), f"2024-0{j}-1{i} 12:34:56.789", f"2023-12-0{i}",
+                             "-01:02:03.000004" if j == 2 else "838:59:59", "12.3456", 0.1 * i, 1e-300 * j,
+                             AWKWARD[(i + j) % len(AWKWARD)], "a" if j % 2 else None))
+        cur.executemany(f"INSERT INTO `{schema}`.`#rec` VALUES ({', '.join(['%s'] * 12)})", rows)
+    conn.commit()
+
+
+def test_strip_charset_forms_but_not_inside_quotes():
+    ddl = ("CREATE TABLE `a COLLATE b` (n varchar(3) CHARACTER SET latin1 COLLATE latin1_bin) "
+           "ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci COMMENT='CHARSET=x COLLATE y'")
+    assert strip_charset(ddl) == ("CREATE TABLE `a COLLATE b` (n varchar(3)) ENGINE=InnoDB "
+                                  "COMMENT='CHARSET=x COLLATE y'")
+    assert strip_charset("CREATE DATABASE `x` /*!40100 DEFAULT CHARACTER SET latin1 COLLATE latin1_swedish_ci */") \
+        == "CREATE DATABASE `x` /*!40100 */"
+
+
+@pytest.mark.parametrize("strip, limit", [(False, None), (True, 2000)])
+def test_sql_export_round_trip_through_verify(admin_conn, schema, db, tmp_path, strip, limit):
+    """``limit`` makes the server cut most row groups, so the row-by-row fallback is exercised."""
+    _make(admin_conn, schema)
+    graph = load_graph(db, [schema])
+    leaves = [Leaf(f"{schema}.#rec", "rec_id = 2 OR subject_id IN (6, 7)")]
+    with ExportSession(db, graph, leaves) as session:
+        session.group_concat_limit = limit
+        result = session.run()
+        commandlog.clear()
+        manifest = write_sql(session, tmp_path / "out", strip=strip, batch_rows=4)
+        refetched = [e for e in commandlog.entries() if "AS q WHERE (rn - 1) DIV" in str(e.text)]
+        assert bool(refetched) is bool(limit)
+    assert result.counts == {f"{schema}.subject": 7, f"{schema}.#rec": 7 + 4}
+    assert [t["table"] for t in manifest["tables"]] == [f"{schema}.subject", f"{schema}.#rec"]
+    sql = (tmp_path / "out" / "export.sql").read_text()
+    assert sql.count("INSERT INTO `#rec`") == 3  # 11 rows in batches of 4
+    assert ("ENGINE=InnoDB DEFAULT CHARSET=" in sql) is not strip
+    assert ("COLLATE=utf8mb4_unicode_ci" in sql) is not strip and ("COLLATE utf8mb4_bin" in sql) is not strip
+    assert "keep COLLATE x and CHARSET=y here" in sql
+    checks = verify_export(tmp_path / "out", server_dir=tmp_path / "verify")
+    assert [(c.table, c.rows) for c in checks] == [(f"{schema}.subject", 7), (f"{schema}.#rec", 11)]
+    assert all(c.ok for c in checks), checks
+
+
+def test_verify_notices_a_changed_export(admin_conn, schema, db, tmp_path):
+    _make(admin_conn, schema)
+    graph = load_graph(db, [schema])
+    with ExportSession(db, graph, [Leaf(f"{schema}.#rec", "rec_id = 1")]) as session:
+        session.run()
+        write_sql(session, tmp_path / "out")
+    sql = tmp_path / "out" / "export.sql"
+    text = sql.read_bytes()
+    assert b"'2024-01-13 12:34:56.789'" in text and b"\r" not in text
+    sql.write_bytes(text.replace(b"'2024-01-13 12:34:56.789'", b"'2024-01-13 12:34:56.788'", 1))
+    checks = verify_export(tmp_path / "out", server_dir=tmp_path / "verify")
+    bad = [c for c in checks if not c.ok]
+    assert [c.table for c in bad] == [f"{schema}.#rec"] and bad[0].rows == bad[0].expected_rows
+
+
+@pytest.mark.parametrize("restriction, message", [
+    ("rec_id = 1; DROP TABLE subject", "may not contain ';'"),
+    ("rec_id = 1 -- x", "comments"),
+    ("name = 'open", "unclosed"),
+])
+def test_restriction_refused_before_the_server(restriction, message):
+    with pytest.raises(UserError, match=message):
+        parse_leaf(f"lab.rec:{restriction}")
+
+
+def test_semicolon_inside_a_string_is_fine():
+    leaf = parse_leaf("lab.subject:name = 'a;b' OR name = \"it''s\"")
+    assert leaf.table == "lab.subject" and "a;b" in leaf.restriction
+    assert parse_leaf('lab.subject:{"subject_id": 3, "name": "o\'k"}').restriction == \
+        "(`subject_id` = 3 AND `name` = 'o\\'k')"
+
+
+def test_bad_and_writing_restrictions_name_the_leaf(admin_conn, schema, db):
+    _make(admin_conn, schema)
+    with admin_conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{schema}`.`victim` (n int)")
+        cur.execute(f"CREATE FUNCTION `{schema}`.`sneaky`() RETURNS int MODIFIES SQL DATA "
+                    f"BEGIN INSERT INTO `{schema}`.`victim` VALUES (1); RETURN 1; END")
+    graph = load_graph(db, [schema])
+    with pytest.raises(UserError, match=r"leaf 2 .*DROP") as err:
+        plan_export(db, [Leaf(f"{schema}.subject", "subject_id = 1"),
+                         Leaf(f"{schema}.#rec", "DROP TABLE subject")], graph=graph)
+    assert err.value.where == "leaf 2"
+    with pytest.raises(UserError, match="leaf 1") as err:
+        plan_export(db, [Leaf(f"{schema}.subject", f"`{schema}`.sneaky() = 1")], graph=graph)
+    assert "read-only" in str(err.value) or "READ ONLY" in str(err.value)
+    with admin_conn.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM `{schema}`.`victim`")
+        assert cur.fetchone()[0] == 0
+        cur.execute(f"SELECT COUNT(*) FROM `{schema}`.`subject`")
+        assert cur.fetchone()[0] == 7
+
+
+def _cli(cfg, *args):
+    return subprocess.run([sys.executable, "-m", "djtui", "--config", str(cfg), "export", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_plan_write_verify(server, admin_conn, schema, tmp_path):
+    _make(admin_conn, schema)
+    cfg = tmp_path / "djtui.yaml"
+    cfg.write_text(config_text(server, tmp_path))
+    cfg.chmod(0o600)
+    out = _cli(cfg, "plan", "--leaf", f"{schema}.#rec:rec_id = 3", "--leaf", f"{schema}.subject:subject_id = 1",
+               "--prefix", schema, "--json")
+    assert out.returncode == 0, out.stderr
+    plan = json.loads(out.stdout)
+    assert {p["table"]: p["rows"] for p in plan} == {f"{schema}.subject": 7, f"{schema}.#rec": 7}
+    out = _cli(cfg, "plan", "--leaf", f"{schema}.subject:nosuchcolumn = 1", "--prefix", schema)
+    assert out.returncode == 2 and "leaf 1" in out.stderr and "nosuchcolumn" in out.stderr
+    out = _cli(cfg, "plan", "--leaf", f"{schema}.subject:1=1; DELETE FROM subject")
+    assert out.returncode == 2 and "';'" in out.stderr
+    out = _cli(cfg, "write", "--leaf", f"{schema}.#rec:rec_id = 3", "--prefix", schema, "--format", "sql",
+               "--out", str(tmp_path / "x"), "--strip-charset")
+    assert out.returncode == 0, out.stderr
+    out = _cli(cfg, "verify", str(tmp_path / "x"), "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout)["ok"] is True
+    out = _cli(cfg, "verify", str(tmp_path))
+    assert out.returncode == 2 and "manifest.json" in out.stderr
+    assert server.password.reveal() not in out.stdout + out.stderr
+
+
+def test_dump_script_round_trip(server, admin_conn, schema, db, tmp_path):
+    from djtui.services.export_writers import write_script
+
+    _make(admin_conn, schema)
+    graph = load_graph(db, [schema])
+    out = tmp_path / "script"
+    with ExportSession(db, graph, [Leaf(f"{schema}.#rec", "rec_id IN (1, 3)")]) as session:
+        session.run()
+        manifest = write_script(session, out, chunk_keys=4)
+    script = (out / "export.sh").read_text()
+    assert server.password.reveal() not in script and "--password" not in script
+    # 7 subjects in chunks of 4: two dumps, only the first with CREATE TABLE; no DROP anywhere
+    subject_dumps = [ln for ln in script.splitlines() if ln.startswith("dump ") and " subject --where" in ln]
+    assert len(subject_dumps) == 2 and "--no-create-info" not in subject_dumps[0]
+    assert "--no-create-info" in subject_dumps[1] and "--skip-add-drop-table" in script
+    assert [t["rows"] for t in manifest["tables"]] == [7, 14]
+    cnf = tmp_path / "client.cnf"
+    cnf.write_text(f"[client]\nuser=djadmin\npassword=\"{server.password.reveal()}\"\nhost=127.0.0.1\n"
+                   f"port={server.port}\nprotocol=TCP\n")
+    cnf.chmod(0o644)
+    run = subprocess.run(["bash", str(out / "export.sh"), str(cnf)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "0600" in run.stderr
+    cnf.chmod(0o600)
+    run = subprocess.run(["bash", str(out / "export.sh"), str(cnf)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "DROP TABLE" not in (out / "export.sql").read_text()
+    checks = verify_export(out, server_dir=tmp_path / "verify")
+    assert all(c.ok for c in checks) and [c.rows for c in checks] == [7, 14], checks
+
+
+def test_docker_bundle_files_and_sql(server, admin_conn, schema, tmp_path):
+    import yaml
+
+    _make(admin_conn, schema)
+    cfg = tmp_path / "djtui.yaml"
+    cfg.write_text(config_text(server, tmp_path))
+    cfg.chmod(0o600)
+    out = tmp_path / "bundle"
+    run = _cli(cfg, "write", "--leaf", f"{schema}.#rec:rec_id = 2", "--prefix", schema, "--format", "docker",
+               "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    compose = yaml.safe_load((out / "docker-compose.yml").read_text())
+    assert compose["services"]["db"]["build"]["dockerfile"] == "Dockerfile"
+    assert "db_data:/var/lib/mysql" in compose["services"]["db"]["volumes"]
+    assert compose["services"]["hub"]["profiles"] == ["hub"]
+    assert (out / "Dockerfile").read_text().startswith("FROM mysql:8.0")
+    load = (out / "db" / "load-once.sh").read_text()
+    assert "marker" in load and 'if [ -e "$marker" ]' in load
+    make = (out / "Makefile").read_text()
+    assert all(f"\n{t}:" in "\n" + make for t in ("up", "down", "enter", "clean"))
+    assert "MYSQL_ROOT_PASSWORD=" in (out / ".env.example").read_text()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format"] == "docker" and "db/export.sql" in manifest["files"]
+    assert all((out / f).is_file() for f in manifest["files"])
+    sql = (out / "db" / "export.sql").read_text()
+    assert "CHARSET=" not in sql.replace("keep COLLATE x and CHARSET=y here", "") and "COLLATE" not in \
+        sql.replace("keep COLLATE x and CHARSET=y here", "")
+    every = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
+    assert server.password.reveal() not in every
+    run = _cli(cfg, "verify", str(out), "--json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [t["rows"] for t in json.loads(run.stdout)["tables"]] == [7, 7]

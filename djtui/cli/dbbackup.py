@@ -1,0 +1,185 @@
+"""`djtui dbbackup ...`: dump the server, restore-verify a dump, list and prune dumps.
+
+``run`` prints progress on stderr and the finished folder's path as the LAST
+line on stdout, so cron scripts can pick it up with ``tail -n1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from djtui.cli import Context, confirm_typed, emit_json, render_table
+from djtui.errors import UserError
+
+CONFIRM = "PRUNE"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dbbackup", help="database dumps: run, restore-verify, list, prune")
+    bsub = p.add_subparsers(dest="dbbackup_command", metavar="ACTION", required=True)
+
+    r = bsub.add_parser("run", help="dump every schema (in parallel) and the whole server into a dated folder")
+    r.add_argument("--out", type=Path, metavar="DIR", help="where dated folders go (default: dbbackup.out_dir)")
+    r.add_argument("--parallel", type=int, metavar="N", help="schemas dumped at once (default: dbbackup.parallel)")
+    r.add_argument("--schemas-only", action="store_true", help="skip the whole-server dump")
+    r.add_argument("--no-copy", action="store_true", help="do not rsync to dbbackup.remote")
+    r.set_defaults(func=run_run)
+
+    v = bsub.add_parser("verify", help="restore a dump into a scratch server and compare row counts")
+    v.add_argument("dir", type=Path, metavar="DIR", nargs="?", help="a backup folder (see `dbbackup list`)")
+    v.add_argument("--latest", action="store_true", help="the newest backup in dbbackup.out_dir (for cron)")
+    v.add_argument("--out", type=Path, metavar="DIR", help="with --latest: where to look")
+    v.add_argument("--json", action="store_true", help="print JSON")
+    v.set_defaults(func=run_verify)
+
+    l_ = bsub.add_parser("list", help="backups with size, age and verified state")
+    l_.add_argument("--out", type=Path, metavar="DIR")
+    l_.add_argument("--json", action="store_true", help="print JSON")
+    l_.set_defaults(func=run_list)
+
+    pr = bsub.add_parser("prune", help="remove backups outside keep_daily/keep_weekly/keep_monthly")
+    pr.add_argument("--out", type=Path, metavar="DIR")
+    pr.add_argument("--dry-run", action="store_true", help="show what would be removed, change nothing")
+    pr.add_argument("--confirm", metavar="TEXT", help=f"confirm without a terminal: the text {CONFIRM}")
+    pr.add_argument("--json", action="store_true", help="print JSON")
+    pr.set_defaults(func=run_prune)
+
+
+def _out_dir(ctx: Context) -> Path:
+    out = getattr(ctx.args, "out", None) or ctx.config.dbbackup.out_dir
+    if out is None:
+        raise UserError("no backup folder given", where="dbbackup.out_dir",
+                        hint="set dbbackup.out_dir in the config or pass --out DIR")
+    return Path(out)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _age(hours: float) -> str:
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.1f} d"
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def do_backup(ctx: Context, out: Path, *, copy: bool = True, progress=_err) -> Path:
+    """The backup step shared by `run` and `maintenance run`: lock, dump, optional remote copy."""
+    from djtui.services import dbbackup
+
+    ctx.require_writable("database backup")
+    cfg = ctx.config.dbbackup
+    parallel = getattr(ctx.args, "parallel", None) or cfg.parallel
+    if parallel < 1:
+        raise UserError("--parallel must be at least 1", where="--parallel")
+    res = dbbackup.run_backup_locked(ctx.db, out, ctx.config.state_dir, parallel=parallel,
+                                     full_server=not getattr(ctx.args, "schemas_only", False), progress=progress)
+    progress(f"dumped {len(res.manifest['schemas'])} schemas in {res.seconds:.1f} s")
+    if copy and cfg.remote:
+        progress(f"copying to {cfg.remote}")
+        dbbackup.rsync_copy(res.path, cfg.remote)
+    return res.path
+
+
+def run_run(ctx: Context) -> int:
+    path = do_backup(ctx, _out_dir(ctx), copy=not ctx.args.no_copy)
+    print(path, flush=True)
+    return 0
+
+
+def run_verify(ctx: Context) -> int:
+    from djtui.services import dbbackup
+
+    if (ctx.args.dir is None) == (not ctx.args.latest):
+        raise UserError("give either a backup folder or --latest", where="dbbackup verify",
+                        hint="e.g. `djtui dbbackup verify --latest`")
+    if ctx.args.latest:
+        items = dbbackup.list_backups(_out_dir(ctx))
+        if not items:
+            raise UserError(f"no backups in {_out_dir(ctx)}", hint="run `djtui dbbackup run` first")
+        d = items[0].path
+    else:
+        d = ctx.args.dir
+    if not d.is_dir():
+        raise UserError(f"{d} is not a folder", where="DIR", hint="see `djtui dbbackup list`")
+    ctx.require_writable("verify (writes verified.json)")
+    res = dbbackup.verify_backup_locked(d, ctx.config.state_dir, progress=_err)
+    if ctx.json:
+        emit_json({"path": str(d), "ok": res.ok, "problems": res.problems, "tables": res.tables_checked,
+                   "seconds": round(res.seconds, 2)})
+    else:
+        for p in res.problems:
+            print(f"MISMATCH {p}")
+        print(f"{'verified' if res.ok else 'NOT verified'}: {d} ({res.tables_checked} tables, "
+              f"{res.seconds:.1f} s)")
+    return 0 if res.ok else 1
+
+
+def run_list(ctx: Context) -> int:
+    from djtui.services import dbbackup
+
+    items = dbbackup.list_backups(_out_dir(ctx))
+    if ctx.json:
+        emit_json([{"path": str(b.path), "created": b.stamp.isoformat(), "bytes": b.bytes, "schemas": b.schemas,
+                    "age_hours": round(b.age_hours, 2), "verified": b.verified} for b in items])
+        return 0
+    if not items:
+        print(f"no backups in {_out_dir(ctx)}")
+        return 0
+    print(render_table(["backup", "size", "age", "schemas", "verified"],
+                       [[b.path.name, _size(b.bytes), _age(b.age_hours), b.schemas, b.verified or "no"]
+                        for b in items], align="lrrrl"))
+    return 0
+
+
+def _audit(ctx: Context):
+    from djtui.services.audit import AuditLog
+    return AuditLog(ctx.config.audit_log)
+
+
+def run_prune(ctx: Context) -> int:
+    from djtui.domain.retention import RetentionPolicy
+    from djtui.services import dbbackup
+    from djtui.services.locks import exclusive
+
+    cfg = ctx.config.dbbackup
+    out = _out_dir(ctx)
+    policy = RetentionPolicy(cfg.keep_daily, cfg.keep_weekly, cfg.keep_monthly)
+    doomed = dbbackup.plan_prune(out, policy)
+    if ctx.args.dry_run or not doomed:
+        if ctx.json:
+            emit_json({"dry_run": bool(ctx.args.dry_run), "remove": [str(b.path) for b in doomed]})
+        else:
+            for b in doomed:
+                print(f"would remove {b.path} ({_size(b.bytes)})")
+            print(f"{len(doomed)} backup(s) outside the policy (daily {policy.daily}, weekly {policy.weekly}, "
+                  f"monthly {policy.monthly})")
+        return 0
+    ctx.require_writable("prune backups")
+    confirm_typed(CONFIRM, ctx.args.confirm, f"Remove {len(doomed)} backup(s) from {out}?")
+    removed = []
+    with exclusive(ctx.config.state_dir, dbbackup.lock_name(out), purpose="dbbackup prune"):
+        # re-check at the moment of action: the set may have changed since the plan
+        doomed = dbbackup.plan_prune(out, policy)
+        with _audit(ctx).action("dbbackup-prune", out=str(out), backups=[b.path.name for b in doomed]) as rec:
+            for b in doomed:
+                dbbackup.remove_backup(b)
+                removed.append(str(b.path))
+            rec.outcome("ok", removed=len(removed))
+    if ctx.json:
+        emit_json({"dry_run": False, "removed": removed})
+    else:
+        for r in removed:
+            print(f"removed {r}")
+    return 0
+

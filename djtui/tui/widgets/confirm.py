@@ -44,6 +44,9 @@ class ConfirmTyped(ModalScreen[bool]):
                 yield Button("Cancel", id="cancel")
                 yield Button("Confirm", id="ok", variant="error", disabled=True)
 
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one("#ok", Button).disabled = event.value != self.expected
 

@@ -1,0 +1,355 @@
+"""What a session is, how its paths are laid out, and when its local copy is safe to delete.
+
+Pure rules only: the services gather listings and database answers, and this
+module decides. Keeping the rules here means the CLI, the screens and the
+delete re-check can never disagree about what "Verified" or "Safe" means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from djtui.errors import UserError
+
+_PID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$")
+
+
+@dataclass(frozen=True, order=True)
+class SessionKey:
+    """A session as operators name it: the participant id on disk and the date."""
+
+    participant_id: str
+    session_date: dt.date
+
+    @property
+    def date_str(self) -> str:
+        return self.session_date.strftime("%Y%m%d")
+
+    @property
+    def label(self) -> str:
+        return f"{self.participant_id} {self.date_str}"
+
+
+def validate_participant(value: str, *, where: str = "participant_id") -> str:
+    """A participant id that is safe to put in a path: no `/`, no `..`, no control characters."""
+    if not value or "/" in value or "\\" in value or value in (".", "..") or ".." in value or not _PID.match(value):
+        raise UserError(f"participant id {value!r} is not valid", where=where,
+                        hint="use letters, digits, `_`, `-` or `.` (no `/` and no `..`), at most 50 characters")
+    return value
+
+
+def parse_date(value: str, *, where: str = "session_date") -> dt.date:
+    """YYYYMMDD (or YYYY-MM-DD) into a date; impossible dates are refused."""
+    text = value.strip()
+    m = re.fullmatch(r"(\d{4})-?(\d{2})-?(\d{2})", text)
+    if not m:
+        raise UserError(f"date {value!r} is not YYYYMMDD", where=where, hint="write dates like 20250104")
+    try:
+        return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError as exc:
+        raise UserError(f"date {value!r} does not exist ({exc})", where=where,
+                        hint="check the month and the day") from None
+
+
+def session_key(participant: str, date: str) -> SessionKey:
+    return SessionKey(validate_participant(participant), parse_date(date))
+
+
+def normalize_participant(disk_id: str, strip_prefixes: Iterable[str], numeric_only: bool) -> str:
+    """The database's spelling of a disk participant id (the GUI stores `p123` as `123`)."""
+    for prefix in sorted(strip_prefixes, key=len, reverse=True):
+        if prefix and disk_id.startswith(prefix) and len(disk_id) > len(prefix):
+            rest = disk_id[len(prefix):]
+            if not numeric_only or rest.isdigit():
+                return rest
+    return disk_id
+
+
+def render_path(template: str, key: SessionKey) -> str:
+    """The session's folder relative to a base path, following a `path_structure` template."""
+    return template.format(participant_id=key.participant_id, session_date=key.date_str)
+
+
+def template_regex(template: str) -> re.Pattern[str]:
+    """A regex that reads (participant_id, session_date) back out of a relative path."""
+    out = []
+    for part in re.split(r"(\{participant_id\}|\{session_date\})", template):
+        if part == "{participant_id}":
+            out.append(r"(?P<participant_id>[^/]+)")
+        elif part == "{session_date}":
+            out.append(r"(?P<session_date>\d{8})")
+        else:
+            out.append(re.escape(part))
+    return re.compile("^" + "".join(out) + "$")
+
+
+def matches_prefix(participant: str, prefixes: Iterable[str]) -> bool:
+    prefixes = tuple(prefixes)
+    return not prefixes or participant.startswith(prefixes)
+
+
+def excluded(rel_path: str, patterns: Iterable[str]) -> bool:
+    """rsync-like: a pattern without `/` matches the file name, one with `/` the relative path."""
+    name = rel_path.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(rel_path if "/" in pat else name, pat.lstrip("/")) for pat in patterns)
+
+
+class FileEntry(NamedTuple):
+    """One regular file of a session (a tuple: scans create hundreds of thousands of them)."""
+
+    rel: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A session folder on one side: its regular files, and anything odd found while scanning."""
+
+    exists: bool
+    files: tuple[FileEntry, ...] = ()
+    special: tuple[str, ...] = ()  # FIFOs, sockets, devices: never read, never deleted
+    symlinks: tuple[str, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.files)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def by_rel(self) -> dict[str, FileEntry]:
+        return {f.rel: f for f in self.files}
+
+    def videos(self, extensions: Iterable[str]) -> int:
+        exts = tuple(e.lower() for e in extensions)
+        return sum(1 for f in self.files if f.rel.lower().endswith(exts))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Source vs one destination: which files are missing, extra, or of another size (or content)."""
+
+    missing: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+    size_mismatch: tuple[str, ...] = ()
+    hash_mismatch: tuple[str, ...] = ()
+    compared: int = 0
+    hashed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.size_mismatch or self.hash_mismatch)
+
+    def summary(self) -> str:
+        if self.ok:
+            extra = f", {len(self.extra)} extra at destination" if self.extra else ""
+            how = f", {self.hashed} hashed" if self.hashed else ""
+            return f"{self.compared} files match{how}{extra}"
+        parts = []
+        for label, items in (("missing", self.missing), ("size differs", self.size_mismatch),
+                             ("content differs", self.hash_mismatch)):
+            if items:
+                names = ", ".join(items[:3]) + (", ..." if len(items) > 3 else "")
+                parts.append(f"{len(items)} {label} ({names})")
+        return "; ".join(parts)
+
+
+def compare_sizes(src: Listing, dst: Listing) -> Comparison:
+    """Every source file must exist at the destination with the same size (never a sample)."""
+    d = dst.by_rel()
+    missing, mismatch = [], []
+    for f in src.files:
+        other = d.get(f.rel)
+        if other is None:
+            missing.append(f.rel)
+        elif other.size != f.size:
+            mismatch.append(f.rel)
+    s = {f.rel for f in src.files}
+    extra = sorted(r for r in d if r not in s)
+    return Comparison(tuple(missing), tuple(extra), tuple(mismatch), (), compared=len(src.files))
+
+
+@dataclass(frozen=True)
+class VerifyRecord:
+    """A passing verification as it was when it ran; delete compares today's source against it."""
+
+    participant_id: str
+    session_date: str
+    destination: str
+    verified_at: float
+    method: str  # size | checksum
+    files: Mapping[str, tuple[int, int, str | None]]  # rel -> (size, mtime_ns, hash)
+
+    def to_json(self) -> dict:
+        return {"participant_id": self.participant_id, "session_date": self.session_date,
+                "destination": self.destination, "verified_at": self.verified_at, "method": self.method,
+                "files": {k: list(v) for k, v in sorted(self.files.items())}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> VerifyRecord:
+        return cls(str(data["participant_id"]), str(data["session_date"]), str(data["destination"]),
+                   float(data["verified_at"]), str(data["method"]),
+                   {k: (int(v[0]), int(v[1]), v[2]) for k, v in data["files"].items()})
+
+
+def record_drift(record: VerifyRecord | None, src: Listing) -> list[str]:
+    """How today's source differs from what was verified; empty means the record still holds."""
+    if record is None:
+        return ["never verified"]
+    out = []
+    now = src.by_rel()
+    for rel, f in now.items():
+        old = record.files.get(rel)
+        if old is None:
+            out.append(f"{rel}: appeared after verification")
+        elif old[0] != f.size:
+            out.append(f"{rel}: size {f.size} differs from verified {old[0]}")
+        elif f.mtime_ns != old[1]:
+            out.append(f"{rel}: modified after verification")
+    for rel in record.files:
+        if rel not in now:
+            out.append(f"{rel}: gone since verification")
+    return out
+
+
+@dataclass(frozen=True)
+class DjStatus:
+    """Whether the database holds the session, and if not which part is missing."""
+
+    imported: bool
+    missing: tuple[str, ...] = ()
+    error: str | None = None
+
+
+MOUNT_OK, MOUNT_MISSING, MOUNT_HUNG = "ok", "missing", "hung"
+
+
+@dataclass(frozen=True)
+class DestinationStatus:
+    name: str
+    path: str
+    mount: str = MOUNT_OK  # ok | missing | hung
+    listing: Listing | None = None
+    comparison: Comparison | None = None
+    drift: tuple[str, ...] = ("never verified",)
+    detail: str = ""
+
+    @property
+    def backup(self) -> bool:
+        return self.mount == MOUNT_OK and self.listing is not None and self.listing.exists
+
+    @property
+    def sizes_match(self) -> bool:
+        return self.backup and self.comparison is not None and self.comparison.ok and self.comparison.compared > 0
+
+    @property
+    def verified(self) -> bool:
+        """Sizes match now and a passing verification record still matches the source."""
+        return self.sizes_match and not self.drift
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    key: SessionKey
+    db_participant: str
+    source_path: str
+    source: Listing
+    dj: DjStatus
+    destinations: tuple[DestinationStatus, ...] = field(default_factory=tuple)
+    videos: int = 0
+
+    @property
+    def backup(self) -> bool:
+        return bool(self.destinations) and all(d.backup for d in self.destinations)
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.destinations) and all(d.verified for d in self.destinations)
+
+    @property
+    def sizes_match(self) -> bool:
+        return bool(self.destinations) and all(d.sizes_match for d in self.destinations)
+
+    @property
+    def needs_verify(self) -> bool:
+        """Every backup looks complete by size, but no current verification record proves it."""
+        return self.sizes_match and not self.verified
+
+    @property
+    def hung(self) -> bool:
+        return any(d.mount == MOUNT_HUNG for d in self.destinations)
+
+    @property
+    def safe(self) -> bool:
+        return self.dj.imported and self.source.count > 0 and self.backup and self.verified
+
+    def reasons_unsafe(self) -> list[str]:
+        """Every reason the local copy may not be deleted, in words an operator can act on."""
+        out = []
+        if self.source.count == 0:
+            out.append("the source folder holds no files")
+        if not self.dj.imported:
+            what = ", ".join(self.dj.missing) or self.dj.error or "unknown"
+            out.append(f"not imported into DataJoint (missing: {what})")
+        if not self.destinations:
+            out.append("no enabled destination is configured")
+        for d in self.destinations:
+            if d.mount == MOUNT_HUNG:
+                out.append(f"{d.name}: mount not answering (stale?); remount it: sudo umount -l {d.path} && "
+                           "sudo mount ...")
+            elif d.mount == MOUNT_MISSING:
+                out.append(f"{d.name}: destination not mounted/accessible ({d.detail or d.path})")
+            elif not d.backup:
+                out.append(f"{d.name}: no backup at {d.path}")
+            elif not d.sizes_match:
+                out.append(f"{d.name}: backup differs ({d.comparison.summary() if d.comparison else 'not compared'})")
+            elif d.drift:
+                out.append(f"{d.name}: " + "; ".join(d.drift[:5]) + (" ..." if len(d.drift) > 5 else ""))
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "participant_id": self.key.participant_id,
+            "db_participant_id": self.db_participant,
+            "session_date": self.key.date_str,
+            "source_path": self.source_path,
+            "files": self.source.count,
+            "videos": self.videos,
+            "bytes": self.source.bytes,
+            "dj": self.dj.imported,
+            "dj_missing": list(self.dj.missing),
+            "backup": self.backup,
+            "verified": self.verified,
+            "sizes_match": self.sizes_match,
+            "safe": self.safe,
+            "destinations": [
+                {"name": d.name, "path": d.path, "mount": d.mount, "backup": d.backup, "sizes_match": d.sizes_match,
+                 "verified": d.verified, "files": d.listing.count if d.listing else None,
+                 "bytes": d.listing.bytes if d.listing else None,
+                 "differences": d.comparison.summary() if d.comparison else None, "drift": list(d.drift[:20])}
+                for d in self.destinations],
+            "reasons_unsafe": self.reasons_unsafe(),
+        }
+
+
+def cell(ok: bool, warn: bool = False) -> str:
+    """The ✓/✗/⚠ mark used by the table in both the CLI and the screen."""
+    if warn:
+        return "⚠"
+    return "✓" if ok else "✗"
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

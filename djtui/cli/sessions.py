@@ -1,0 +1,328 @@
+"""The backup manager's commands, with the same names and flags, plus --json.
+
+status-range, status, sync, batch, verify, delete, bulk-delete. Exit codes:
+0 done, 1 a check or operation failed, 2 bad input or config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from djtui.cli import Context, confirm_typed, emit_json, render_table
+from djtui.domain.sessions import SessionStatus, cell, human_bytes, parse_date, session_key
+from djtui.errors import UserError
+from djtui.services.audit import AuditLog
+from djtui.services.deletion import bulk_delete, bulk_plan, delete_session, plan_lines
+from djtui.services.sessions import SessionService, keys_for_batch, parse_range
+from djtui.services.transfer import JobQueue, verify_session
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status-range", help="table of local sessions: DJ, Backup, Verified, Safe")
+    p.add_argument("--start-date", metavar="YYYYMMDD")
+    p.add_argument("--end-date", metavar="YYYYMMDD")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(func=cmd_status_range)
+
+    p = sub.add_parser("status", help="detailed status of one session")
+    _session_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("sync", help="copy one session to its destination(s) with rsync, then verify")
+    _session_args(p)
+    p.add_argument("--dry-run", action="store_true", help="show what would be copied")
+    p.add_argument("--dest", metavar="NAME", help="only this destination (default: every enabled one)")
+    p.add_argument("--checksum", action="store_true", help="verify contents with a hash after copying")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("batch", help="sync every local session in a date range (END absent: that one day)")
+    p.add_argument("start_date", metavar="START")
+    p.add_argument("end_date", metavar="END", nargs="?")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--dest", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("verify", help="compare every file of a session with its backup")
+    _session_args(p)
+    p.add_argument("--checksum", action="store_true", help="also compare content hashes (xxh3, cached)")
+    p.add_argument("--dest", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("delete", help="delete a session's local copy after every safety check")
+    _session_args(p)
+    p.add_argument("--dry-run", action="store_true", help="run every check, delete nothing")
+    p.add_argument("--confirm", metavar="TEXT", help="without a terminal: must be exactly DELETE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("bulk-delete", help="delete every safe session in a date range")
+    p.add_argument("--start-date", metavar="YYYYMMDD")
+    p.add_argument("--end-date", metavar="YYYYMMDD")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--confirm", metavar="TEXT", help="without a terminal: must be exactly 'DELETE ALL'")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bulk_delete)
+
+
+def _session_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("participant_id", metavar="PARTICIPANT")
+    p.add_argument("session_date", metavar="YYYYMMDD")
+
+
+def _service(ctx: Context) -> SessionService:
+    return SessionService(ctx.config, ctx.db)
+
+
+def _out(text: str = "") -> None:
+    print(text)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def status_rows(statuses: list[SessionStatus]) -> list[list[str]]:
+    return [[s.key.date_str, s.key.participant_id, str(s.videos), human_bytes(s.source.bytes),
+             cell(s.dj.imported), cell(s.backup, s.hung), cell(s.verified, s.hung or s.needs_verify), cell(s.safe)]
+            for s in statuses]
+
+
+HEADERS = ["Date", "Participant", "Videos", "Size", "DJ", "Backup", "Verified", "Safe"]
+
+
+def cmd_status_range(ctx: Context) -> int:
+    start, end = parse_range(ctx.args.start_date, ctx.args.end_date)
+    statuses = _service(ctx).status_range(start, end)
+    if ctx.json:
+        emit_json([s.to_json() for s in statuses])
+        return 0
+    if not statuses:
+        _out("no local sessions in that range")
+        return 0
+    _out(render_table(HEADERS, status_rows(statuses), align="llrrllll"))
+    safe = sum(s.safe for s in statuses)
+    _out(f"\n{len(statuses)} sessions, {safe} safe to delete, "
+         f"{human_bytes(sum(s.source.bytes for s in statuses))} local")
+    pending = sum(s.needs_verify for s in statuses)
+    if pending:
+        _out(f"⚠ in Verified: {pending} backups match by size but have no current verification; "
+             "run `djtui verify P D` (or sync) to make them count as safe")
+    errors = {s.dj.error for s in statuses if s.dj.error}
+    for e in sorted(errors)[:3]:
+        _err(f"warning: DJ column unknown: {e}")
+    for s in statuses:
+        if s.hung:
+            hung = [d for d in s.destinations if d.mount == "hung"]
+            _err(f"warning: {hung[0].name} is not answering: {hung[0].detail}")
+            break
+    return 0
+
+
+def cmd_status(ctx: Context) -> int:
+    key = session_key(ctx.args.participant_id, ctx.args.session_date)
+    st = _service(ctx).status(key)
+    if ctx.json:
+        emit_json(st.to_json())
+        return 0
+    _out(f"Session {key.label} (database participant {st.db_participant})")
+    dj = "✓ imported" if st.dj.imported else f"✗ missing: {', '.join(st.dj.missing) or st.dj.error}"
+    _out(f"  DataJoint: {dj}")
+    src = "missing" if not st.source.exists else f"{st.source.count} files, {human_bytes(st.source.bytes)}"
+    _out(f"  Source:    {st.source_path}: {src}, {st.videos} videos")
+    for d in st.destinations:
+        if d.mount != "ok":
+            _out(f"  {d.name}: ⚠ {d.mount}: {d.detail}")
+            continue
+        files = f"{d.listing.count} files, {human_bytes(d.listing.bytes)}" if d.backup and d.listing else "no backup"
+        _out(f"  {d.name}: {d.path}: {files}")
+        if d.comparison:
+            _out(f"    compare: {d.comparison.summary()}; verification: "
+                 f"{'current' if not d.drift else '; '.join(d.drift[:3])}")
+    _out(f"  Safe to delete: {'✓ yes' if st.safe else '✗ no'}")
+    for r in st.reasons_unsafe():
+        _out(f"    - {r}")
+    return 0
+
+
+def _dest_names(svc: SessionService, name: str | None) -> list[str]:
+    if name:
+        dest = svc.backup.destination(name)
+        if not dest.enabled:
+            raise UserError(f"destination {name!r} is disabled", where="--dest",
+                            hint="enable it in the config or pick another")
+        return [name]
+    names = [d.name for d in svc.destinations]
+    if not names:
+        raise UserError("no enabled destination", where=f"{svc.config.label}, key `backup.destinations`",
+                        hint="add a destination or set enabled: true")
+    return names
+
+
+def _run_jobs(svc: SessionService, items: list[tuple], *, dry_run: bool, checksum: bool | None,
+              show: bool) -> list:
+    async def go() -> list:
+        queue = JobQueue(svc)
+        last_print = [0.0]
+
+        def listen(job) -> None:
+            if not show:
+                return
+            if job.state == "running" and job.progress and sys.stderr.isatty():
+                p = job.progress
+                sys.stderr.write(f"\r  {job.key.label} → {job.destination}: {p.percent:3d}% "
+                                 f"{human_bytes(p.bytes)} {human_bytes(int(p.rate))}/s   ")
+                last_print[0] = 1
+            elif job.state in ("done", "failed", "cancelled"):
+                if last_print[0]:
+                    sys.stderr.write("\n")
+                    last_print[0] = 0
+                mark = "✓" if job.ok else "✗"
+                print(f"{mark} sync {job.key.label} → {job.destination}: {job.message}")
+
+        queue.listeners.append(listen)
+        jobs = [queue.submit("sync", key, dest, dry_run=dry_run, checksum=checksum) for key, dest in items]
+        await queue.wait(jobs)
+        return jobs
+
+    return asyncio.run(go())
+
+
+def cmd_sync(ctx: Context) -> int:
+    key = session_key(ctx.args.participant_id, ctx.args.session_date)
+    if not ctx.args.dry_run:
+        ctx.require_writable("sync")
+    svc = _service(ctx)
+    dests = _dest_names(svc, ctx.args.dest)
+    jobs = _run_jobs(svc, [(key, d) for d in dests], dry_run=ctx.args.dry_run,
+                     checksum=True if ctx.args.checksum else None, show=not ctx.json)
+    if ctx.json:
+        emit_json([{"participant_id": j.key.participant_id, "session_date": j.key.date_str,
+                    "destination": j.destination, "ok": j.ok, "state": j.state, "message": j.message} for j in jobs])
+    return 0 if all(j.ok for j in jobs) else 1
+
+
+def cmd_batch(ctx: Context) -> int:
+    start = parse_date(ctx.args.start_date, where="START")
+    end = parse_date(ctx.args.end_date, where="END") if ctx.args.end_date else start
+    if start > end:
+        raise UserError(f"START {ctx.args.start_date} is after END {ctx.args.end_date}", where="batch",
+                        hint="swap them")
+    if not ctx.args.dry_run:
+        ctx.require_writable("batch sync")
+    svc = _service(ctx)
+    dests = _dest_names(svc, ctx.args.dest)
+    keys, skipped = keys_for_batch(svc, start, end)
+    statuses = svc.statuses(keys)
+    todo, already = [], []
+    for st in statuses:
+        for d in st.destinations:
+            if d.name not in dests:
+                continue
+            (already if d.verified else todo).append((st.key, d.name))
+    for s in skipped:
+        if not ctx.json:
+            _out(f"- skip {s}")
+    for key, dest in already:
+        if not ctx.json:
+            _out(f"- skip {key.label} → {dest}: already backed up and verified")
+    jobs = _run_jobs(svc, todo, dry_run=ctx.args.dry_run, checksum=None, show=not ctx.json) if todo else []
+    ok = sum(j.ok for j in jobs)
+    failed = len(jobs) - ok
+    if ctx.json:
+        emit_json({"succeeded": ok, "failed": failed, "skipped": len(skipped) + len(already),
+                   "jobs": [{"participant_id": j.key.participant_id, "session_date": j.key.date_str,
+                             "destination": j.destination, "ok": j.ok, "message": j.message} for j in jobs],
+                   "skipped_sessions": skipped + [f"{k.label} → {d}: verified" for k, d in already]})
+    else:
+        _out(f"\nbatch {start:%Y%m%d}..{end:%Y%m%d}: {ok} succeeded, {failed} failed, "
+             f"{len(skipped) + len(already)} skipped")
+    return 0 if failed == 0 else 1
+
+
+def cmd_verify(ctx: Context) -> int:
+    key = session_key(ctx.args.participant_id, ctx.args.session_date)
+    svc = _service(ctx)
+    checksum = ctx.args.checksum or svc.backup.verification.verify_method == "checksum"
+    outs = [verify_session(svc, key, svc.backup.destination(n), checksum=checksum)
+            for n in _dest_names(svc, ctx.args.dest)]
+    dj = svc.dj_status([key])[key]
+    if ctx.json:
+        emit_json({"participant_id": key.participant_id, "session_date": key.date_str, "dj": dj.imported,
+                   "dj_missing": list(dj.missing), "ok": all(o.ok for o in outs),
+                   "destinations": [o.to_json() for o in outs]})
+    else:
+        _out(f"DataJoint: {'✓ imported' if dj.imported else '✗ missing: ' + (', '.join(dj.missing) or str(dj.error))}")
+        for o in outs:
+            _out(f"{'✓' if o.ok else '✗'} {o.destination} ({o.method}): {o.message}")
+            c = o.comparison
+            for label, items in (("missing", c.missing), ("size differs", c.size_mismatch),
+                                 ("content differs", c.hash_mismatch)):
+                for rel in items[:20]:
+                    _out(f"    {label}: {rel}")
+                if len(items) > 20:
+                    _out(f"    ... and {len(items) - 20} more {label}")
+    return 0 if all(o.ok for o in outs) else 1
+
+
+def cmd_delete(ctx: Context) -> int:
+    key = session_key(ctx.args.participant_id, ctx.args.session_date)
+    svc = _service(ctx)
+    audit = AuditLog(ctx.config.audit_log)
+    if ctx.args.dry_run:
+        res = delete_session(svc, audit, key, dry_run=True)
+        return _report_delete(ctx, [res])
+    ctx.require_writable("delete")
+    st = svc.status(key)
+    if not st.safe:
+        res = delete_session(svc, audit, key, dry_run=True)  # re-checks under the lock, reports why
+        return _report_delete(ctx, [res])
+    confirm_typed("DELETE", ctx.args.confirm, "\n".join(plan_lines(st)))
+    return _report_delete(ctx, [delete_session(svc, audit, key)])
+
+
+def _report_delete(ctx: Context, results: list) -> int:
+    if ctx.json:
+        emit_json(results[0].to_json() if len(results) == 1 else [r.to_json() for r in results])
+    else:
+        for r in results:
+            _out(f"{'✓' if r.ok else '✗'} {r.key.label}: {r.message}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def cmd_bulk_delete(ctx: Context) -> int:
+    start, end = parse_range(ctx.args.start_date, ctx.args.end_date)
+    svc = _service(ctx)
+    audit = AuditLog(ctx.config.audit_log)
+    keys = svc.discover(start, end)
+    plan = bulk_plan(svc, keys)
+    if not ctx.json:
+        if plan.candidates:
+            _out(render_table(["Date", "Participant", "Files", "Size"],
+                              [[s.key.date_str, s.key.participant_id, str(s.source.count), human_bytes(s.source.bytes)]
+                               for s in plan.candidates], align="llrr"))
+        _out(f"{len(plan.candidates)} sessions safe to delete ({human_bytes(plan.bytes)} to free), "
+             f"{len(plan.unsafe)} not safe (kept)")
+    if not plan.candidates:
+        if ctx.json:
+            emit_json({"deleted": 0, "failed": 0, "kept": len(plan.unsafe), "results": []})
+        return 0
+    if not ctx.args.dry_run:
+        ctx.require_writable("bulk-delete")
+        confirm_typed("DELETE ALL", ctx.args.confirm,
+                      f"{len(plan.candidates)} sessions ({human_bytes(plan.bytes)}) will be deleted locally")
+    results = bulk_delete(svc, audit, [s.key for s in plan.candidates], dry_run=ctx.args.dry_run,
+                          on_result=None if ctx.json else
+                          (lambda r: _out(f"{'✓' if r.ok else '✗'} {r.key.label}: {r.message}")))
+    ok = sum(r.ok for r in results)
+    if ctx.json:
+        emit_json({"deleted": 0 if ctx.args.dry_run else ok, "failed": len(results) - ok, "kept": len(plan.unsafe),
+                   "dry_run": ctx.args.dry_run, "results": [r.to_json() for r in results]})
+    else:
+        _out(f"\n{'would delete' if ctx.args.dry_run else 'deleted'} {ok}, failed {len(results) - ok}")
+    return 0 if ok == len(results) else 1

@@ -1,13 +1,415 @@
-"""The Sessions screen (placeholder until its issue lands)."""
+"""The Sessions screen: the status-range table, filters, selection, detail, and the actions on sessions.
 
-from djtui.tui.screens.base import PlannedScreen
+Everything slow (disk scans, queries, deletes) runs in workers that await
+the services; sync and verify go to the app-wide job queue so they keep
+running while the operator looks at another screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Input, Static
+
+from djtui.domain.sessions import SessionKey, SessionStatus, human_bytes, parse_date
+from djtui.errors import UserError
+from djtui.services.deletion import bulk_delete, delete_session, plan_lines
+from djtui.services.sessions import SessionService
+from djtui.services.transfer import Job, get_job_queue
+from djtui.tui.screens.base import DjtuiScreen
+from djtui.tui.widgets.confirm import ConfirmTyped
+from djtui.tui.widgets.session_detail import SessionDetail
+
+FIRST_BATCH = 120
+COLUMNS = ("", "Date", "Participant", "Videos", "Size", "DJ", "Backup", "Verified", "Safe")
+SORTS: dict[str, Callable[[SessionStatus], Any]] = {
+    "Date": lambda s: (s.key.session_date, s.key.participant_id),
+    "Participant": lambda s: (s.key.participant_id, s.key.session_date),
+    "Videos": lambda s: s.videos,
+    "Size": lambda s: s.source.bytes,
+    "DJ": lambda s: s.dj.imported,
+    "Backup": lambda s: s.backup,
+    "Verified": lambda s: s.verified,
+    "Safe": lambda s: s.safe,
+}
+OK = Text("✓", style="bold green")
+BAD = Text("✗", style="bold red")
+WARN = Text("⚠", style="bold yellow")
 
 
-class SessionsScreen(PlannedScreen):
+def mark(ok: bool, warn: bool = False) -> Text:
+    return WARN if warn else (OK if ok else BAD)
+
+
+def row_key(key: SessionKey) -> str:
+    return f"{key.participant_id}|{key.date_str}"
+
+
+class SessionsScreen(DjtuiScreen):
     SCREEN_TITLE = "Sessions"
-    PLANNED = (
-        'the status-range table: Date, Participant, Videos, Size, DJ, Backup, Verified, Safe',
-        'date-range and text filters, sorting, multi-select, a detail pane',
-        'sync (s), verify (v), delete (d) and bulk delete (D) with typed confirmation',
-    )
-    CLI_HINT = "djtui status-range, djtui sync, djtui verify, djtui delete"
+    DEFAULT_CSS = """
+    SessionsScreen #sess-filters { height: 3; }
+    SessionsScreen #sess-filters Input { width: 16; }
+    SessionsScreen #sess-filters #sess-text { width: 1fr; }
+    SessionsScreen #sess-main { height: 1fr; }
+    SessionsScreen #sess-table { width: 2fr; height: 1fr; }
+    SessionsScreen SessionDetail { display: none; }
+    SessionsScreen.-detail SessionDetail { display: block; }
+    SessionsScreen #sess-summary { height: 1; padding: 0 1; color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="sessions.filter"),
+        Binding("space", "toggle_select", "Select", id="sessions.select"),
+        Binding("enter", "detail", "Detail", id="sessions.detail"),
+        Binding("o", "sort", "Sort", id="sessions.sort"),
+        Binding("s", "sync", "Sync", id="sessions.sync"),
+        Binding("v", "verify", "Verify", id="sessions.verify"),
+        Binding("d", "delete", "Delete", id="sessions.delete"),
+        Binding("D", "bulk_delete", "Bulk delete", id="sessions.bulk_delete"),
+        Binding("r", "reload", "Refresh", id="sessions.refresh"),
+        Binding("escape", "clear", "Clear", show=False, id="sessions.clear"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: dict[str, SessionStatus] = {}
+        self.selected: set[str] = set()
+        self.sort_by = "Date"
+        self.sort_reverse = False
+        self.text_filter = ""
+        self.loaded = asyncio.Event()
+        self._listening = False
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="sess-filters"):
+            yield Input(placeholder="from YYYYMMDD", id="sess-start")
+            yield Input(placeholder="to YYYYMMDD", id="sess-end")
+            yield Input(placeholder="/ filter participant or date", id="sess-text")
+        with Horizontal(id="sess-main"):
+            yield DataTable(id="sess-table", cursor_type="row", zebra_stripes=True)
+            yield SessionDetail("")
+        yield Static("loading sessions…", id="sess-summary")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col)
+        table.focus()  # DjtuiScreen.on_mount also runs (Textual dispatches along the MRO)
+        self._without_db()
+
+    @work(group="sessions-nodb", exit_on_error=False)
+    async def _without_db(self) -> None:
+        """If the database cannot be reached, still show the disks (DJ then says why it is unknown)."""
+        try:
+            await self.ctx.wait_db()
+        except UserError:
+            self.on_db_ready()
+
+    # -- data -----------------------------------------------------------------------------------
+    def service(self) -> SessionService:
+        return SessionService(self.ctx.config, self.ctx.db)
+
+    def on_db_ready(self) -> None:
+        if not self._listening:
+            try:
+                get_job_queue(self.ctx).listeners.append(self._job_changed)
+                self._listening = True
+            except UserError as exc:
+                self._summary(exc.what)
+                return
+        self.load()
+
+    def _range(self) -> tuple[Any, Any]:
+        start_text = self.query_one("#sess-start", Input).value.strip()
+        end_text = self.query_one("#sess-end", Input).value.strip()
+        start = parse_date(start_text, where="from") if start_text else None
+        end = parse_date(end_text, where="to") if end_text else None
+        return start, end
+
+    @work(exclusive=True, group="sessions-load", exit_on_error=False)
+    async def load(self) -> None:
+        self.loaded.clear()
+        try:
+            start, end = self._range()
+            svc = self.service()
+            self._summary("scanning sessions…")
+            keys = await asyncio.to_thread(svc.discover, start, end)
+            # the first screenful first (same batched queries, fewer rows), then everything
+            head = await asyncio.to_thread(svc.statuses, keys[:FIRST_BATCH])
+            if len(keys) > FIRST_BATCH:
+                self.statuses = {row_key(s.key): s for s in head}
+                self.render_rows()
+                self._summary(f"{len(head)} of {len(keys)} sessions shown · loading the rest…")
+                rest = await asyncio.to_thread(svc.statuses, keys[FIRST_BATCH:])
+            else:
+                rest = []
+        except UserError as exc:
+            self._summary(exc.what)
+            self.notify(exc.render(), severity="error")
+            self.loaded.set()
+            return
+        self.statuses = {row_key(s.key): s for s in [*head, *rest]}
+        self.selected &= set(self.statuses)
+        self.render_rows()
+        self.loaded.set()
+
+    async def refresh_keys(self, keys: list[SessionKey]) -> None:
+        svc = self.service()
+        fresh = await asyncio.to_thread(svc.statuses, keys)
+        table = self.query_one(DataTable)
+        for st in fresh:
+            k = row_key(st.key)
+            self.statuses[k] = st
+            if k in table.rows:
+                for col, value in zip(COLUMNS, self._cells(st), strict=True):
+                    table.update_cell(k, col, value)
+        self._show_detail_for_cursor()
+        self._update_summary()
+
+    def _job_changed(self, job: Job) -> None:
+        if job.state in ("done", "failed", "cancelled") and self.is_attached:
+            self.run_worker(self.refresh_keys([job.key]), group="sessions-row", exit_on_error=False)
+
+    def _cells(self, s: SessionStatus) -> tuple:
+        sel = Text("●", style="bold cyan") if row_key(s.key) in self.selected else Text(" ")
+        return (sel, s.key.date_str, s.key.participant_id, Text(str(s.videos), justify="right"),
+                Text(human_bytes(s.source.bytes), justify="right"), mark(s.dj.imported),
+                mark(s.backup, s.hung), mark(s.verified, s.hung or s.needs_verify), mark(s.safe))
+
+    def visible(self) -> list[SessionStatus]:
+        needle = self.text_filter.lower()
+        rows = [s for s in self.statuses.values()
+                if not needle or needle in s.key.participant_id.lower() or needle in s.key.date_str]
+        rows.sort(key=SORTS[self.sort_by], reverse=self.sort_reverse)
+        return rows
+
+    def render_rows(self) -> None:
+        table = self.query_one(DataTable)
+        current = self._cursor_key()
+        with self.app.batch_update():
+            table.clear()
+            for s in self.visible():
+                table.add_row(*self._cells(s), key=row_key(s.key))
+        if current and current in table.rows:
+            table.move_cursor(row=table.get_row_index(current))
+        self._update_summary()
+        self._show_detail_for_cursor()
+
+    def _update_summary(self) -> None:
+        vis = self.visible()
+        safe = sum(s.safe for s in vis)
+        hung = any(s.hung for s in vis)
+        text = (f"{len(vis)} of {len(self.statuses)} sessions · {safe} safe · {len(self.selected)} selected · "
+                f"sort {self.sort_by}{' ↓' if self.sort_reverse else ''}")
+        if hung:
+            text += " · ⚠ a destination is not answering: remount it"
+        if self.ctx.readonly:
+            text += " · read-only"
+        self._summary(text)
+
+    def _summary(self, text: str) -> None:
+        self.query_one("#sess-summary", Static).update(Text(text))
+
+    def _cursor_key(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+
+    def _targets(self) -> list[SessionStatus]:
+        if self.selected:
+            return [self.statuses[k] for k in sorted(self.selected) if k in self.statuses]
+        k = self._cursor_key()
+        return [self.statuses[k]] if k and k in self.statuses else []
+
+    def _show_detail_for_cursor(self) -> None:
+        if self.has_class("-detail"):
+            k = self._cursor_key()
+            self.query_one(SessionDetail).show(self.statuses.get(k) if k else None)
+
+    # -- events ---------------------------------------------------------------------------------
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._show_detail_for_cursor()
+
+    @on(DataTable.RowSelected)
+    def _selected(self) -> None:
+        self.action_detail()  # enter on the focused table arrives as RowSelected
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        col = str(event.column_key.value)
+        if col in SORTS:
+            self.sort_reverse = not self.sort_reverse if self.sort_by == col else False
+            self.sort_by = col
+            self.render_rows()
+
+    @on(Input.Changed, "#sess-text")
+    def _text(self, event: Input.Changed) -> None:
+        self.text_filter = event.value.strip()
+        self.render_rows()
+
+    @on(Input.Submitted, "#sess-start, #sess-end")
+    def _dates(self) -> None:
+        self.load()
+        self.query_one(DataTable).focus()
+
+    @on(Input.Submitted, "#sess-text")
+    def _text_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    # -- actions --------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        self.query_one("#sess-text", Input).focus()
+
+    def action_clear(self) -> None:
+        if self.has_class("-detail"):
+            self.remove_class("-detail")
+            return
+        text = self.query_one("#sess-text", Input)
+        if text.value:
+            text.value = ""
+        self.query_one(DataTable).focus()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_sort(self) -> None:
+        names = list(SORTS)
+        self.sort_by = names[(names.index(self.sort_by) + 1) % len(names)]
+        self.sort_reverse = False
+        self.render_rows()
+
+    def action_toggle_select(self) -> None:
+        k = self._cursor_key()
+        if not k:
+            return
+        self.selected.symmetric_difference_update({k})
+        table = self.query_one(DataTable)
+        table.update_cell(k, "", self._cells(self.statuses[k])[0])
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+        self._update_summary()
+
+    def action_detail(self) -> None:
+        self.toggle_class("-detail")
+        self._show_detail_for_cursor()
+
+    def _refuse_readonly(self, what: str) -> bool:
+        if self.ctx.readonly:
+            self.notify(f"refused: {what} writes, and djtui is running read-only", severity="error")
+            return True
+        return False
+
+    def _queue_jobs(self, kind: str) -> None:
+        targets = self._targets()
+        if not targets:
+            self.notify("no session under the cursor", severity="warning")
+            return
+        if kind == "sync" and self._refuse_readonly("sync"):
+            return
+        queue = get_job_queue(self.ctx)
+        n = 0
+        for st in targets:
+            for d in st.destinations:
+                queue.submit(kind, st.key, d.name)
+                n += 1
+        self.notify(f"queued {n} {kind} job(s); see Transfers (2)")
+        self.selected.clear()
+        self.render_rows()
+
+    def action_sync(self) -> None:
+        self._queue_jobs("sync")
+
+    def action_verify(self) -> None:
+        self._queue_jobs("verify")
+
+    def action_delete(self) -> None:
+        if self._refuse_readonly("delete"):
+            return
+        k = self._cursor_key()
+        if not k:
+            return
+        self.delete_one(self.statuses[k].key)
+
+    @work(exclusive=True, group="sessions-delete", exit_on_error=False)
+    async def delete_one(self, key: SessionKey) -> None:
+        svc = self.service()
+        st = await asyncio.to_thread(svc.status, key)
+        if not st.safe:
+            self.notify("refused: " + "; ".join(st.reasons_unsafe()), title=f"Delete {key.label}",
+                        severity="error", timeout=15)
+            await self.refresh_keys([key])
+            return
+        confirmed = await self._confirm(
+            ConfirmTyped(f"Delete the local copy of {key.label}?", plan_lines(st), "DELETE"))
+        if not confirmed:
+            self.notify("delete cancelled: nothing was changed")
+            return
+        res = await asyncio.to_thread(delete_session, svc, self.ctx.audit, key)
+        self.notify(res.message, title=f"Delete {key.label}", severity="information" if res.ok else "error",
+                    timeout=15)
+        await self._after_delete([key])
+
+    async def _confirm(self, modal: ConfirmTyped) -> bool:
+        """Show the modal with the typing field focused (its scroll area would take focus first)."""
+
+        def focus_input() -> None:
+            inputs = modal.query(Input)
+            if inputs:
+                inputs.first().focus()
+
+        self.app.call_after_refresh(focus_input)
+        return bool(await self.app.push_screen_wait(modal))
+
+    async def _after_delete(self, keys: list[SessionKey]) -> None:
+        svc = self.service()
+        present = await asyncio.to_thread(svc.discover)
+        for k in keys:
+            if k not in present:
+                self.statuses.pop(row_key(k), None)
+                self.selected.discard(row_key(k))
+        self.render_rows()
+
+    def action_bulk_delete(self) -> None:
+        if self._refuse_readonly("bulk delete"):
+            return
+        self.delete_many()
+
+    @work(exclusive=True, group="sessions-delete", exit_on_error=False)
+    async def delete_many(self) -> None:
+        svc = self.service()
+        pool = self._targets() if self.selected else self.visible()
+        fresh = await asyncio.to_thread(svc.statuses, [s.key for s in pool])
+        safe = [s for s in fresh if s.safe]
+        if not safe:
+            self.notify(f"none of the {len(fresh)} sessions is safe to delete", severity="warning")
+            return
+        total = sum(s.source.bytes for s in safe)
+        lines = [f"{len(safe)} sessions, {human_bytes(total)} will be deleted locally "
+                 f"({len(fresh) - len(safe)} not safe, kept):", ""]
+        lines += [f"  {s.key.date_str}  {s.key.participant_id}  {s.source.count} files  "
+                  f"{human_bytes(s.source.bytes)}" for s in safe]
+        lines += ["", "Preserved in DataJoint and in: " + ", ".join(d.name for d in safe[0].destinations)]
+        confirmed = await self._confirm(ConfirmTyped("Bulk delete", lines, "DELETE ALL"))
+        if not confirmed:
+            self.notify("bulk delete cancelled: nothing was changed")
+            return
+        results = await asyncio.to_thread(bulk_delete, svc, self.ctx.audit, [s.key for s in safe])
+        ok = sum(r.ok for r in results)
+        failed = [r for r in results if not r.ok]
+        msg = f"deleted {ok} of {len(results)} sessions"
+        if failed:
+            msg += "; refused: " + "; ".join(f"{r.key.label}: {r.message}" for r in failed[:3])
+        self.notify(msg, title="Bulk delete", severity="error" if failed else "information", timeout=15)
+        await self._after_delete([s.key for s in safe])

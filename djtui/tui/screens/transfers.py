@@ -1,12 +1,175 @@
-"""The Transfers screen (placeholder until its issue lands)."""
+"""The Transfers screen: the app-wide queue of sync and verify jobs, live.
 
-from djtui.tui.screens.base import PlannedScreen
+The queue lives on the app context, so jobs keep running while this screen
+is hidden; the screen only polls the jobs' state a few times a second and
+updates rows by key.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, ProgressBar, Sparkline, Static
+
+from djtui.domain.sessions import human_bytes
+from djtui.errors import UserError
+from djtui.services.transfer import Job, JobQueue, get_job_queue
+from djtui.tui.screens.base import DjtuiScreen
+
+COLUMNS = ("#", "Job", "State", "%", "Bytes", "Files", "Rate", "ETA", "Current file / result")
+STATE_STYLE = {"queued": "dim", "running": "bold cyan", "done": "bold green", "failed": "bold red",
+               "cancelled": "yellow"}
 
 
-class TransfersScreen(PlannedScreen):
+def eta_text(seconds: int | None) -> str:
+    if seconds is None:
+        return "?"
+    return time.strftime("%H:%M:%S", time.gmtime(seconds))
+
+
+def job_cells(job: Job) -> tuple:
+    p = job.progress
+    tail = job.message if not job.active else (p.current_file if p else "")
+    if job.kind == "verify" and job.state == "running":
+        tail = f"hashing… {job.files_done} files" if job.checksum else "comparing sizes…"
+    return (str(job.id), job.label, Text(job.state, style=STATE_STYLE.get(job.state, "")),
+            "100%" if job.ok else (f"{p.percent}%" if p else ""),
+            human_bytes(p.bytes) if p else "", str(job.files_done) if job.files_done else "",
+            f"{human_bytes(int(p.rate))}/s" if p and job.state == "running" else "",
+            eta_text(p.eta_seconds) if p and job.state == "running" else "", Text(tail[:200]))
+
+
+class TransferPanel(Vertical):
+    """Progress bar, rate sparkline and final word of the highlighted job."""
+
+    DEFAULT_CSS = """
+    TransferPanel { height: 7; border: round $primary; padding: 0 1; }
+    TransferPanel ProgressBar { width: 1fr; }
+    TransferPanel Sparkline { height: 2; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("no job selected", id="xfer-title")
+        yield ProgressBar(total=100, show_eta=False, id="xfer-bar")
+        yield Sparkline([], id="xfer-rate")
+
+    def show(self, job: Job | None) -> None:
+        title = self.query_one("#xfer-title", Static)
+        bar = self.query_one(ProgressBar)
+        spark = self.query_one(Sparkline)
+        if job is None:
+            title.update("no job selected")
+            bar.update(progress=0)
+            spark.display = False
+            return
+        p = job.progress
+        words = f"{job.label}: {job.state}"
+        if p:
+            words += (f" · {human_bytes(p.bytes)} · {job.files_done} files · {human_bytes(int(p.rate))}/s · "
+                      f"ETA {eta_text(p.eta_seconds)}")
+        if not job.active and job.message:
+            words += f" · {job.message}"
+        title.update(Text(words))
+        bar.update(progress=p.percent if p else (100 if job.ok else 0))
+        spark.display = len(job.rates) > 1
+        if spark.display:
+            spark.data = list(job.rates)
+
+
+class TransfersScreen(DjtuiScreen):
     SCREEN_TITLE = "Transfers"
-    PLANNED = (
-        'the queue of sync and verify jobs with live progress (bytes, files, rate, ETA)',
-        "a rate sparkline, cancel, and each job's final result",
-    )
-    CLI_HINT = "djtui sync / djtui batch"
+    DEFAULT_CSS = """
+    TransfersScreen #xfer-table { height: 1fr; }
+    TransfersScreen #xfer-summary { height: 1; padding: 0 1; color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel job", id="transfers.cancel"),
+        Binding("x", "clear_finished", "Clear finished", id="transfers.clear"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden_ids: set[int] = set()
+
+    def compose_body(self) -> ComposeResult:
+        yield DataTable(id="xfer-table", cursor_type="row", zebra_stripes=True)
+        yield TransferPanel()
+        yield Static("no jobs yet: press s or v on the Sessions screen (1)", id="xfer-summary")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col)
+        table.focus()
+        self.set_interval(0.25, self.refresh_jobs)
+
+    def queue(self) -> JobQueue | None:
+        try:
+            return get_job_queue(self.ctx)
+        except UserError:
+            return None
+
+    def refresh_jobs(self) -> None:
+        if not self.is_current:
+            return
+        q = self.queue()
+        if q is None:
+            self.query_one("#xfer-summary", Static).update("no `backup:` section in the config: nothing to transfer")
+            return
+        table = self.query_one(DataTable)
+        jobs = [j for j in q.jobs if j.id not in self.hidden_ids]
+        with self.app.batch_update():
+            for job in jobs:
+                k = str(job.id)
+                cells = job_cells(job)
+                if k in table.rows:
+                    for col, value in zip(COLUMNS, cells, strict=True):
+                        table.update_cell(k, col, value)
+                else:
+                    table.add_row(*cells, key=k)
+            for k in [rk.value for rk in table.rows if int(rk.value) in self.hidden_ids]:
+                table.remove_row(k)
+        running = sum(j.state == "running" for j in jobs)
+        queued = sum(j.state == "queued" for j in jobs)
+        failed = sum(j.state == "failed" for j in jobs)
+        done = sum(j.state == "done" for j in jobs)
+        self.query_one("#xfer-summary", Static).update(
+            f"{running} running · {queued} queued · {done} done · {failed} failed")
+        self.query_one(TransferPanel).show(self.current_job())
+
+    def current_job(self) -> Job | None:
+        q = self.queue()
+        table = self.query_one(DataTable)
+        if q is None or not table.row_count:
+            return None
+        try:
+            k = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+        return next((j for j in q.jobs if str(j.id) == k), None)
+
+    @on(DataTable.RowHighlighted)
+    def _highlight(self) -> None:
+        self.query_one(TransferPanel).show(self.current_job())
+
+    def action_cancel(self) -> None:
+        job = self.current_job()
+        q = self.queue()
+        if job is None or q is None:
+            return
+        if not job.active:
+            self.notify(f"job {job.id} has already finished ({job.state})")
+            return
+        q.cancel(job)
+        self.notify(f"cancelling job {job.id}")
+
+    def action_clear_finished(self) -> None:
+        q = self.queue()
+        if q is not None:
+            self.hidden_ids.update(j.id for j in q.jobs if not j.active)
+        self.refresh_jobs()

@@ -199,6 +199,19 @@ def _safe_file(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else f"%{ord(c):02x}" for c in name)
 
 
+def server_file_options(dump_tool: str) -> list[str]:
+    """What the whole-server file holds beside the per-schema files.
+
+    With mariadb-dump it is every definition (no rows: those are in the schema files, which are
+    dumped in parallel) plus the accounts and grants as CREATE USER / GRANT statements, so the
+    backup costs one pass over the data instead of two. mysqldump has no ``--system=users``, so
+    there it stays a full ``--all-databases`` dump, which also carries the ``mysql`` schema.
+    """
+    if Path(dump_tool).name.startswith("mariadb"):
+        return ["--all-databases", "--no-data", "--system=users"]
+    return ["--all-databases"]
+
+
 def run_backup(db: Database, out_dir: Path, *, parallel: int = 2, full_server: bool = True,
                schemas: list[str] | None = None, progress: Progress = _quiet,
                now: datetime | None = None) -> BackupResult:
@@ -237,7 +250,7 @@ def run_backup(db: Database, out_dir: Path, *, parallel: int = 2, full_server: b
             def whole() -> dict[str, Any]:
                 fname = SERVER_FILE + tools.suffix
                 target = work / fname
-                _pipe_to_file([*base, "--all-databases"], tools.compressor, target)
+                _pipe_to_file([*base, *server_file_options(tools.dump)], tools.compressor, target)
                 with lock:
                     done[0] += 1
                     progress(f"[{done[0]}/{total}] whole server: {target.stat().st_size} bytes")

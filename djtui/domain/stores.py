@@ -1,0 +1,393 @@
+"""Where DataJoint keeps external objects, and which of them are orphans.
+
+Pure rules, no I/O. DataJoint 0.14 names an object by the ``hash`` uuid of its
+``~external_<store>`` row; DataJoint 2.x names it by a content hash inside a JSON
+column. Getting these layouts exactly right is what keeps a cleaner from calling
+live data an orphan, so they live here, tested on their own.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+# reasons, exactly as the CLI's JSON reports them
+UNUSED_ROW = "unused-row"
+UNTRACKED_OBJECT = "untracked-object"
+MISSING_OBJECT = "missing-object"
+ZERO_BYTE = "zero-byte"
+ORPHAN_ROW = "orphan-row"
+UNTRACKED_FILE = "untracked-file"
+STALE_TEMP = "stale-temp"
+REASONS = (UNUSED_ROW, UNTRACKED_OBJECT, MISSING_OBJECT, ZERO_BYTE, ORPHAN_ROW, UNTRACKED_FILE, STALE_TEMP)
+# reasons whose items a quarantine run may act on; the rest are reported only
+ACTIONABLE = frozenset({UNTRACKED_OBJECT, UNTRACKED_FILE, STALE_TEMP, ORPHAN_ROW})
+
+DEFAULT_SUBFOLDING = (2, 2)
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def join(*parts: str) -> str:
+    """A store-relative posix path, without empty or leading/trailing slashes."""
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+def subfold(name: str, folds: tuple[int, ...] = DEFAULT_SUBFOLDING) -> list[str]:
+    """DataJoint's subfolders: the first ``folds[0]`` characters, then the next ``folds[1]``..."""
+    out, pos = [], 0
+    for n in folds:
+        out.append(name[pos:pos + n])
+        pos += n
+    return out
+
+
+def _hex(h: uuid.UUID | str | bytes) -> str:
+    if isinstance(h, uuid.UUID):
+        return h.hex
+    if isinstance(h, bytes):
+        return uuid.UUID(bytes=h).hex if len(h) == 16 else uuid.UUID(h.decode()).hex
+    return uuid.UUID(str(h)).hex
+
+
+def legacy_blob_path(db: str, h: uuid.UUID | str | bytes, folds: tuple[int, ...] = DEFAULT_SUBFOLDING) -> str:
+    """0.14 blob: ``<db>/<hex[0:2]>/<hex[2:4]>/<32 hex>`` relative to the store location."""
+    x = h if isinstance(h, str) and _HEX32.match(h) else _hex(h)
+    if folds == DEFAULT_SUBFOLDING:
+        return f"{db}/{x[:2]}/{x[2:4]}/{x}"  # the common case, without the general join
+    return join(db, *subfold(x, folds), x)
+
+
+def legacy_attach_path(db: str, h: uuid.UUID | str | bytes, attachment_name: str,
+                       folds: tuple[int, ...] = DEFAULT_SUBFOLDING) -> str:
+    """0.14 attachment: the blob path plus ``.<attachment_name>``."""
+    return legacy_blob_path(db, h, folds) + "." + attachment_name
+
+
+def legacy_object_path(db: str, h: uuid.UUID | str | bytes, attachment_name: str | None,
+                       filepath: str | None, folds: tuple[int, ...] = DEFAULT_SUBFOLDING) -> str:
+    """The object a ``~external_<store>`` row names: filepath rows point at ``<filepath>``."""
+    if filepath:
+        return join(filepath)
+    if attachment_name:
+        return legacy_attach_path(db, h, attachment_name, folds)
+    return legacy_blob_path(db, h, folds)
+
+
+def schema_prefix(db: str) -> str:
+    """The listing prefix of one schema. The trailing slash is the point: ``a/`` never lists ``a_v2/``."""
+    return db.strip("/") + "/"
+
+
+def belongs_to_schema(rel_path: str, db: str) -> bool:
+    return rel_path.startswith(schema_prefix(db))
+
+
+def legacy_hash_of(rel_path: str, db: str) -> str | None:
+    """The 32-hex hash a 0.14 blob/attachment path carries, or None when it is not such a path."""
+    if not belongs_to_schema(rel_path, db):
+        return None
+    name = rel_path.rsplit("/", 1)[-1]
+    head = name[:32]
+    if _HEX32.match(head) and (len(name) == 32 or name[32] == "."):
+        return head
+    return None
+
+
+# --- DataJoint 2.x --------------------------------------------------------------
+
+HASH_PREFIX = "_hash"
+SCHEMA_PREFIX = "_schema"
+
+
+def content_hash(data: bytes) -> str:
+    """2.x content hash: the MD5 digest in lowercase base32 without padding (26 characters)."""
+    return base64.b32encode(hashlib.md5(data).digest()).decode().rstrip("=").lower()
+
+
+def hash_path(schema: str, h: str, *, prefix: str = HASH_PREFIX, folds: tuple[int, ...] = ()) -> str:
+    """2.x hash-addressed object: ``{hash_prefix}/{schema}/[subfolds/]{hash}``."""
+    return join(prefix, schema, *subfold(h, folds), h)
+
+
+def schema_path(schema: str, table: str, pk_part: str, *rest: str, prefix: str = SCHEMA_PREFIX) -> str:
+    """2.x schema-addressed object: ``{schema_prefix}/{schema}/{table}/{pk}/...``."""
+    return join(prefix, schema, table, pk_part, *rest)
+
+
+def referenced_paths_2x(values: Iterable[Any], store: str) -> set[str]:
+    """The object paths named by stored-column JSON values (dicts) of one store."""
+    out: set[str] = set()
+    for v in values:
+        if isinstance(v, Mapping) and v.get("path") and (v.get("store") in (None, store)):
+            out.add(join(str(v["path"])))
+    return out
+
+
+def is_referenced_2x(rel_path: str, referenced: set[str]) -> bool:
+    """A path is live when named, or when it lies inside a named folder (``<object@>`` stores folders)."""
+    if rel_path in referenced:
+        return True
+    parts = rel_path.split("/")
+    return any("/".join(parts[:i]) in referenced for i in range(1, len(parts)))
+
+
+# --- set arithmetic -------------------------------------------------------------
+
+
+class StoredObject(NamedTuple):
+    """One object or file as listed: store-relative path, size, modification time (epoch s).
+
+    A NamedTuple, not a dataclass: a store lists millions of these and creation cost counts.
+    """
+
+    path: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class OrphanItem:
+    """One thing a source calls an orphan, and why."""
+
+    source: str
+    reason: str
+    path: str | None = None  # store-/directory-relative path
+    key: Mapping[str, Any] | None = None  # a row's primary key
+    size: int = 0
+    mtime: float | None = None
+
+    @property
+    def ident(self) -> str:
+        if self.path is not None:
+            return self.path
+        return ",".join(f"{k}={v}" for k, v in (self.key or {}).items())
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"size": self.size, "reason": self.reason}
+        if self.path is not None:
+            d["path"] = self.path
+        else:
+            d["key"] = {k: str(v) if not isinstance(v, (int, float, str)) else v for k, v in (self.key or {}).items()}
+        return d
+
+
+class ExternalRow(NamedTuple):
+    """The part of a ``~external_<store>`` row that names its object."""
+
+    hash: str  # 32 lowercase hex
+    attachment_name: str | None = None
+    filepath: str | None = None
+
+
+@dataclass(frozen=True)
+class LegacyStoreFindings:
+    items: tuple[OrphanItem, ...]
+    rows: int
+    objects: int
+
+
+def legacy_store_orphans(source: str, db: str, rows: Iterable[ExternalRow], unused: Mapping[str, int],
+                         objects: Mapping[str, StoredObject], *, now: float, grace_s: float,
+                         folds: tuple[int, ...] = DEFAULT_SUBFOLDING,
+                         extra_present: Mapping[str, StoredObject] | None = None,
+                         sizes: Mapping[str, int] | None = None) -> LegacyStoreFindings:
+    """All four kinds of 0.14 orphans of one schema's external table on one store.
+
+    ``unused`` maps the hashes of rows no table references to their sizes; ``objects`` is
+    the listing under ``<db>/`` (keys store-relative); ``extra_present`` holds filepath
+    objects that lie elsewhere in the store; ``sizes`` gives recorded sizes of rows
+    (for missing objects). Objects younger than ``grace_s`` are never untracked:
+    DataJoint writes the object before its row.
+    """
+    items: list[OrphanItem] = []
+    expected: set[str] = set()
+    extra = extra_present or {}
+    sizes = sizes or {}
+    nrows = 0
+    for h, att, fp in rows:
+        nrows += 1
+        path = legacy_object_path(db, h, att, fp, folds)
+        expected.add(path)
+        if h in unused:
+            items.append(OrphanItem(source, UNUSED_ROW, path=path, key={"hash": str(uuid.UUID(h))}, size=unused[h]))
+        obj = objects.get(path) or extra.get(path)
+        if obj is None:
+            items.append(OrphanItem(source, MISSING_OBJECT, path=path, key={"hash": str(uuid.UUID(h))},
+                                    size=sizes.get(h, 0)))
+        elif obj.size == 0:
+            items.append(OrphanItem(source, ZERO_BYTE, path=path, size=0, mtime=obj.mtime))
+    for path, obj in objects.items():
+        if path in expected or now - obj.mtime < grace_s:
+            continue
+        items.append(OrphanItem(source, UNTRACKED_OBJECT, path=path, size=obj.size, mtime=obj.mtime))
+    return LegacyStoreFindings(tuple(items), nrows, len(objects))
+
+
+def store_2x_orphans(source: str, objects: Mapping[str, StoredObject], referenced: set[str], *,
+                     now: float, grace_s: float) -> list[OrphanItem]:
+    """2.x objects under ``_hash/`` or ``_schema/`` named by no JSON column (past the grace age)."""
+    out = []
+    for path, obj in objects.items():
+        if now - obj.mtime < grace_s or is_referenced_2x(path, referenced):
+            continue
+        out.append(OrphanItem(source, UNTRACKED_OBJECT, path=path, size=obj.size, mtime=obj.mtime))
+    return out
+
+
+def is_file_referenced(rel_path: str, referenced: set[str]) -> bool:
+    """A managed-directory file is tracked when a row names its relative path or its file name.
+
+    Spyglass's analysis tables store bare file names while files sit in per-session
+    subfolders, so the name alone must count: a false "tracked" only keeps a file.
+    """
+    return rel_path in referenced or rel_path.rsplit("/", 1)[-1] in referenced
+
+
+def normalize_reference(value: Any, root: str) -> str | None:
+    """A column value as a directory-relative path (absolute paths under ``root`` are made relative)."""
+    if value is None:
+        return None
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    text = text.strip()
+    if not text:
+        return None
+    root = root.rstrip("/") + "/"
+    if text.startswith(root):
+        text = text[len(root):]
+    return text.strip("/")
+
+
+@dataclass(frozen=True)
+class DirectoryFindings:
+    items: tuple[OrphanItem, ...]
+    files: int
+
+
+def directory_orphans(source: str, files: Iterable[StoredObject], referenced: set[str] | None, *,
+                      now: float, min_age_s: float, temp_max_age_s: float | None = None) -> DirectoryFindings:
+    """Untracked, zero-byte and (for temp directories, ``referenced is None``) stale files."""
+    items: list[OrphanItem] = []
+    n = 0
+    for f in files:
+        n += 1
+        age = now - f.mtime
+        if referenced is None:
+            if temp_max_age_s is not None and age >= temp_max_age_s:
+                items.append(OrphanItem(source, STALE_TEMP, path=f.path, size=f.size, mtime=f.mtime))
+            continue
+        if age < min_age_s:
+            continue
+        if not is_file_referenced(f.path, referenced):
+            items.append(OrphanItem(source, UNTRACKED_FILE, path=f.path, size=f.size, mtime=f.mtime))
+        elif f.size == 0:
+            items.append(OrphanItem(source, ZERO_BYTE, path=f.path, size=0, mtime=f.mtime))
+    return DirectoryFindings(tuple(items), n)
+
+
+@dataclass(frozen=True)
+class SourceName:
+    """A parsed source name: ``table:<db>.<table>``, ``external:<schema>:<store>``, ``store:<s>``, ``dir:<p>``."""
+
+    kind: str
+    parts: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        if self.kind == "table":
+            return f"table:{self.parts[0]}.{self.parts[1]}"
+        return f"{self.kind}:" + ":".join(self.parts)
+
+
+def parse_source(text: str) -> SourceName:
+    """Parse a source name; raise ValueError with what was expected."""
+    kind, sep, rest = text.partition(":")
+    if not sep or not rest:
+        raise ValueError(f"source {text!r} has no kind: expected table:, external:, store: or dir:")
+    if kind == "table":
+        db, dot, table = rest.partition(".")
+        if not dot or not db or not table:
+            raise ValueError(f"source {text!r}: expected table:<db>.<table>")
+        return SourceName("table", (db, table))
+    if kind == "external":
+        schema, sep2, store = rest.rpartition(":")
+        if not sep2 or not schema or not store:
+            raise ValueError(f"source {text!r}: expected external:<schema>:<store>")
+        return SourceName("external", (schema, store))
+    if kind in ("store", "dir"):
+        return SourceName(kind, (rest,))
+    raise ValueError(f"source {text!r}: unknown kind {kind!r}; expected table, external, store or dir")
+
+
+def exceeds_share(acting: int, total: int, max_share: float) -> bool:
+    """The guard against a run that would remove too much of a source (a sign of a wrong config)."""
+    if acting == 0:
+        return False
+    if total <= 0:
+        return True
+    return acting / total > max_share
+
+
+# --- DataJoint-Cleaner configuration ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class CleanerRun:
+    """One ``[[cleaning_runs]]`` entry of a DataJoint-Cleaner TOML file, resolved."""
+
+    index: int
+    db_host: str
+    db_user: str
+    db_password: str
+    schema: str
+    store: str
+    endpoint: str
+    access_key: str
+    secret_key: str
+    secure: bool
+    bucket: str
+    location: str
+
+
+def parse_cleaner_config(data: Mapping[str, Any]) -> list[CleanerRun]:
+    """Resolve the runs of a DataJoint-Cleaner config; raise ValueError naming the key that is wrong."""
+    dbs = data.get("database_servers")
+    storages = (data.get("storage_servers") or {})
+    runs = data.get("cleaning_runs")
+    if not isinstance(dbs, Mapping) or not dbs:
+        raise ValueError("`database_servers` must be a table with at least one server")
+    if not isinstance(storages, Mapping) or not isinstance(storages.get("minio"), Mapping):
+        raise ValueError("`storage_servers.minio` must be a table of MinIO servers")
+    if not isinstance(runs, list) or not runs:
+        raise ValueError("`cleaning_runs` must be an array of tables ([[cleaning_runs]])")
+
+    def need(m: Any, key: str, where: str) -> Any:
+        if not isinstance(m, Mapping) or key not in m or m[key] in (None, ""):
+            raise ValueError(f"`{where}.{key}` is missing")
+        return m[key]
+
+    out = []
+    for n, run in enumerate(runs):
+        where = f"cleaning_runs[{n}]"
+        db_name = str(need(run, "database_server", where))
+        if db_name not in dbs:
+            raise ValueError(f"`{where}.database_server` names {db_name!r}, which is not in `database_servers`")
+        kind, _, st_name = str(need(run, "storage_server", where)).partition(".")
+        if kind != "minio" or st_name not in storages["minio"]:
+            raise ValueError(f"`{where}.storage_server` must be `minio.<name>` of `storage_servers.minio`")
+        db = dbs[db_name]
+        st = storages["minio"][st_name]
+        dbw, stw = f"database_servers.{db_name}", f"storage_servers.minio.{st_name}"
+        out.append(CleanerRun(
+            index=n, db_host=str(need(db, "host", dbw)), db_user=str(need(db, "user", dbw)),
+            db_password=str(need(db, "password", dbw)), schema=str(need(run, "schema", where)),
+            store=str(need(run, "store", where)), endpoint=str(need(st, "endpoint", stw)),
+            access_key=str(need(st, "access_key", stw)), secret_key=str(need(st, "secret_key", stw)),
+            secure=bool(st.get("secure", False)), bucket=str(need(run, "bucket", where)),
+            location=str(need(run, "location", where)),
+        ))
+    return out

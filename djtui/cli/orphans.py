@@ -1,0 +1,221 @@
+"""`djtui orphans ...`: scan sources, quarantine orphans, restore and purge batches.
+
+Dry-run is the default answer to "what would be cleaned"; nothing is removed
+without ``quarantine`` and a typed ``QUARANTINE`` (or ``--confirm QUARANTINE``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from djtui.cli import Context, confirm_typed, emit_json, render_table
+from djtui.errors import UserError
+
+CONFIRM = "QUARANTINE"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("orphans", help="find and safely clean orphan rows, store objects and untracked files")
+    osub = p.add_subparsers(dest="orphans_command", metavar="ACTION", required=True)
+
+    s = osub.add_parser("scan", help="count orphans per source (read-only)")
+    s.add_argument("--source", metavar="NAME", help="one source, with its items (table:DB.T, external:SCHEMA:STORE, "
+                   "store:STORE, dir:PATH)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.add_argument("--limit", type=int, default=50, metavar="N", help="items to print without --json (default 50)")
+    s.set_defaults(func=run_scan)
+
+    qp = osub.add_parser("quarantine", help="move a source's orphans into the quarantine (rows: delete)")
+    qp.add_argument("--source", metavar="NAME", required=True)
+    qp.add_argument("--dry-run", action="store_true", help="show what would be done, change nothing")
+    qp.add_argument("--confirm", metavar="TEXT", help=f"confirm without a terminal: the text {CONFIRM}")
+    qp.add_argument("--max-share", type=float, metavar="FRACTION",
+                    help="allow removing up to this share of the source (default: orphans.max_share)")
+    qp.add_argument("--json", action="store_true", help="print JSON")
+    qp.set_defaults(func=run_quarantine)
+
+    pp = osub.add_parser("purge", help="delete quarantined batches older than a grace period")
+    pp.add_argument("--older-than", type=float, metavar="DAYS", help="default: orphans.purge_after_days")
+    pp.add_argument("--json", action="store_true", help="print JSON")
+    pp.set_defaults(func=run_purge)
+
+    rp = osub.add_parser("restore", help="put a quarantined batch back exactly where it was")
+    rp.add_argument("batch_id", metavar="BATCH_ID")
+    rp.add_argument("--json", action="store_true", help="print JSON")
+    rp.set_defaults(func=run_restore)
+
+    cp = osub.add_parser("clean", help="run a DataJoint-Cleaner TOML file's cleaning runs through the safe path")
+    cp.add_argument("--cleaner-config", metavar="FILE", required=True, type=Path)
+    cp.add_argument("--dry-run", action="store_true", help="show what would be quarantined, change nothing")
+    cp.add_argument("--confirm", metavar="TEXT", help=f"confirm without a terminal: the text {CONFIRM}")
+    cp.add_argument("--max-share", type=float, metavar="FRACTION", help="default: orphans.max_share")
+    cp.add_argument("--json", action="store_true", help="print JSON")
+    cp.set_defaults(func=run_clean)
+
+    lp = osub.add_parser("list-quarantine", help="list quarantined batches")
+    lp.add_argument("--json", action="store_true", help="print JSON")
+    lp.set_defaults(func=run_list)
+
+
+def _service(ctx: Context):
+    from djtui.services.orphans import OrphanService
+    return OrphanService(ctx.config, ctx.db)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def run_scan(ctx: Context) -> int:
+    svc = _service(ctx)
+    sources = [svc.resolve(ctx.args.source)] if ctx.args.source else svc.sources()
+    results = [svc.scan(s) for s in sources]
+    if ctx.json:
+        out: dict = {"sources": [{"name": r.source.name, "kind": r.source.kind, "orphans": r.orphans,
+                                  "bytes": r.bytes} for r in results]}
+        warnings = [f"{r.source.name}: {w}" for r in results for w in r.warnings]
+        if warnings:
+            out["warnings"] = warnings
+        if ctx.args.source:
+            out["items"] = [i.to_json() for i in results[0].items]
+        emit_json(out)
+        return 0
+    if not results:
+        print("no sources: configure orphans.tables, orphans.directories or stores")
+        return 0
+    print(render_table(("source", "kind", "orphans", "bytes", "checked"),
+                       [(r.source.name, r.source.kind, r.orphans, _size(r.bytes), r.total) for r in results],
+                       align="llrrr"))
+    for r in results:
+        for w in r.warnings:
+            print(f"warning: {r.source.name}: {w}")
+    if ctx.args.source:
+        r = results[0]
+        if r.children:
+            print("\nchild tables checked (parent rows each references):")
+            print(render_table(("child table (columns)", "rows"), list(r.children), align="lr"))
+        if r.items:
+            print()
+            shown = r.items[: max(ctx.args.limit, 0)]
+            print(render_table(("path / key", "size", "reason"), [(i.ident, i.size, i.reason) for i in shown],
+                               align="lrl"))
+            if len(r.items) > len(shown):
+                print(f"... and {len(r.items) - len(shown)} more (use --json for all)")
+    return 0
+
+
+def run_quarantine(ctx: Context) -> int:
+    svc = _service(ctx)
+    if ctx.args.max_share is not None and not 0 <= ctx.args.max_share <= 1:
+        raise UserError(f"--max-share {ctx.args.max_share} is not between 0 and 1", where="--max-share")
+    if not ctx.args.dry_run:
+        ctx.require_writable("orphans quarantine")
+    preview = svc.quarantine_source(ctx.args.source, dry_run=True, max_share=ctx.args.max_share)
+    if ctx.args.dry_run or not preview.acted:
+        if ctx.json:
+            emit_json({"source": preview.source, "dry_run": True, "items": preview.acted, "bytes": preview.bytes,
+                       "would": [i.to_json() for i in preview.items]})
+        else:
+            print(f"dry run: {preview.acted} item(s), {_size(preview.bytes)} of {preview.source} would be "
+                  f"{'deleted' if preview.source.startswith('table:') else 'quarantined'}")
+            for i in preview.items[:50]:
+                print(f"  {i.reason:16} {i.ident}")
+        return 0
+    what = "deleted (rows)" if preview.source.startswith("table:") else "moved into the quarantine"
+    confirm_typed(CONFIRM, ctx.args.confirm,
+                  f"{preview.acted} item(s), {_size(preview.bytes)} of {preview.source} will be {what}.")
+    done = svc.quarantine_source(ctx.args.source, dry_run=False, max_share=ctx.args.max_share,
+                                 only=[i.ident for i in preview.items])
+    if ctx.json:
+        emit_json({"source": done.source, "dry_run": False, "batch": done.batch_id, "items": done.acted,
+                   "bytes": done.bytes, "skipped": done.skipped})
+    else:
+        where = f" into batch {done.batch_id}" if done.batch_id else ""
+        print(f"{done.acted} item(s), {_size(done.bytes)} done{where}; {done.skipped} skipped at the re-check")
+    return 0
+
+
+def run_restore(ctx: Context) -> int:
+    ctx.require_writable("orphans restore")
+    restored = _service(ctx).restore(ctx.args.batch_id)
+    if ctx.json:
+        emit_json({"batch": ctx.args.batch_id, "restored": len(restored)})
+    else:
+        print(f"restored {len(restored)} file(s) of batch {ctx.args.batch_id}")
+    return 0
+
+
+def run_purge(ctx: Context) -> int:
+    ctx.require_writable("orphans purge")
+    if ctx.args.older_than is not None and ctx.args.older_than < 0:
+        raise UserError(f"--older-than {ctx.args.older_than} is negative", where="--older-than")
+    purged = _service(ctx).purge(ctx.args.older_than)
+    if ctx.json:
+        emit_json({"purged": [b.to_json() for b in purged]})
+    else:
+        print(f"purged {len(purged)} batch(es), {_size(sum(b.bytes for b in purged))}")
+        for b in purged:
+            print(f"  {b.batch_id}  {b.source}  {b.items} file(s)")
+    return 0
+
+
+def run_list(ctx: Context) -> int:
+    batches = _service(ctx).quarantine().batches()
+    if ctx.json:
+        emit_json({"batches": [b.to_json() for b in batches]})
+        return 0
+    if not batches:
+        print("the quarantine is empty")
+        return 0
+    print(render_table(("batch", "created", "source", "files", "bytes", "state"),
+                       [(d["batch"], d["created"], d["source"], d["items"], _size(d["bytes"]), d["state"])
+                        for d in (b.to_json() for b in batches)], align="lllrrl"))
+    return 0
+
+
+def run_clean(ctx: Context) -> int:
+    """DataJoint-Cleaner's runs, but objects go to the quarantine (and only past the grace age)."""
+    from djtui.services.orphans import cleaner_service, load_cleaner_runs
+
+    runs = load_cleaner_runs(ctx.args.cleaner_config)
+    if not ctx.args.dry_run:
+        ctx.require_writable("orphans clean")
+    services = [cleaner_service(ctx.config, r) for r in runs]
+    report: list[dict] = []
+    try:
+        previews = []
+        for run, svc in zip(runs, services, strict=True):
+            src = f"external:{run.schema}:{run.store}"
+            p = svc.quarantine_source(src, dry_run=True, max_share=ctx.args.max_share)
+            previews.append((src, p))
+            if not ctx.json:
+                print(f"run {run.index}: {src} on s3://{run.bucket}/{run.location}: {p.acted} untracked object(s), "
+                      f"{_size(p.bytes)}")
+        todo = sum(p.acted for _, p in previews)
+        if ctx.args.dry_run or not todo:
+            report = [{"run": r.index, "source": s, "dry_run": True, "items": p.acted, "bytes": p.bytes}
+                      for r, (s, p) in zip(runs, previews, strict=True)]
+        else:
+            confirm_typed(CONFIRM, ctx.args.confirm, f"{todo} object(s) of {len(runs)} run(s) will be moved into "
+                          "the quarantine.")
+            for run, svc, (src, p) in zip(runs, services, previews, strict=True):
+                done = svc.quarantine_source(src, dry_run=False, max_share=ctx.args.max_share,
+                                             only=[i.ident for i in p.items])
+                report.append({"run": run.index, "source": src, "dry_run": False, "batch": done.batch_id,
+                               "items": done.acted, "bytes": done.bytes, "skipped": done.skipped})
+                if not ctx.json:
+                    print(f"run {run.index}: {done.acted} object(s) quarantined into batch {done.batch_id}; "
+                          f"{done.skipped} skipped at the re-check")
+    finally:
+        for svc in services:
+            svc.db.close()
+    if ctx.json:
+        emit_json({"runs": report})
+    elif ctx.args.dry_run:
+        print("dry run: nothing was changed")
+    return 0

@@ -1,12 +1,262 @@
-"""The Orphans screen (placeholder until its issue lands)."""
+"""The Orphans screen: sources with counts, the items of one, quarantine, restore, purge.
 
-from djtui.tui.screens.base import PlannedScreen
+Everything it knows comes from :class:`djtui.services.orphans.OrphanService`,
+awaited in async workers on the database's thread pool; the screen never
+builds SQL or touches a file. Acting needs a typed confirmation, and the
+service re-scans under a lock before it moves anything.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label, ProgressBar, Static, TabbedContent, TabPane
+
+from djtui.domain import stores as ds
+from djtui.errors import OperationFailed, UserError
+from djtui.services.orphans import OrphanService, ScanResult, SourceInfo
+from djtui.tui.screens.base import DjtuiScreen
+from djtui.tui.widgets.confirm import ConfirmTyped
+from djtui.tui.widgets.orphans_list import OrphanList, OrphanListHeader, human_size
 
 
-class OrphansScreen(PlannedScreen):
+class OrphansScreen(DjtuiScreen):
     SCREEN_TITLE = "Orphans"
-    PLANNED = (
-        'orphan rows, orphan external-store objects (0.14 and 2.x stores) and untracked files, per source',
-        'quarantine with typed confirmation, restore and purge',
-    )
-    CLI_HINT = "not yet available"
+    DEFAULT_CSS = """
+    OrphansScreen #orphans-main { height: 1fr; }
+    OrphansScreen #orphans-sources { width: 38%; min-width: 28; max-width: 70; height: 1fr; border-right: tall $panel; }
+    OrphansScreen #orphans-sources DataTable { height: 1fr; }
+    OrphansScreen #orphans-progress { height: 1; }
+    OrphansScreen #orphans-right { width: 1fr; height: 1fr; }
+    OrphansScreen .orphans-head { height: 1; color: $text-muted; padding: 0 1; }
+    OrphansScreen #orphans-status { height: 1; padding: 0 1; }
+    OrphansScreen #batches { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("r", "rescan", "Rescan", id="orphans.rescan"),
+        Binding("Q", "quarantine", "Quarantine", id="orphans.quarantine"),
+        Binding("o", "tab('items')", "Items", id="orphans.tab_items"),
+        Binding("z", "tab('quarantine')", "Quarantine tab", id="orphans.tab_quarantine"),
+        Binding("R", "restore", "Restore batch", id="orphans.restore"),
+        Binding("P", "purge", "Purge old batches", id="orphans.purge"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: dict[str, ScanResult] = {}
+        self.sources: list[SourceInfo] = []
+        self.current: str | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="orphans-main"):
+            with Vertical(id="orphans-sources"):
+                yield Label("Sources", classes="orphans-head")
+                yield ProgressBar(id="orphans-progress", show_eta=False, show_percentage=False)
+                yield DataTable(id="sources", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="orphans-right"), TabbedContent(id="orphans-tabs", initial="items"):
+                with TabPane("Items", id="items"):
+                    yield OrphanListHeader()
+                    yield OrphanList(id="orphan-list")
+                with TabPane("Quarantine", id="quarantine"):
+                    yield DataTable(id="batches", cursor_type="row", zebra_stripes=True)
+        yield Static("waiting for the database…", id="orphans-status")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        sources = self.query_one("#sources", DataTable)
+        sources.add_column("source", key="source")
+        sources.add_column("orphans", key="orphans")
+        sources.add_column("bytes", key="bytes")
+        batches = self.query_one("#batches", DataTable)
+        for col in ("batch", "created", "source", "files", "bytes", "state"):
+            batches.add_column(col, key=col)
+
+    def on_db_ready(self) -> None:
+        self.scan_all()
+
+    def _status(self, text: str) -> None:
+        self.query_one("#orphans-status", Static).update(text)
+
+    def _service(self, db) -> OrphanService:
+        return OrphanService(self.ctx.config, db, audit=self.ctx.audit)
+
+    # --- scanning ---------------------------------------------------------------
+
+    @work(exclusive=True, group="orphans-scan", exit_on_error=False)
+    async def scan_all(self) -> None:
+        db = await self.ctx.wait_db()
+        svc = self._service(db)
+        self._status("finding sources…")
+        self.sources = await db.run(svc.sources)
+        table = self.query_one("#sources", DataTable)
+        table.clear()
+        self.results.clear()
+        for s in self.sources:
+            table.add_row(s.name, "…", "", key=s.name)
+        bar = self.query_one("#orphans-progress", ProgressBar)
+        bar.update(total=max(1, len(self.sources)), progress=0)
+        if not self.sources:
+            self._status("no sources: configure orphans.tables, orphans.directories or stores")
+            return
+        failed = 0
+        for s in self.sources:
+            try:
+                result = await db.run(svc.scan, s)
+            except (UserError, OperationFailed, OSError) as exc:
+                failed += 1
+                table.update_cell(s.name, "orphans", "error")
+                self.notify(str(exc), title=f"scan of {s.name} failed", severity="error", timeout=10)
+            else:
+                self.results[s.name] = result
+                for w in result.warnings:
+                    self.notify(w, title=s.name, severity="warning", timeout=15)
+                table.update_cell(s.name, "orphans", str(result.orphans))
+                table.update_cell(s.name, "bytes", human_size(result.bytes))
+                if self.current in (None, s.name):
+                    self.show_source(s.name)
+            bar.advance(1)
+        total = sum(r.orphans for r in self.results.values())
+        failures = f", {failed} failed" if failed else ""
+        self._status(f"{len(self.sources)} source(s) scanned, {total} orphan(s){failures}; "
+                     "space selects, Q quarantines, z shows the quarantine")
+        await self.load_batches()
+
+    def show_source(self, name: str) -> None:
+        self.current = name
+        result = self.results.get(name)
+        self.query_one(OrphanList).set_items(result.items if result else ())
+        if result:
+            extra = "; " + ", ".join(f"{c}: {n}" for c, n in result.children) if result.children else ""
+            self._status(f"{name}: {result.orphans} orphan(s), {human_size(result.bytes)}, "
+                         f"{result.total} checked{extra}")
+
+    @on(DataTable.RowHighlighted, "#sources")
+    def _source_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key and event.row_key.value in self.results:
+            self.show_source(str(event.row_key.value))
+
+    @on(OrphanList.SelectionChanged)
+    def _selection(self, event: OrphanList.SelectionChanged) -> None:
+        if self.current:
+            self._status(f"{self.current}: {event.count} selected ({human_size(event.bytes)}); "
+                         "Q quarantines the selection")
+
+    def action_rescan(self) -> None:
+        if self.ctx.db is None:
+            self.notify("the database is not connected", severity="warning")
+            return
+        self.scan_all()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#orphans-tabs", TabbedContent).active = tab
+
+    # --- acting -----------------------------------------------------------------
+
+    def action_quarantine(self) -> None:
+        if self.ctx.readonly:
+            self.notify("djtui is read-only: quarantine refused", severity="warning")
+            return
+        if not self.current or self.current not in self.results:
+            self.notify("pick a scanned source first", severity="warning")
+            return
+        chosen = self.query_one(OrphanList).selected_items() or list(self.results[self.current].items)
+        acting = [i for i in chosen if i.reason in ds.ACTIONABLE]
+        if not acting:
+            self.notify("nothing to act on: missing objects, unused rows and zero-byte items are reported only",
+                        severity="information")
+            return
+        nbytes = sum(i.size for i in acting)
+        verb = "deleted (rows)" if self.current.startswith("table:") else "moved into the quarantine"
+        lines = [f"{len(acting)} item(s), {human_size(nbytes)} of {self.current} will be {verb}.",
+                 "Each item is checked again at the moment of action.", ""]
+        lines += [f"  {i.reason:16} {i.ident}" for i in acting[:30]]
+        if len(acting) > 30:
+            lines.append(f"  … and {len(acting) - 30} more")
+        source = self.current
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.run_quarantine(source, [i.ident for i in acting])
+
+        self.app.push_screen(ConfirmTyped(f"Quarantine orphans of {source}", lines, "QUARANTINE"), done)
+
+    @work(exclusive=True, group="orphans-act", exit_on_error=False)
+    async def run_quarantine(self, source: str, idents: list[str]) -> None:
+        db = await self.ctx.wait_db()
+        svc = self._service(db)
+        self._status(f"quarantining {len(idents)} item(s) of {source}…")
+        try:
+            result = await db.run(lambda: svc.quarantine_source(source, dry_run=False, only=idents))
+        except (UserError, OperationFailed) as exc:
+            self.notify(str(exc), title="quarantine refused", severity="error", timeout=15)
+            self._status(f"{source}: nothing was changed")
+            return
+        where = f" into batch {result.batch_id}" if result.batch_id else ""
+        self.notify(f"{result.acted} item(s) done{where}; {result.skipped} skipped at the re-check",
+                    title="Quarantine")
+        self.scan_all()
+
+    async def load_batches(self) -> None:
+        db = self.ctx.db
+        if db is None:
+            return
+        batches = await db.run(lambda: self._service(db).quarantine().batches())
+        table = self.query_one("#batches", DataTable)
+        table.clear()
+        for b in batches:
+            d = b.to_json()
+            table.add_row(d["batch"], d["created"], d["source"], str(d["items"]), human_size(d["bytes"]),
+                          d["state"], key=b.batch_id)
+
+    def action_restore(self) -> None:
+        if self.ctx.readonly:
+            self.notify("djtui is read-only: restore refused", severity="warning")
+            return
+        table = self.query_one("#batches", DataTable)
+        if not table.row_count:
+            self.notify("the quarantine is empty", severity="information")
+            return
+        batch = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.run_restore(batch)
+
+        self.app.push_screen(ConfirmTyped(f"Restore batch {batch}",
+                                          ["Every file of the batch goes back where it was."], "RESTORE"), done)
+
+    @work(exclusive=True, group="orphans-act", exit_on_error=False)
+    async def run_restore(self, batch: str) -> None:
+        db = await self.ctx.wait_db()
+        try:
+            restored = await db.run(self._service(db).restore, batch)
+        except (UserError, OperationFailed) as exc:
+            self.notify(str(exc), title="restore failed", severity="error", timeout=15)
+            return
+        self.notify(f"restored {len(restored)} file(s) of {batch}", title="Restore")
+        self.scan_all()
+
+    def action_purge(self) -> None:
+        if self.ctx.readonly:
+            self.notify("djtui is read-only: purge refused", severity="warning")
+            return
+        days = self.ctx.config.orphans.purge_after_days
+        old = [r for r in self.query_one("#batches", DataTable).ordered_rows]
+        lines = [f"Batches quarantined more than {days:g} day(s) ago lose their files for good.",
+                 f"{len(old)} batch(es) are listed now; younger ones are kept."]
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.run_purge()
+
+        self.app.push_screen(ConfirmTyped("Purge old quarantine batches", lines, "PURGE"), done)
+
+    @work(exclusive=True, group="orphans-act", exit_on_error=False)
+    async def run_purge(self) -> None:
+        db = await self.ctx.wait_db()
+        purged = await db.run(self._service(db).purge)
+        self.notify(f"purged {len(purged)} batch(es)", title="Purge")
+        await self.load_batches()
+

@@ -1,0 +1,102 @@
+"""Generate a DataJoint 0.14 external store: N rows, N objects, ~1% orphans each way.
+
+Used by ``orphans_scan``; on its own: ``python -m bench gen_store --rows N --dir D``
+starts a private server, builds the store, prints the config and waits (Ctrl-C stops).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from djtui.domain import stores as ds
+
+STORE = "bench"
+
+
+@dataclass(frozen=True)
+class Generated:
+    schema: str
+    location: Path
+    rows: int
+    objects: int
+    unused_rows: int
+    untracked_objects: int
+    missing_objects: int
+
+
+def generate(conn, location: Path, schema: str, rows: int, *, orphan_share: float = 0.01,
+             seed: int = 7) -> Generated:
+    """Rows in ``~external_bench`` and a referencing table; objects laid out as 0.14 does."""
+    import random
+    rnd = random.Random(seed)
+    n_orphan = max(1, int(rows * orphan_share))
+    cur = conn.cursor()
+    cur.execute(f"CREATE DATABASE `{schema}`")
+    cur.execute(f"CREATE TABLE `{schema}`.`~external_{STORE}` (hash BINARY(16) NOT NULL "
+                "COMMENT ':uuid:hash of contents', size BIGINT UNSIGNED NOT NULL, attachment_name VARCHAR(255) NULL, "
+                "filepath VARCHAR(1000) NULL, contents_hash BINARY(16) NULL COMMENT ':uuid:used for filepath', "
+                "timestamp TIMESTAMP DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (hash)) ENGINE=InnoDB")
+    cur.execute(f"CREATE TABLE `{schema}`.`rec` (id INT PRIMARY KEY, data BINARY(16) NOT NULL, "
+                f"FOREIGN KEY (data) REFERENCES `{schema}`.`~external_{STORE}` (hash)) ENGINE=InnoDB")
+    old = time.time() - 86400
+    hashes = [uuid.UUID(int=rnd.getrandbits(128), version=4) for _ in range(rows)]
+    unused = set(range(0, rows, max(1, rows // n_orphan)))
+    missing = set(range(1, rows, max(1, rows // n_orphan)))
+    made_dirs: set[str] = set()
+    batch = 10_000
+    for start in range(0, rows, batch):
+        chunk = range(start, min(rows, start + batch))
+        cur.executemany(f"INSERT INTO `{schema}`.`~external_{STORE}` (hash, size) VALUES (%s, %s)",
+                        [(hashes[i].bytes, 8) for i in chunk])
+        cur.executemany(f"INSERT INTO `{schema}`.rec VALUES (%s, %s)",
+                        [(i, hashes[i].bytes) for i in chunk if i not in unused])
+        conn.commit()
+        for i in chunk:
+            if i in missing:
+                continue
+            _write(location, ds.legacy_blob_path(schema, hashes[i]), made_dirs, old)
+    untracked = 0
+    for _ in range(n_orphan):
+        _write(location, ds.legacy_blob_path(schema, uuid.UUID(int=rnd.getrandbits(128), version=4)), made_dirs, old)
+        untracked += 1
+    cur.close()
+    return Generated(schema, location, rows, rows - len(missing) + untracked, len(unused), untracked, len(missing))
+
+
+def _write(root: Path, rel: str, made: set[str], mtime: float) -> None:
+    parent = rel.rsplit("/", 1)[0]
+    if parent not in made:
+        os.makedirs(root / parent, exist_ok=True)
+        made.add(parent)
+    fd = os.open(root / rel, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, b"djblob\x00\x00")
+    os.close(fd)
+    os.utime(root / rel, (mtime, mtime))
+
+
+def main(argv: list[str]) -> int:
+    from djtui.devserver import PrivateServer
+    ap = argparse.ArgumentParser(prog="python -m bench gen_store")
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--dir", type=Path, required=True)
+    a = ap.parse_args(argv)
+    a.dir.mkdir(parents=True, exist_ok=True)
+    srv = PrivateServer(a.dir / "server")
+    srv.start()
+    try:
+        conn = srv.connect()
+        conn.autocommit(False)
+        g = generate(conn, a.dir / "store", "benchlab", a.rows)
+        print(g)
+        print(f"server on 127.0.0.1:{srv.port}, user djadmin; Ctrl-C stops it")
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        srv.stop()

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from djtui.cli import Context, confirm_typed, emit_json, render_table
+from djtui.domain.units import human_age, human_bytes
 from djtui.errors import UserError
 
 CONFIRM = "PRUNE"
@@ -53,20 +54,6 @@ def _out_dir(ctx: Context) -> Path:
         raise UserError("no backup folder given", where="dbbackup.out_dir",
                         hint="set dbbackup.out_dir in the config or pass --out DIR")
     return Path(out)
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-def _age(hours: float) -> str:
-    if hours < 48:
-        return f"{hours:.1f} h"
-    return f"{hours / 24:.1f} d"
 
 
 def _err(msg: str) -> None:
@@ -137,7 +124,7 @@ def run_list(ctx: Context) -> int:
         print(f"no backups in {_out_dir(ctx)}")
         return 0
     print(render_table(["backup", "size", "age", "schemas", "verified"],
-                       [[b.path.name, _size(b.bytes), _age(b.age_hours), b.schemas, b.verified or "no"]
+                       [[b.path.name, human_bytes(b.bytes), human_age(b.age_hours), b.schemas, b.verified or "no"]
                         for b in items], align="lrrrl"))
     return 0
 
@@ -161,7 +148,7 @@ def run_prune(ctx: Context) -> int:
             emit_json({"dry_run": bool(ctx.args.dry_run), "remove": [str(b.path) for b in doomed]})
         else:
             for b in doomed:
-                print(f"would remove {b.path} ({_size(b.bytes)})")
+                print(f"would remove {b.path} ({human_bytes(b.bytes)})")
             print(f"{len(doomed)} backup(s) outside the policy (daily {policy.daily}, weekly {policy.weekly}, "
                   f"monthly {policy.monthly})")
         return 0

@@ -11,7 +11,8 @@ import asyncio
 import sys
 
 from djtui.cli import Context, confirm_typed, emit_json, render_table
-from djtui.domain.sessions import SessionStatus, cell, human_bytes, parse_date, session_key
+from djtui.domain.sessions import SessionStatus, cell, parse_date, session_key
+from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.audit import AuditLog
 from djtui.services.deletion import bulk_delete, bulk_plan, delete_session, plan_lines

@@ -101,6 +101,12 @@ audit_log: {root}/audit.jsonl
 
 
 @pytest.fixture
+def make_lab_config():
+    """``lab_config`` for test modules: importing a conftest by name picks whichever one loaded first."""
+    return lab_config
+
+
+@pytest.fixture
 def lab(server, schema_name, tmp_path) -> Iterator[Lab]:
     schemas = {"sessions": f"{schema_name}_sess", "multicamera": f"{schema_name}_mc", "pose": f"{schema_name}_pose"}
     conn = server.connect()

@@ -178,11 +178,10 @@ def test_sqlite_missing_file_is_named(lab):
         pass
 
 
-def test_every_enabled_destination_is_required_for_safe(lab):
+def test_every_enabled_destination_is_required_for_safe(lab, make_lab_config):
     import asyncio
 
-    from conftest import lab_config  # the sessions conftest
-    lab.config_path.write_text(lab_config(lab.server, lab.root, lab.schemas, dest2=True))
+    lab.config_path.write_text(make_lab_config(lab.server, lab.root, lab.schemas, dest2=True))
     lab.make_session("p001", "20250104")
     lab.import_session("p001", "20250104")
     svc = service(lab)

@@ -17,23 +17,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label, ProgressBar, Static
 
+from djtui.domain.units import human_age, human_bytes
 from djtui.errors import OperationFailed, UserError
 from djtui.services import dbbackup
 from djtui.tui.screens.base import DjtuiScreen
 
 _STEP = re.compile(r"^\[(\d+)/(\d+)\]")
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-def _age(hours: float) -> str:
-    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"
 
 
 class BackupsScreen(DjtuiScreen):
@@ -99,7 +88,7 @@ class BackupsScreen(DjtuiScreen):
         table = self.query_one("#backups-table", DataTable)
         table.clear()
         for b in items:
-            table.add_row(b.path.name, _size(b.bytes), _age(b.age_hours), str(b.schemas),
+            table.add_row(b.path.name, human_bytes(b.bytes), human_age(b.age_hours), str(b.schemas),
                           f"yes {b.verified}" if b.verified else "no", key=str(b.path))
         if not self.busy:
             self._status(f"{len(items)} backup(s)" if items else "no backups yet: press b to run one")

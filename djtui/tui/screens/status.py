@@ -18,7 +18,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Static
 
-from djtui.domain.sessions import SessionKey, SessionStatus, human_bytes, parse_date
+from djtui.domain.sessions import SessionKey, SessionStatus, parse_date
+from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.deletion import bulk_delete, delete_session, plan_lines
 from djtui.services.sessions import SessionService

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, ProgressBar, Sparkline, Static
 
-from djtui.domain.sessions import human_bytes
+from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.transfer import Job, JobQueue, get_job_queue
 from djtui.tui.screens.base import DjtuiScreen

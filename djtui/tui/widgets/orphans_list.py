@@ -20,15 +20,11 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from djtui.domain.stores import OrphanItem
+from djtui.domain.units import human_bytes
 
 
 def human_size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "K", "M", "G", "T"):
-        if value < 1024 or unit == "T":
-            return f"{int(value)}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1024
-    return str(n)
+    return human_bytes(n, compact=True)
 
 
 def human_age(mtime: float | None, now: float) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.markup import escape
 from textual.widgets import Static
 
-from djtui.domain.sessions import SessionStatus, human_bytes
+from djtui.domain.sessions import SessionStatus
+from djtui.domain.units import human_bytes
 
 
 def _mark(ok: bool) -> str:

@@ -70,3 +70,21 @@ async def test_interrupted_action_in_audit_log_is_reported(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
     assert any("delete-session" in n and "abc123" in n for n in notes)
+
+
+async def test_escape_leaves_a_text_field_so_screen_keys_work(tmp_path):
+    from textual.widgets import Input
+
+    from djtui.tui.screens.export import ExportScreen
+    cfg = parse_config(f"state_dir: {tmp_path}/state\n")
+    app = DjtuiApp(config=cfg, connect=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        assert isinstance(app.screen, ExportScreen)
+        app.screen.query(Input).first().focus()
+        await pilot.press("5")
+        assert isinstance(app.screen, ExportScreen)  # typed into the field
+        await pilot.press("escape")
+        assert not isinstance(app.screen.focused, Input)
+        await pilot.press("5")
+        assert not isinstance(app.screen, ExportScreen)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 
 from djtui.tui.widgets.header import AppHeader
 
@@ -19,6 +20,7 @@ class DjtuiScreen(Screen):
     """A capability screen: subclasses override ``compose_body`` and, to load data, ``on_db_ready``."""
 
     SCREEN_TITLE = "djtui"
+    BINDINGS = [Binding("escape", "leave_input", "Leave field", show=False, id="screen.leave_input")]
 
     @property
     def ctx(self) -> AppContext:
@@ -32,6 +34,16 @@ class DjtuiScreen(Screen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("")
+
+    def action_leave_input(self) -> None:
+        """Esc in a text field moves focus out of it, so the screen keys (1-6, q, ?) work again."""
+        if not isinstance(self.focused, Input):
+            return
+        for widget in self.focus_chain:
+            if not isinstance(widget, Input):
+                widget.focus()
+                return
+        self.set_focus(None)
 
     def on_db_ready(self) -> None:
         """Called once the database answers (also at mount when it already has)."""

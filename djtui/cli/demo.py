@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import signal
 import sys
@@ -72,10 +73,31 @@ class _Terminated(Exception):
     pass
 
 
+_running_app: list = []  # the app on screen, if any: a signal asks it to exit instead of raising inside it
+_hangup_cleanup: list = []  # what SIGHUP must undo before leaving at once
+
+
 @contextlib.contextmanager
 def _sigterm_raises():
-    """SIGTERM and SIGHUP (a dropped ssh session) unwind like Ctrl-C: the server stops, the directory goes."""
-    def handler(_signum, _frame):
+    """SIGTERM and SIGHUP (a dropped ssh session) unwind like Ctrl-C: the server stops, the directory goes.
+
+    While the app runs, raising inside its event loop can be swallowed by a callback; the handler
+    then asks the app to exit from the loop itself, and the caller's ``finally`` cleans up.
+    """
+    def handler(signum, _frame):
+        if signum == signal.SIGHUP and _hangup_cleanup:
+            # the terminal is gone: Textual's shutdown can block writing to it, so clean up here and leave
+            for action in _hangup_cleanup:
+                with contextlib.suppress(Exception):
+                    action()
+            os._exit(129)
+        if _running_app:
+            app = _running_app[0]
+            app.terminated_by_signal = True
+            loop = getattr(app, "_loop", None)
+            if loop is not None and loop.is_running():
+                loop.call_soon_threadsafe(app.exit, 143)
+                return
         raise _Terminated()
 
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
@@ -182,16 +204,25 @@ def _interactive(base: Path | None, seed: int, ctx: Context) -> int:
     try:
         with _sigterm_raises():
             server, summary, _verified = _build(work, seed, detached=False)
+            _hangup_cleanup[:] = [server.stop, lambda: shutil.rmtree(work, ignore_errors=True)]
             cfg = load_config(summary.config_path)
             from djtui.tui.app import DjtuiApp
 
             app = DjtuiApp(config=cfg, readonly=ctx.readonly, mouse=not getattr(ctx.args, "no_mouse", False))
-            app.run(mouse=not getattr(ctx.args, "no_mouse", False))
+            _running_app[:] = [app]
+            try:
+                app.run(mouse=not getattr(ctx.args, "no_mouse", False))
+            finally:
+                _running_app.clear()
+            if getattr(app, "terminated_by_signal", False):
+                print("djtui demo: terminated; cleaning up", file=sys.stderr)
+                return 143
             return app.return_code or 0
     except _Terminated:
         print("djtui demo: terminated; cleaning up", file=sys.stderr)
         return 143
     finally:
+        _hangup_cleanup.clear()
         if server is not None:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -34,7 +34,25 @@ _DIALOG_CSS = """
 """
 
 
-class AddUserDialog(ModalScreen[tuple[str, str, str] | None]):
+class _FormDialog(ModalScreen):
+    """A small form: Enter or "ok" submits (the subclass validates), anything else cancels."""
+
+    def _submit(self) -> None:
+        raise NotImplementedError
+
+    @on(Input.Submitted)
+    def _on_enter(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed)
+    def _on_button(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+
+class AddUserDialog(_FormDialog):
     """Name, role and host of a new user; names are checked before anything is planned."""
 
     DEFAULT_CSS = _DIALOG_CSS.format(name="AddUserDialog")
@@ -66,19 +84,8 @@ class AddUserDialog(ModalScreen[tuple[str, str, str] | None]):
             return
         self.dismiss((name, str(self.query_one("#kind", Select).value), host))
 
-    @on(Input.Submitted)
-    def _on_enter(self) -> None:
-        self._submit()
 
-    @on(Button.Pressed)
-    def _on_button(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-
-class AddModuleDialog(ModalScreen[str | None]):
+class AddModuleDialog(_FormDialog):
     DEFAULT_CSS = _DIALOG_CSS.format(name="AddModuleDialog")
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="accounts.addmodule.cancel")]
 
@@ -99,17 +106,6 @@ class AddModuleDialog(ModalScreen[str | None]):
             self.query_one("#error", Static).update(exc.render())
             return
         self.dismiss(name)
-
-    @on(Input.Submitted)
-    def _on_enter(self) -> None:
-        self._submit()
-
-    @on(Button.Pressed)
-    def _on_button(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self._submit()
-        else:
-            self.dismiss(None)
 
 
 class PlanDialog(ModalScreen[bool]):

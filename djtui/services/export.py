@@ -307,24 +307,21 @@ class ExportSession:
                             where=f"leaf {index + 1}", hint=hint) from None
 
     def _up(self, fk: ForeignKey) -> None:
-        ppk = self.pk(fk.parent)
-        cpk = self.pk(fk.child)
-        on = " AND ".join(f"c.{quote_ident(a)} = p.{quote_ident(b)}" for a, b in fk.columns)
-        keys = " AND ".join(f"c.{quote_ident(c)} = k.{quote_ident(c)}" for c in cpk)
-        cols = ", ".join(f"p.{quote_ident(c)}" for c in ppk)
-        self._exec(f"INSERT IGNORE INTO {self._temp[fk.parent]} SELECT DISTINCT {cols} "
-                   f"FROM {self._temp[fk.child]} AS k JOIN {quote_table(fk.child)} AS c ON {keys} "
-                   f"JOIN {quote_table(fk.parent)} AS p ON {on}")
+        self._carry(fk, upward=True)
 
     def _part(self, fk: ForeignKey) -> None:
-        cpk = self.pk(fk.child)
-        mpk = self.pk(fk.parent)
+        self._carry(fk, upward=False)
+
+    def _carry(self, fk: ForeignKey, *, upward: bool) -> None:
+        """Semijoin one key set across ``fk``: child keys to parent keys (up), or master keys to part keys."""
+        src, dst = (fk.child, fk.parent) if upward else (fk.parent, fk.child)
+        s, d = ("c", "p") if upward else ("p", "c")
         on = " AND ".join(f"c.{quote_ident(a)} = p.{quote_ident(b)}" for a, b in fk.columns)
-        keys = " AND ".join(f"p.{quote_ident(c)} = k.{quote_ident(c)}" for c in mpk)
-        cols = ", ".join(f"c.{quote_ident(c)}" for c in cpk)
-        self._exec(f"INSERT IGNORE INTO {self._temp[fk.child]} SELECT {cols} "
-                   f"FROM {self._temp[fk.parent]} AS k JOIN {quote_table(fk.parent)} AS p ON {keys} "
-                   f"JOIN {quote_table(fk.child)} AS c ON {on}")
+        keys = " AND ".join(f"{s}.{quote_ident(c)} = k.{quote_ident(c)}" for c in self.pk(src))
+        cols = ", ".join(f"{d}.{quote_ident(c)}" for c in self.pk(dst))
+        self._exec(f"INSERT IGNORE INTO {self._temp[dst]} SELECT DISTINCT {cols} "
+                   f"FROM {self._temp[src]} AS k JOIN {quote_table(src)} AS {s} ON {keys} "
+                   f"JOIN {quote_table(dst)} AS {d} ON {on}")
 
     # -- reading back ---------------------------------------------------------
 

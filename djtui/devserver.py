@@ -162,16 +162,22 @@ class PrivateServer:
     def _user_flag(self) -> list[str]:
         return [f"--user={getpass.getuser()}"] if os.geteuid() == 0 else []
 
+    def _tmpdir(self) -> str:
+        """A private tmpdir: in the shared /tmp, the server's temp files were seen deleted under it."""
+        path = self.base_dir / "tmp"
+        path.mkdir(exist_ok=True)
+        return f"--tmpdir={path}"
+
     def _initialize(self) -> None:
         assert self.binary is not None
         log = self.base_dir / "install.log"
         if self.binary.flavor == "MariaDB":
             cmd = [str(self.binary.install_db), "--no-defaults", f"--datadir={self.datadir}",
                    "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
-                   *self._user_flag()]
+                   self._tmpdir(), *self._user_flag()]
         else:
             cmd = [str(self.binary.server), "--no-defaults", "--initialize-insecure",
-                   f"--datadir={self.datadir}", *self._user_flag()]
+                   f"--datadir={self.datadir}", self._tmpdir(), *self._user_flag()]
         commandlog.record("exec", cmd)
         with open(log, "wb") as fh:
             rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=300).returncode
@@ -191,7 +197,7 @@ class PrivateServer:
             "--skip-name-resolve", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
             f"--innodb-buffer-pool-size={self.buffer_pool_mb}M", "--innodb-flush-log-at-trx-commit=2",
             "--max-connections=300", "--max-allowed-packet=256M", f"--secure-file-priv={self.base_dir}",
-            "--skip-log-bin", *self._user_flag(),
+            "--skip-log-bin", self._tmpdir(), *self._user_flag(),
         ]
         if self.binary.flavor == "MySQL":
             cmd.append("--mysqlx=OFF")

@@ -21,13 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pymysql
-import pymysql.cursors
 import xxhash
 
 from djtui.domain.cascade import quote_ident, quote_table, split_name
 from djtui.errors import OperationFailed, UserError
-from djtui.services.export import ExportSession, literal_row_expression, table_columns
+from djtui.services.export import (
+    ExportSession,
+    connect_export,
+    db_errors,
+    literal_row_expression,
+    stream_literal_rows,
+    table_columns,
+)
 
 SQL_FILE = "export.sql"
 MANIFEST = "manifest.json"
@@ -63,30 +68,32 @@ _AUTO_INC = re.compile(r"\s+AUTO_INCREMENT=\d+")
 
 @dataclass
 class TableSum:
-    """Row count and an order-independent checksum: the sum of xxh3 hashes of each row's SQL literal."""
+    """Row count and an order-independent checksum: the sum of xxh3 hashes of each row's SQL literal
+    (UTF-8), so ``verify`` can read the loaded copy in any order."""
 
     rows: int = 0
     checksum: int = 0
 
-    def add(self, rows: list[str]) -> None:
+    def add(self, rows: list[bytes]) -> None:
         self.rows += len(rows)
-        h = xxhash.xxh3_64_intdigest
-        self.checksum = (self.checksum + sum(h(r.encode("utf-8", "surrogatepass")) for r in rows)) & _MASK
+        self.checksum = (self.checksum + sum(map(xxhash.xxh3_64_intdigest, rows))) & _MASK
 
 
-def table_sum(conn: pymysql.connections.Connection, table: str) -> TableSum:
+def table_sum(conn: Any, table: str) -> TableSum:
     """Count and checksum of a whole table, as ``verify`` sees the loaded copy."""
     out = TableSum()
     expr = literal_row_expression(table_columns(conn, table), "t")
-    with conn.cursor(pymysql.cursors.SSCursor) as cur:
-        cur.execute(f"SELECT {expr} FROM {quote_table(table)} AS t")
-        while rows := cur.fetchmany(5000):
-            out.add([r[0] for r in rows])
+    for rows in stream_literal_rows(conn, expr, f"{quote_table(table)} AS t", 5000):
+        out.add(rows)
     return out
 
 
 # ---------------------------------------------------------------------------
 # the SQL writer
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
 
 
 def write_sql(session: ExportSession, out_dir: Path, *, strip: bool = False, batch_rows: int = 1000,
@@ -97,10 +104,10 @@ def write_sql(session: ExportSession, out_dir: Path, *, strip: bool = False, bat
     tmp = out_dir / (SQL_FILE + ".part")
     tables_meta = []
     started = time.monotonic()
-    with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
-        fh.write("-- djtui export\n"
-                 "SET NAMES utf8mb4;\nSET TIME_ZONE = '+00:00';\n"
-                 "SET SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO';\nSET UNIQUE_CHECKS = 0;\n\n")
+    with open(tmp, "wb") as fh:
+        fh.write(b"-- djtui export\n"
+                 b"SET NAMES utf8mb4;\nSET TIME_ZONE = '+00:00';\n"
+                 b"SET SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO';\nSET UNIQUE_CHECKS = 0;\n\n")
         created: set[str] = set()
         current_db = None
         for table in session.plan.tables:
@@ -109,21 +116,19 @@ def write_sql(session: ExportSession, out_dir: Path, *, strip: bool = False, bat
                 ddl = session.show_create_database(db)
                 ddl = ddl.replace("CREATE DATABASE ", "CREATE DATABASE IF NOT EXISTS ", 1) \
                     if "IF NOT EXISTS" not in ddl else ddl
-                fh.write((strip_charset(ddl) if strip else ddl) + ";\n")
+                fh.write(_utf8((strip_charset(ddl) if strip else ddl) + ";\n"))
                 created.add(db)
             if db != current_db:
-                fh.write(f"USE {quote_ident(db)};\n")
+                fh.write(_utf8(f"USE {quote_ident(db)};\n"))
                 current_db = db
             ddl = _AUTO_INC.sub("", session.show_create_table(table))
-            fh.write(f"\n-- {table}\n{strip_charset(ddl) if strip else ddl};\n")
+            fh.write(_utf8(f"\n-- {table}\n{strip_charset(ddl) if strip else ddl};\n"))
             cols = "(" + ", ".join(quote_ident(c) for c in session.columns(table)) + ")"
-            head = f"INSERT INTO {quote_ident(name)} {cols} VALUES\n"
+            head = _utf8(f"INSERT INTO {quote_ident(name)} {cols} VALUES\n")
             acc = TableSum()
             for rows in session.iter_literal_rows(table, batch_rows):
                 acc.add(rows)
-                fh.write(head)
-                fh.write(",\n".join(rows))
-                fh.write(";\n")
+                fh.write(head + b",\n".join(rows) + b";\n")
             tables_meta.append({"table": table, "rows": acc.rows, "checksum": f"{acc.checksum:016x}"})
             if progress:
                 progress(table, acc.rows)
@@ -212,7 +217,7 @@ def verify_export(directory: Path, *, server_dir: Path | None = None) -> list[Ta
         raise UserError(f"{SQL_FILE} is missing", where=str(directory), hint=hint)
     with PrivateServer(server_dir) as srv:
         load_sql(srv.settings, sql_file)
-        conn = srv.connect()
+        conn = connect_export(srv.settings)
         try:
             with conn.cursor() as cur:
                 cur.execute("SET SESSION time_zone = '+00:00'")
@@ -220,7 +225,7 @@ def verify_export(directory: Path, *, server_dir: Path | None = None) -> list[Ta
             for entry in manifest["tables"]:
                 try:
                     got: TableSum | None = table_sum(conn, entry["table"])
-                except pymysql.err.MySQLError:
+                except db_errors():
                     got = None
                 checks.append(TableCheck(entry["table"], int(entry["rows"]), got.rows if got else None,
                                          entry["checksum"], f"{got.checksum:016x}" if got else None))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from djtui.domain.cascade import (
 )
 from djtui.errors import UserError
 from djtui.services import commandlog
-from djtui.services.database import Database
+from djtui.services.database import ConnectionSettings, Database, describe_error
 
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 
@@ -76,6 +77,7 @@ def keys_restriction(keys: Any, *, where: str) -> str:
 def check_restriction(text: str, *, where: str) -> None:
     """Refuse what can never be one condition: statement separators, comments, open quotes."""
     quote = ""
+    depth = 0  # a `)` with no `(` would close djtui's WHERE (...) and append to the statement
     i = 0
     while i < len(text):
         ch = text[i]
@@ -87,6 +89,13 @@ def check_restriction(text: str, *, where: str) -> None:
                 quote = ""
         elif ch in "'\"`":
             quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise UserError("a restriction may not close a parenthesis it did not open", where=where,
+                                hint="balance the parentheses of the condition")
         elif ch == ";":
             raise UserError("a restriction is one condition; it may not contain ';'", where=where,
                             hint="remove the ';' and anything after it")
@@ -95,6 +104,9 @@ def check_restriction(text: str, *, where: str) -> None:
         i += 1
     if quote:
         raise UserError(f"unclosed {quote} in the restriction", where=where)
+    if depth:
+        raise UserError("unbalanced parentheses in the restriction", where=where,
+                        hint="close every ( the condition opens")
 
 
 # ---------------------------------------------------------------------------
@@ -176,6 +188,60 @@ def load_graph(db: Database, prefixes: Sequence[str] = ()) -> nx.MultiDiGraph:
 
 
 # ---------------------------------------------------------------------------
+# the export's connection: mysqlclient (C) when installed, pymysql otherwise
+
+DRIVER_ENV = "DJTUI_SQL_DRIVER"  # "pymysql" forces the pure-Python driver (tests, benchmarks)
+
+
+def _mysqldb() -> Any | None:
+    """The C driver, if installed and not switched off: pymysql spends microseconds of Python on
+    every row, which is most of an export's time; mysqlclient reads rows in C."""
+    if os.environ.get(DRIVER_ENV, "").strip().lower() == "pymysql":
+        return None
+    try:
+        import MySQLdb
+        import MySQLdb.cursors
+    except ImportError:
+        return None
+    return MySQLdb
+
+
+def driver_name(conn: Any = None) -> str:
+    if conn is not None:
+        return "pymysql" if isinstance(conn, pymysql.connections.Connection) else "mysqlclient"
+    return "mysqlclient" if _mysqldb() is not None else "pymysql"
+
+
+def db_errors() -> tuple[type[BaseException], ...]:
+    """The server-error classes of both drivers (for ``except``)."""
+    m = _mysqldb()
+    return (pymysql.err.MySQLError, m.MySQLError) if m is not None else (pymysql.err.MySQLError,)
+
+
+def connect_export(settings: ConnectionSettings) -> Any:
+    """A connection for reading many rows: mysqlclient when present, else pymysql (same settings)."""
+    if settings.user is None:
+        raise describe_error(Exception(0, "no user configured"), settings)
+    m = _mysqldb()
+    try:
+        return m.connect(**settings.pymysql_kwargs()) if m is not None else \
+            pymysql.connect(**settings.pymysql_kwargs())
+    except db_errors() as exc:
+        raise describe_error(exc, settings) from None
+
+
+def cursor_class(conn: Any, kind: str) -> Any:
+    """``plain``, ``dict`` or ``stream`` (unbuffered) cursor class of the connection's driver."""
+    if isinstance(conn, pymysql.connections.Connection):
+        return {"plain": pymysql.cursors.Cursor, "dict": pymysql.cursors.DictCursor,
+                "stream": pymysql.cursors.SSCursor}[kind]
+    import MySQLdb.cursors
+
+    return {"plain": MySQLdb.cursors.Cursor, "dict": MySQLdb.cursors.DictCursor,
+            "stream": MySQLdb.cursors.SSCursor}[kind]
+
+
+# ---------------------------------------------------------------------------
 # running the cascade
 
 
@@ -219,13 +285,15 @@ class ExportSession:
         except ValueError as exc:
             raise UserError(str(exc), where="--leaf",
                             hint="check the table name (db.table) and the schema prefixes") from None
-        self.conn: pymysql.connections.Connection | None = None
+        self.conn: Any = None  # a mysqlclient or pymysql connection (see connect_export)
         self._temp: dict[str, str] = {}
+        self._whole: dict[str, bool] = {}
+        self._columns: dict[str, list[tuple[str, str]]] = {}
         self.result = ExportResult(self.plan)
         self.group_concat_limit: int | None = None  # None: the server's max_allowed_packet (tests lower it)
 
     def __enter__(self) -> ExportSession:
-        self.conn = self.db.connect()
+        self.conn = connect_export(self.db.settings) if _mysqldb() is not None else self.db.connect()
         self._exec("SET SESSION time_zone = '+00:00'")
         return self
 
@@ -233,9 +301,17 @@ class ExportSession:
         self.close()
 
     def close(self) -> None:
+        """End the transaction with COMMIT: it is READ ONLY, so only the key sets were written, and
+        rolling back their inserts costs the server as long as the cascade did (0.45 s for 100k keys)."""
         if self.conn is not None:
             try:
-                self.conn.rollback()
+                self.conn.commit()
+            except Exception:
+                try:
+                    self.conn.rollback()
+                except Exception:
+                    pass
+            try:
                 self.conn.close()
             except Exception:
                 pass
@@ -299,7 +375,7 @@ class ExportSession:
         where = f" WHERE ({restr})" if restr.strip() else ""
         try:
             self._exec(f"INSERT IGNORE INTO {self._temp[table]} SELECT {cols} FROM {quote_table(table)}{where}")
-        except pymysql.err.MySQLError as exc:
+        except db_errors() as exc:
             msg = exc.args[1] if len(exc.args) > 1 else str(exc)
             hint = ("restrictions run read-only: they can only select" if exc.args and exc.args[0] == 1792
                     else "fix the condition; it is used as WHERE (...) on that table")
@@ -345,24 +421,62 @@ class ExportSession:
             return cur.fetchone()[1]
 
     def columns(self, table: str) -> list[str]:
-        return [c for c, _ in table_columns(self.conn, table)]
+        return [c for c, _ in self.column_types(table)]
 
-    def iter_literal_rows(self, table: str, batch: int = 1000) -> Iterator[list[str]]:
-        """The exported rows as SQL tuples ``(v1,v2,...)`` built by the server itself.
+    def column_types(self, table: str) -> list[tuple[str, str]]:
+        if table not in self._columns:
+            self._columns[table] = table_columns(self.conn, table)
+        return self._columns[table]
 
-        A pure-Python driver spends its time per packet, so the server joins ``batch`` rows into
-        one ``GROUP_CONCAT`` value; a group that hit ``group_concat_max_len`` (huge blobs) is
-        detected by its length and fetched again row by row. Values never hold a raw line break
-        (escaped), so ``,\\n`` separates rows unambiguously.
+    def whole_table(self, table: str) -> bool:
+        """Is the key set the whole table? Then rows are read by a plain scan, without the join.
+
+        Every key was read from the table, so equal counts mean equal sets (as long as no row was
+        deleted and another added while the cascade ran: InnoDB's INSERT ... SELECT reads the newest
+        rows, not the snapshot). The exact count runs only when the server's estimate says the key
+        set could be most of the table.
+        """
+        if table not in self._whole:
+            have = self.result.counts.get(table, 0)
+            whole = False
+            if any(lf.table == table and not lf.restriction.strip() for lf in self.leaves):
+                whole = True  # a leaf asks for all of it
+            elif have:
+                db, name = split_name(table)
+                with self.conn.cursor() as cur:
+                    cur.execute("SELECT table_rows FROM information_schema.tables WHERE table_schema = %s "
+                                "AND table_name = %s", (db, name))
+                    row = cur.fetchone()
+                estimate = int(row[0] or 0) if row else 0
+                if have * 3 >= estimate:  # InnoDB's estimate can be off; the count below decides
+                    whole = int(self._scalar(f"SELECT COUNT(*) FROM {quote_table(table)}")) == have
+            self._whole[table] = whole
+        return self._whole[table]
+
+    def iter_literal_rows(self, table: str, batch: int = 1000) -> Iterator[list[bytes]]:
+        """The exported rows as SQL tuples ``(v1,v2,...)`` (UTF-8 bytes) built by the server itself.
+
+        The server formats every value (``literal_row_expression``), so Python only joins bytes.
+        With mysqlclient the rows stream one by one through C. With pymysql, whose cost is per
+        row in Python, the server joins ``batch`` rows into one ``GROUP_CONCAT`` value; a group
+        that hit ``group_concat_max_len`` (huge blobs) is detected by its length and fetched again
+        row by row. Values never hold a raw line break (escaped), so ``,\\n`` separates rows.
         """
         assert self.conn is not None
         pk = self.pk(table)
-        keys = " AND ".join(f"t.{quote_ident(c)} = k.{quote_ident(c)}" for c in pk)
-        expr = literal_row_expression(table_columns(self.conn, table), "t")
-        order = ", ".join(f"k.{quote_ident(c)}" for c in pk)
-        inner = (f"SELECT {expr} AS r, ROW_NUMBER() OVER (ORDER BY {order}) AS rn "
-                 f"FROM {self._temp[table]} AS k JOIN {quote_table(table)} AS t ON {keys}")
+        expr = literal_row_expression(self.column_types(table), "t")
+        if self.whole_table(table):
+            source = f"{quote_table(table)} AS t"
+            order = ", ".join(f"t.{quote_ident(c)}" for c in pk)
+        else:
+            keys = " AND ".join(f"t.{quote_ident(c)} = k.{quote_ident(c)}" for c in pk)
+            source = f"{self._temp[table]} AS k JOIN {quote_table(table)} AS t ON {keys}"
+            order = ", ".join(f"k.{quote_ident(c)}" for c in pk)
         batch = max(1, int(batch))
+        if not isinstance(self.conn, pymysql.connections.Connection):
+            yield from stream_literal_rows(self.conn, expr, source, batch)
+            return
+        inner = f"SELECT {expr} AS r, ROW_NUMBER() OVER (ORDER BY {order}) AS rn FROM {source}"
         sql = (f"SELECT (rn - 1) DIV {batch} AS g, COUNT(*), SUM(CHAR_LENGTH(r)) + 2 * (COUNT(*) - 1), "
                f"GROUP_CONCAT(r SEPARATOR {_ROW_SEP}) FROM ({inner}) AS q GROUP BY g")
         if self.group_concat_limit:
@@ -381,9 +495,10 @@ class ExportSession:
                     if text is None or len(text) != int(length):
                         cut.append(int(g))
                     else:
-                        yield text.split(",\n")
+                        yield text.encode("utf-8", "surrogatepass").split(b",\n")
         if cut:
-            refetch = f"SELECT r FROM ({inner}) AS q WHERE (rn - 1) DIV {batch} IN ({', '.join(map(str, cut))})"
+            refetch = (f"SELECT CONVERT(CONVERT(r USING utf8mb4) USING binary) FROM ({inner}) AS q "
+                       f"WHERE (rn - 1) DIV {batch} IN ({', '.join(map(str, cut))})")
             commandlog.record("sql", refetch, None)
             with self.conn.cursor(pymysql.cursors.SSCursor) as cur:
                 cur.execute(refetch)
@@ -393,6 +508,62 @@ class ExportSession:
                         break
                     yield [r[0] for r in rows]
 
+
+def stream_literal_rows(conn: Any, expr: str, source: str, batch: int = 1000) -> Iterator[list[bytes]]:
+    """``SELECT expr FROM source`` unbuffered, as UTF-8 bytes, ``batch`` rows at a time.
+
+    Text, not ``CONVERT(... USING binary)``: the server's conversion costs more than the driver's
+    decoding. With mysqlclient a reader thread fetches (the C driver lets go of the GIL while it
+    waits on the server) while the caller hashes and writes the previous batch.
+    """
+    sql = f"SELECT {expr} FROM {source}"
+    commandlog.record("sql", sql, None)
+    encode = str.encode
+    if isinstance(conn, pymysql.connections.Connection):
+        with conn.cursor(pymysql.cursors.SSCursor) as cur:
+            cur.execute(sql)
+            while rows := cur.fetchmany(batch):
+                yield [encode(r[0]) for r in rows]
+        return
+    import queue
+    import threading
+
+    batches: queue.Queue[Any] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+    done = object()
+
+    def read() -> None:
+        try:
+            with conn.cursor(cursor_class(conn, "stream")) as cur:
+                cur.execute(sql)
+                while not stop.is_set() and (rows := cur.fetchmany(batch)):
+                    item: Any = [encode(r[0]) for r in rows]
+                    while not stop.is_set():
+                        try:
+                            batches.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+        except BaseException as exc:  # handed to the caller's thread
+            batches.put(exc)
+            return
+        batches.put(done)
+
+    reader = threading.Thread(target=read, name="djtui-export-read", daemon=True)
+    reader.start()
+    try:
+        while (item := batches.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # the connection is free again only when the reader is gone
+            try:
+                batches.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        reader.join()
 
 
 _BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "geometry", "point",
@@ -467,29 +638,30 @@ def count_leaf(db: Database, leaf: Leaf, index: int = 0) -> int:
 
 @dataclass(frozen=True)
 class NeededFile:
-    """One stored object referenced by exported rows; ``exists`` is None where it was not checked (S3)."""
+    """One stored object referenced by exported rows.
+
+    ``exists`` is None where it could not be checked; ``problem`` then says why (store not in the
+    config, a mount that did not answer, S3 unreachable), or notes a size that differs.
+    """
 
     store: str
     path: str  # relative to the store's location
     size: int | None
     table: str
     exists: bool | None = None
+    problem: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"store": self.store, "path": self.path, "size": self.size, "table": self.table,
-                "exists": self.exists}
+                "exists": self.exists, "problem": self.problem}
 
 
 _CODEC_COMMENT = re.compile(r"^:<\w+@(\w*)>")
 
 
-def needed_files(session: ExportSession, stores: Sequence[Any] = ()) -> list[NeededFile]:
-    """Objects of 0.14 ``~external_<store>`` rows in the export and of 2.x stored JSON columns.
-
-    Existence is checked for ``file`` stores named in the config (``stores:``); the session must have run.
-    """
-    import os
-
+def needed_files(session: ExportSession, stores: Sequence[Any] = (), *, timeout: float = 5.0) -> list[NeededFile]:
+    """Objects of 0.14 ``~external_<store>`` rows in the export and of 2.x stored JSON columns,
+    checked in the stores named in the config (``stores:``, file and S3); the session must have run."""
     from djtui.domain import stores as layouts
 
     assert session.conn is not None
@@ -498,17 +670,19 @@ def needed_files(session: ExportSession, stores: Sequence[Any] = ()) -> list[Nee
         db, name = split_name(table)
         keys = " AND ".join(f"t.{quote_ident(c)} = k.{quote_ident(c)}" for c in session.pk(table))
         base = f"FROM {session.key_table(table)} AS k JOIN {quote_table(table)} AS t ON {keys}"
-        with session.conn.cursor(pymysql.cursors.DictCursor) as cur:
+        with session.conn.cursor(cursor_class(session.conn, "dict")) as cur:
             if name.startswith("~external_"):
                 cur.execute(f"SELECT t.* {base}")
                 for row in cur.fetchall():
                     path = layouts.legacy_object_path(db, row["hash"], row.get("attachment_name"), row.get("filepath"))
-                    found.append(NeededFile(name[len("~external_"):], path, row.get("size"), table))
+                    size = row.get("size")
+                    found.append(NeededFile(name[len("~external_"):], path, None if size is None else int(size),
+                                            table))
                 continue
-            cur.execute("SELECT column_name, data_type, column_comment FROM information_schema.columns "
+            cur.execute("SELECT column_name AS c, data_type AS d, column_comment AS m FROM information_schema.columns "
                         "WHERE table_schema = %s AND table_name = %s", (db, name))
-            stored = [r["column_name"] for r in cur.fetchall()
-                      if r["data_type"].lower() == "json" or _CODEC_COMMENT.match(r["column_comment"] or "")]
+            stored = [r["c"] for r in cur.fetchall()
+                      if _text(r["d"]).lower() == "json" or _CODEC_COMMENT.match(_text(r["m"]))]
             if not stored:
                 continue
             cur.execute(f"SELECT {', '.join('t.' + quote_ident(c) for c in stored)} {base}")
@@ -521,12 +695,111 @@ def needed_files(session: ExportSession, stores: Sequence[Any] = ()) -> list[Nee
                     if isinstance(data, dict) and data.get("path") and data.get("store"):
                         found.append(NeededFile(str(data["store"]), layouts.join(str(data["path"])),
                                                 data.get("size"), table))
-    roots = {s.name: s.location for s in stores if getattr(s, "protocol", "") == "file"}
+    return check_files(sorted(set(found), key=lambda f: (f.store, f.path)), stores, timeout=timeout)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+def check_files(files: Sequence[NeededFile], stores: Sequence[Any] = (), *, timeout: float = 5.0,
+                workers: int = 16) -> list[NeededFile]:
+    """Does each file exist in its store? File stores under a deadline (a hung mount is reported,
+    never waited on); S3 stores by HEAD requests in parallel. Sizes are compared where known."""
+    config = {s.name: s for s in stores}
+    by_store: dict[str, list[NeededFile]] = {}
+    for f in files:
+        by_store.setdefault(f.store, []).append(f)
+    answers: dict[tuple[str, str], tuple[bool | None, int | None, str | None]] = {}
+    for name, group in by_store.items():
+        settings = config.get(name)
+        protocol = getattr(settings, "protocol", None)
+        rels = [f.path for f in group]
+        if protocol == "file":
+            got = _check_file_store(str(settings.location), rels, timeout)
+        elif protocol == "s3":
+            got = _check_s3_store(settings, rels, workers)
+        else:
+            why = (f"store {name!r} is not in the config (stores:), so its files were not checked"
+                   if settings is None else f"store {name!r} has protocol {protocol!r}, which djtui cannot check")
+            got = {rel: (None, None, why) for rel in rels}
+        answers.update({(name, rel): v for rel, v in got.items()})
     out = []
-    for f in sorted(set(found), key=lambda f: (f.store, f.path)):
-        exists = os.path.exists(os.path.join(roots[f.store], f.path)) if f.store in roots else None
-        out.append(NeededFile(f.store, f.path, f.size, f.table, exists))
+    for f in files:
+        exists, size, problem = answers[(f.store, f.path)]
+        if exists and problem is None and f.size is not None and size is not None and size != f.size:
+            problem = f"{size} bytes in the store, {f.size} in the database"
+        out.append(NeededFile(f.store, f.path, f.size, f.table, exists, problem))
     return out
+
+
+_Answer = tuple[bool | None, int | None, str | None]  # exists, size in the store, problem
+
+
+def _check_file_store(root: str, rels: Sequence[str], timeout: float) -> dict[str, _Answer]:
+    """``stat`` every object under a deadline: what answered before a hang is kept, the rest is unknown."""
+    from djtui.services.filesystem import Hung, with_deadline
+
+    got: dict[str, _Answer] = {}
+
+    def check(beat: Callable[[], None]) -> None:
+        if not os.path.isdir(root):
+            raise FileNotFoundError(root)
+        beat()
+        for rel in rels:
+            try:
+                st = os.stat(os.path.join(root, rel))
+                got[rel] = (True, st.st_size, None)
+            except (FileNotFoundError, NotADirectoryError):
+                got[rel] = (False, None, None)
+            except OSError as exc:
+                got[rel] = (None, None, f"{rel}: {exc.strerror or exc}")
+            beat()
+
+    try:
+        with_deadline(check, timeout, root)
+    except Hung as exc:
+        done = dict(got)  # the stuck thread may still add to ``got``
+        return {rel: done.get(rel, (None, None, str(exc))) for rel in rels}
+    except FileNotFoundError:
+        why = f"the store directory {root} does not exist (is the share mounted?)"
+        return {rel: (None, None, why) for rel in rels}
+    return got
+
+
+def _check_s3_store(settings: Any, rels: Sequence[str], workers: int) -> dict[str, _Answer]:
+    """HEAD each object, in parallel; an unreachable or refusing store marks all unknown after one try."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from djtui.services.s3 import S3Store
+
+    def head(rel: str) -> _Answer:
+        obj = store.head(rel)
+        return (False, None, None) if obj is None else (True, obj.size, None)
+
+    try:
+        store = S3Store(settings)
+        commandlog.record("exec", f"s3 head {len(rels)} objects in s3://{store.bucket}/{store.location}")
+        first = head(rels[0])
+    except UserError:
+        raise
+    except Exception as exc:  # botocore: endpoint unreachable, access denied, bad credentials
+        why = f"store {settings.name!r} (s3://{settings.bucket}) could not be checked: {exc}"
+        return {rel: (None, None, why) for rel in rels}
+    got = {rels[0]: first}
+    rest = list(rels[1:])
+
+    def safe(rel: str) -> _Answer:
+        try:
+            return head(rel)
+        except Exception as exc:
+            return (None, None, f"{rel}: {exc}")
+
+    if rest:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rest))),
+                                thread_name_prefix="djtui-s3head") as pool:
+            got.update(zip(rest, pool.map(safe, rest), strict=True))
+    return got
 
 
 def plan_with_files(db: Database, leaves: Iterable[Leaf], graph: nx.MultiDiGraph,

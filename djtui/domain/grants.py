@@ -34,9 +34,9 @@ _DB_ALL_COMMON = frozenset({
 })
 DB_ALL = {"MariaDB": _DB_ALL_COMMON | {"DELETE HISTORY"}, "MySQL": _DB_ALL_COMMON}
 
-_USER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_MODULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
-_HOST = re.compile(r"^[A-Za-z0-9.%_:/-]+$")
+_USER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*\Z")  # \Z, not $: `$` accepts a trailing newline
+_MODULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*\Z")
+_HOST = re.compile(r"^[A-Za-z0-9.%_:/-]+\Z")
 USER_NAME_MAX = 32  # MySQL 8's limit, the stricter of the two
 
 
@@ -258,6 +258,7 @@ class Statement:
     sql: str
     why: str = ""
     password: str | None = field(default=None, repr=False, compare=False)
+    undo: str | None = None  # run if a later statement of the plan fails, so no half-made account stays
 
     def executable(self) -> tuple[str, tuple[str, ...] | None]:
         """Text and parameters for pymysql: the password travels as a parameter, never inlined."""

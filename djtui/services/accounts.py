@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pymysql
@@ -22,6 +22,7 @@ from djtui.services import commandlog
 from djtui.services.audit import AuditLog
 from djtui.services.database import Database
 from djtui.services.locks import exclusive
+from djtui.services.testhook import pause_between_items
 
 
 @dataclass(frozen=True)
@@ -254,8 +255,12 @@ class AccountsService:
         drift = g.diff_grants(expected, {pattern: rs.grants.get(pattern, frozenset())}, state.flavor)
         notes = () if name in self.settings.shared_prefixes else (
             f"add {name!r} to accounts.shared_prefixes in the config so checks expect it everywhere",)
+        stmts = g.fix_statements(d, d.role("dj_user"), expected, drift)
+        if not rs.grants.get(pattern):  # nothing there before: a failure half-way takes the new grant back
+            stmts = [replace(st, undo=d.revoke("ALL PRIVILEGES", pattern, d.role("dj_user")))
+                     if st.sql.startswith("GRANT ") else st for st in stmts]
         return g.Plan(f"roles add-module {name}: dj_user gets {privs.label} on {pattern}",
-                      tuple(g.fix_statements(d, d.role("dj_user"), expected, drift)),
+                      tuple(stmts),
                       tuple(f"dj_user: {_drift_text(x, state.flavor)}" for x in drift), notes)
 
     def user_exists(self, name: str) -> list[str]:
@@ -283,7 +288,8 @@ class AccountsService:
         d = self.dialect()
         acct = d.account(name, host)
         stmts = [
-            g.Statement(d.create_user(name, host, self.settings.password_expiry_days), "the account", password=pw),
+            g.Statement(d.create_user(name, host, self.settings.password_expiry_days), "the account", password=pw,
+                        undo=f"DROP USER {acct}"),  # takes the role, default role and own grants with it
             g.Statement(d.grant_role(role, name, host), f"the {kind} role"),
             g.Statement(d.set_default_role(role, name, host), "so the role is active at login"),
         ]
@@ -352,11 +358,20 @@ class AccountsService:
         return await self.db.run(lambda: self.apply(plan, **kw))  # type: ignore[arg-type]
 
     def _execute(self, plan: g.Plan) -> int:
+        """Statements in order; on a failure, the undo of those that ran, newest first.
+
+        Account statements commit one by one (DDL), so a dropped connection half-way would
+        leave, say, a user without its role; the undo (``DROP USER`` for a new account)
+        puts the server back. Plans that only grant or revoke converge: running them again
+        finishes the job.
+        """
         conn = self.db.connect()
-        done = 0
+        done: list[g.Statement] = []
         try:
             with conn.cursor() as cur:
-                for st in plan.statements:
+                for n, st in enumerate(plan.statements):
+                    if n:
+                        pause_between_items()
                     sql, args = st.executable()
                     commandlog.record("sql", st.sql)
                     try:
@@ -364,12 +379,33 @@ class AccountsService:
                     except pymysql.err.MySQLError as exc:
                         code = exc.args[0] if exc.args else "?"
                         msg = commandlog.mask(str(exc.args[1]) if len(exc.args) > 1 else str(exc))
-                        ran = f"{done} of {len(plan.statements)} statements ran before it"
-                        raise OperationFailed(f"the server refused `{st.sql}`: ({code}) {msg}; {ran}") from None
-                    done += 1
+                        ran = f"{len(done)} of {len(plan.statements)} statements ran before it"
+                        raise OperationFailed(f"the server refused `{st.sql}`: ({code}) {msg}; {ran}"
+                                              f"{self._undo(done)}") from None
+                    done.append(st)
         finally:
             conn.close()
-        return done
+        return len(done)
+
+    def _undo(self, done: Sequence[g.Statement]) -> str:
+        """Undo what ran, on a fresh connection (the old one may be the one that was killed)."""
+        undo = [st.undo for st in reversed(done) if st.undo]
+        if not undo:
+            return "; run the same command again to finish it (plans converge)" if done else ""
+        try:
+            conn = self.db.connect()
+        except UserError as exc:
+            return f"; could not undo ({exc.what}): run by hand: {'; '.join(undo)}"
+        try:
+            with conn.cursor() as cur:
+                for sql in undo:
+                    commandlog.record("sql", sql)
+                    cur.execute(sql)
+        except pymysql.err.MySQLError as exc:
+            return f"; undo failed ({commandlog.mask(str(exc))}): run by hand: {'; '.join(undo)}"
+        finally:
+            conn.close()
+        return f"; undone: {'; '.join(undo)}"
 
 
 def check_password(password: str) -> str:

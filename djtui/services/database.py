@@ -231,7 +231,7 @@ class Database:
             commandlog.add_secret(settings.password.reveal())
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="djtui-db")
         self._local = threading.local()
-        self._open: list[pymysql.connections.Connection] = []
+        self._open: list[tuple[threading.Thread, pymysql.connections.Connection]] = []
         self._open_lock = threading.Lock()
         self._info: ServerInfo | None = None
 
@@ -256,7 +256,17 @@ class Database:
         conn = self.connect()
         self._local.conn = conn
         with self._open_lock:
-            self._open.append(conn)
+            # a thread's connection dies with the thread: callers that run a short-lived pool per call
+            # (a status per session of a bulk delete, every refresh of a screen) would otherwise hold
+            # one idle connection per call until close() and run the server out of connections
+            stale = [c for t, c in self._open if not t.is_alive()]
+            self._open = [(t, c) for t, c in self._open if t.is_alive()]
+            self._open.append((threading.current_thread(), conn))
+        for old in stale:
+            try:
+                old.close()
+            except Exception:
+                pass
         return conn
 
     @contextmanager
@@ -313,7 +323,7 @@ class Database:
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._open_lock:
             conns, self._open = self._open, []
-        for conn in conns:
+        for _thread, conn in conns:
             try:
                 conn.close()
             except Exception:

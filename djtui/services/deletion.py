@@ -23,6 +23,7 @@ from djtui.services import filesystem
 from djtui.services.audit import AuditLog
 from djtui.services.locks import LockBusy, exclusive
 from djtui.services.sessions import SessionService
+from djtui.services.testhook import pause_between_items
 
 
 @dataclass(frozen=True)
@@ -166,11 +167,38 @@ def bulk_plan(service: SessionService, keys: Sequence[SessionKey]) -> BulkPlan:
 
 def bulk_delete(service: SessionService, audit: AuditLog, keys: Sequence[SessionKey], *, dry_run: bool = False,
                 on_result: Callable[[DeleteResult], None] | None = None) -> list[DeleteResult]:
-    """Each key deleted on its own terms (lock, re-check, audit); one result per key."""
-    results = []
-    for k in keys:
-        res = delete_session(service, audit, k, dry_run=dry_run)
-        results.append(res)
-        if on_result:
-            on_result(res)
+    """Each key deleted on its own terms (lock, re-check, audit); one result per key.
+
+    The whole run is one audit action too: if djtui dies between two sessions, no per-session
+    intent is open, and the open ``bulk-delete`` intent is what the next start reports.
+    """
+    results: list[DeleteResult] = []
+    if dry_run:
+        for k in keys:
+            res = delete_session(service, audit, k, dry_run=True)
+            results.append(res)
+            if on_result:
+                on_result(res)
+        return results
+    try:
+        # one bulk run per source tree: a second operator's bulk delete is refused up front, naming the first
+        with exclusive(service.config.state_dir, f"bulk-delete:{service.source_base}",
+                       purpose=f"bulk-delete of {len(keys)} sessions"), \
+                audit.action("bulk-delete", sessions=[k.label for k in keys], count=len(keys)) as rec:
+            for n, k in enumerate(keys):
+                if n:
+                    pause_between_items()
+                res = delete_session(service, audit, k)
+                results.append(res)
+                if on_result:
+                    on_result(res)
+            ok = sum(r.ok for r in results)
+            rec.outcome("ok" if ok == len(results) else "partial", deleted=ok, failed=len(results) - ok,
+                        refused={r.key.label: "; ".join(r.reasons)[:300] for r in results if not r.ok})
+    except LockBusy as exc:
+        for k in keys:
+            res = DeleteResult(k, str(service.source_path(k)), False, False, (str(exc),))
+            results.append(res)
+            if on_result:
+                on_result(res)
     return results

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     from djtui.services.database import Database
 
 # modules of this package that add subcommands; each has register(subparsers)
-COMMAND_MODULES = ("doctor", "demo", "sessions", "orphans", "export", "accounts", "dbbackup", "maintenance")
+COMMAND_MODULES = ("doctor", "demo", "sessions", "orphans", "export", "accounts", "dbbackup", "maintenance",
+                   "audit")
 
 
 @dataclass
@@ -71,8 +73,13 @@ class Context:
             self._db.close()
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, default=str, ensure_ascii=False)
+    """JSON on stdout; a file name that is not UTF-8 (a lone surrogate here) goes out as a ``\\udcXX`` escape."""
+    text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+    sys.stdout.write(_LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
     sys.stdout.write("\n")
 
 
@@ -149,8 +156,29 @@ def _version() -> str:
         return "0+unknown"
 
 
+DUMB_TERMS = frozenset({"", "dumb", "unknown"})
+
+
+def require_terminal() -> None:
+    """The app draws with xterm escape sequences: refuse, with what it needs, where they cannot work.
+
+    Without this, ``djtui`` in cron or a pipe ran forever writing escape codes into a file, and a
+    dumb terminal (Emacs' shell, a serial console) showed garbage.
+    """
+    hint = ("scripts and cron jobs use the commands instead (djtui status-range, djtui doctor, djtui --help)")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError("the app needs a terminal: stdin and stdout are not one", where="djtui app", hint=hint)
+    term = os.environ.get("TERM", "")
+    if term in DUMB_TERMS:
+        raise UserError(f"TERM={term or '(unset)'} says this terminal cannot draw a full-screen app",
+                        where="djtui app",
+                        hint="run it in a terminal emulator; if this one is (most are), set TERM, e.g. "
+                             f"`TERM=xterm-256color djtui`; {hint}")
+
+
 def run_app(ctx: Context) -> int:
     from djtui.tui.app import DjtuiApp
+    require_terminal()
     app = DjtuiApp(config=ctx.config, readonly=ctx.readonly, mouse=not ctx.args.no_mouse)
     app.run(mouse=not ctx.args.no_mouse)
     return app.return_code or 0
@@ -171,11 +199,19 @@ def _crash_report(exc: BaseException, ctx: Context | None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 file name must not crash a report about it
+        try:
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            pass
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[Context], int] = getattr(args, "func", run_app)
     ctx = Context(args)
     try:
+        if func is not run_app and not getattr(args, "quiet_interrupted", False):
+            from djtui.cli.audit import warn_interrupted
+            warn_interrupted(ctx)  # the app shows the same as a notification
         return int(func(ctx) or 0)
     except UserError as exc:
         print(f"djtui: error: {commandlog.mask(exc.render())}", file=sys.stderr)

@@ -191,8 +191,10 @@ def _stop(base: Path) -> int:
 
 
 def _interactive(base: Path | None, seed: int, ctx: Context) -> int:
+    from djtui.cli import require_terminal
     from djtui.config import load_config
 
+    require_terminal()  # before building a lab the app could not show
     if base is not None:
         base = base.expanduser().resolve()
         _check_target(base)

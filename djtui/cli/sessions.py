@@ -99,7 +99,14 @@ HEADERS = ["Date", "Participant", "Videos", "Size", "DJ", "Backup", "Verified", 
 
 def cmd_status_range(ctx: Context) -> int:
     start, end = parse_range(ctx.args.start_date, ctx.args.end_date)
-    statuses = _service(ctx).status_range(start, end)
+    svc = _service(ctx)
+    statuses = svc.status_range(start, end)
+    odd = getattr(svc, "odd_folders", ())
+    for path in odd[:10]:
+        _err(f"warning: skipped {path!r}: its participant folder name is not a usable participant id "
+             "(letters, digits, _ - . only); rename it to back it up with djtui")
+    if len(odd) > 10:
+        _err(f"warning: ... and {len(odd) - 10} more such folders")
     if ctx.json:
         emit_json([s.to_json() for s in statuses])
         return 0
@@ -153,7 +160,10 @@ def cmd_status(ctx: Context) -> int:
 
 def _dest_names(svc: SessionService, name: str | None) -> list[str]:
     if name:
-        dest = svc.backup.destination(name)
+        try:
+            dest = svc.backup.destination(name)
+        except UserError as exc:  # name the argument and the file the names come from
+            raise UserError(exc.what, where=f"--dest (destinations of {svc.config.label})", hint=exc.hint) from None
         if not dest.enabled:
             raise UserError(f"destination {name!r} is disabled", where="--dest",
                             hint="enable it in the config or pick another")

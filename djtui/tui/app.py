@@ -152,6 +152,8 @@ class DjtuiApp(App[int]):
     TITLE = "djtui"
     MODES = {name: cls for name, (_, cls) in SCREENS.items()}
     DEFAULT_MODE = "sessions"
+    # every screen gets -short below 20 rows: djtui.tcss compacts dialogs for split panes over ssh
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]
     BINDINGS = [
         *[Binding(key, f"switch_mode('{name}')", cls.SCREEN_TITLE, show=False, id=f"screen.{name}")
           for name, (key, cls) in SCREENS.items()],

@@ -105,7 +105,7 @@ class OrphanList(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         index = self.scroll_offset.y + y
         if index >= len(self.items):
-            return Strip.blank(width)
+            return Strip.blank(width, Style())  # a None style crashes Textual's NO_COLOR (Monochrome) filter
         item = self.items[index]
         mark = "●" if index in self.selected else " "
         text = mark + " " + row_text(width, item.ident, human_size(item.size), human_age(item.mtime, self._now),

@@ -1,33 +1,52 @@
 """Verification of 100,000 files: djtui by size vs `rsync -rn --size-only -i`, by checksum vs `rsync -rnc -i`.
 
 Both sides are the same generated trees (same layout, so rsync can compare them whole); djtui
-verifies session by session as `djtui verify` does, writing its verification records. The
-checksum run starts with an empty hash cache (cold), then a re-verify shows the cache.
+verifies session by session as `djtui verify` does, writing its verification records. Each
+round runs rsync and djtui side by side, alternating which goes first; the checksum run starts
+with an empty hash cache (cold), then a re-verify shows the cache. Ratios are of the medians
+over the rounds, and each process's CPU time (self + children) is printed too: on a shared
+machine wall times move with the neighbours' load, CPU time much less.
 
-    python -m bench sessions_verify [--sessions 1000] [--files 100] [--size 16384]
+    python -m bench sessions_verify [--sessions 1000] [--files 100] [--size 16384] [--repeat 3]
+                                    [--dir DIR [--reuse]]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench._sessions_lab import build, table
 
 
-def rsync_compare(out: Path, flags: list[str]) -> tuple[float, int]:
-    t = time.perf_counter()
+def cpu_now() -> float:
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def measure(fn: Callable[[], object]) -> tuple[float, float, object]:
+    """(wall seconds, CPU seconds of this process and its children, result)."""
+    c, t = cpu_now(), time.perf_counter()
+    res = fn()
+    return time.perf_counter() - t, cpu_now() - c, res
+
+
+def rsync_compare(out: Path, flags: list[str]) -> int:
     p = subprocess.run(["rsync", *flags, "-i", f"{out}/src/", f"{out}/dst/"], capture_output=True, text=True,
                        env={**os.environ, "LC_ALL": "C"})
-    elapsed = time.perf_counter() - t
     if p.returncode != 0:
         raise RuntimeError(p.stderr)
-    return elapsed, sum(1 for line in p.stdout.splitlines() if line.startswith((">f", "<f", "cf")))
+    return sum(1 for line in p.stdout.splitlines() if line.startswith((">f", "<f", "cf")))
 
 
 def main(argv: list[str]) -> int:
@@ -35,7 +54,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--sessions", type=int, default=1000)
     ap.add_argument("--files", type=int, default=100)
     ap.add_argument("--size", type=int, default=16384, help="bytes per file (real content: checksums read it)")
-    ap.add_argument("--dir", type=Path)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported (default 3)")
+    ap.add_argument("--dir", type=Path, help="build the trees here and keep them")
+    ap.add_argument("--reuse", action="store_true", help="with --dir: use the trees a previous run left there")
     a = ap.parse_args(argv)
     from djtui.config import load_config
     from djtui.domain.sessions import SessionKey
@@ -43,57 +64,78 @@ def main(argv: list[str]) -> int:
     from djtui.services.transfer import verify_many, verify_session
 
     work = a.dir or Path(tempfile.mkdtemp(prefix="bench-sess-verify-"))
+    saved = work / "bench-manifest.json"
     try:
-        t = time.perf_counter()
-        cfg_path, manifest = build(work, sessions=a.sessions, files=a.files, server=None, size=a.size, sparse=False,
-                                   same_layout=True, states="full=0.95,partial=0.05")
-        n = a.sessions * a.files
-        print(f"generated {n} files ({n * a.size / 1e9:.2f} GB per side) in {time.perf_counter() - t:.1f} s")
+        if a.reuse and saved.is_file():
+            cfg_path, manifest = work / "djtui.yaml", json.loads(saved.read_text())
+            print(f"reusing the trees in {work}")
+        else:
+            t = time.perf_counter()
+            cfg_path, manifest = build(work, sessions=a.sessions, files=a.files, server=None, size=a.size,
+                                       sparse=False, same_layout=True, states="full=0.95,partial=0.05")
+            saved.write_text(json.dumps(manifest))
+            n = a.sessions * a.files
+            print(f"generated {n} files ({n * a.size / 1e9:.2f} GB per side) in {time.perf_counter() - t:.1f} s")
         cfg = load_config(cfg_path)
         svc = SessionService(cfg, None)
         dest = svc.destinations[0]
-        import datetime as dt
         keys = [SessionKey(m["participant_id"], dt.datetime.strptime(m["session_date"], "%Y%m%d").date())
                 for m in manifest]
         bad_expected = sum(1 for m in manifest if m["backup"] == "partial")
-
-        def ours(checksum: bool) -> tuple[float, int]:
-            t = time.perf_counter()
-            failed = sum(not o.ok for o in verify_many(svc, keys, dest, checksum=checksum))
-            return time.perf_counter() - t, failed
-
-        def ours_one_by_one() -> float:
-            t = time.perf_counter()
-            for k in keys:
-                verify_session(svc, k, dest)
-            return time.perf_counter() - t
-
-        rsync_compare(work, ["-rn", "--size-only"])  # warm the page cache for both
-        r_size, r_size_n = rsync_compare(work, ["-rn", "--size-only"])
-        o_size, o_size_bad = ours(False)
-        r_size2, _ = rsync_compare(work, ["-rn", "--size-only"])
-        o_size2, _ = ours(False)
-        r_sum, r_sum_n = rsync_compare(work, ["-rnc"])
         cache = cfg.state_dir / "hashcache.sqlite"
-        cache.unlink(missing_ok=True)
-        o_sum, o_sum_bad = ours(True)
-        o_sum_warm, _ = ours(True)
-        o_single = ours_one_by_one()
-        assert o_size_bad == bad_expected and o_sum_bad == bad_expected, (o_size_bad, o_sum_bad, bad_expected)
+
+        def ours(checksum: bool, cold: bool = False) -> int:
+            if cold:
+                for p in (cache, Path(f"{cache}-wal"), Path(f"{cache}-shm")):
+                    p.unlink(missing_ok=True)
+            failed = sum(not o.ok for o in verify_many(svc, keys, dest, checksum=checksum))
+            assert failed == bad_expected, (failed, bad_expected)
+            return failed
+
+        rsync_compare(work, ["-rn", "--size-only"])  # warm the page cache (metadata) for both
+        rsync_compare(work, ["-rnc"])  # and the content
+        runs: dict[str, list[tuple[float, float]]] = {k: [] for k in
+                                                     ("r_size", "o_size", "r_sum", "o_cold", "o_warm")}
+        found = {}
+        for i in range(a.repeat):
+            order = [("r_size", lambda: rsync_compare(work, ["-rn", "--size-only"])),
+                     ("o_size", lambda: ours(False))]
+            order_sum = [("r_sum", lambda: rsync_compare(work, ["-rnc"])), ("o_cold", lambda: ours(True, True))]
+            if i % 2:
+                order.reverse()
+                order_sum.reverse()
+            for name, fn in [*order, *order_sum, ("o_warm", lambda: ours(True))]:
+                wall, cpu, res = measure(fn)
+                runs[name].append((wall, cpu))
+                found[name] = res
+            print(f"round {i + 1}: " + "  ".join(f"{k} {runs[k][-1][0]:.2f}s" for k in runs))
+        single, _cpu, _ = measure(lambda: [verify_session(svc, k, dest) for k in keys])
     finally:
         if a.dir is None:
             shutil.rmtree(work, ignore_errors=True)
-    size_ratio = min(o_size, o_size2) / min(r_size, r_size2)
+
+    def med(name: str, i: int = 0) -> float:
+        return statistics.median(r[i] for r in runs[name])
+
+    def row(label: str, name: str, note: str) -> tuple[str, str, str, str]:
+        walls = ", ".join(f"{w:.2f}" for w, _c in runs[name])
+        return (label, f"{med(name):.2f}  ({walls})", f"{med(name, 1):.2f}", note)
+
+    print()
     print(table([
-        ("what", "seconds", "found"),
-        ("rsync -rn --size-only -i", f"{min(r_size, r_size2):.2f}", f"{r_size_n} files differ"),
-        ("djtui verify_many (size), all sessions in one pass", f"{min(o_size, o_size2):.2f}",
-         f"{o_size_bad} sessions fail"),
-        ("djtui verify (size), session by session", f"{o_single:.2f}", "as `djtui verify P D` per session"),
-        ("rsync -rnc -i", f"{r_sum:.2f}", f"{r_sum_n} files differ"),
-        ("djtui verify_many --checksum, cold cache", f"{o_sum:.2f}", f"{o_sum_bad} sessions fail"),
-        ("djtui verify_many --checksum, re-verify (cache)", f"{o_sum_warm:.2f}", ""),
+        ("what", "median s  (each round)", "CPU s", "found"),
+        row("rsync -rn --size-only -i", "r_size", f"{found['r_size']} files differ"),
+        row("djtui verify_many (size), all sessions in one pass", "o_size", f"{found['o_size']} sessions fail"),
+        ("djtui verify (size), session by session", f"{single:.2f}", "", "as `djtui verify P D` per session"),
+        row("rsync -rnc -i", "r_sum", f"{found['r_sum']} files differ"),
+        row("djtui verify_many --checksum, cold cache", "o_cold", f"{found['o_cold']} sessions fail"),
+        row("djtui verify_many --checksum, re-verify (cache)", "o_warm", ""),
     ]))
-    print(f"\nsize:     djtui/rsync = {size_ratio:.2f}   (target <= 1.0)")
-    print(f"checksum: rsync/djtui = {r_sum / o_sum:.2f}x  (target >= 2x); with the cache {r_sum / o_sum_warm:.1f}x")
+    print(f"\nsize:     djtui/rsync = {med('o_size') / med('r_size'):.2f}   (target <= 1.0)"
+          f"   CPU djtui/rsync = {med('o_size', 1) / med('r_size', 1):.2f}")
+    print(f"checksum: rsync/djtui = {med('r_sum') / med('o_cold'):.2f}x  (target >= 2x); "
+          f"with the cache {med('r_sum') / med('o_warm'):.1f}x   CPU rsync/djtui = "
+          f"{med('r_sum', 1) / med('o_cold', 1):.2f}x")
+    print(f"(medians of {a.repeat} rounds; load average at the end: {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs)")
     return 0

@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from djtui.errors import UserError
 
-_PID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$")
+_PID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}\Z")  # \Z: `$` would accept a trailing newline
 
 
 @dataclass(frozen=True, order=True)
@@ -174,6 +174,127 @@ def compare_sizes(src: Listing, dst: Listing) -> Comparison:
     s = {f.rel for f in src.files}
     extra = sorted(r for r in d if r not in s)
     return Comparison(tuple(missing), tuple(extra), tuple(mismatch), (), compared=len(src.files))
+
+
+def mtime_ns(text: str) -> int:
+    """A modification time as the scanner wrote it: `find`'s ``%T@`` ("1750766400.1234567890") or ns digits."""
+    sec, dot, frac = text.partition(".")
+    if not dot:
+        return int(text)
+    if sec.startswith("-"):  # before 1970: rare enough for exact decimal arithmetic
+        from decimal import Decimal
+        return int(Decimal(text) * 1_000_000_000)
+    return int(sec) * 1_000_000_000 + int((frac + "000000000")[:9])
+
+
+class FileTable(Mapping[str, tuple[int, int, str | None]]):
+    """rel -> (size, mtime_ns, hash), kept as the text columns a scan produced until someone reads it.
+
+    A batch verification records about 100,000 files; building a tuple per file only to write it
+    out again cost more than the scan. Sizes are decimal text or ints, mtimes what ``mtime_ns`` reads.
+    """
+
+    __slots__ = ("_dict", "hashes", "mtimes", "rels", "sizes")
+
+    def __init__(self, rels: Sequence[str], sizes: Sequence[str | int], mtimes: Sequence[str | int],
+                 hashes: Sequence[str | None] | None = None):
+        self.rels, self.sizes, self.mtimes, self.hashes = rels, sizes, mtimes, hashes
+        self._dict: dict[str, tuple[int, int, str | None]] | None = None
+
+    def as_dict(self) -> dict[str, tuple[int, int, str | None]]:
+        if self._dict is None:
+            hashes = self.hashes if self.hashes is not None else [None] * len(self.rels)
+            self._dict = {r: (int(s), m if isinstance(m, int) else mtime_ns(m), h)
+                          for r, s, m, h in zip(self.rels, self.sizes, self.mtimes, hashes, strict=True)}
+        return self._dict
+
+    def __getitem__(self, rel: str) -> tuple[int, int, str | None]:
+        return self.as_dict()[rel]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.as_dict())
+
+    def __len__(self) -> int:
+        return len(self.rels)
+
+    def columns(self) -> tuple[list[str], list[str], list[str], list[str] | None]:
+        """The four columns as text, for storage (no per-file objects when they are text already)."""
+        def text(col: Sequence[str | int]) -> list[str]:
+            return col if isinstance(col, list) and (not col or isinstance(col[0], str)) else [str(x) for x in col]
+        hashes = None if self.hashes is None else ["" if h is None else h for h in self.hashes]
+        return text(self.rels), text(self.sizes), text(self.mtimes), hashes  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One folder as the fast scanner saw it: parallel text columns, no object per file.
+
+    Regular files carry their relative path, size and mtime; every other entry is kept as
+    ``"/" + rel`` with its kind ("d" folder, "l" symlink, "s" FIFO, socket or device) in ``mtimes``.
+    So two sides whose ``size_map()`` are equal have the same files with the same sizes, proven by
+    one dict comparison in C; only folders that differ are turned into a ``Listing``.
+    """
+
+    exists: bool
+    rels: Sequence[str] = ()
+    sizes: Sequence[str] = ()
+    mtimes: Sequence[str] = ()
+    others: int = 0  # entries that are not regular files
+    error: str | None = None  # part of the folder could not be read (permissions): the listing is incomplete
+
+    @property
+    def count(self) -> int:
+        return len(self.rels) - self.others
+
+    def size_map(self) -> dict[str, str]:
+        return dict(zip(self.rels, self.sizes, strict=True))
+
+    def file_columns(self) -> tuple[Sequence[str], Sequence[str], Sequence[str]]:
+        if not self.others:
+            return self.rels, self.sizes, self.mtimes
+        keep = [i for i, r in enumerate(self.rels) if not r.startswith("/")]
+        return [self.rels[i] for i in keep], [self.sizes[i] for i in keep], [self.mtimes[i] for i in keep]
+
+    @property
+    def bytes(self) -> int:
+        return sum(map(int, self.file_columns()[1]))
+
+    def file_table(self, hashes: Sequence[str | None] | None = None) -> FileTable:
+        rels, sizes, mtimes = self.file_columns()
+        return FileTable(list(rels), list(sizes), list(mtimes), hashes)
+
+    def listing(self) -> Listing:
+        if not self.exists:
+            return Listing(False)
+        files, special, links = [], [], []
+        for rel, size, mt in zip(self.rels, self.sizes, self.mtimes, strict=True):
+            if not rel.startswith("/"):
+                files.append(FileEntry(rel, int(size), mtime_ns(mt)))
+            elif mt == "l":
+                links.append(rel[1:])
+            elif mt == "s":
+                special.append(rel[1:])
+        files.sort(key=lambda f: f.rel)
+        return Listing(True, tuple(files), tuple(sorted(special)), tuple(sorted(links)))
+
+    @classmethod
+    def of(cls, listing: Listing) -> Scan:
+        """The columns of a listing made by the Python scanner (no folder entries: they never differ)."""
+        if not listing.exists:
+            return cls(False)
+        rels = [f.rel for f in listing.files] + ["/" + r for r in listing.special] + \
+            ["/" + r for r in listing.symlinks]
+        sizes = [str(f.size) for f in listing.files] + [""] * (len(listing.special) + len(listing.symlinks))
+        mtimes = [str(f.mtime_ns) for f in listing.files] + ["s"] * len(listing.special) + \
+            ["l"] * len(listing.symlinks)
+        return cls(True, rels, sizes, mtimes, len(listing.special) + len(listing.symlinks))
+
+
+def compare_scans(src: Scan, dst: Scan) -> Comparison:
+    """``compare_sizes`` on two scans: one C-level dict comparison when they agree, the full diff when not."""
+    if src.size_map() == dst.size_map():
+        return Comparison(compared=src.count)
+    return compare_sizes(src.listing(), dst.listing())
 
 
 @dataclass(frozen=True)

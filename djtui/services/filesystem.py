@@ -10,6 +10,7 @@ listed but never opened.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import stat as statmod
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 import psutil
 
-from djtui.domain.sessions import MOUNT_HUNG, MOUNT_MISSING, MOUNT_OK, FileEntry, Listing, excluded
+from djtui.domain.sessions import MOUNT_HUNG, MOUNT_MISSING, MOUNT_OK, FileEntry, Listing, Scan, excluded
 
 T = TypeVar("T")
 
@@ -111,20 +112,27 @@ def scan(root: str | os.PathLike, *, exclude: Iterable[str] = (), timeout: float
 
 def scan_many(roots: Iterable[str | os.PathLike], *, exclude: Iterable[str] = (),
               timeout: float = 5.0) -> list[Listing]:
+    """Many session folders at once (see ``scan_columns``), as listings."""
+    return [s.listing() for s in scan_columns(roots, exclude=exclude, timeout=timeout)]
+
+
+def scan_columns(roots: Iterable[str | os.PathLike], *, exclude: Iterable[str] = (),
+                 timeout: float = 5.0) -> list[Scan]:
     """Many session folders at once: one `find` process (C speed), read under a per-chunk deadline.
 
-    Falls back to the Python scanner when `find` is not GNU find (no -printf).
+    The result stays as text columns: verifying 100,000 files compares them without building an
+    object per file. Falls back to the Python scanner when `find` is not GNU find (no -printf).
     """
     pats = tuple(exclude)
-    paths = [Path(r) for r in roots]
+    paths = [os.path.abspath(r) for r in roots]  # absolute: a root can never read as a find operator
     if not paths:
         return []
+    parent = os.path.dirname(paths[0])
     if _find_exe() is None:
-        return with_deadline(lambda beat: [_scan(p, pats, beat) for p in paths], timeout, paths[0].parent)
-    out: list[Listing] = []
+        return with_deadline(lambda beat: [Scan.of(_scan(Path(p), pats, beat)) for p in paths], timeout, parent)
+    out: list[Scan] = []
     for i in range(0, len(paths), 2000):  # keep argv well under the kernel's limit
-        out += with_deadline(lambda beat, part=paths[i:i + 2000]: _find_scan(part, pats, beat), timeout,
-                             paths[0].parent)
+        out += with_deadline(lambda beat, part=paths[i:i + 2000]: _find_columns(part, pats, beat), timeout, parent)
     return out
 
 
@@ -142,53 +150,136 @@ def _find_exe() -> str | None:
     return exe if probe.stdout == b"d" else None
 
 
+# Regular files: rel, size, mtime. Anything else: "/" + rel, the starting point, its kind. A starting
+# point prints as "/" (empty %P) with kind d when it is a folder, so it also marks where its block begins.
+_FIND_FORMAT = ["(", "-type", "f", "-printf", "%P\\0%s\\0%T@\\0", ")",
+                "-o", "(", "-type", "d", "-printf", "/%P\\0%H\\0d\\0", ")",
+                "-o", "(", "-type", "l", "-printf", "/%P\\0%H\\0l\\0", ")",
+                "-o", "-printf", "/%P\\0%H\\0s\\0"]
 
-def _find_scan(paths: list[Path], pats: tuple[str, ...], beat: Callable[[], None]) -> list[Listing]:
+
+def _find_columns(paths: list[str], pats: tuple[str, ...], beat: Callable[[], None]) -> list[Scan]:
+    """Run `find` over ``paths`` and cut its output into one ``Scan`` per folder while it still runs.
+
+    Parsing as the output arrives (whole records only, by C-level split and slice) lets Python
+    work overlap the `find` process instead of following it.
+    """
     import subprocess
-    args = [_find_exe() or "find", *[str(p) for p in paths], "-printf", "%H\\0%P\\0%y\\0%s\\0%T@\\0"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={"LC_ALL": "C"})
-    assert proc.stdout is not None
-    chunks = []
-    try:
-        while chunk := proc.stdout.read1(1 << 20):
-            chunks.append(chunk)
-            beat()
-    finally:
-        proc.stdout.close()
-        proc.wait()
-    fields = b"".join(chunks).split(b"\0")
-    by_root: dict[bytes, tuple[list[FileEntry], list[str], list[str]]] = {}
-    exists: set[bytes] = set()
-    it = iter(fields)
-    decode = os.fsdecode
-    for root, rel_b, kind, size, mtime in zip(it, it, it, it, it, strict=False):
-        if not rel_b:
-            if kind == b"d":
-                exists.add(root)
-            continue
-        entry = by_root.get(root)
-        if entry is None:
-            entry = by_root[root] = ([], [], [])
-        rel = decode(rel_b)
-        if pats and excluded(rel, pats):
-            continue
-        if kind == b"f":
-            sec, _, frac = mtime.partition(b".")
-            entry[0].append(FileEntry(rel, int(size), int(sec + (frac + b"000000000")[:9])))
-        elif kind == b"l":
-            entry[2].append(rel)
-        elif kind != b"d":
-            entry[1].append(rel)
-    out = []
-    for p in paths:
-        key = os.fsencode(str(p))
-        if key not in exists:
-            out.append(Listing(exists=False))
-            continue
-        files, special, links = by_root.get(key, ([], [], []))
-        files.sort(key=lambda f: f.rel)
-        out.append(Listing(True, tuple(files), tuple(sorted(special)), tuple(sorted(links))))
+    import tempfile
+    args = [_find_exe() or "find", *paths, *_FIND_FORMAT]
+    rels: list[str] = []
+    sizes: list[str] = []
+    mtimes: list[str] = []
+    by_root: dict[str, Scan] = {}
+    searched = 0  # rels[:searched] hold no block start we have not seen
+    starts: list[int] = []
+
+    def close_blocks(final: bool) -> None:
+        """Turn every block whose end is known into a Scan (the last one only at the end)."""
+        nonlocal searched
+        i = searched - 1
+        while True:
+            try:
+                i = rels.index("/", i + 1)
+            except ValueError:
+                break
+            starts.append(i)
+        searched = len(rels)
+        ends = [*starts[1:], len(rels)] if final else starts[1:]
+        for a, b in zip(starts, ends, strict=False):
+            _block(a, b)
+        del starts[:len(ends)]
+
+    def _block(a: int, b: int) -> None:
+        if mtimes[a] != "d":  # a starting point that is a symlink or a FIFO: not a folder
+            return
+        r, s, m = rels[a + 1:b], sizes[a + 1:b], mtimes[a + 1:b]
+        if "" in r:  # a starting point that is a regular file: it lands inside the previous block
+            cut = r.index("")
+            r, s, m = r[:cut], s[:cut], m[:cut]
+        if pats and _excluded_entries(r, pats):
+            r, s, m = _apply_excludes(r, s, m, pats)
+        others = m.count("d") + m.count("l") + m.count("s")
+        by_root[sizes[a]] = Scan(True, r, s, m, others)
+
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: many errors can never block find
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env={"LC_ALL": "C"})
+        assert proc.stdout is not None
+        tail = b""
+        loose: list[str] = []  # fields of a record not yet complete
+        try:
+            while chunk := proc.stdout.read1(1 << 20):
+                beat()
+                buf = tail + chunk
+                cut = buf.rfind(b"\0") + 1
+                tail = buf[cut:]
+                if not cut:
+                    continue
+                fields = loose + buf[:cut].decode("utf-8", "surrogateescape").split("\0")
+                fields.pop()  # after the last separator
+                whole = len(fields) - len(fields) % 3
+                rels += fields[0:whole:3]
+                sizes += fields[1:whole:3]
+                mtimes += fields[2:whole:3]
+                loose = fields[whole:]
+                close_blocks(final=False)
+        finally:
+            proc.stdout.close()
+            proc.wait()
+        close_blocks(final=True)
+        if proc.returncode:
+            err.seek(0)
+            for root, why in _find_errors(err.read().decode("utf-8", "surrogateescape"), paths).items():
+                if root in by_root:
+                    by_root[root] = dataclasses.replace(by_root[root], error=why)
+    missing = Scan(False)
+    return [by_root.get(p, missing) for p in paths]
+
+
+def _find_errors(text: str, paths: list[str]) -> dict[str, str]:
+    """Which starting points `find` could not read completely (a missing one is no error: it is absent)."""
+    out: dict[str, str] = {}
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    for ln in lines[:200]:
+        hit = [p for p in paths if f"'{p}/" in ln or (f"'{p}'" in ln and "No such file" not in ln)]
+        for p in hit or ([] if "No such file" in ln else paths):  # an error no folder claims fails them all
+            out.setdefault(p, ln.removeprefix("find: "))
+    if len(lines) > 200:
+        for p in paths:
+            out.setdefault(p, f"{len(lines)} errors while listing, first: {lines[0]}")
     return out
+
+
+def _excluded_entries(rels: list[str], pats: tuple[str, ...]) -> set[str]:
+    """Entries an exclude pattern matches: a regex filter in C first, then the exact rule on the few it keeps."""
+    import fnmatch
+    import re
+    parts = []
+    for pat in pats:
+        body = fnmatch.translate(pat.lstrip("/"))
+        # a name pattern may match after any "/"; a path pattern after an optional "/" (non-file entries)
+        parts.append(f"(?s:.*/)?{body}" if "/" not in pat else f"/?{body}")
+    rx = re.compile("|".join(f"(?:{p})" for p in parts))
+    return {r for r in filter(rx.match, rels) if r not in ("", "/") and excluded(r.lstrip("/"), pats)}
+
+
+def _apply_excludes(rels: list[str], sizes: list[str], mtimes: list[str], pats: tuple[str, ...]
+                    ) -> tuple[list[str], list[str], list[str]]:
+    """rsync's rule: an excluded entry goes, and an excluded folder goes with everything inside it."""
+    r2, s2, m2 = [], [], []
+    gone: list[str] = []
+    for r, s, m in zip(rels, sizes, mtimes, strict=True):
+        rel = r[1:] if r.startswith("/") else r
+        if gone and rel.startswith(tuple(gone)):
+            continue
+        if excluded(rel, pats):
+            if m == "d" and r.startswith("/"):
+                gone.append(rel + "/")
+            continue
+        r2.append(r)
+        s2.append(s)
+        m2.append(m)
+    return r2, s2, m2
 
 
 @dataclass(frozen=True)

@@ -12,31 +12,31 @@ later holds the source against.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import itertools
 import os
 import shlex
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import xxhash
-
 from djtui.config import Destination
 from djtui.domain.rsync import TransferProgress, exit_meaning, parse_itemize, parse_progress, split_records
-from djtui.domain.sessions import Comparison, Listing, SessionKey, VerifyRecord, compare_sizes
+from djtui.domain.sessions import Comparison, Listing, SessionKey, VerifyRecord, compare_scans, compare_sizes
 from djtui.errors import UserError
 from djtui.services import commandlog, filesystem
+from djtui.services.hashing import hash_file
+from djtui.services.locks import LockBusy, exclusive
 from djtui.services.sessions import SessionService
-
-CHUNK = 1 << 20
-
 
 # --------------------------------------------------------------------------------------------
 # rsync
@@ -142,9 +142,13 @@ async def run_rsync(args: Sequence[str], on_progress: Callable[[TransferProgress
 
 
 class HashCache:
-    """xxh3-128 digests keyed by (path, size, mtime_ns) in ``state_dir/hashcache.sqlite``.
+    """xxh3-128 digests keyed by (path, size, mtime) in ``state_dir/hashcache.sqlite``.
 
-    It is only a cache: losing it costs a re-hash, so writes skip fsync.
+    One row per session folder: its files' relative paths, sizes, mtimes and digests as
+    NUL-separated text. A verification of 100,000 files reads and writes a thousand rows, and a
+    folder that did not change is recognised by comparing its columns whole, without a Python
+    step per file. Keys are bytes, since a file name need not be UTF-8. It is only a cache:
+    losing it costs a re-hash, so writes skip fsync.
     """
 
     def __init__(self, state_dir: Path):
@@ -154,99 +158,241 @@ class HashCache:
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE IF NOT EXISTS h (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
-                         "digest TEXT)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS hr (root BLOB PRIMARY KEY, n INTEGER, rels BLOB, sizes BLOB, "
+                         "mtimes BLOB, digests BLOB)")
+        for old in ("h", "hb"):  # one row per file, from earlier versions
+            self._db.execute(f"DROP TABLE IF EXISTS {old}")
 
-    def lookup(self, items: Sequence[tuple[str, int, int]]) -> dict[str, str]:
-        """Cached digests still valid for (size, mtime_ns): one range query per folder (primary-key scan)."""
-        out: dict[str, str] = {}
-        want = {p: (s, m) for p, s, m in items}
-        folders = {p.rsplit("/", 1)[0] for p in want}
+    def lookup(self, root: str, rels: Sequence[str], sizes: Sequence[str], mtimes: Sequence[str]
+               ) -> list[str | None]:
+        """The cached digest of each file whose size and mtime are still the same, else None."""
         with self._lock:
-            for folder in folders:
-                # every path under folder/ sorts between "folder/" and "folder0" ("0" follows "/")
-                for p, s, m, d in self._db.execute(
-                        "SELECT path, size, mtime_ns, digest FROM h WHERE path > ? AND path < ?",
-                        (folder + "/", folder + "0")):
-                    if want.get(p) == (s, m):
-                        out[p] = d
+            row = self._db.execute("SELECT n, rels, sizes, mtimes, digests FROM hr WHERE root = ?",
+                                   (_pack([root]),)).fetchone()
+        if row is None:
+            return [None] * len(rels)
+        try:
+            n = row[0]
+            crels, csizes, cmtimes, cdig = (_unpack(c, n) for c in row[1:])
+        except (ValueError, UnicodeError):
+            return [None] * len(rels)
+        if crels == list(rels) and csizes == list(sizes) and cmtimes == list(mtimes):
+            return list(cdig)
+        known = {r: (sz, m, d) for r, sz, m, d in zip(crels, csizes, cmtimes, cdig, strict=True)}
+        out: list[str | None] = []
+        for r, sz, m in zip(rels, sizes, mtimes, strict=True):
+            hit = known.get(r)
+            out.append(hit[2] if hit is not None and hit[0] == sz and hit[1] == m else None)
         return out
 
-    def store(self, items: Sequence[tuple[str, int, int, str]]) -> None:
-        if not items:
+    def store(self, rows: Sequence[tuple[str, Sequence[str], Sequence[str], Sequence[str], Sequence[str]]]) -> None:
+        """(root, rels, sizes, mtimes, digests) per folder; a folder's row is replaced whole."""
+        if not rows:
             return
         with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO h VALUES (?, ?, ?, ?)", items)
+            self._db.executemany("INSERT OR REPLACE INTO hr VALUES (?, ?, ?, ?, ?, ?)",
+                                 [(_pack([root]), len(r), _pack(r), _pack(s), _pack(m), _pack(d))
+                                  for root, r, s, m, d in rows])
             self._db.commit()
 
     def close(self) -> None:
         self._db.close()
 
 
-def hash_file(path: str, beat: Callable[[], None] | None = None) -> str:
-    h = xxhash.xxh3_128()
-    with open(path, "rb", buffering=0) as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-            if beat:
-                beat()
-    return h.hexdigest()
+def _pack(col: Sequence[str]) -> bytes:
+    return "\0".join(col).encode("utf-8", "surrogateescape")
 
 
-def _hash_batch(paths: list[str]) -> list[str]:
-    """Runs in a worker process: many files per task, so the per-task cost is paid once per batch."""
-    return [hash_file(p) for p in paths]
+def _unpack(blob: bytes, n: int) -> list[str]:
+    out = bytes(blob).decode("utf-8", "surrogateescape").split("\0") if n else []
+    if len(out) != n:
+        raise ValueError("damaged cache row")
+    return out
 
 
-def hash_files(items: Sequence[tuple[str, int, int]], cache: HashCache, workers: int, timeout: float,
-               on_file: Callable[[str], None] | None = None) -> tuple[dict[str, str], int]:
-    """Digests of regular files (from a scan, never FIFOs); cached ones are not re-read.
+class _NoWorkers(Exception):
+    pass
 
-    Many small files: worker processes (hashing is CPU work and the GIL would serialize it);
-    few files: threads. Either way the wait has a deadline renewed by each finished file or batch.
+
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds djtui/
+
+# A folder's files to hash: (root, rels, sizes as text)
+HashGroup = tuple[str, Sequence[str], Sequence[str]]
+
+
+def _start_workers(n: int) -> list[subprocess.Popen]:
+    """``n`` idle ``python -m djtui.services.hashing`` processes (they start while their lists are built)."""
+    if not sys.executable:
+        raise _NoWorkers
+    procs: list[subprocess.Popen] = []
+    try:
+        for _ in range(n):
+            procs.append(subprocess.Popen([sys.executable, "-s", "-m", "djtui.services.hashing"],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                          cwd="/", env={"LC_ALL": "C", "PYTHONPATH": _PACKAGE_ROOT}))
+    except OSError:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        raise _NoWorkers from None
+    return procs
+
+
+def _request(part: list[HashGroup]) -> bytes:
+    """A worker's whole list: folder, file count, then each file's relative path and size."""
+    fields: list[str] = []
+    for root, rels, sizes in part:
+        fields += [root, str(len(rels))]
+        fields += [x for pair in zip(rels, sizes, strict=True) for x in pair]
+    return ("\0".join(fields) + "\0").encode("utf-8", "surrogateescape")
+
+
+def hash_files(groups: Sequence[tuple[str, Sequence[str], Sequence[str], Sequence[str]]], cache: HashCache,
+               workers: int, timeout: float, on_file: Callable[[str], None] | None = None
+               ) -> tuple[list[list[str]], int]:
+    """Digests of regular files (from a scan, never FIFOs), per folder in the folder's file order.
+
+    ``groups`` are (root, rels, sizes, mtimes) as the scan wrote them; cached digests are not
+    re-read. Many files: worker processes (hashing small files is per-file Python work, which the
+    GIL would serialize); few: threads. Either way the wait has a deadline renewed by each file.
     """
-    known = cache.lookup(items)
-    todo = [it for it in items if it[0] not in known]
+    digests = [cache.lookup(root, rels, sizes, mtimes) for root, rels, sizes, mtimes in groups]
+    todo_idx = [[i for i, d in enumerate(ds) if d is None] for ds in digests]
+    todo: list[HashGroup] = []
+    where: list[tuple[int, list[int]]] = []
+    for gi, idx in enumerate(todo_idx):
+        if idx:
+            root, rels, sizes, _m = groups[gi]
+            if len(idx) == len(rels):
+                todo.append((root, rels, sizes))
+            else:
+                todo.append((root, [rels[i] for i in idx], [sizes[i] for i in idx]))
+            where.append((gi, idx))
+    total = sum(len(g[1]) for g in todo)
 
-    def threaded(beat: filesystem.Heartbeat) -> list[tuple[str, int, int, str]]:
-        def one(item: tuple[str, int, int]) -> tuple[str, int, int, str]:
-            d = hash_file(item[0], beat)
-            beat()
-            if on_file:
-                on_file(item[0])
-            return (*item, d)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(one, todo))
+    def threaded(beat: filesystem.Heartbeat) -> list[list[str]]:
+        # daemon threads, not a ThreadPoolExecutor: Python joins executor threads at exit, so one
+        # read stuck in the kernel (stale mount) would hold the finished CLI or app open for minutes
+        flat = [(ti, j, f"{root}/{rel}", int(size)) for ti, (root, rels, sizes) in enumerate(todo)
+                for j, (rel, size) in enumerate(zip(rels, sizes, strict=True))]
+        results: list[list[str]] = [[""] * len(g[1]) for g in todo]
+        pending = iter(flat)
+        lock = threading.Lock()
+        errors: list[BaseException] = []
 
-    def work(beat: filesystem.Heartbeat) -> list[tuple[str, int, int, str]]:
-        if len(todo) < 2000 or workers < 2:
+        def worker() -> None:
+            while not errors:
+                with lock:
+                    nxt = next(pending, None)
+                if nxt is None:
+                    return
+                ti, j, path, size = nxt
+                try:
+                    d = hash_file(path, beat, size)
+                except BaseException as exc:
+                    errors.append(exc)
+                    return
+                beat()
+                if on_file:
+                    on_file(path)
+                results[ti][j] = d
+
+        threads = [threading.Thread(target=worker, daemon=True, name="djtui-hash")
+                   for _ in range(max(1, min(workers, total)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return results
+
+    def work(beat: filesystem.Heartbeat) -> list[list[str]]:
+        if total < 2000 or workers < 2 or (os.cpu_count() or 1) < 2:
             return threaded(beat)
         try:
             return processes(beat)
-        except BrokenProcessPool:  # e.g. a __main__ the forkserver cannot re-import: threads still work
+        except _NoWorkers:  # no usable interpreter to start, or one died: threads still work
             return threaded(beat)
 
-    def processes(beat: filesystem.Heartbeat) -> list[tuple[str, int, int, str]]:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        size = max(200, min(2000, len(todo) // (workers * 4) or 1))
-        batches = [todo[i:i + size] for i in range(0, len(todo), size)]
-        out: list[tuple[str, int, int, str]] = []
-        ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1), mp_context=ctx) as pool:
-            for batch, digests in zip(batches, pool.map(_hash_batch, [[p for p, _s, _m in b] for b in batches]),
-                                      strict=True):
-                beat()
-                out += [(*it, d) for it, d in zip(batch, digests, strict=True)]
-                if on_file:
-                    for it in batch:
-                        on_file(it[0])
-        return out
+    def processes(beat: filesystem.Heartbeat) -> list[list[str]]:
+        n = min(workers, os.cpu_count() or 1)
+        # whole folders per worker, dealt out so each gets about the same number of files
+        parts: list[list[int]] = [[] for _ in range(n)]
+        load = [0] * n
+        for ti in sorted(range(len(todo)), key=lambda t: -len(todo[t][1])):
+            w = load.index(min(load))
+            parts[w].append(ti)
+            load[w] += len(todo[ti][1])
+        procs = _start_workers(n)
+        results: list[list[str]] = [[] for _ in todo]
+        errors: list[OSError] = []
 
-    fresh = filesystem.with_deadline(work, timeout, "hashing") if todo else []
-    cache.store(fresh)
-    known.update({p: d for p, _s, _m, d in fresh})
-    return known, len(fresh)
+        def read(part: list[int], proc: subprocess.Popen) -> None:
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                with proc.stdin:  # the worker reads all of it before it touches a file: this cannot block on a mount
+                    proc.stdin.write(_request([todo[ti] for ti in part]))
+            except OSError:  # it died at start: its results stay missing and threads take over
+                return
+            slots = [(ti, j) for ti in part for j in range(len(todo[ti][1]))]
+            chunks: list[bytes] = []
+            seen = 0
+            while chunk := proc.stdout.read1(1 << 16):
+                chunks.append(chunk)
+                beat()
+                if on_file:
+                    now = seen + chunk.count(b"\n")
+                    for ti, j in slots[seen:now]:
+                        on_file(f"{todo[ti][0]}/{todo[ti][1][j]}")
+                    seen = now
+            lines = b"".join(chunks).decode("utf-8", "replace").split("\n")
+            lines.pop()  # after the last newline
+            for n, line in enumerate(lines):
+                if line.startswith("!"):
+                    ti, j = slots[n]
+                    num, _, msg = line[1:].partition(" ")
+                    errors.append(OSError(int(num) if num.isdigit() else 0, msg, f"{todo[ti][0]}/{todo[ti][1][j]}"))
+                    return
+            pos = 0
+            for ti in part:
+                count = len(todo[ti][1])
+                results[ti] = lines[pos:pos + count]
+                pos += count
+
+        readers = [threading.Thread(target=read, args=(part, p), daemon=True, name="djtui-hash-read")
+                   for part, p in zip(parts, procs, strict=True)]
+        try:
+            for t in readers:
+                t.start()
+            for t in readers:
+                t.join()
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+        if errors:
+            raise errors[0]
+        if any(len(r) != len(g[1]) for r, g in zip(results, todo, strict=True)):
+            raise _NoWorkers  # a worker died (not a file error): hash here instead
+        return results
+
+    if not todo:
+        return digests, 0  # type: ignore[return-value]
+    fresh = filesystem.with_deadline(work, timeout, "hashing")
+    rows = []
+    for (gi, idx), got in zip(where, fresh, strict=True):
+        ds = digests[gi]
+        if len(idx) == len(ds):
+            ds[:] = got
+        else:
+            for i, d in zip(idx, got, strict=True):
+                ds[i] = d
+        root, rels, sizes, mtimes = groups[gi]
+        rows.append((root, rels, sizes, mtimes, ds))
+    cache.store(rows)
+    return digests, total  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,13 +441,37 @@ def verify_session(service: SessionService, key: SessionKey, dest: Destination, 
 
 def verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Destination, *, checksum: bool = False,
                 on_file: Callable[[str], None] | None = None) -> list[VerifyOutcome]:
-    """Blocking: verify many sessions in one pass (one scan per side, one hashing pool, one cache)."""
+    """Blocking: verify many sessions in one pass (one scan per side, one hashing pool, one cache).
+
+    Folders whose two sides agree are proven equal by one dict comparison over the scan's text
+    columns; only folders that differ get a file-by-file diff. Records are written once at the end.
+    """
+    with _collector_paused():
+        return _verify_many(service, keys, dest, checksum=checksum, on_file=on_file)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic GC passes while a scan makes hundreds of thousands of strings (about 15% of the work).
+
+    Nothing here makes cycles that matter: memory is still freed by reference counting.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Destination, *, checksum: bool,
+                 on_file: Callable[[str], None] | None) -> list[VerifyOutcome]:
     method = "checksum" if checksum else "size"
     empty = Comparison()
     probe = service.probe(dest)
     if not probe.ok:
-        for k in keys:
-            service.records.forget(k, dest.name)
+        service.records.forget_many(keys, dest.name)
         return [VerifyOutcome(k, dest.name, method, empty, 0, 0, error=f"{dest.name}: {probe.state}: {probe.detail}")
                 for k in keys]
     started = time.time()
@@ -309,55 +479,83 @@ def verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Desti
     dst_paths = [service.dest_path(dest, k) for k in keys]
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            f_src = pool.submit(filesystem.scan_many, src_paths, exclude=service.excludes, timeout=service.timeout)
-            f_dst = pool.submit(filesystem.scan_many, dst_paths, exclude=service.excludes, timeout=service.timeout)
+            f_src = pool.submit(filesystem.scan_columns, src_paths, exclude=service.excludes, timeout=service.timeout)
+            f_dst = pool.submit(filesystem.scan_columns, dst_paths, exclude=service.excludes, timeout=service.timeout)
             srcs, dsts = f_src.result(), f_dst.result()
     except filesystem.Hung as exc:
         return [VerifyOutcome(k, dest.name, method, empty, 0, 0, error=str(exc)) for k in keys]
-    cmps = [compare_sizes(s, d) if s.exists and d.exists else None for s, d in zip(srcs, dsts, strict=True)]
-    digests: dict[str, str] = {}
+    except OSError as exc:  # the Python scanner (no GNU find) met an unreadable folder
+        service.records.forget_many(keys, dest.name)
+        return [VerifyOutcome(k, dest.name, method, empty, 0, 0,
+                              error=f"{exc.filename}: {exc.strerror or exc}; not verified") for k in keys]
+    cmps = [compare_scans(s, d) if s.exists and d.exists and not (s.error or d.error) else None
+            for s, d in zip(srcs, dsts, strict=True)]
+    digests: dict[int, tuple[list[str], Sequence[str], list[str]]] = {}  # i -> src digests, dst rels, dst digests
     hashed = 0
     if checksum:
-        items: list[tuple[str, int, int]] = []
-        for sp, dp, s, d, c in zip(src_paths, dst_paths, srcs, dsts, cmps, strict=True):
+        groups: list[tuple[str, Sequence[str], Sequence[str], Sequence[str]]] = []
+        owners: list[int] = []
+        for i, (sp, dp, s, d, c) in enumerate(zip(src_paths, dst_paths, srcs, dsts, cmps, strict=True)):
             if c is None or not c.ok:
                 continue
-            items += [(f"{sp}/{f.rel}", f.size, f.mtime_ns) for f in s.files]
-            names = {f.rel for f in s.files}
-            items += [(f"{dp}/{f.rel}", f.size, f.mtime_ns) for f in d.files if f.rel in names]
-        if items:
+            srels, ssizes, smtimes = s.file_columns()
+            drels, dsizes, dmtimes = d.file_columns()
+            if len(drels) != len(srels):  # extra files at the destination are not read
+                have = set(srels)
+                keep = [j for j, r in enumerate(drels) if r in have]
+                drels, dsizes, dmtimes = ([col[j] for j in keep] for col in (drels, dsizes, dmtimes))
+            groups += [(os.path.abspath(sp), srels, ssizes, smtimes), (os.path.abspath(dp), drels, dsizes, dmtimes)]
+            owners.append(i)
+        if groups:
             cache = HashCache(service.config.state_dir)
             try:
-                digests, hashed = hash_files(items, cache, service.settings.checksum_workers, service.timeout,
-                                             on_file)
+                got, hashed = hash_files(groups, cache, service.settings.checksum_workers, service.timeout, on_file)
             except filesystem.Hung as exc:
                 return [VerifyOutcome(k, dest.name, method, empty, 0, 0, error=str(exc)) for k in keys]
+            except OSError as exc:  # a file (or the whole destination) vanished while it was being read
+                service.records.forget_many(keys, dest.name)
+                return [VerifyOutcome(k, dest.name, method, empty, 0, 0,
+                                      error=f"{exc.filename or dest.name}: {exc.strerror or exc} during "
+                                            "verification (removed or unmounted?); not verified")
+                        for k in keys]
             finally:
                 cache.close()
+            for n, i in enumerate(owners):
+                digests[i] = (got[2 * n], groups[2 * n + 1][1], got[2 * n + 1])
     out = []
-    for k, sp, dp, s, c in zip(keys, src_paths, dst_paths, srcs, cmps, strict=True):
+    passed: list[VerifyRecord] = []
+    failed: list[tuple[SessionKey, str]] = []
+    for i, (k, sp, dp, s, d, c) in enumerate(zip(keys, src_paths, dst_paths, srcs, dsts, cmps, strict=True)):
         if not s.exists:
             out.append(VerifyOutcome(k, dest.name, method, empty, 0, 0, error=f"source {sp} does not exist"))
             continue
-        if c is None:
-            service.records.forget(k, dest.name)
-            out.append(VerifyOutcome(k, dest.name, method, compare_sizes(s, Listing(True)), s.count, s.bytes,
-                                     error=f"no backup at {dp}"))
+        if s.error or d.error:
+            failed.append((k, dest.name))
+            out.append(VerifyOutcome(k, dest.name, method, empty, s.count, s.bytes,
+                                     error=f"could not list every file: {s.error or d.error}; not verified"))
             continue
-        hashes: dict[str, str | None] = {}
+        if c is None:
+            failed.append((k, dest.name))
+            out.append(VerifyOutcome(k, dest.name, method, compare_sizes(s.listing(), Listing(True)), s.count,
+                                     s.bytes, error=f"no backup at {dp}"))
+            continue
+        table = s.file_table()
         if checksum and c.ok:
-            hashes = {f.rel: digests.get(f"{sp}/{f.rel}") for f in s.files}
-            bad = tuple(f.rel for f in s.files if hashes[f.rel] is None
-                        or digests.get(f"{dp}/{f.rel}") != hashes[f.rel])
+            hashes, drels, dhashes = digests[i]
+            bad: tuple[str, ...] = ()
+            if dict(zip(table.rels, hashes, strict=True)) != dict(zip(drels, dhashes, strict=True)):
+                other = dict(zip(drels, dhashes, strict=True))
+                bad = tuple(r for r, h in zip(table.rels, hashes, strict=True) if other.get(r) != h)
+            table = s.file_table(hashes)
             c = Comparison(c.missing, c.extra, c.size_mismatch, bad, c.compared, len(hashes))
         record_path = None
         if c.ok and s.count:
-            rec = VerifyRecord(k.participant_id, k.date_str, dest.name, started, method,
-                               {f.rel: (f.size, f.mtime_ns, hashes.get(f.rel)) for f in s.files})
-            record_path = str(service.records.save(rec))
+            passed.append(VerifyRecord(k.participant_id, k.date_str, dest.name, started, method, table))
+            record_path = str(service.records.path)
         else:
-            service.records.forget(k, dest.name)
+            failed.append((k, dest.name))
         out.append(VerifyOutcome(k, dest.name, method, c, s.count, s.bytes, 0, record_path))
+    service.records.save_many(passed, failed)
     if out:
         first = out[0]
         out[0] = VerifyOutcome(first.key, first.destination, first.method, first.comparison, first.source_files,
@@ -475,6 +673,18 @@ class JobQueue:
             self._emit(job)
 
     async def _sync(self, job: Job) -> None:
+        """Under the session's source lock, the one delete takes: a delete never runs while rsync reads."""
+        if job.dry_run:
+            return await self._sync_unlocked(job)
+        svc = self.service
+        try:
+            with exclusive(svc.config.state_dir, f"source:{svc.source_path(job.key)}",
+                           purpose=f"sync {job.key.label} → {job.destination}"):
+                await self._sync_unlocked(job)
+        except LockBusy as exc:
+            raise UserError(str(exc)) from None
+
+    async def _sync_unlocked(self, job: Job) -> None:
         svc = self.service
         dest = svc.backup.destination(job.destination)
         src = svc.source_path(job.key)

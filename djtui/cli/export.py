@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="schema of Spyglass's export log (default: common_usage)")
         q.add_argument("--prefix", action="append", default=None, metavar="PREFIX",
                        help="load only schemas with this prefix (default: export.schema_prefixes, else all)")
+        q.add_argument("--statement-timeout", type=float, default=None, metavar="SECONDS",
+                       help="stop a leaf's restriction that runs longer than this; 0: no limit "
+                            "(default: export.statement_timeout_s, 300)")
 
     plan = esub.add_parser("plan", help="per table: where its rows come from and how many")
     leaves_args(plan)
@@ -72,11 +75,22 @@ def _prefixes(ctx: Context) -> tuple[str, ...]:
     return tuple(ctx.args.prefix) if ctx.args.prefix else ctx.config.export.schema_prefixes
 
 
+def _timeout(ctx: Context) -> float:
+    value = ctx.args.statement_timeout
+    if value is None:
+        return ctx.config.export.statement_timeout_s
+    if not 0 <= value <= 31_536_000:  # also NaN and inf; the server's maximum is a year
+        raise UserError(f"{value} is not a time limit", where="--statement-timeout",
+                        hint="give seconds, from 0 (no limit) up to 31536000")
+    return value
+
+
 def run_plan(ctx: Context) -> int:
     from djtui.services.export import plan_export
 
+    timeout = _timeout(ctx)
     leaves = _leaves(ctx)
-    result = plan_export(ctx.db, leaves, _prefixes(ctx))
+    result = plan_export(ctx.db, leaves, _prefixes(ctx), statement_timeout=timeout)
     counts = result.table_counts()
     if ctx.json:
         emit_json([c.to_json() for c in counts])
@@ -95,11 +109,13 @@ def run_write(ctx: Context) -> int:
     out = Path(ctx.args.out) if ctx.args.out else cfg.out_dir
     if out is None:
         raise UserError("no output directory", where="export write", hint="pass --out DIR or set export.out_dir")
+    ctx.require_writable("export write")  # like a dump, an export writes files: read-only means none
     strip = cfg.strip_charset if ctx.args.strip_charset is None else ctx.args.strip_charset
+    timeout = _timeout(ctx)
     leaves = _leaves(ctx)
     graph = load_graph(ctx.db, _prefixes(ctx))
     manifest = export_sql(ctx.db, graph, leaves, out, strip=strip, batch_rows=cfg.insert_batch_rows,
-                          fmt=ctx.args.format,
+                          fmt=ctx.args.format, statement_timeout=timeout,
                           progress=None if ctx.json else (lambda t, n: print(f"  {t}: {n} rows", file=sys.stderr)))
     if ctx.json:
         emit_json({"out": str(out), **manifest})
@@ -113,11 +129,12 @@ def run_write(ctx: Context) -> int:
 
 
 def run_files(ctx: Context) -> int:
-    from djtui.services.export import ExportSession, load_graph, needed_files
+    from djtui.services.export import ExportSession, load_graph, needed_files, problem_notes
 
+    timeout = _timeout(ctx)
     leaves = _leaves(ctx)
     graph = load_graph(ctx.db, _prefixes(ctx))
-    with ExportSession(ctx.db, graph, leaves) as session:
+    with ExportSession(ctx.db, graph, leaves, statement_timeout=timeout) as session:
         session.run()
         found = needed_files(session, ctx.config.stores)
     total = sum(f.size or 0 for f in found)
@@ -125,10 +142,17 @@ def run_files(ctx: Context) -> int:
     if ctx.json:
         emit_json({"files": [f.to_json() for f in found], "total_bytes": total, "missing": len(missing)})
     else:
+        notes = problem_notes(found)
         print(render_table(("store", "path", "bytes", "exists", "table"),
-                           [(f.store, f.path, f.size, {True: "yes", False: "MISSING", None: "?"}[f.exists], f.table)
-                            for f in found], align="llrll"))
-        print(f"\n{len(found)} files, {total} bytes, {len(missing)} missing")
+                           [(f.store, f.path, f.size, f.mark(notes), f.table) for f in found],
+                           align="llrll"))
+        unknown = sum(1 for f in found if f.exists is None)
+        print(f"\n{len(found)} files, {total} bytes, {len(missing)} missing"
+              + (f", {unknown} not checked" if unknown else ""))
+        if notes:
+            print("\nproblems:")
+            for text, n in notes.items():
+                print(f"  [{n}] {text}")
     return 1 if missing else 0
 
 

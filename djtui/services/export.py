@@ -1,8 +1,36 @@
 """Export: load the foreign-key graph, run the cascade on the server, count rows, read them back.
 
-Key sets live in temporary tables on one dedicated connection (never in WHERE strings), inside
-one ``READ ONLY`` transaction with a consistent snapshot: user restrictions cannot write, and
-the counts, the key sets and the rows a writer streams afterwards all see the same data.
+Key sets live in temporary tables on one dedicated connection (never in WHERE strings). The work
+runs in two phases, so that an export never blocks the lab's writers:
+
+1. **Key sets** (``run``): a ``READ ONLY`` transaction at READ COMMITTED. Each ``INSERT ... SELECT``
+   into a key table is then a consistent *nonlocking* read of the newest committed rows (at
+   REPEATABLE READ InnoDB would take shared locks on every source row until the export ends, and
+   the lab's inserts would fail with lock wait timeouts). So each statement sees the database at
+   its own moment, not at one snapshot. User restrictions still cannot write (READ ONLY), and the
+   statements that evaluate them have a time limit (``statement_timeout``). Checked on MariaDB
+   10.11 with the binary log off, MIXED and ROW; under STATEMENT logging the key tables use Aria
+   (MyISAM on MySQL), because the server refuses to log InnoDB writes at READ COMMITTED there.
+   MySQL 8 documents the same nonlocking read for ``INSERT ... SELECT`` at READ COMMITTED.
+2. **Rows** (everything after ``run``): one ``READ ONLY`` transaction ``WITH CONSISTENT SNAPSHOT``
+   at REPEATABLE READ, taken after the last key-set statement. Counts, files and the rows a writer
+   streams are plain SELECTs of that snapshot joined to the key sets: nonlocking too.
+
+What holds, by construction:
+
+- Every exported row is a row of the snapshot and its key is in the table's key set: all values
+  come from one moment; rows inserted after a table's key set was computed are not exported.
+- With concurrent inserts and updates of non-key columns (ingestion), the export equals the
+  cascade run on the moment of each key-set statement, and is referentially complete: a parent's
+  key set is computed from its children's finished key sets, a committed child row always has its
+  parent, and a parent cannot disappear while its children exist (foreign keys).
+- With concurrent deletes: rows deleted before the snapshot are missing from the export (the
+  manifest counts what was written; ``plan`` counts the key sets). Deleting a child never breaks
+  the export; a parent can only be deleted together with its children. The one case the export
+  cannot rule out is a row whose foreign-key columns change while the cascade runs (a row
+  deleted and inserted again with another parent, or an update of a secondary foreign key): its
+  new parent may be missing. The SQL file loads with foreign-key checks on, so such an export
+  fails to load (and ``verify`` fails) instead of being silently incomplete; write it again.
 """
 
 from __future__ import annotations
@@ -31,7 +59,7 @@ from djtui.domain.cascade import (
     quote_table,
     split_name,
 )
-from djtui.errors import UserError
+from djtui.errors import OperationFailed, UserError
 from djtui.services import commandlog
 from djtui.services.database import ConnectionSettings, Database, describe_error
 
@@ -273,13 +301,63 @@ class ExportResult:
         return out
 
 
-class ExportSession:
-    """One dedicated connection holding the key sets; use as a context manager."""
+STATEMENT_TIMEOUT_S = 300.0  # default time limit of a statement that evaluates a user restriction
+_TIMEOUT_ERRORS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time exceeded
 
-    def __init__(self, db: Database, graph: nx.MultiDiGraph, leaves: list[Leaf], *, complete_parts: bool = True):
+
+def _time_limit_sql(mariadb: bool, seconds: float | None) -> str:
+    """The session setting that stops a runaway restriction; 0 switches it off.
+
+    MySQL's ``max_execution_time`` covers read-only SELECTs only (``count_leaf``), not the
+    cascade's ``INSERT ... SELECT``: on MySQL the cascade has no server-side limit.
+    """
+    limit = float(seconds or 0)
+    if mariadb:
+        return f"SET SESSION max_statement_time = {limit:.3f}"
+    return f"SET SESSION max_execution_time = {round(limit * 1000)}"
+
+
+def timeout_failure(label: str, index: int, seconds: float | None) -> OperationFailed:
+    return OperationFailed(
+        f"the restriction of {label} ran longer than the statement time limit "
+        f"({float(seconds or 0):g} s) and was stopped\n"
+        "  hint: make the condition cheaper (use indexed key columns), or raise export.statement_timeout_s "
+        "(or --statement-timeout)")
+
+
+def _is_mariadb(conn: Any) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT VERSION(), @@version_comment")
+        version, comment = cur.fetchone()
+    return "mariadb" in f"{version} {comment}".lower()
+
+
+def _key_engine(conn: Any, mariadb: bool) -> str:
+    """InnoDB, except under statement-based binary logging: there the server refuses to log an
+    InnoDB write at READ COMMITTED (error 1665), so the key sets use the non-transactional engine."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@log_bin, @@binlog_format")
+        log_bin, fmt = cur.fetchone()
+    if int(log_bin or 0) and _text(fmt).upper() == "STATEMENT":
+        return "Aria" if mariadb else "MyISAM"
+    return "InnoDB"
+
+
+class ExportSession:
+    """One dedicated connection holding the key sets; use as a context manager.
+
+    ``statement_timeout`` (seconds; None or 0: none) limits each statement that evaluates a leaf's
+    restriction, so ``SLEEP()`` or a condition that scans for hours ends with a clear error.
+    """
+
+    def __init__(self, db: Database, graph: nx.MultiDiGraph, leaves: list[Leaf], *, complete_parts: bool = True,
+                 statement_timeout: float | None = STATEMENT_TIMEOUT_S):
         self.db = db
         self.graph = graph
         self.leaves = leaves
+        self.statement_timeout = statement_timeout
+        self._mariadb = True
+        self._engine = "InnoDB"
         try:
             self.plan = plan_cascade(graph, leaves, complete_parts=complete_parts)
         except ValueError as exc:
@@ -295,14 +373,15 @@ class ExportSession:
     def __enter__(self) -> ExportSession:
         self.conn = connect_export(self.db.settings) if _mysqldb() is not None else self.db.connect()
         self._exec("SET SESSION time_zone = '+00:00'")
+        self._mariadb = _is_mariadb(self.conn)
+        self._engine = _key_engine(self.conn, self._mariadb)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        """End the transaction with COMMIT: it is READ ONLY, so only the key sets were written, and
-        rolling back their inserts costs the server as long as the cascade did (0.45 s for 100k keys)."""
+        """End the transaction with COMMIT: it is READ ONLY, so nothing but key sets was written."""
         if self.conn is not None:
             try:
                 self.conn.commit()
@@ -340,16 +419,21 @@ class ExportSession:
         return self._temp[table]
 
     def run(self, progress: Callable[[str], None] | None = None) -> ExportResult:
-        """Materialize every key set; repeat the plan until no set grows (master/part completion)."""
+        """Materialize every key set; repeat the plan until no set grows (master/part completion).
+
+        Key sets are computed at READ COMMITTED (nonlocking), then the snapshot the rows are read
+        from is opened (see the module docstring for what that guarantees).
+        """
         assert self.conn is not None
         self.conn.select_db(split_name(self.plan.tables[0])[0])  # temporary tables need a current database
+        self._exec("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         for n, t in enumerate(self.plan.tables):
             name = f"djtui_keys_{n}"
             cols = ", ".join(quote_ident(c) for c in self.pk(t))
-            self._exec(f"CREATE TEMPORARY TABLE {name} (PRIMARY KEY ({cols})) ENGINE=InnoDB "
+            self._exec(f"CREATE TEMPORARY TABLE {name} (PRIMARY KEY ({cols})) ENGINE={self._engine} "
                        f"SELECT {cols} FROM {quote_table(t)} LIMIT 0")
             self._temp[t] = name
-        self._exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        self._exec("START TRANSACTION READ ONLY")
         previous: dict[str, int] = {}
         while True:
             self.result.rounds += 1
@@ -368,14 +452,26 @@ class ExportSession:
                 break
             previous = counts
         self.result.counts = counts
+        self._exec("COMMIT")  # cheap: only the key sets were written (a rollback would undo them row by row)
+        self._exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        self._exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         return self.result
 
     def _leaf(self, table: str, index: int, restr: str) -> None:
         cols = ", ".join(quote_ident(c) for c in self.pk(table))
         where = f" WHERE ({restr})" if restr.strip() else ""
+        limited = bool(where and self.statement_timeout)
         try:
-            self._exec(f"INSERT IGNORE INTO {self._temp[table]} SELECT {cols} FROM {quote_table(table)}{where}")
+            if limited:
+                self._exec(_time_limit_sql(self._mariadb, self.statement_timeout))
+            try:
+                self._exec(f"INSERT IGNORE INTO {self._temp[table]} SELECT {cols} FROM {quote_table(table)}{where}")
+            finally:
+                if limited:
+                    self._exec(_time_limit_sql(self._mariadb, 0))
         except db_errors() as exc:
+            if exc.args and exc.args[0] in _TIMEOUT_ERRORS:
+                raise timeout_failure(self.leaves[index].label(index), index, self.statement_timeout) from None
             msg = exc.args[1] if len(exc.args) > 1 else str(exc)
             hint = ("restrictions run read-only: they can only select" if exc.args and exc.args[0] == 1792
                     else "fix the condition; it is used as WHERE (...) on that table")
@@ -429,27 +525,30 @@ class ExportSession:
         return self._columns[table]
 
     def whole_table(self, table: str) -> bool:
-        """Is the key set the whole table? Then rows are read by a plain scan, without the join.
+        """Does the snapshot hold exactly the key set's rows? Then rows are read by a plain scan.
 
-        Every key was read from the table, so equal counts mean equal sets (as long as no row was
-        deleted and another added while the cascade ran: InnoDB's INSERT ... SELECT reads the newest
-        rows, not the snapshot). The exact count runs only when the server's estimate says the key
-        set could be most of the table.
+        The key sets were computed before the snapshot (even a leaf without restriction), so rows
+        inserted since would be scanned too, possibly without their parents. The snapshot's table
+        is the key set when its row count equals the number of keys that still have a row in it.
+        Both counts run only when the server's estimate says the key set could be most of the table.
         """
         if table not in self._whole:
             have = self.result.counts.get(table, 0)
             whole = False
-            if any(lf.table == table and not lf.restriction.strip() for lf in self.leaves):
-                whole = True  # a leaf asks for all of it
-            elif have:
+            if have:
                 db, name = split_name(table)
                 with self.conn.cursor() as cur:
                     cur.execute("SELECT table_rows FROM information_schema.tables WHERE table_schema = %s "
                                 "AND table_name = %s", (db, name))
                     row = cur.fetchone()
                 estimate = int(row[0] or 0) if row else 0
-                if have * 3 >= estimate:  # InnoDB's estimate can be off; the count below decides
-                    whole = int(self._scalar(f"SELECT COUNT(*) FROM {quote_table(table)}")) == have
+                unrestricted = any(lf.table == table and not lf.restriction.strip() for lf in self.leaves)
+                if unrestricted or have * 3 >= estimate:  # InnoDB's estimate can be off; counts decide
+                    rows = int(self._scalar(f"SELECT COUNT(*) FROM {quote_table(table)}"))
+                    if rows == have:
+                        keys = " AND ".join(f"t.{quote_ident(c)} = k.{quote_ident(c)}" for c in self.pk(table))
+                        whole = int(self._scalar(f"SELECT COUNT(*) FROM {self._temp[table]} AS k "
+                                                 f"JOIN {quote_table(table)} AS t ON {keys}")) == rows
             self._whole[table] = whole
         return self._whole[table]
 
@@ -604,26 +703,33 @@ def literal_row_expression(columns: Sequence[tuple[str, str]], alias: str) -> st
 
 
 def plan_export(db: Database, leaves: Iterable[Leaf], prefixes: Sequence[str] = (),
-                graph: nx.MultiDiGraph | None = None) -> ExportResult:
+                graph: nx.MultiDiGraph | None = None, *,
+                statement_timeout: float | None = STATEMENT_TIMEOUT_S) -> ExportResult:
     """Counts only: the cascade run, the key sets dropped with the connection."""
     graph = graph if graph is not None else load_graph(db, prefixes)
-    with ExportSession(db, graph, list(leaves)) as session:
+    with ExportSession(db, graph, list(leaves), statement_timeout=statement_timeout) as session:
         return session.run()
 
 
-def count_leaf(db: Database, leaf: Leaf, index: int = 0) -> int:
-    """Rows a single restriction selects, run read-only (the screen validates as the user types)."""
+def count_leaf(db: Database, leaf: Leaf, index: int = 0, *,
+               statement_timeout: float | None = STATEMENT_TIMEOUT_S) -> int:
+    """Rows a single restriction selects, run read-only and nonlocking (a plain SELECT), under the
+    statement time limit (the screen validates as the user types)."""
     check_restriction(leaf.restriction, where=leaf.label(index))
     where = f" WHERE ({leaf.restriction})" if leaf.restriction.strip() else ""
     conn = db.connect()
     try:
         with conn.cursor() as cur:
+            if where and statement_timeout:
+                cur.execute(_time_limit_sql(_is_mariadb(conn), statement_timeout))
             cur.execute("START TRANSACTION READ ONLY")
             sql = f"SELECT COUNT(*) FROM {quote_table(leaf.table)}{where}"
             commandlog.record("sql", sql, None)
             try:
                 cur.execute(sql)
             except pymysql.err.MySQLError as exc:
+                if exc.args and exc.args[0] in _TIMEOUT_ERRORS:
+                    raise timeout_failure(leaf.label(index), index, statement_timeout) from None
                 msg = exc.args[1] if len(exc.args) > 1 else str(exc)
                 raise UserError(f"the restriction of {leaf.label(index)} fails: {msg}",
                                 where=f"leaf {index + 1}") from None
@@ -654,6 +760,21 @@ class NeededFile:
     def to_json(self) -> dict[str, Any]:
         return {"store": self.store, "path": self.path, "size": self.size, "table": self.table,
                 "exists": self.exists, "problem": self.problem}
+
+    def mark(self, notes: dict[str, int]) -> str:
+        """``yes``, ``MISSING`` or ``?``, with the number of its problem's note (``problem_notes``)."""
+        text = {True: "yes", False: "MISSING", None: "?"}[self.exists]
+        return f"{text} [{notes[self.problem]}]" if self.problem in notes else text
+
+
+def problem_notes(files: Iterable[NeededFile]) -> dict[str, int]:
+    """Each distinct problem text and its note number: one store's problem is usually every one of
+    its files' problem, so people read it once, below the list, not once per row."""
+    notes: dict[str, int] = {}
+    for f in files:
+        if f.problem and f.problem not in notes:
+            notes[f.problem] = len(notes) + 1
+    return notes
 
 
 _CODEC_COMMENT = re.compile(r"^:<\w+@(\w*)>")
@@ -803,9 +924,10 @@ def _check_s3_store(settings: Any, rels: Sequence[str], workers: int) -> dict[st
 
 
 def plan_with_files(db: Database, leaves: Iterable[Leaf], graph: nx.MultiDiGraph,
-                    stores: Sequence[Any] = ()) -> tuple[ExportResult, list[NeededFile]]:
+                    stores: Sequence[Any] = (), *,
+                    statement_timeout: float | None = STATEMENT_TIMEOUT_S) -> tuple[ExportResult, list[NeededFile]]:
     """Counts and the files the export needs, from one cascade (the screen's live view)."""
-    with ExportSession(db, graph, list(leaves)) as session:
+    with ExportSession(db, graph, list(leaves), statement_timeout=statement_timeout) as session:
         result = session.run()
         return result, needed_files(session, stores)
 

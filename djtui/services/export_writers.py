@@ -26,6 +26,7 @@ import xxhash
 from djtui.domain.cascade import quote_ident, quote_table, split_name
 from djtui.errors import OperationFailed, UserError
 from djtui.services.export import (
+    STATEMENT_TIMEOUT_S,
     ExportSession,
     connect_export,
     db_errors,
@@ -235,12 +236,13 @@ def verify_export(directory: Path, *, server_dir: Path | None = None) -> list[Ta
 
 
 def export_sql(db: Any, graph: Any, leaves: list, out_dir: Path, *, strip: bool = False, batch_rows: int = 1000,
-               progress: Callable[[str, int], None] | None = None, fmt: str = "sql") -> dict[str, Any]:
-    """Cascade and write (``fmt`` sql or script) in one consistent read-only transaction."""
+               progress: Callable[[str, int], None] | None = None, fmt: str = "sql",
+               statement_timeout: float | None = STATEMENT_TIMEOUT_S) -> dict[str, Any]:
+    """Cascade, then write (``fmt`` sql, script or docker) from one read-only snapshot (see export.py)."""
     if out_dir.exists() and any(out_dir.iterdir()):
         raise UserError("the output directory is not empty", where=str(out_dir),
                         hint="choose a new directory; an export is never written over another")
-    with ExportSession(db, graph, leaves) as session:
+    with ExportSession(db, graph, leaves, statement_timeout=statement_timeout) as session:
         session.run()
         if fmt == "script":
             return write_script(session, out_dir, chunk_keys=batch_rows, progress=progress)

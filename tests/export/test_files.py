@@ -160,3 +160,32 @@ def test_hung_file_store_is_reported_not_waited_on(tmp_path, monkeypatch):
     assert got[("other", "x")][0] is None and "not in the config" in got[("other", "x")][1]
     gone = check_files(files[:1], [StoreSettings(name="raw", protocol="file", location=str(tmp_path / "nope"))])
     assert gone[0].exists is None and "is the share mounted" in gone[0].problem
+
+
+def test_export_files_human_output_shows_problems_as_notes(server, admin_conn, schema, tmp_path):
+    """A ``?`` alone does not tell anyone what to fix: each distinct problem is printed once, numbered."""
+    blob, _att, _fp, _unused = _lab(admin_conn, schema)
+    cfg = tmp_path / "djtui.yaml"
+    cfg.write_text(config_text(server, tmp_path))  # no stores: nothing can be checked
+    cfg.chmod(0o600)
+    args = [sys.executable, "-m", "djtui", "--config", str(cfg), "export", "files", "--leaf",
+            f"{schema}.rec:id IN (1, 2)", "--prefix", schema]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr  # unknown is not missing
+    lines = run.stdout.splitlines()
+    assert sum("? [1]" in line for line in lines) == 3
+    assert "3 files, 60 bytes, 0 missing, 3 not checked" in run.stdout
+    assert "  [1] store 'raw' is not in the config (stores:), so its files were not checked" in lines
+    assert run.stdout.count("not in the config") == 1
+
+    store = tmp_path / "store"
+    present = store / schema / blob.hex[:2] / blob.hex[2:4] / blob.hex
+    present.parent.mkdir(parents=True)
+    present.write_bytes(b"x" * 11)  # the database says 10
+    cfg.write_text(config_text(server, tmp_path) + f"stores:\n  raw:\n    protocol: file\n    location: {store}\n")
+    run = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr  # two objects are missing
+    row = next(line for line in run.stdout.splitlines() if blob.hex in line)
+    assert "yes [1]" in row
+    assert "  [1] 11 bytes in the store, 10 in the database" in run.stdout.splitlines()
+    assert run.stdout.count("MISSING") == 2

@@ -96,3 +96,43 @@ async def test_a_restriction_the_server_rejects_is_not_added(server, admin_conn,
         await _settle(app, pilot)
         assert screen.leaves == []
         assert screen.query_one("#export-leaves", DataTable).row_count == 0
+
+
+async def test_stored_files_and_their_problems_are_shown(server, admin_conn, schema, tmp_path):
+    from tests.export.test_files import _lab
+
+    _lab(admin_conn, schema)
+    cfg = parse_config(config_text(server, tmp_path) + f"export:\n  schema_prefixes: [{schema}]\n")  # no stores
+    app = DjtuiApp(config=cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("4")
+        await _settle(app, pilot)
+        screen = app.screen
+        opts = screen.query_one("#export-tables", OptionList)
+        opts.focus()
+        opts.highlighted = [opts.get_option_at_index(i).id for i in range(opts.option_count)].index(f"{schema}.rec")
+        await pilot.pause()
+        screen.query_one("#export-restriction", Input).focus()
+        await pilot.press(*"id IN (1, 2)")
+        await pilot.pause(0.6)
+        await _settle(app, pilot)
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        summary = str(screen.query_one("#export-summary", Static).render())
+        assert "3 stored files" in summary and "3 not checked" in summary and "f: files" in summary
+        files = screen.query_one("#export-files", DataTable)
+        problems = screen.query_one("#export-file-problems", Static)
+        assert not files.display or not files.is_on_screen
+        screen.query_one("#export-counts", DataTable).focus()
+        await pilot.press("f")
+        await pilot.pause()
+        assert screen.has_class("show-files")
+        assert files.is_on_screen and problems.is_on_screen
+        assert files.row_count == 3
+        assert {str(files.get_row_at(i)[0]) for i in range(3)} == {"? [1]"}
+        assert str(problems.render()) == ("[1] store 'raw' is not in the config (stores:), "
+                                          "so its files were not checked")
+        await pilot.press("f")
+        await pilot.pause()
+        assert screen.query_one("#export-counts", DataTable).is_on_screen and not files.is_on_screen

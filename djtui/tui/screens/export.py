@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Input, Label, OptionList, ProgressBar, St
 from textual.widgets.option_list import Option
 
 from djtui.domain.cascade import Leaf, ancestors_tree, descendants_tree
-from djtui.errors import UserError
+from djtui.errors import OperationFailed, UserError
 from djtui.tui.screens.base import DjtuiScreen
 
 
@@ -38,6 +38,11 @@ class ExportScreen(DjtuiScreen):
     ExportScreen Tree { height: 1fr; }
     ExportScreen #export-leaves { height: 6; }
     ExportScreen #export-counts { height: 1fr; }
+    ExportScreen #export-files { height: 1fr; display: none; }
+    ExportScreen #export-file-problems { height: auto; max-height: 8; color: $warning; display: none; }
+    ExportScreen.show-files #export-counts { display: none; }
+    ExportScreen.show-files #export-files { display: block; }
+    ExportScreen.show-files #export-file-problems { display: block; }
     ExportScreen .heading { text-style: bold; color: $accent; }
     ExportScreen #export-restriction-status { height: 1; }
     ExportScreen #export-restriction-status.bad { color: $error; }
@@ -49,6 +54,7 @@ class ExportScreen(DjtuiScreen):
     BINDINGS = [
         Binding("slash", "focus_search", "Search", id="export.search"),
         Binding("r", "focus_restriction", "Restriction", id="export.restriction"),
+        Binding("f", "toggle_files", "Files", id="export.files"),
         Binding("x", "remove_leaf", "Remove leaf", id="export.remove"),
         Binding("w", "write", "Write SQL", id="export.write"),
         Binding("m", "save_graph", "Save Mermaid", id="export.mermaid"),
@@ -62,6 +68,7 @@ class ExportScreen(DjtuiScreen):
         self.plan_tables: tuple[str, ...] = ()
         self._check_timer: Timer | None = None
         self._known_bad: dict[Leaf, str] = {}  # server-checked restrictions that failed
+        self.files: list = []  # the NeededFile list of the last count
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="export-cols"):
@@ -77,8 +84,10 @@ class ExportScreen(DjtuiScreen):
                 yield Input(placeholder="restriction, Enter adds a leaf (r)", id="export-restriction")
                 yield Static("", id="export-restriction-status")
                 yield DataTable(id="export-leaves", cursor_type="row")
-                yield Label("Rows per table", classes="heading")
+                yield Label("Rows per table  (f: stored files)", classes="heading", id="export-lower-heading")
                 yield DataTable(id="export-counts", cursor_type="row")
+                yield DataTable(id="export-files", cursor_type="row")
+                yield Static("", id="export-file-problems")
                 yield Static("loading the graph…", id="export-summary")
                 yield ProgressBar(id="export-progress", show_eta=False)
 
@@ -86,6 +95,7 @@ class ExportScreen(DjtuiScreen):
         super().on_mount()
         self.query_one("#export-leaves", DataTable).add_columns("#", "table", "restriction")
         self.query_one("#export-counts", DataTable).add_columns("table", "rows", "from")
+        self.query_one("#export-files", DataTable).add_columns("exists", "bytes", "store", "path", "table")
 
     def on_db_ready(self) -> None:
         self.load_graph()
@@ -191,10 +201,12 @@ class ExportScreen(DjtuiScreen):
         if self.ctx.db is None or not leaf.table:
             return
         try:
-            n = count_leaf(self.ctx.db, leaf)
+            n = count_leaf(self.ctx.db, leaf, statement_timeout=self.ctx.config.export.statement_timeout_s)
             msg, ok = f"✓ {n} rows", True
         except UserError as exc:
             msg, ok = exc.what, False
+        except OperationFailed as exc:  # the time limit: the first line names the leaf and the limit
+            msg, ok = str(exc).splitlines()[0], False
         except Exception as exc:
             msg, ok = f"cannot check: {exc}", False
         self.app.call_from_thread(self._checked, leaf, msg, ok)
@@ -250,31 +262,67 @@ class ExportScreen(DjtuiScreen):
 
         leaves = list(self.leaves)
         if not leaves or self.ctx.db is None or self.graph is None:
-            self.app.call_from_thread(self._show_counts, leaves, [], "no leaves yet")
+            self.app.call_from_thread(self._show_counts, leaves, [], [], "no leaves yet")
             return
         self.app.call_from_thread(self._status, "counting…")
         try:
-            result, files = plan_with_files(self.ctx.db, leaves, self.graph, self.ctx.config.stores)
+            result, files = plan_with_files(self.ctx.db, leaves, self.graph, self.ctx.config.stores,
+                                            statement_timeout=self.ctx.config.export.statement_timeout_s)
         except UserError as exc:
-            self.app.call_from_thread(self._show_counts, leaves, [], exc.what)
+            self.app.call_from_thread(self._show_counts, leaves, [], [], exc.what)
+            return
+        except OperationFailed as exc:
+            self.app.call_from_thread(self._show_counts, leaves, [], [], str(exc).splitlines()[0])
             return
         counts = result.table_counts()
         total = sum(c.rows for c in counts)
         size = sum(f.size or 0 for f in files)
         missing = sum(1 for f in files if f.exists is False)
+        unknown = sum(1 for f in files if f.exists is None)
         summary = (f"{len(counts)} tables, {total} rows; {len(files)} stored files, {size / 1e6:.1f} MB"
-                   + (f", {missing} MISSING" if missing else ""))
-        self.app.call_from_thread(self._show_counts, leaves, counts, summary)
+                   + (f", {missing} MISSING" if missing else "")
+                   + (f", {unknown} not checked" if unknown else "")
+                   + (" (f: files and problems)" if missing or unknown or any(f.problem for f in files) else ""))
+        self.app.call_from_thread(self._show_counts, leaves, counts, files, summary)
 
-    def _show_counts(self, leaves: list[Leaf], counts: list, summary: str) -> None:
+    def _show_counts(self, leaves: list[Leaf], counts: list, files: list, summary: str) -> None:
         if leaves != self.leaves:
             return  # a newer count is on its way
-        table = self.query_one("#export-counts", DataTable)
-        table.clear()
-        for c in counts:
-            table.add_row(c.table, str(c.rows), Text("; ".join(c.sources)))
-        self.plan_tables = tuple(c.table for c in counts)
+        with self.app.batch_update():
+            table = self.query_one("#export-counts", DataTable)
+            table.clear()
+            for c in counts:
+                table.add_row(c.table, str(c.rows), Text("; ".join(c.sources)))
+            self.plan_tables = tuple(c.table for c in counts)
+            self._show_files(files)
         self._status(summary)
+
+    def _show_files(self, files: list) -> None:
+        """Every needed file; a problem (why a file could not be checked, a size that differs) is a
+        numbered note below the table, once per distinct text: usually one store's problem is
+        every one of its files' problem."""
+        from djtui.services.export import problem_notes
+
+        self.files = list(files)
+        notes = problem_notes(self.files)
+        table = self.query_one("#export-files", DataTable)
+        table.clear()
+        for f in self.files:
+            mark = f.mark(notes)
+            style = "bold red" if f.exists is False else ("yellow" if f.problem or f.exists is None else "")
+            table.add_row(Text(mark, style=style), "" if f.size is None else str(f.size), Text(f.store),
+                          Text(f.path), Text(f.table))
+        self.query_one("#export-file-problems", Static).update(
+            Text("\n".join(f"[{n}] {text}" for text, n in notes.items())))
+
+    def action_toggle_files(self) -> None:
+        showing = not self.has_class("show-files")
+        self.set_class(showing, "show-files")
+        self.query_one("#export-lower-heading", Label).update(
+            "Stored files  (f: rows per table)" if showing else "Rows per table  (f: stored files)")
+        hidden, shown = ("#export-counts", "#export-files") if showing else ("#export-files", "#export-counts")
+        if self.focused is None or self.focused is self.query_one(hidden, DataTable):
+            self.query_one(shown, DataTable).focus()  # so the next `f` is a key, not a letter in a field
 
     # -- writing ---------------------------------------------------------------
 
@@ -282,7 +330,15 @@ class ExportScreen(DjtuiScreen):
         base = self.ctx.config.export.out_dir or (self.ctx.config.state_dir / "exports")
         return Path(base) / f"export-{time.strftime('%Y%m%d-%H%M%S')}"
 
+    def _refuse_readonly(self, what: str) -> bool:
+        if self.ctx.readonly:
+            self.notify(f"read-only: {what} writes files and is refused", severity="warning")
+            return True
+        return False
+
     def action_write(self) -> None:
+        if self._refuse_readonly("writing the export"):
+            return
         if not self.leaves:
             self.notify("add a leaf first", severity="warning")
             return
@@ -303,7 +359,8 @@ class ExportScreen(DjtuiScreen):
         self.app.call_from_thread(self._progress, 0, total, f"writing {out}…")
         try:
             manifest = export_sql(self.ctx.db, self.graph, leaves, out, strip=cfg.strip_charset,
-                                  batch_rows=cfg.insert_batch_rows, progress=progress)
+                                  batch_rows=cfg.insert_batch_rows, progress=progress,
+                                  statement_timeout=cfg.statement_timeout_s)
         except Exception as exc:
             self.app.call_from_thread(self._progress, None, total, f"write failed: {exc}")
             return
@@ -320,6 +377,8 @@ class ExportScreen(DjtuiScreen):
         self._status(text)
 
     def action_save_graph(self) -> None:
+        if self._refuse_readonly("saving the graph"):
+            return
         if not self.plan_tables or self.graph is None:
             self.notify("add a leaf first: the graph saved is the export's", severity="warning")
             return

@@ -4,11 +4,14 @@ A batch is a directory ``<quarantine>/<batch id>/`` holding the moved files and 
 ``manifest.json`` (original path, size, hash, source, reason, time). Moving is a
 ``rename`` on the same filesystem, so a restore puts back the very same bytes;
 ``purge`` deletes batches only after a grace period. The manifest is written
-before each chunk of moves and after, so an interrupted batch can still be restored.
+before each chunk of moves (listing the chunk) and after, so a batch cut off by a crash
+still lists every file it moved and can be restored; one that fails (disk full) moves its
+files back.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -22,8 +25,10 @@ from typing import Any
 import xxhash
 
 from djtui.errors import OperationFailed, UserError
+from djtui.services.testhook import pause_between_items
 
 MANIFEST = "manifest.json"
+CHUNK = 500  # manifest entries written ahead of each group of moves
 
 
 def file_hash(path: Path) -> str:
@@ -94,33 +99,94 @@ class Quarantine:
         (batch_dir / "files").mkdir(parents=True)
         manifest: dict[str, Any] = {"batch": batch_id, "created": time.time(), "source": source,
                                     "root": str(store_root), "state": "open", "items": [], "skipped": []}
-        self._write_manifest(batch_dir, manifest)
-        for n, (rel, reason, verify) in enumerate(moves):
-            original = store_root / rel
-            try:
-                st = os.lstat(original)
-            except FileNotFoundError:
-                manifest["skipped"].append({"path": rel, "why": "gone"})
-                continue
-            if not os.path.isfile(original) or os.path.islink(original) or not inside(store_root, original):
-                manifest["skipped"].append({"path": rel, "why": "not a regular file inside the store"})
-                continue
-            why = verify(rel, st) if verify else None
-            if why:
-                manifest["skipped"].append({"path": rel, "why": why})
-                continue
-            stored = Path("files") / rel
-            (batch_dir / stored).parent.mkdir(parents=True, exist_ok=True)
-            entry = {"original": str(original), "stored": str(stored), "size": st.st_size, "mtime": st.st_mtime,
-                     "source": source, "reason": reason, "time": time.time(), "hash": None}
-            manifest["items"].append(entry)
-            if n % 500 == 0:
+        try:
+            self._write_manifest(batch_dir, manifest)
+            moves = iter(moves)
+            while chunk := list(itertools.islice(moves, CHUNK)):
+                planned = []
+                for rel, reason, verify in chunk:
+                    original = store_root / rel
+                    try:
+                        st = os.lstat(original)
+                    except FileNotFoundError:
+                        manifest["skipped"].append({"path": rel, "why": "gone"})
+                        continue
+                    if not os.path.isfile(original) or os.path.islink(original) or not inside(store_root, original):
+                        manifest["skipped"].append({"path": rel, "why": "not a regular file inside the store"})
+                        continue
+                    why = verify(rel, st) if verify else None
+                    if why:
+                        manifest["skipped"].append({"path": rel, "why": why})
+                        continue
+                    planned.append((rel, st, {"original": str(original), "stored": str(Path("files") / rel),
+                                              "size": st.st_size, "mtime": st.st_mtime, "source": source,
+                                              "reason": reason, "time": time.time(), "hash": None}))
+                if not planned:
+                    continue
+                # write-ahead: a chunk's entries are on disk before any of its files moves, so a crash
+                # leaves every moved file listed (restore skips the listed ones that never moved)
+                manifest["items"] += [e for _r, _s, e in planned]
                 self._write_manifest(batch_dir, manifest)
-            os.rename(original, batch_dir / stored)
-            entry["hash"] = file_hash(batch_dir / stored)
-        manifest["state"] = "done"
-        self._write_manifest(batch_dir, manifest)
+                for n, (rel, st, entry) in enumerate(planned):
+                    if n:
+                        pause_between_items()
+                    original = Path(entry["original"])
+                    try:
+                        now = os.lstat(original)
+                    except FileNotFoundError:
+                        now = None
+                    if now is None or (now.st_size, now.st_mtime_ns, now.st_ino) != \
+                            (st.st_size, st.st_mtime_ns, st.st_ino):
+                        manifest["items"].remove(entry)
+                        manifest["skipped"].append({"path": rel, "why": "changed while the batch ran"})
+                        continue
+                    target = batch_dir / entry["stored"]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.rename(original, target)
+                    entry["hash"] = file_hash(target)
+                self._write_manifest(batch_dir, manifest)
+            manifest["state"] = "done"
+            self._write_manifest(batch_dir, manifest)
+        except OSError as exc:  # disk full, I/O error: a clear failure, with the files put back
+            moved = sum(os.path.lexists(batch_dir / e["stored"]) for e in manifest["items"])
+            kept = self._roll_back(batch_dir, manifest, exc)
+            where = (f"{len(kept)} moved file(s) could not be put back; they stay listed in "
+                     f"{batch_dir / MANIFEST} (`djtui orphans restore {batch_id}`)") if kept else \
+                f"the {moved} file(s) it had moved were put back"
+            raise OperationFailed(f"quarantine batch {batch_id} failed: {exc.strerror or exc}"
+                                  f"{f' ({exc.filename})' if exc.filename else ''}; {where}") from exc
+        except BaseException as exc:
+            self._roll_back(batch_dir, manifest, exc)
+            raise
         return batch_id, manifest["items"]
+
+    def _roll_back(self, batch_dir: Path, manifest: dict[str, Any], exc: BaseException) -> list[dict]:
+        """A batch that failed half-way (disk full, I/O error) puts its moved files back.
+
+        Renames need no free space, so this works on a full disk; whatever cannot go back
+        stays listed in the manifest (state ``failed``) and ``restore`` can retry it.
+        """
+        kept = []
+        for e in manifest["items"]:
+            stored = batch_dir / e["stored"]
+            if not os.path.lexists(stored):
+                continue
+            try:
+                if os.path.lexists(e["original"]):
+                    raise FileExistsError(e["original"])
+                os.rename(stored, e["original"])
+            except OSError:
+                kept.append(e)
+        manifest["items"] = kept
+        manifest["state"] = "failed" if kept else "rolled-back"
+        manifest["error"] = f"{type(exc).__name__}: {exc}"
+        try:
+            self._write_manifest(batch_dir, manifest)
+        except OSError:
+            pass
+        if not kept:
+            shutil.rmtree(batch_dir, ignore_errors=True)
+        return kept
 
     def move_in_s3(self, source: str, store: Any, moves: Iterable[tuple[str, str, Any]]) -> tuple[str, list[dict]]:
         """The S3 twin of :meth:`move_in`: copy-then-delete into a quarantine prefix, manifest kept here."""
@@ -153,12 +219,16 @@ class Quarantine:
             manifest["restored_at"] = time.time()
             self._write_manifest(batch_dir, manifest)
             return restored
-        conflicts = [e["original"] for e in manifest["items"] if os.path.lexists(e["original"])]
+        # an entry whose file never moved (a batch cut off mid-chunk) is still at its original path: skip it
+        conflicts = [e["original"] for e in manifest["items"]
+                     if os.path.lexists(batch_dir / e["stored"]) and os.path.lexists(e["original"])]
         if conflicts:
             raise OperationFailed(f"{len(conflicts)} original path(s) exist again, e.g. {conflicts[0]}; "
                                   "nothing was restored")
         restored = []
-        for e in manifest["items"]:
+        for n, e in enumerate(manifest["items"]):
+            if n:
+                pause_between_items()
             stored = batch_dir / e["stored"]
             if not stored.exists():
                 continue

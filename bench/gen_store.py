@@ -1,4 +1,4 @@
-"""Generate a DataJoint 0.14 external store: N rows, N objects, ~1% orphans each way.
+"""Generate a DataJoint 0.14 external store: N rows, N objects, ~1% orphans each way, a few empty objects.
 
 Used by ``orphans_scan``; on its own: ``python -m bench gen_store --rows N --dir D``
 starts a private server, builds the store, prints the config and waits (Ctrl-C stops).
@@ -27,6 +27,7 @@ class Generated:
     unused_rows: int
     untracked_objects: int
     missing_objects: int
+    zero_objects: int = 0
 
 
 def generate(conn, location: Path, schema: str, rows: int, *, orphan_share: float = 0.01,
@@ -47,6 +48,8 @@ def generate(conn, location: Path, schema: str, rows: int, *, orphan_share: floa
     hashes = [uuid.UUID(int=rnd.getrandbits(128), version=4) for _ in range(rows)]
     unused = set(range(0, rows, max(1, rows // n_orphan)))
     missing = set(range(1, rows, max(1, rows // n_orphan)))
+    # referenced rows whose object was written empty (a full disk, a killed copy): 0.01% of them
+    zero = set(range(2, rows, max(1, rows // max(1, n_orphan // 100))))
     made_dirs: set[str] = set()
     batch = 10_000
     for start in range(0, rows, batch):
@@ -59,22 +62,28 @@ def generate(conn, location: Path, schema: str, rows: int, *, orphan_share: floa
         for i in chunk:
             if i in missing:
                 continue
-            _write(location, ds.legacy_blob_path(schema, hashes[i]), made_dirs, old)
+            _write(location, ds.legacy_blob_path(schema, hashes[i]), made_dirs, old, b"" if i in zero else BLOB)
     untracked = 0
     for _ in range(n_orphan):
         _write(location, ds.legacy_blob_path(schema, uuid.UUID(int=rnd.getrandbits(128), version=4)), made_dirs, old)
         untracked += 1
     cur.close()
-    return Generated(schema, location, rows, rows - len(missing) + untracked, len(unused), untracked, len(missing))
+    n_zero = len(zero - missing)
+    return Generated(schema, location, rows, rows - len(missing) + untracked, len(unused), untracked, len(missing),
+                     n_zero)
 
 
-def _write(root: Path, rel: str, made: set[str], mtime: float) -> None:
+BLOB = b"djblob\x00\x00"
+
+
+def _write(root: Path, rel: str, made: set[str], mtime: float, data: bytes = BLOB) -> None:
     parent = rel.rsplit("/", 1)[0]
     if parent not in made:
         os.makedirs(root / parent, exist_ok=True)
         made.add(parent)
     fd = os.open(root / rel, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.write(fd, b"djblob\x00\x00")
+    if data:
+        os.write(fd, data)
     os.close(fd)
     os.utime(root / rel, (mtime, mtime))
 

@@ -195,6 +195,7 @@ class ExportSettings:
     schema_prefixes: tuple[str, ...] = ()
     strip_charset: bool = False
     insert_batch_rows: int = 1000
+    statement_timeout_s: float = 300.0  # limit of a statement that evaluates a leaf's restriction; 0: none
 
 
 @dataclass(frozen=True)
@@ -425,7 +426,7 @@ def _check_template(r: _Reader, template: str, path: tuple[str, ...]) -> str:
     return template
 
 
-_TABLE_NAME = re.compile(r"^[^.`\x00]+\.[^.`\x00]+$")
+_TABLE_NAME = re.compile(r"^[^.`\x00\n]+\.[^.`\x00\n]+\Z")
 
 
 def _table_name(r: _Reader, value: str, path: tuple[str, ...]) -> str:
@@ -605,16 +606,17 @@ def _read_orphans(r: _Reader, raw: Any) -> OrphanSettings:
 
 def _read_export(r: _Reader, raw: Any) -> ExportSettings:
     p = ("export",)
-    m = r.mapping(raw, p, ["out_dir", "schema_prefixes", "strip_charset", "insert_batch_rows"])
+    m = r.mapping(raw, p, ["out_dir", "schema_prefixes", "strip_charset", "insert_batch_rows", "statement_timeout_s"])
     return ExportSettings(
         out_dir=r.path(m, "out_dir", p, None),
         schema_prefixes=r.strings(m, "schema_prefixes", p, ()),
         strip_charset=r.boolean(m, "strip_charset", p, False),
         insert_batch_rows=r.number(m, "insert_batch_rows", p, 1000, integer=True, minimum=1, maximum=1_000_000),
+        statement_timeout_s=float(r.number(m, "statement_timeout_s", p, 300.0, minimum=0, maximum=31_536_000)),
     )
 
 
-_PREFIX = re.compile(r"^[A-Za-z0-9_]+$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_]+\Z")
 
 
 def _read_accounts(r: _Reader, raw: Any) -> AccountSettings:
@@ -759,18 +761,129 @@ def _has_plain_secret(sections: dict[str, Any]) -> bool:
     return bool(sections["maintenance"].notify.slack_webhook)
 
 
+def _dj_json(path: Path) -> dict[str, Any]:
+    import json
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read DataJoint config: {exc}", where=str(path),
+                          hint="fix the JSON, or set database.use_datajoint_config: false") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _dj_store_specs(data: dict[str, Any], specs: dict[str, dict[str, Any]], label: str) -> None:
+    """Both layouts: a nested ``stores`` dict (0.14 and 2.x) and flat ``stores.<name>.<attr>`` keys (2.x)."""
+    nested = data.get("stores")
+    if isinstance(nested, dict):
+        for name, spec in nested.items():
+            if isinstance(spec, dict):  # 2.x also keeps `default: "main"` strings here
+                specs.setdefault(str(name), {}).update(spec, _from=label)
+    for key, value in data.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "stores":
+            specs.setdefault(parts[1], {}).update({parts[2]: value, "_from": label})
+
+
+def datajoint_stores(*, cwd: Path | None = None, home: Path | None = None,
+                     env: dict[str, str] | None = None) -> tuple[tuple[StoreSettings, ...], tuple[str, ...]]:
+    """The stores a lab's DataJoint config defines, so djtui scans what DataJoint writes without retyping it.
+
+    Read in DataJoint's order (lowest first): ``~/.datajoint_config.json``, ``./dj_local_conf.json``
+    (0.14), ``datajoint.json`` found upward with ``.secrets/stores.<name>.<attr>`` files, and the
+    ``DJ_STORES`` variable (2.3). Stores djtui cannot scan (gcs, azure, plugins) are skipped with a warning.
+    """
+    import json
+    cwd = cwd or Path.cwd()
+    home = home or Path(os.path.expanduser("~"))
+    env = dict(os.environ if env is None else env)
+    specs: dict[str, dict[str, Any]] = {}
+    for path in (home / ".datajoint_config.json", cwd / "dj_local_conf.json"):
+        _dj_store_specs(_dj_json(path), specs, str(path))
+    dj_json = None
+    current = cwd.resolve()
+    while dj_json is None:  # upward to the repository root, as DataJoint 2.x looks for it
+        if (current / "datajoint.json").is_file():
+            dj_json = current / "datajoint.json"
+        elif (current / ".git").exists() or current == current.parent:
+            break
+        current = current.parent
+    if dj_json is not None:
+        two = _dj_json(dj_json)
+        _dj_store_specs(two, specs, str(dj_json))
+        for spec in specs.values():
+            if spec["_from"] == str(dj_json):
+                spec.setdefault("_v2", True)
+        secrets = dj_json.parent / ".secrets"
+        if secrets.is_dir():
+            for f in sorted(secrets.iterdir()):
+                parts = f.name.split(".")
+                if len(parts) == 3 and parts[0] == "stores" and f.is_file():
+                    spec = specs.setdefault(parts[1], {"_from": str(dj_json), "_v2": True})
+                    spec.setdefault(parts[2], f.read_text(encoding="utf-8").strip())
+    if env.get("DJ_STORES"):
+        try:
+            raw = json.loads(env["DJ_STORES"])
+        except ValueError as exc:
+            raise ConfigError(f"DJ_STORES is not JSON: {exc}", where="$DJ_STORES") from None
+        specs = {}
+        _dj_store_specs({"stores": raw if isinstance(raw, dict) else {}}, specs, "$DJ_STORES")
+        for spec in specs.values():
+            spec["_v2"] = True
+    out, warnings = [], []
+    for name, spec in specs.items():
+        protocol = str(spec.get("protocol", "")).lower()
+        where = f"{spec['_from']}: stores.{name}"
+        location = spec.get("location")
+        if protocol not in ("file", "s3"):
+            warnings.append(f"{where}: protocol {protocol or '(none)'!r} is not scanned by djtui (file and s3 are)")
+            continue
+        if not isinstance(location, str) or (protocol == "file" and not Path(location).is_absolute()):
+            warnings.append(f"{where}: location {location!r} is not an absolute path; store skipped")
+            continue
+        if protocol == "s3" and not (spec.get("endpoint") and spec.get("bucket")):
+            warnings.append(f"{where}: an s3 store needs endpoint and bucket; store skipped")
+            continue
+        ak, sk = spec.get("access_key"), spec.get("secret_key")
+        out.append(StoreSettings(
+            name=name, protocol=protocol, location=location,
+            endpoint=str(spec["endpoint"]) if spec.get("endpoint") else None,
+            bucket=str(spec["bucket"]) if spec.get("bucket") else None,
+            access_key=Secret(str(ak)) if ak else None, secret_key=Secret(str(sk)) if sk else None,
+            # 2.x defaults to HTTPS for s3; 0.14 to plain HTTP
+            secure=bool(spec.get("secure", spec.get("_v2", False))),
+        ))
+    return tuple(out), tuple(warnings)
+
+
+def with_datajoint_stores(cfg: Config, **where: Any) -> Config:
+    """``cfg`` plus the DataJoint config's stores; a store of the same name in djtui's file wins."""
+    if not cfg.database.use_datajoint_config:
+        return cfg
+    found, warnings = datajoint_stores(**where)
+    mine = {s.name for s in cfg.stores}
+    extra = tuple(s for s in found if s.name not in mine)
+    if not extra and not warnings:
+        return cfg
+    from dataclasses import replace
+    return replace(cfg, stores=(*cfg.stores, *extra), warnings=(*cfg.warnings, *warnings))
+
+
 def load_config(explicit: str | os.PathLike | None = None, *, warn: Callable[[str], None] | None = None) -> Config:
     """Find, read and validate the configuration; a missing file yields the defaults."""
     path = find_config(explicit)
     if path is None:
-        return parse_config("", source="(defaults)")
+        return with_datajoint_stores(parse_config("", source="(defaults)"))
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError("the file is not UTF-8 text", where=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the file: {exc.strerror}", where=str(path)) from None
-    cfg = parse_config(text, source=str(path), base_dir=path.parent.resolve(), path=path.resolve())
+    cfg = with_datajoint_stores(parse_config(text, source=str(path), base_dir=path.parent.resolve(),
+                                             path=path.resolve()))
     for w in cfg.warnings:
         (warn or (lambda s: print(f"warning: {s}", file=sys.stderr)))(w)
     return cfg

@@ -2,6 +2,9 @@
 
 Dry-run is the default answer to "what would be cleaned"; nothing is removed
 without ``quarantine`` and a typed ``QUARANTINE`` (or ``--confirm QUARANTINE``).
+``quarantine`` acts on every reason a scan reports: orphan, unused and (unreferenced)
+missing-object rows are deleted in a transaction after a re-check; untracked, zero-byte
+and stale files go to the quarantine. ``--reason`` narrows a run to some reasons.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from djtui.cli import Context, confirm_typed, emit_json, render_table
+from djtui.domain.stores import REASONS, UNTRACKED_OBJECT
 from djtui.errors import UserError
 
 CONFIRM = "QUARANTINE"
@@ -24,10 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "store:STORE, dir:PATH)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.add_argument("--limit", type=int, default=50, metavar="N", help="items to print without --json (default 50)")
+    s.add_argument("--skip-empty-check", action="store_true",
+                   help="do not read each object's size in 0.14 file stores, so zero-byte objects are not looked "
+                        "for (one stat per object is most of a big store's scan)")
     s.set_defaults(func=run_scan)
 
     qp = osub.add_parser("quarantine", help="move a source's orphans into the quarantine (rows: delete)")
     qp.add_argument("--source", metavar="NAME", required=True)
+    qp.add_argument("--reason", action="append", choices=REASONS, metavar="REASON",
+                    help="act only on items of this reason (repeatable): " + ", ".join(REASONS))
     qp.add_argument("--dry-run", action="store_true", help="show what would be done, change nothing")
     qp.add_argument("--confirm", metavar="TEXT", help=f"confirm without a terminal: the text {CONFIRM}")
     qp.add_argument("--max-share", type=float, metavar="FRACTION",
@@ -74,7 +83,7 @@ def _size(n: int) -> str:
 def run_scan(ctx: Context) -> int:
     svc = _service(ctx)
     sources = [svc.resolve(ctx.args.source)] if ctx.args.source else svc.sources()
-    results = [svc.scan(s) for s in sources]
+    results = [svc.scan(s, empty_check=not ctx.args.skip_empty_check) for s in sources]
     if ctx.json:
         out: dict = {"sources": [{"name": r.source.name, "kind": r.source.kind, "orphans": r.orphans,
                                   "bytes": r.bytes} for r in results]}
@@ -109,34 +118,41 @@ def run_scan(ctx: Context) -> int:
     return 0
 
 
+def _result_json(r) -> dict:
+    return {"source": r.source, "dry_run": r.dry_run, "batch": r.batch_id, "items": r.acted, "rows": r.rows,
+            "files": r.files, "bytes": r.bytes, "skipped": r.skipped,
+            "skipped_why": dict(r.why_skipped), "reported_only": r.reported_only}
+
+
 def run_quarantine(ctx: Context) -> int:
     svc = _service(ctx)
     if ctx.args.max_share is not None and not 0 <= ctx.args.max_share <= 1:
         raise UserError(f"--max-share {ctx.args.max_share} is not between 0 and 1", where="--max-share")
     if not ctx.args.dry_run:
         ctx.require_writable("orphans quarantine")
-    preview = svc.quarantine_source(ctx.args.source, dry_run=True, max_share=ctx.args.max_share)
+    preview = svc.quarantine_source(ctx.args.source, dry_run=True, max_share=ctx.args.max_share,
+                                    reasons=ctx.args.reason)
     if ctx.args.dry_run or not preview.acted:
         if ctx.json:
-            emit_json({"source": preview.source, "dry_run": True, "items": preview.acted, "bytes": preview.bytes,
-                       "would": [i.to_json() for i in preview.items]})
+            emit_json({**_result_json(preview), "would": [i.to_json() for i in preview.items]})
         else:
-            print(f"dry run: {preview.acted} item(s), {_size(preview.bytes)} of {preview.source} would be "
-                  f"{'deleted' if preview.source.startswith('table:') else 'quarantined'}")
+            print(f"dry run: {preview.acted} item(s) of {preview.source}: {preview.describe()}, "
+                  f"{_size(preview.bytes)}")
             for i in preview.items[:50]:
                 print(f"  {i.reason:16} {i.ident}")
         return 0
-    what = "deleted (rows)" if preview.source.startswith("table:") else "moved into the quarantine"
-    confirm_typed(CONFIRM, ctx.args.confirm,
-                  f"{preview.acted} item(s), {_size(preview.bytes)} of {preview.source} will be {what}.")
+    what = []
+    if preview.rows:
+        what.append(f"{preview.rows} row(s) will be deleted (each re-checked in one transaction)")
+    if preview.files:
+        what.append(f"{preview.files} file(s), {_size(preview.bytes)} will be moved into the quarantine")
+    confirm_typed(CONFIRM, ctx.args.confirm, f"{preview.source}: " + "; ".join(what) + ".")
     done = svc.quarantine_source(ctx.args.source, dry_run=False, max_share=ctx.args.max_share,
-                                 only=[i.ident for i in preview.items])
+                                 only=[i.ref for i in preview.items], reasons=ctx.args.reason)
     if ctx.json:
-        emit_json({"source": done.source, "dry_run": False, "batch": done.batch_id, "items": done.acted,
-                   "bytes": done.bytes, "skipped": done.skipped})
+        emit_json(_result_json(done))
     else:
-        where = f" into batch {done.batch_id}" if done.batch_id else ""
-        print(f"{done.acted} item(s), {_size(done.bytes)} done{where}; {done.skipped} skipped at the re-check")
+        print(f"{done.source}: {done.describe()}")
     return 0
 
 
@@ -191,7 +207,8 @@ def run_clean(ctx: Context) -> int:
         previews = []
         for run, svc in zip(runs, services, strict=True):
             src = f"external:{run.schema}:{run.store}"
-            p = svc.quarantine_source(src, dry_run=True, max_share=ctx.args.max_share)
+            # DataJoint-Cleaner's job is objects with no row; the other reasons are left to `quarantine`
+            p = svc.quarantine_source(src, dry_run=True, max_share=ctx.args.max_share, reasons=[UNTRACKED_OBJECT])
             previews.append((src, p))
             if not ctx.json:
                 print(f"run {run.index}: {src} on s3://{run.bucket}/{run.location}: {p.acted} untracked object(s), "
@@ -205,7 +222,7 @@ def run_clean(ctx: Context) -> int:
                           "the quarantine.")
             for run, svc, (src, p) in zip(runs, services, previews, strict=True):
                 done = svc.quarantine_source(src, dry_run=False, max_share=ctx.args.max_share,
-                                             only=[i.ident for i in p.items])
+                                             only=[i.ref for i in p.items], reasons=[UNTRACKED_OBJECT])
                 report.append({"run": run.index, "source": src, "dry_run": False, "batch": done.batch_id,
                                "items": done.acted, "bytes": done.bytes, "skipped": done.skipped})
                 if not ctx.json:

@@ -25,11 +25,14 @@ ORPHAN_ROW = "orphan-row"
 UNTRACKED_FILE = "untracked-file"
 STALE_TEMP = "stale-temp"
 REASONS = (UNUSED_ROW, UNTRACKED_OBJECT, MISSING_OBJECT, ZERO_BYTE, ORPHAN_ROW, UNTRACKED_FILE, STALE_TEMP)
-# reasons whose items a quarantine run may act on; the rest are reported only
-ACTIONABLE = frozenset({UNTRACKED_OBJECT, UNTRACKED_FILE, STALE_TEMP, ORPHAN_ROW})
+# what acting on an item means: rows are deleted (in a transaction, after a re-check),
+# files and objects are moved into the quarantine (restorable)
+ROW_REASONS = frozenset({ORPHAN_ROW, UNUSED_ROW, MISSING_OBJECT})
+FILE_REASONS = frozenset({UNTRACKED_OBJECT, UNTRACKED_FILE, STALE_TEMP, ZERO_BYTE})
+ACTIONABLE = ROW_REASONS | FILE_REASONS
 
 DEFAULT_SUBFOLDING = (2, 2)
-_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 def join(*parts: str) -> str:
@@ -52,6 +55,11 @@ def _hex(h: uuid.UUID | str | bytes) -> str:
     if isinstance(h, bytes):
         return uuid.UUID(bytes=h).hex if len(h) == 16 else uuid.UUID(h.decode()).hex
     return uuid.UUID(str(h)).hex
+
+
+def uuid_text(x: str) -> str:
+    """``str(uuid.UUID(x))`` for 32 lowercase hex characters, without building a UUID (a scan makes many)."""
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def legacy_blob_path(db: str, h: uuid.UUID | str | bytes, folds: tuple[int, ...] = DEFAULT_SUBFOLDING) -> str:
@@ -167,6 +175,11 @@ class OrphanItem:
             return self.path
         return ",".join(f"{k}={v}" for k, v in (self.key or {}).items())
 
+    @property
+    def ref(self) -> str:
+        """Reason and ident: one path can be two items (an unused row whose object is empty)."""
+        return f"{self.reason}:{self.ident}"
+
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"size": self.size, "reason": self.reason}
         if self.path is not None:
@@ -219,13 +232,78 @@ def legacy_store_orphans(source: str, db: str, rows: Iterable[ExternalRow], unus
         if obj is None:
             items.append(OrphanItem(source, MISSING_OBJECT, path=path, key={"hash": str(uuid.UUID(h))},
                                     size=sizes.get(h, 0)))
-        elif obj.size == 0:
+        elif obj.size == 0 and now - obj.mtime >= grace_s:  # a file being written is empty for a moment
             items.append(OrphanItem(source, ZERO_BYTE, path=path, size=0, mtime=obj.mtime))
     for path, obj in objects.items():
         if path in expected or now - obj.mtime < grace_s:
             continue
         items.append(OrphanItem(source, UNTRACKED_OBJECT, path=path, size=obj.size, mtime=obj.mtime))
     return LegacyStoreFindings(tuple(items), nrows, len(objects))
+
+
+@dataclass
+class LegacyListing:
+    """One schema's objects in a compact form: a million blobs must not cost a million path strings.
+
+    ``blob_names`` holds the 32-character names found at their canonical place
+    ``<db>/<n[0:2]>/<n[2:4]>/<n>`` (with the default subfolding); every other file under
+    ``<db>/`` (attachments, strays) is in ``others`` by store-relative path. ``zero`` holds the
+    paths of empty files of either kind. ``details`` may carry size and mtime where the listing
+    had them for free (S3); the rest is looked up only for the few candidates that need it.
+    """
+
+    blob_names: set[str] = field(default_factory=set)
+    others: dict[str, StoredObject | None] = field(default_factory=dict)
+    zero: set[str] = field(default_factory=set)
+    details: dict[str, StoredObject] = field(default_factory=dict)
+    count: int = 0
+
+    def add(self, db: str, obj: StoredObject) -> None:
+        """Add one listed object (S3 and other listings that come with size and mtime)."""
+        self.count += 1
+        path = obj.path
+        name = path.rsplit("/", 1)[-1]
+        if len(name) == 32 and path == f"{db}/{name[:2]}/{name[2:4]}/{name}":
+            self.blob_names.add(name)
+        else:
+            self.others[path] = obj
+        self.details[path] = obj
+        if obj.size == 0:
+            self.zero.add(path)
+
+
+@dataclass(frozen=True)
+class LegacyCandidates:
+    """What set arithmetic alone decides; ages (grace) are checked on these few paths afterwards."""
+
+    untracked: tuple[str, ...]  # listed paths no row names
+    missing: tuple[tuple[str, str], ...]  # (hash, path) of rows whose object is not listed
+    zero: tuple[str, ...]  # listed, named by a row, and empty
+    rows: int
+
+
+def legacy_candidates(db: str, blob_rows: set[str], other_rows: Iterable[ExternalRow], listing: LegacyListing,
+                      *, extra_present: Mapping[str, StoredObject] | None = None) -> LegacyCandidates:
+    """The set arithmetic of :func:`legacy_store_orphans` on compact keys (same answer, tested so).
+
+    ``blob_rows`` are the 32-hex hashes of rows with neither attachment name nor filepath.
+    """
+    extra = extra_present or {}
+    untracked = [f"{db}/{n[:2]}/{n[2:4]}/{n}" for n in listing.blob_names - blob_rows]
+    missing = [(h, f"{db}/{h[:2]}/{h[2:4]}/{h}") for h in blob_rows - listing.blob_names]
+    expected_other: set[str] = set()
+    nrows = len(blob_rows)
+    for h, att, fp in other_rows:
+        nrows += 1
+        path = legacy_object_path(db, h, att, fp)
+        expected_other.add(path)
+        if path not in listing.others and path not in extra:
+            missing.append((h, path))
+    untracked += [p for p in listing.others if p not in expected_other]
+    zero = [p for p in listing.zero if p in expected_other or (
+        p not in listing.others and p.rsplit("/", 1)[-1] in blob_rows)]
+    zero += [p for p, o in extra.items() if o.size == 0]
+    return LegacyCandidates(tuple(untracked), tuple(missing), tuple(zero), nrows)
 
 
 def store_2x_orphans(source: str, objects: Mapping[str, StoredObject], referenced: set[str], *,

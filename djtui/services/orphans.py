@@ -4,31 +4,45 @@ Foreign keys come from ``information_schema`` (so a renamed foreign key counts l
 any other) across every schema on the server, and orphan rows are found with
 ``NOT EXISTS`` subqueries. Store listings never follow symlinks and list one
 schema's objects under ``<schema>/`` (with the slash). A quarantine run re-scans
-the source under a lock and acts only on items that are still orphans.
+the source under a lock and acts only on items that are still orphans: files and
+objects (untracked, zero-byte, stale) move into the quarantine; rows (orphan rows,
+unused ``~external`` rows, unreferenced rows whose object is missing) are deleted in
+one transaction that checks each again and logs it in full before it goes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pymysql
+
 from djtui.config import Config, StoreSettings
 from djtui.domain import stores as ds
-from djtui.errors import ReadOnlyError, UserError
+from djtui.errors import OperationFailed, ReadOnlyError, UserError
 from djtui.services import commandlog
 from djtui.services.audit import AuditLog
 from djtui.services.database import Database
 from djtui.services.locks import exclusive
 from djtui.services.quarantine import Quarantine
+from djtui.services.testhook import pause_between_items
 
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
+FETCH_BATCH = 20_000  # rows per fetch of a streamed read; a cancel is noticed between batches
+
+
+class ScanCancelled(Exception):
+    """A scan stopped because its caller asked (a key, or the screen was left): nothing is half-done."""
 
 
 def q(name: str) -> str:
@@ -45,10 +59,11 @@ class SourceInfo:
 class ScanResult:
     source: SourceInfo
     items: tuple[ds.OrphanItem, ...]
-    total: int  # rows/objects/files the source holds, for the share guard
+    total: int  # objects/files the source holds (rows for a table source), for the share guard
     root: Path | None = None  # local directory the paths are relative to
     children: tuple[tuple[str, int], ...] = ()  # table sources: (child table, parent rows it references)
     warnings: tuple[str, ...] = ()
+    rows: int = 0  # rows of an external table, for the share guard of row deletions
 
     @property
     def orphans(self) -> int:
@@ -68,17 +83,48 @@ class ActionResult:
     skipped: int
     dry_run: bool
     items: tuple[ds.OrphanItem, ...] = ()
+    rows: int = 0  # of ``acted``: rows deleted (or, in a dry run, to delete)
+    files: int = 0  # of ``acted``: files/objects moved into the quarantine (or to move)
+    why_skipped: tuple[tuple[str, int], ...] = ()  # (reason given by the re-check, count)
+    reported_only: int = 0  # missing-object rows still referenced: deleting them would break their referrers
+
+    def describe(self) -> str:
+        """One line for the CLI and the screen: what was (or would be) done."""
+        parts = []
+        if self.rows or not self.files:
+            parts.append(f"{self.rows} row(s) {'to delete' if self.dry_run else 'deleted'}")
+        if self.files:
+            where = f" into batch {self.batch_id}" if self.batch_id else ""
+            parts.append(f"{self.files} file(s) {'to quarantine' if self.dry_run else 'quarantined' + where}")
+        text = ", ".join(parts)
+        if self.skipped:
+            why = "; ".join(f"{n} {w}" for w, n in self.why_skipped) or "changed since the scan"
+            text += f"; {self.skipped} skipped at the re-check ({why})"
+        if self.reported_only:
+            text += (f"; {self.reported_only} missing object(s) still referenced, reported only "
+                     "(re-upload them, or delete the rows that reference them)")
+        return text
 
 
-def list_files(root: Path, prefix: str = "", exclude: str | None = None) -> Iterator[ds.StoredObject]:
+def never() -> bool:
+    return False
+
+
+def list_files(root: Path, prefix: str = "", exclude: str | None = None,
+               cancelled: Callable[[], bool] = never) -> Iterator[ds.StoredObject]:
     """Every regular file under ``root``, named ``<prefix>/<relative path>``, never following a symlink.
 
     ``exclude`` is a directory (absolute, resolved) not to descend into: the quarantine, when it
-    lives inside a scanned tree, must not see its own files as untracked.
+    lives inside a scanned tree, must not see its own files as untracked. ``cancelled`` is
+    asked every 256 directories; when it says yes the walk raises :class:`ScanCancelled`.
     """
     base = str(root)
     stack = [("", prefix.strip("/"))]
+    seen = 0
     while stack:
+        seen += 1
+        if seen % 256 == 0 and cancelled():
+            raise ScanCancelled(str(root))
         rel, name = stack.pop()
         try:
             it = os.scandir(os.path.join(base, rel) if rel else base)
@@ -96,6 +142,159 @@ def list_files(root: Path, prefix: str = "", exclude: str | None = None) -> Iter
                     yield ds.StoredObject(n, st.st_size, st.st_mtime)
 
 
+def _branch(fd: int, base: str, rel: str, exclude: str | None, out: ds.LegacyListing, stack: list[str],
+            sizes: bool) -> None:
+    """A directory above the blob directories: its entries' types come with the listing (no stat)."""
+    with os.scandir(fd) as it:
+        for e in it:
+            if e.is_dir(follow_symlinks=False):
+                if exclude is None or os.path.join(base, rel, e.name) != exclude:
+                    stack.append(f"{rel}/{e.name}")
+            elif e.is_file(follow_symlinks=False):
+                out.count += 1
+                path = f"{rel}/{e.name}"
+                out.others[path] = None
+                if sizes and e.stat(follow_symlinks=False).st_size == 0:
+                    out.zero.add(path)
+
+
+def _walk_top(base: str, db: str, top: str, exclude: str | None,
+              cancelled: Callable[[], bool], sizes: bool = True) -> ds.LegacyListing:
+    """One ``<db>/<top>`` subtree: names by ``listdir``, then one ``lstat`` relative to the directory's
+    descriptor per entry (no path lookups, no per-entry objects beyond the name).
+
+    Without ``sizes`` the types come from the directory entries themselves (no ``stat`` at all,
+    as ``find -type f`` does): the listing is then blind to empty files.
+    """
+    if not sizes:
+        return _walk_top_types(base, db, top, exclude, cancelled)
+    out = ds.LegacyListing()
+    stack = [f"{db}/{top}"]
+    lstat, is_reg, is_dir = os.lstat, stat.S_ISREG, stat.S_ISDIR
+    blob_names, others, zero = out.blob_names, out.others, out.zero
+    while stack:
+        rel = stack.pop()
+        if cancelled():
+            raise ScanCancelled(base)
+        try:
+            fd = os.open(os.path.join(base, rel), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            parts = rel.split("/")
+            if len(parts) < 3:
+                _branch(fd, base, rel, exclude, out, stack, True)
+                continue
+            canonical = len(parts) == 3  # <db>/xx/yy: the blob directories
+            prefix = parts[1] + parts[2] if canonical else ""
+            for name in os.listdir(fd):
+                try:
+                    st = lstat(name, dir_fd=fd)
+                except FileNotFoundError:
+                    continue
+                mode = st.st_mode
+                if is_reg(mode):
+                    out.count += 1
+                    if canonical and len(name) == 32 and name[:4] == prefix:
+                        blob_names.add(name)
+                        if not st.st_size:
+                            zero.add(f"{rel}/{name}")
+                    else:
+                        path = f"{rel}/{name}"
+                        others[path] = None
+                        if not st.st_size:
+                            zero.add(path)
+                elif is_dir(mode) and (exclude is None or os.path.join(base, rel, name) != exclude):
+                    stack.append(f"{rel}/{name}")
+        finally:
+            os.close(fd)
+    return out
+
+
+def _walk_top_types(base: str, db: str, top: str, exclude: str | None,
+                    cancelled: Callable[[], bool]) -> ds.LegacyListing:
+    """The walk without sizes: directory entries only, and in the blob directories only names.
+
+    A name of the blob layout in its blob directory is taken as an object without looking at it
+    (one ``listdir`` per directory, no call per file); the candidates the set arithmetic leaves
+    are looked at afterwards anyway. Any other entry is checked with ``lstat``: directories are
+    descended into, regular files are listed, symlinks are never followed.
+    """
+    out = ds.LegacyListing()
+    stack = [f"{db}/{top}"]
+    blob_names, others = out.blob_names, out.others
+    lstat, is_reg, is_dir = os.lstat, stat.S_ISREG, stat.S_ISDIR
+    while stack:
+        rel = stack.pop()
+        if cancelled():
+            raise ScanCancelled(base)
+        try:
+            fd = os.open(os.path.join(base, rel), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            parts = rel.split("/")
+            if len(parts) < 3:
+                _branch(fd, base, rel, exclude, out, stack, False)
+                continue
+            names = os.listdir(fd)
+            odd = names
+            if len(parts) == 3:  # <db>/xx/yy: the blob directories
+                prefix = parts[1] + parts[2]
+                good = [n for n in names if len(n) == 32 and n[:4] == prefix]
+                blob_names.update(good)
+                out.count += len(good)
+                odd = [n for n in names if len(n) != 32 or n[:4] != prefix] if len(good) != len(names) else []
+            for name in odd:
+                try:
+                    mode = lstat(name, dir_fd=fd).st_mode
+                except FileNotFoundError:
+                    continue
+                if is_reg(mode):
+                    out.count += 1
+                    others[f"{rel}/{name}"] = None
+                elif is_dir(mode) and (exclude is None or os.path.join(base, rel, name) != exclude):
+                    stack.append(f"{rel}/{name}")
+        finally:
+            os.close(fd)
+    return out
+
+
+def walk_legacy(location: Path, db: str, exclude: str | None = None,
+                cancelled: Callable[[], bool] = never, workers: int = 1, sizes: bool = True) -> ds.LegacyListing:
+    """List ``<location>/<db>/`` in the compact form, a thread per top-level directory.
+
+    ``scandir`` and ``stat`` release the GIL, so the threads overlap on the kernel's work; the
+    size is the only thing read per file (for empty objects), ages only later for the candidates.
+    Symlinks are never followed.
+    """
+    base = str(location)
+    root = os.path.join(base, db)
+    out = ds.LegacyListing()
+    try:
+        top = list(os.scandir(root))
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return out
+    dirs = []
+    for e in top:
+        if e.is_dir(follow_symlinks=False):
+            if exclude is None or e.path != exclude:
+                dirs.append(e.name)
+        elif e.is_file(follow_symlinks=False):
+            out.count += 1
+            path = f"{db}/{e.name}"
+            out.others[path] = None
+            if sizes and e.stat(follow_symlinks=False).st_size == 0:
+                out.zero.add(path)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="djtui-walk") as pool:
+        for part in pool.map(lambda d: _walk_top(base, db, d, exclude, cancelled, sizes), dirs):
+            out.count += part.count
+            out.blob_names |= part.blob_names
+            out.others.update(part.others)
+            out.zero |= part.zero
+    return out
+
+
 class OrphanService:
     """Scans sources and acts on them; every call is blocking (run it through ``Database.run``)."""
 
@@ -106,6 +305,13 @@ class OrphanService:
         self.audit = audit or AuditLog(config.audit_log)
         self.now = now
         self.settings = config.orphans
+        self.cancelled: Callable[[], bool] = never
+        self.empty_check = True
+
+    def check(self) -> None:
+        """Raise :class:`ScanCancelled` when the caller asked to stop (between batches of work)."""
+        if self.cancelled():
+            raise ScanCancelled("scan cancelled")
 
     # --- discovery ----------------------------------------------------------
 
@@ -160,7 +366,24 @@ class OrphanService:
         raise UserError(f"no source called {name!r}", where="--source",
                         hint="see `djtui orphans scan` for the source names")
 
-    def scan(self, source: SourceInfo) -> ScanResult:
+    def scan(self, source: SourceInfo, cancel: threading.Event | None = None, *,
+             empty_check: bool = True) -> ScanResult:
+        """Scan one source; with ``cancel``, setting the event stops it with :class:`ScanCancelled`.
+
+        ``empty_check=False`` skips reading each object's size in a 0.14 file store (one ``stat``
+        per object, most of the cost of a big store): zero-byte objects are then not looked for.
+        """
+        if cancel is not None:
+            self.cancelled = cancel.is_set
+        self.empty_check = empty_check
+        try:
+            return self._scan(source)
+        finally:
+            self.cancelled = never
+            self.empty_check = True
+
+    def _scan(self, source: SourceInfo) -> ScanResult:
+        self.check()
         parsed = ds.parse_source(source.name)
         if parsed.kind == "table":
             return self.scan_table(source, *parsed.parts)
@@ -214,6 +437,7 @@ class OrphanService:
         total = self.db.query(f"SELECT COUNT(*) FROM {q(db)}.{q(table)}")[0][0]
         children = []
         for s, t, cols in fks:
+            self.check()
             cond = " AND ".join(f"c.{q(c)} = p.{q(r)}" for c, r in cols)
             n = self.db.query(f"SELECT COUNT(*) FROM {q(db)}.{q(table)} p WHERE EXISTS "
                               f"(SELECT 1 FROM {q(s)}.{q(t)} c WHERE {cond})")[0][0]
@@ -237,59 +461,154 @@ class OrphanService:
     # --- 0.14 external stores -------------------------------------------------
 
     def scan_external(self, source: SourceInfo, db: str, store_name: str) -> ScanResult:
+        """All four kinds of 0.14 orphans of one schema on one store.
+
+        Three reads overlap, each on its own connection or threads: the blob hashes (packed by
+        the server with ``GROUP_CONCAT``, so a million rows cost a few packets instead of a
+        million Python rows), the ``NOT EXISTS`` scan for unused rows, and the store listing.
+        The set arithmetic runs on 32-character names; only the few candidates it leaves are
+        looked at again (age, size).
+        """
         store = self.store(store_name)
-        ext = f"{q(db)}.{q('~external_' + store_name)}"
-        fks = self.foreign_keys_to(db, f"~external_{store_name}")
+        table = f"~external_{store_name}"
+        ext = f"{q(db)}.{q(table)}"
+        fks = self.foreign_keys_to(db, table)
         root = Path(store.location) if store.protocol == "file" else None
 
-        def blob_rows() -> list[ds.ExternalRow]:
-            # one narrow column for the many blob rows; attachments and filepaths separately
-            out = [ds.ExternalRow(h) for (h,) in self._fetch(
-                f"SELECT LOWER(HEX(`hash`)) FROM {ext} WHERE attachment_name IS NULL AND filepath IS NULL")]
-            out += [ds.ExternalRow(h, att, fp) for h, att, fp in self._fetch(
+        def other_rows() -> list[ds.ExternalRow]:
+            return [ds.ExternalRow(h, att, fp) for h, att, fp in self._fetch(
                 f"SELECT LOWER(HEX(`hash`)), attachment_name, filepath FROM {ext} "
                 "WHERE attachment_name IS NOT NULL OR filepath IS NOT NULL")]
-            return out
 
         def unused_rows() -> dict[str, int]:
+            # no materialized temporary table: a probe of the referencing column's index per row is
+            # as fast here and does not depend on the server's tmpdir
             return {h: int(n) for h, n in self._fetch(
-                f"SELECT LOWER(HEX(e.`hash`)), e.`size` FROM {ext} e WHERE {self._not_exists(fks, 'e')}")}
+                f"SELECT LOWER(HEX(e.`hash`)), e.`size` FROM {ext} e WHERE {self._not_exists(fks, 'e')}",
+                setup="SET SESSION optimizer_switch = 'materialization=off'")}
 
-        def listing() -> dict[str, ds.StoredObject]:
-            return {o.path: o for o in self._list(store, db)}
+        def listing() -> ds.LegacyListing:
+            if store.protocol == "s3":
+                out = ds.LegacyListing()
+                for o in self._list(store, db):
+                    out.add(db, o)
+                return out
+            return walk_legacy(Path(store.location), db, self._exclude(), self.cancelled, sizes=self.empty_check)
 
-        # the server's NOT EXISTS scan, the row fetch and the store listing overlap (each thread
-        # has its own connection): the scan costs about the slowest of the three, not their sum
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="djtui-orphans") as pool:
-            f_rows, f_unused, f_list = pool.submit(blob_rows), pool.submit(unused_rows), pool.submit(listing)
-            rows, unused, objects = f_rows.result(), f_unused.result(), f_list.result()
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="djtui-orphans") as pool:
+            f_blobs = pool.submit(self._blob_hashes, db, table)
+            f_other, f_unused, f_list = pool.submit(other_rows), pool.submit(unused_rows), pool.submit(listing)
+            blobs, others, unused, objects = f_blobs.result(), f_other.result(), f_unused.result(), f_list.result()
+        self.check()
         extra: dict[str, ds.StoredObject] = {}
-        for r in rows:
+        for r in others:
             if r.filepath:
-                p = ds.join(r.filepath)
-                if p not in objects:
-                    found_obj = self._head(store, p)
+                fp = ds.join(r.filepath)
+                if fp not in objects.others:
+                    found_obj = self._head(store, fp)
                     if found_obj is not None:
-                        extra[p] = found_obj
-        found = ds.legacy_store_orphans(source.name, db, rows, unused, objects, now=self.now(),
-                                        grace_s=self.settings.grace_hours * 3600, extra_present=extra)
-        items = found.items
-        missing = [uuid.UUID(i.key["hash"]).hex for i in items if i.reason == ds.MISSING_OBJECT and i.key]
-        if missing:  # the recorded size of a missing object, fetched only for the few that are missing
-            sizes = self._sizes(ext, missing)
-            items = tuple(replace(i, size=sizes.get(uuid.UUID(i.key["hash"]).hex, 0))
-                          if i.reason == ds.MISSING_OBJECT and i.key else i for i in items)
-        warnings = self.blocking_triggers([(db, f"~external_{store_name}"), *((s, t) for s, t, _ in fks)])
-        return ScanResult(source, items, max(found.objects, found.rows), root=root, warnings=warnings)
+                        extra[fp] = found_obj
+        cand = ds.legacy_candidates(db, blobs, others, objects, extra_present=extra)
+        now, grace = self.now(), self.settings.grace_hours * 3600
 
-    def _fetch(self, sql: str, args: Any = None) -> list:
-        """One read on a connection of its own, closed afterwards (for short-lived scan threads)."""
-        commandlog.record("sql", sql, args)
+        def detail(path: str) -> ds.StoredObject | None:
+            o = objects.details.get(path) or extra.get(path)
+            if o is not None or store.protocol == "s3":
+                return o or self._head(store, path)
+            try:
+                st = os.lstat(os.path.join(store.location, path))
+            except OSError:
+                return None
+            if not stat.S_ISREG(st.st_mode):  # a link or a directory where an object should be: not ours
+                return None
+            return ds.StoredObject(path, st.st_size, st.st_mtime)
+
+        items: list[ds.OrphanItem] = []
+        paths = {r.hash: ds.legacy_object_path(db, r.hash, r.attachment_name, r.filepath) for r in others}
+        for h, n in unused.items():
+            path = paths.get(h) or ds.legacy_blob_path(db, h)
+            items.append(ds.OrphanItem(source.name, ds.UNUSED_ROW, path=path, key={"hash": ds.uuid_text(h)},
+                                       size=n))
+        sizes = self._sizes(ext, [h for h, _ in cand.missing]) if cand.missing else {}
+        for h, path in cand.missing:
+            items.append(ds.OrphanItem(source.name, ds.MISSING_OBJECT, path=path,
+                                       key={"hash": ds.uuid_text(h)}, size=sizes.get(h, 0)))
+        for path in cand.zero:
+            o = detail(path)
+            if o is not None and o.size == 0 and now - o.mtime >= grace:
+                items.append(ds.OrphanItem(source.name, ds.ZERO_BYTE, path=path, size=0, mtime=o.mtime))
+        for path in cand.untracked:
+            o = detail(path)
+            if o is not None and now - o.mtime >= grace:  # DataJoint writes the object before the row
+                items.append(ds.OrphanItem(source.name, ds.UNTRACKED_OBJECT, path=path, size=o.size,
+                                           mtime=o.mtime))
+        warnings = self.blocking_triggers([(db, table), *((s, t) for s, t, _ in fks)])
+        return ScanResult(source, tuple(items), objects.count, root=root, warnings=warnings, rows=cand.rows)
+
+    def _blob_hashes(self, db: str, table: str) -> set[str]:
+        """The 32-hex hashes of the blob rows (no attachment, no filepath), packed by the server.
+
+        One ``GROUP_CONCAT`` per range of the hash space, sized to stay well inside the server's
+        ``max_allowed_packet``; a range whose answer comes back cut short is split and asked again.
+        """
+        full = f"{q(db)}.{q(table)}"
         conn = self.db.connect()
+        out: set[str] = set()
         try:
             with conn.cursor() as cur:
+                cur.execute("SELECT @@max_allowed_packet, (SELECT table_rows FROM information_schema.tables "
+                            "WHERE table_schema = %s AND table_name = %s)", (db, table))
+                packet, est = cur.fetchone()
+                budget = max(1 << 20, min(int(packet) // 2, 64 << 20))
+                cur.execute("SET SESSION group_concat_max_len = %s", (budget,))
+                parts = max(1, -(-int(est or 0) * 32 // (budget // 2)))
+                step = (1 << 128) // parts
+                todo = [(i * step, (i + 1) * step if i < parts - 1 else 1 << 128) for i in range(parts)]
+                sql = (f"SELECT COUNT(*), GROUP_CONCAT(LOWER(HEX(`hash`)) SEPARATOR '') FROM {full} "
+                       "WHERE attachment_name IS NULL AND filepath IS NULL AND `hash` >= %s")
+                while todo:
+                    self.check()
+                    lo, hi = todo.pop()
+                    args: list[Any] = [lo.to_bytes(16, "big")]
+                    query = sql
+                    if hi < 1 << 128:
+                        query += " AND `hash` < %s"
+                        args.append(hi.to_bytes(16, "big"))
+                    commandlog.record("sql", query, None)
+                    cur.execute(query, args)
+                    n, packed = cur.fetchone()
+                    packed = (packed.decode("ascii") if isinstance(packed, bytes) else packed) or ""
+                    if len(packed) != 32 * int(n):  # cut at group_concat_max_len: ask in halves
+                        if hi - lo < 2:
+                            raise OperationFailed(f"{full}: cannot read the hashes (group_concat_max_len)")
+                        mid = (lo + hi) // 2
+                        todo += [(lo, mid), (mid, hi)]
+                        continue
+                    out.update(packed[i:i + 32] for i in range(0, len(packed), 32))
+        finally:
+            conn.close()
+        return out
+
+    def _fetch(self, sql: str, args: Any = None, *, setup: str | None = None) -> list:
+        """One streamed read on a connection of its own, closed afterwards (for short-lived scan threads).
+
+        Rows arrive in batches (an unbuffered cursor), so a cancel is noticed between batches and the
+        client never holds the whole result twice.
+        """
+        import pymysql.cursors
+        commandlog.record("sql", sql, args)
+        conn = self.db.connect()
+        out: list = []
+        try:
+            if setup:
+                with conn.cursor() as cur:
+                    cur.execute(setup)
+            with conn.cursor(pymysql.cursors.SSCursor) as cur:
                 cur.execute(sql, args)
-                return list(cur.fetchall())
+                while batch := cur.fetchmany(FETCH_BATCH):
+                    out.extend(batch)
+                    self.check()
+            return out
         finally:
             conn.close()
 
@@ -300,8 +619,14 @@ class OrphanService:
     def _list(self, store: StoreSettings, rel_prefix: str) -> Iterator[ds.StoredObject]:
         """A store's objects under ``<rel_prefix>/`` (the slash keeps ``a`` from listing ``a_v2``)."""
         if store.protocol == "s3":
-            return self.s3(store).list(rel_prefix.strip("/") + "/")
-        return list_files(Path(store.location) / rel_prefix, rel_prefix, self._exclude())
+            return self._checked(self.s3(store).list(rel_prefix.strip("/") + "/"))
+        return list_files(Path(store.location) / rel_prefix, rel_prefix, self._exclude(), self.cancelled)
+
+    def _checked(self, objects: Iterable[ds.StoredObject]) -> Iterator[ds.StoredObject]:
+        for n, o in enumerate(objects):
+            if n % 1000 == 0:
+                self.check()
+            yield o
 
     def _head(self, store: StoreSettings, rel: str) -> ds.StoredObject | None:
         if store.protocol == "s3":
@@ -315,7 +640,7 @@ class OrphanService:
     def _sizes(self, ext: str, hashes: list[str]) -> dict[str, int]:
         out: dict[str, int] = {}
         for start in range(0, len(hashes), 1000):
-            chunk = [uuid.UUID(h).bytes for h in hashes[start:start + 1000]]
+            chunk = [bytes.fromhex(h) for h in hashes[start:start + 1000]]
             marks = ", ".join(["%s"] * len(chunk))
             for h, n in self.db.query(f"SELECT LOWER(HEX(`hash`)), `size` FROM {ext} WHERE `hash` IN ({marks})",
                                       chunk):
@@ -334,6 +659,7 @@ class OrphanService:
             "AND k.check_clause LIKE 'json_valid%%'))", (SYSTEM_SCHEMAS,))
         values: list[Any] = []
         for s, t, c in cols:
+            self.check()
             for (v,) in self.db.query(f"SELECT {q(c)} FROM {q(s)}.{q(t)} WHERE {q(c)} IS NOT NULL"):
                 try:
                     values.append(json.loads(v))
@@ -357,7 +683,7 @@ class OrphanService:
 
     def scan_dir(self, source: SourceInfo, path: Path) -> ScanResult:
         managed = [d for d in self.settings.directories if Path(d.path) == path]
-        files = list(list_files(path, exclude=self._exclude()))
+        files = list(list_files(path, exclude=self._exclude(), cancelled=self.cancelled))
         if managed:
             refs: set[str] | None = set()
             for d in managed:
@@ -376,31 +702,77 @@ class OrphanService:
     # --- acting ---------------------------------------------------------------
 
     def quarantine_source(self, name: str, *, dry_run: bool = True, max_share: float | None = None,
-                          only: Iterable[str] | None = None) -> ActionResult:
-        """Re-scan under a lock, apply the share guard, then quarantine files / delete orphan rows."""
+                          only: Iterable[str] | None = None,
+                          reasons: Iterable[str] | None = None) -> ActionResult:
+        """Re-scan under a lock, apply the share guard, then delete orphan rows and quarantine files.
+
+        ``only`` limits the run to items named by :attr:`OrphanItem.ref` (or by bare ident, which
+        takes every reason of that path/key); ``reasons`` to some reasons. Rows (``orphan-row``,
+        ``unused-row``, ``missing-object``) are deleted in one transaction, each re-checked in it;
+        files and objects (``untracked-*``, ``zero-byte``, ``stale-temp``) go to the quarantine.
+        """
         if not dry_run:
             self._writable("orphans quarantine")
         source = self.resolve(name)
         share = self.settings.max_share if max_share is None else max_share
+        wanted = set(only) if only is not None else None
+        kinds = set(reasons) if reasons is not None else None
+        if kinds is not None and not kinds <= set(ds.REASONS):
+            bad = sorted(kinds - set(ds.REASONS))
+            raise UserError(f"unknown reason(s): {', '.join(bad)}", where="--reason",
+                            hint="one of " + ", ".join(ds.REASONS))
         with exclusive(self.config.state_dir, f"orphans:{source.name}", purpose="orphans quarantine"):
-            result = self.scan(source)
-            wanted = set(only) if only is not None else None
-            acting = [i for i in result.items if i.reason in ds.ACTIONABLE and (wanted is None or i.ident in wanted)]
-            if ds.exceeds_share(len(acting), result.total, share):
-                raise UserError(
-                    f"{source.name}: {len(acting)} of {result.total} items ({len(acting) / max(result.total, 1):.0%}) "
-                    f"would be removed, more than the allowed {share:.0%}",
-                    where="orphans.max_share",
-                    hint="check the configuration (a wrong store location or table makes everything look orphaned); "
-                         "pass --max-share to override")
-            nbytes = sum(i.size for i in acting)
+            # a run that cannot act on empty objects need not read every object's size
+            result = self.scan(source, empty_check=kinds is None or ds.ZERO_BYTE in kinds)
+            acting = [i for i in result.items if i.reason in ds.ACTIONABLE
+                      and (kinds is None or i.reason in kinds)
+                      and (wanted is None or i.ref in wanted or i.ident in wanted)]
+            rows = [i for i in acting if i.reason in ds.ROW_REASONS]
+            # a missing object's row that is still referenced cannot go: the rows naming it would break
+            unused = {i.ident for i in result.items if i.reason in (ds.UNUSED_ROW, ds.ORPHAN_ROW)}
+            referenced = {i.ident for i in rows if i.reason == ds.MISSING_OBJECT and i.ident not in unused}
+            rows = [i for i in rows if i.ident not in referenced]
+            acting = [i for i in acting if i.reason in ds.FILE_REASONS or i.ident not in referenced]
+            files = [i for i in acting if i.reason in ds.FILE_REASONS]
+            n_rows = len({i.ident for i in rows})  # an unused row may also be missing its object
+            rows_total = result.total if source.kind == "table" else result.rows
+            for what, n, total in (("rows", n_rows, rows_total), ("files", len(files), result.total)):
+                if ds.exceeds_share(n, total, share):
+                    raise UserError(
+                        f"{source.name}: {n} of {total} {what} ({n / max(total, 1):.0%}) would be removed, "
+                        f"more than the allowed {share:.0%}",
+                        where="orphans.max_share",
+                        hint="check the configuration (a wrong store location or table makes everything look "
+                             "orphaned); pass --max-share to override")
+            nbytes = sum(i.size for i in files)
+            # items chosen from an earlier scan that the re-scan no longer calls orphans are kept
+            why: dict[str, int] = {}
+            if wanted is not None:
+                still = {i.ref for i in acting} | {i.ident for i in acting}
+                vanished = len([w for w in wanted if w not in still])
+                if vanished:
+                    why["no longer an orphan at the re-scan"] = vanished
             if dry_run or not acting:
-                return ActionResult(source.name, None, len(acting), nbytes, 0, True, tuple(acting))
-            if source.kind == "table":
-                return self._delete_rows(source, acting)
-            return self._quarantine_files(source, result, acting)
+                return ActionResult(source.name, None, n_rows + len(files), nbytes, sum(why.values()), dry_run,
+                                    tuple(acting), rows=n_rows, files=len(files), reported_only=len(referenced),
+                                    why_skipped=tuple(sorted(why.items())))
+            deleted, row_skips = 0, {}
+            if rows and source.kind == "table":
+                deleted, row_skips = self._delete_rows(source, rows)
+            elif rows:
+                deleted, row_skips = self._delete_external_rows(source, rows)
+            batch_id, moved, moved_bytes, file_skips = None, 0, 0, {}
+            if files:
+                batch_id, moved, moved_bytes, file_skips = self._quarantine_files(source, result, files)
+            for k, v in (*row_skips.items(), *file_skips.items()):
+                why[k] = why.get(k, 0) + v
+            skipped = n_rows - deleted + len(files) - moved + why.get("no longer an orphan at the re-scan", 0)
+            return ActionResult(source.name, batch_id, deleted + moved, moved_bytes, skipped, False,
+                                tuple(acting), rows=deleted, files=moved, why_skipped=tuple(sorted(why.items())),
+                                reported_only=len(referenced))
 
-    def _quarantine_files(self, source: SourceInfo, result: ScanResult, acting: list[ds.OrphanItem]) -> ActionResult:
+    def _quarantine_files(self, source: SourceInfo, result: ScanResult,
+                          acting: list[ds.OrphanItem]) -> tuple[str, int, int, dict[str, int]]:
         parsed = ds.parse_source(source.name)
         store = self.store(parsed.parts[-1]) if parsed.kind in ("external", "store") else None
         by_path = {i.path: i for i in acting}
@@ -413,23 +785,31 @@ class OrphanService:
             size = st.size if isinstance(st, ds.StoredObject) else st.st_size
             if item.mtime is not None and (mtime != item.mtime or size != item.size):
                 return "changed since the scan"
+            if item.reason == ds.ZERO_BYTE and size != 0:
+                return "no longer empty"
             if item.reason != ds.STALE_TEMP and self.now() - mtime < grace:
                 return "younger than the grace age"
             return None
 
         with self.audit.action("orphans-quarantine", source=source.name, items=len(acting),
-                               bytes=sum(i.size for i in acting)) as rec:
-            moves = ((i.path, i.reason, verify) for i in acting if i.path)
+                               bytes=sum(i.size for i in acting),
+                               reasons=sorted({i.reason for i in acting})) as rec:
+            moves = ((i.path, i.reason, verify) for i in by_path.values() if i.path)
             if store is not None and store.protocol == "s3":
                 batch_id, moved = self.quarantine().move_in_s3(source.name, self.s3(store), moves)
             else:
                 assert result.root is not None
                 batch_id, moved = self.quarantine().move_in(source.name, result.root, moves)
             rec.outcome("ok", batch=batch_id, moved=len(moved))
-        return ActionResult(source.name, batch_id, len(moved), sum(e["size"] for e in moved),
-                            len(acting) - len(moved), False, tuple(acting))
+        why: dict[str, int] = {}
+        try:
+            for sk in self.quarantine().read_manifest(batch_id).get("skipped", []):
+                why[sk["why"]] = why.get(sk["why"], 0) + 1
+        except UserError:
+            pass
+        return batch_id, len(moved), sum(e["size"] for e in moved), why
 
-    def _delete_rows(self, source: SourceInfo, acting: list[ds.OrphanItem]) -> ActionResult:
+    def _delete_rows(self, source: SourceInfo, acting: list[ds.OrphanItem]) -> tuple[int, dict[str, int]]:
         db, table = ds.parse_source(source.name).parts
         pk = self.primary_key(db, table)
         fks = self.foreign_keys_to(db, table)
@@ -439,23 +819,127 @@ class OrphanService:
         sql = f"DELETE FROM {full} WHERE {cond} AND {self._not_exists(fks, full)}"
         conn = self.db.connect(autocommit=False)
         deleted = 0
+        committing = False
         try:
             with self.audit.action("orphans-delete-rows", source=source.name, rows=len(acting),
                                    keys=[i.to_json()["key"] for i in acting[:1000]]) as rec:
                 with conn.cursor() as cur:
                     conn.begin()
-                    for item in acting:
+                    for n, item in enumerate(acting):
+                        if n:
+                            pause_between_items()
                         args = [item.key[c] for c in pk]  # type: ignore[index]
                         commandlog.record("sql", sql, args)
                         deleted += cur.execute(sql, args)
+                    committing = True
                     conn.commit()
                 rec.outcome("ok", deleted=deleted)
+        except pymysql.err.MySQLError as exc:
+            # one transaction: a dropped connection (KILL, restart) rolls the whole batch back
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            what = "the outcome of COMMIT is unknown: run the scan again" if committing else \
+                "the transaction was rolled back: no row was deleted"
+            raise OperationFailed(f"{source.name}: deleting orphan rows failed "
+                                  f"({exc.args[-1] if exc.args else exc}); {what}") from None
         except BaseException:
-            conn.rollback()
+            with contextlib.suppress(Exception):
+                conn.rollback()
             raise
         finally:
             conn.close()
-        return ActionResult(source.name, None, deleted, 0, len(acting) - deleted, False, tuple(acting))
+        skipped = len(acting) - deleted
+        return deleted, ({"referenced again": skipped} if skipped else {})
+
+    def _has_column(self, db: str, table: str, column: str) -> bool:
+        return bool(self.db.query("SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+                                  "AND table_name = %s AND column_name = %s", (db, table, column)))
+
+    def _delete_external_rows(self, source: SourceInfo,
+                              acting: list[ds.OrphanItem]) -> tuple[int, dict[str, int]]:
+        """Delete ``~external_<store>`` rows in one transaction, each re-checked inside it.
+
+        A row goes only when no table references it, its ``timestamp`` is past the grace age
+        (DataJoint inserts the row before the row that references it) and, when it was chosen
+        as a ``missing-object``, its object is still missing. The rows are locked (``FOR UPDATE``)
+        and written to the audit log in full before they are deleted, so they can be put back.
+        """
+        db, store_name = ds.parse_source(source.name).parts
+        store = self.store(store_name)
+        table = f"~external_{store_name}"
+        full = f"{q(db)}.{q(table)}"
+        fks = self.foreign_keys_to(db, table)
+        reasons: dict[str, set[str]] = {}
+        paths: dict[str, str | None] = {}
+        for i in acting:
+            h = uuid.UUID(str((i.key or {})["hash"])).hex
+            reasons.setdefault(h, set()).add(i.reason)
+            paths[h] = i.path
+        why: dict[str, int] = {}
+        todo = []
+        for h, rs in reasons.items():
+            # chosen only as missing-object: an object that came back means the row is whole again
+            if ds.UNUSED_ROW not in rs and paths[h] and self._head(store, paths[h]) is not None:
+                why["object present again"] = why.get("object present again", 0) + 1
+                continue
+            todo.append(h)
+        cond = self._not_exists(fks, full)
+        args_tail: list[Any] = []
+        if self._has_column(db, table, "timestamp"):
+            cond += f" AND {full}.`timestamp` < NOW() - INTERVAL %s SECOND"
+            args_tail.append(int(self.settings.grace_hours * 3600))
+        conn = self.db.connect(autocommit=False)
+        deleted: list[tuple] = []
+        committing = False
+        try:
+            with self.audit.action("orphans-delete-rows", source=source.name, table=f"{db}.{table}",
+                                   rows=len(todo), hashes=[str(uuid.UUID(h)) for h in todo[:1000]]) as rec:
+                with conn.cursor() as cur:
+                    conn.begin()
+                    for start in range(0, len(todo), 1000):
+                        chunk = [uuid.UUID(h).bytes for h in todo[start:start + 1000]]
+                        marks = ", ".join(["%s"] * len(chunk))
+                        sel = (f"SELECT `hash`, `size`, attachment_name, filepath, contents_hash "
+                               f"FROM {full} WHERE `hash` IN ({marks}) AND {cond} FOR UPDATE")
+                        commandlog.record("sql", sel, None)
+                        cur.execute(sel, [*chunk, *args_tail])
+                        found = list(cur.fetchall())
+                        if not found:
+                            continue
+                        # the locked rows go to the audit log before they are deleted: enough to put them back
+                        self.audit.write({"event": "detail", "id": rec.action_id, "action": rec.action, "rows": [
+                            {"hash": str(uuid.UUID(bytes=bytes(h))), "size": int(size), "attachment_name": att,
+                             "filepath": fp, "contents_hash": str(uuid.UUID(bytes=bytes(ch))) if ch else None}
+                            for h, size, att, fp, ch in found]})
+                        marks = ", ".join(["%s"] * len(found))
+                        dele = f"DELETE FROM {full} WHERE `hash` IN ({marks}) AND {cond}"
+                        commandlog.record("sql", dele, None)
+                        n = cur.execute(dele, [*(r[0] for r in found), *args_tail])
+                        if n != len(found):  # cannot happen under the row locks; never commit a surprise
+                            raise OperationFailed(f"{full}: {n} rows deleted where {len(found)} were locked; "
+                                                  "rolled back")
+                        deleted.extend(found)
+                    committing = True
+                    conn.commit()
+                rec.outcome("ok", deleted=len(deleted))
+        except pymysql.err.MySQLError as exc:
+            # one transaction: a dropped connection (KILL, restart) rolls the whole batch back
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            what = "the outcome of COMMIT is unknown: run the scan again" if committing else \
+                "the transaction was rolled back: no row was deleted"
+            raise OperationFailed(f"{source.name}: deleting unused rows failed "
+                                  f"({exc.args[-1] if exc.args else exc}); {what}") from None
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            raise
+        finally:
+            conn.close()
+        rest = len(todo) - len(deleted)
+        if rest:
+            why["referenced again or younger than the grace age"] = rest
+        return len(deleted), why
 
     def _writable(self, action: str) -> None:
         """The service refuses writes on its own too, whatever the caller forgot."""

@@ -53,6 +53,7 @@ class LegacyLab:
     schema_v2: str
     location: Path
     expected: dict[str, set[str]] = field(default_factory=dict)  # reason -> paths
+    hashes: dict[str, uuid.UUID] = field(default_factory=dict)  # what each row of S is for
     untracked_bytes: dict[str, bytes] = field(default_factory=dict)
 
 
@@ -74,11 +75,12 @@ def legacy_lab(server, admin_conn, schema_name, tmp_path) -> LegacyLab:
                     f"CONSTRAINT `rec_att` FOREIGN KEY (att) REFERENCES `~external_main` (hash), "
                     f"CONSTRAINT `rec_fp` FOREIGN KEY (fp) REFERENCES `~external_main` (hash)) ENGINE=InnoDB")
 
-    def row(db, h, size, att=None, fp=None):
-        cur.execute(f"INSERT INTO `{db}`.`~external_main` (hash, size, attachment_name, filepath) "
-                    "VALUES (%s, %s, %s, %s)", (h.bytes, size, att, fp))
+    def row(db, h, size, att=None, fp=None):  # written three hours ago, past the grace age
+        cur.execute(f"INSERT INTO `{db}`.`~external_main` (hash, size, attachment_name, filepath, timestamp) "
+                    "VALUES (%s, %s, %s, %s, NOW() - INTERVAL 3 HOUR)", (h.bytes, size, att, fp))
 
     h = {k: uuid.uuid4() for k in ("blob", "att", "unused", "missing", "fp", "zero", "v2")}
+    lab.hashes = h
     # S: a used blob, a used attachment, an unused row, a used row with no object, a filepath, a zero-byte object
     row(s, h["blob"], 5)
     put(loc, ds.legacy_blob_path(s, h["blob"]), b"blob!")

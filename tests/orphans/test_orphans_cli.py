@@ -51,17 +51,18 @@ def test_quarantine_needs_confirmation_then_restore_and_purge(capsys, cfg_file, 
     path = legacy_lab.location / untracked
     base = ("--config", str(cfg_file), "orphans")
 
-    code, out, _ = run(capsys, *base, "quarantine", "--source", src, "--dry-run")
+    base_q = ("quarantine", "--source", src, "--reason", "untracked-object")
+    code, out, _ = run(capsys, *base, *base_q, "--dry-run")
     assert code == 0 and "dry run: 1 item" in out and path.exists()
 
-    code, _, err = run(capsys, *base, "quarantine", "--source", src)  # no tty under pytest
+    code, _, err = run(capsys, *base, *base_q)  # no tty under pytest
     assert code == 2 and "--confirm" in err and path.exists()
-    code, _, err = run(capsys, *base, "quarantine", "--source", src, "--confirm", "yes")
+    code, _, err = run(capsys, *base, *base_q, "--confirm", "yes")
     assert code == 2 and path.exists()
-    code, _, err = run(capsys, "--readonly", *base, "quarantine", "--source", src, "--confirm", "QUARANTINE")
+    code, _, err = run(capsys, "--readonly", *base, *base_q, "--confirm", "QUARANTINE")
     assert code == 2 and "read-only" in err and path.exists()
 
-    code, out, _ = run(capsys, *base, "quarantine", "--source", src, "--confirm", "QUARANTINE", "--json")
+    code, out, _ = run(capsys, *base, *base_q, "--confirm", "QUARANTINE", "--json")
     assert code == 0 and not path.exists()
     batch = json.loads(out)["batch"]
 
@@ -72,7 +73,7 @@ def test_quarantine_needs_confirmation_then_restore_and_purge(capsys, cfg_file, 
     code, out, _ = run(capsys, *base, "restore", batch)
     assert code == 0 and path.read_bytes() == legacy_lab.untracked_bytes[untracked]
 
-    code, out, _ = run(capsys, *base, "quarantine", "--source", src, "--confirm", "QUARANTINE", "--json")
+    code, out, _ = run(capsys, *base, *base_q, "--confirm", "QUARANTINE", "--json")
     batch2 = json.loads(out)["batch"]
     code, out, _ = run(capsys, *base, "purge", "--older-than", "0", "--json")
     assert code == 0 and [b["batch"] for b in json.loads(out)["purged"]] == [batch2]
@@ -87,3 +88,11 @@ def test_bad_source_names_exit_2(capsys, cfg_file):
         assert "--source" in err or "stores" in err
     code, _, err = run(capsys, "--config", str(cfg_file), "orphans", "restore", "no-such-batch")
     assert code == 2 and "list-quarantine" in err
+
+
+def test_scan_can_skip_the_empty_check(capsys, cfg_file, legacy_lab):
+    src = f"external:{legacy_lab.schema}:main"
+    code, out, _ = run(capsys, "--config", str(cfg_file), "orphans", "scan", "--source", src, "--json",
+                       "--skip-empty-check")
+    assert code == 0
+    assert {i["reason"] for i in json.loads(out)["items"]} == set(legacy_lab.expected) - {ds.ZERO_BYTE}

@@ -62,7 +62,7 @@ def test_s3_store_scan_quarantine_restore_purge(server, tmp_path, legacy_lab, s3
         assert got == expected
         assert svc.scan(svc.resolve(f"external:{legacy_lab.schema_v2}:main")).items == ()
 
-        done = svc.quarantine_source(src, dry_run=False)
+        done = svc.quarantine_source(src, dry_run=False, reasons=[ds.UNTRACKED_OBJECT])
         assert done.acted == len(expected[ds.UNTRACKED_OBJECT])
         keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
         for rel in expected[ds.UNTRACKED_OBJECT]:
@@ -74,7 +74,7 @@ def test_s3_store_scan_quarantine_restore_purge(server, tmp_path, legacy_lab, s3
             body = client.get_object(Bucket=bucket, Key=f"loc/{rel}")["Body"].read()
             assert body == (legacy_lab.location / rel).read_bytes()
 
-        again = svc.quarantine_source(src, dry_run=False)
+        again = svc.quarantine_source(src, dry_run=False, reasons=[ds.UNTRACKED_OBJECT])
         assert [b.batch_id for b in svc.purge(0)] == [again.batch_id]
         keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
         assert not any(k.startswith("_djtui_quarantine/") for k in keys)
@@ -120,3 +120,50 @@ def test_datajoint_cleaner_toml_runs_through_the_safe_path(server, tmp_path, leg
     toml.write_text("[database_servers.lab]\nhost = 'x'\n")
     assert main(base) == 2
     assert "storage_servers" in capsys.readouterr().err
+
+
+def test_s3_objects_younger_than_the_grace_age_are_never_orphans(server, tmp_path, legacy_lab, s3_endpoint):
+    client = boto3.client("s3", endpoint_url=f"http://{s3_endpoint}", aws_access_key_id="testing",
+                          aws_secret_access_key="testing", region_name="us-east-1")
+    bucket = f"young-{legacy_lab.schema.replace('_', '-')}"
+    client.create_bucket(Bucket=bucket)
+    for p in legacy_lab.location.rglob("*"):
+        if p.is_file():
+            client.put_object(Bucket=bucket, Key=f"loc/{p.relative_to(legacy_lab.location).as_posix()}",
+                              Body=p.read_bytes())
+    # every object was just written: LastModified says so, whatever the files' mtimes were
+    listed = client.list_objects_v2(Bucket=bucket)["Contents"]
+    assert all(time.time() - o["LastModified"].timestamp() < 600 for o in listed)
+    cfg = make_config(server, tmp_path, (
+        f"stores:\n  main:\n    protocol: s3\n    location: loc\n    endpoint: {s3_endpoint}\n"
+        f"    bucket: {bucket}\n    access_key: testing\n    secret_key: testing\n    secure: false\n"
+        "orphans:\n  grace_hours: 1\n  max_share: 0.9\n"))
+    db = Database(server.settings)
+    try:
+        svc = OrphanService(cfg, db)
+        src = f"external:{legacy_lab.schema}:main"
+        young = svc.scan(svc.resolve(src))
+        reasons = {i.reason for i in young.items}
+        assert ds.UNTRACKED_OBJECT not in reasons and ds.ZERO_BYTE not in reasons
+        assert svc.quarantine_source(src, dry_run=True, reasons=[ds.UNTRACKED_OBJECT, ds.ZERO_BYTE]).acted == 0
+
+        # two hours later the same objects are past the grace age: now they are orphans
+        later = OrphanService(cfg, db, now=lambda: time.time() + 2 * 3600)
+        old = {i.path for i in later.scan(later.resolve(src)).items if i.reason == ds.UNTRACKED_OBJECT}
+        assert legacy_lab.expected[ds.UNTRACKED_OBJECT] < old  # plus the in-flight one, old by then too
+        assert {i.path for i in later.scan(later.resolve(src)).items if i.reason == ds.ZERO_BYTE} == \
+            legacy_lab.expected[ds.ZERO_BYTE]
+        # and the re-check at the moment of action applies the same rule: `now` is back to the real time
+        keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+        (untracked,) = legacy_lab.expected[ds.UNTRACKED_OBJECT]
+        done = svc.quarantine_source(src, dry_run=False, only=[f"{ds.UNTRACKED_OBJECT}:{untracked}"])
+        assert done.files == 0 and {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]} == keys
+        # an empty object past the grace age goes through the S3 quarantine and comes back
+        (zero,) = legacy_lab.expected[ds.ZERO_BYTE]
+        moved = later.quarantine_source(src, dry_run=False, reasons=[ds.ZERO_BYTE])
+        assert moved.files == 1 and f"loc/{zero}" not in {o["Key"] for o in client.list_objects_v2(
+            Bucket=bucket)["Contents"]}
+        later.restore(moved.batch_id)
+        assert client.get_object(Bucket=bucket, Key=f"loc/{zero}")["Body"].read() == b""
+    finally:
+        db.close()

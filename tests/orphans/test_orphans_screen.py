@@ -73,3 +73,38 @@ async def test_screen_refuses_quarantine_when_readonly(server, tmp_path, legacy_
         assert not isinstance(app.screen, ConfirmTyped)
         (untracked,) = legacy_lab.expected[ds.UNTRACKED_OBJECT]
         assert (legacy_lab.location / untracked).exists()
+
+
+async def test_screen_deletes_an_unused_row_after_typed_confirmation(server, tmp_path, legacy_lab, admin_conn):
+    cfg = make_config(server, tmp_path, f"stores:\n  main:\n    protocol: file\n    location: {legacy_lab.location}\n")
+    src = f"external:{legacy_lab.schema}:main"
+    unused = legacy_lab.hashes["unused"]
+
+    def row_exists() -> bool:
+        with admin_conn.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM `{legacy_lab.schema}`.`~external_main` WHERE hash = %s",
+                        (unused.bytes,))
+            return cur.fetchone()[0] == 1
+
+    app = DjtuiApp(config=cfg)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("3")
+        screen = app.screen
+        await _settle(app, pilot, lambda: src in screen.results and not screen.scanning)
+        screen.show_source(src)
+        await pilot.pause()
+        listing = screen.query_one(OrphanList)
+        listing.focus()
+        listing.action_jump(next(n for n, i in enumerate(listing.items) if i.reason == ds.UNUSED_ROW))
+        await pilot.press("space")
+        await pilot.press("Q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmTyped)
+        assert "1 row(s)" in app.screen.lines[0] and len(app.screen.lines) == 4  # rows only, no files
+        await pilot.press(*"QUARANTINE", "enter")
+        await _settle(app, pilot, lambda: not row_exists())
+        # the other orphans of the source were not selected, so they are all still there
+        for reason in (ds.UNTRACKED_OBJECT, ds.ZERO_BYTE):
+            (p,) = legacy_lab.expected[reason]
+            assert (legacy_lab.location / p).exists()

@@ -52,10 +52,11 @@ def test_legacy_quarantine_restore_purge(server, db, tmp_path, legacy_lab):
     path = legacy_lab.location / untracked
     before = (path.read_bytes(), path.stat().st_mtime)
 
-    dry = svc.quarantine_source(src, dry_run=True)
+    only_untracked = [ds.UNTRACKED_OBJECT]
+    dry = svc.quarantine_source(src, dry_run=True, reasons=only_untracked)
     assert dry.dry_run and {i.path for i in dry.items} == {untracked} and path.exists()
 
-    done = svc.quarantine_source(src, dry_run=False)
+    done = svc.quarantine_source(src, dry_run=False, reasons=only_untracked)
     assert done.acted == 1 and done.batch_id and not path.exists()
     manifest = svc.quarantine().read_manifest(done.batch_id)
     (entry,) = manifest["items"]
@@ -69,7 +70,7 @@ def test_legacy_quarantine_restore_purge(server, db, tmp_path, legacy_lab):
     with pytest.raises(UserError):
         svc.restore(done.batch_id)
 
-    again = svc.quarantine_source(src, dry_run=False)
+    again = svc.quarantine_source(src, dry_run=False, reasons=only_untracked)
     assert [b.batch_id for b in svc.purge(7)] == []  # too young to purge
     purged = svc.purge(0)
     assert again.batch_id in [b.batch_id for b in purged]
@@ -169,9 +170,10 @@ def test_managed_directories_and_temp(server, db, tmp_path, dir_lab):
     assert by_reason(r.items) == {ds.UNTRACKED_FILE: {"s2/c.nwb"}, ds.ZERO_BYTE: {"s1/z.nwb"}}
     assert by_reason(svc.scan(svc.resolve(f"dir:{t}")).items) == {ds.STALE_TEMP: {"old.tmp"}}
     done = svc.quarantine_source(f"dir:{d}", dry_run=False, max_share=0.5)
-    assert done.acted == 1 and not (d / "s2/c.nwb").exists() and (outside / "secret.nwb").exists()
+    assert (done.acted, done.files, done.rows) == (2, 2, 0)  # the untracked file and the empty one
+    assert not (d / "s2/c.nwb").exists() and not (d / "s1/z.nwb").exists() and (outside / "secret.nwb").exists()
     svc.restore(done.batch_id)
-    assert (d / "s2/c.nwb").read_bytes() == b"orphan"
+    assert (d / "s2/c.nwb").read_bytes() == b"orphan" and (d / "s1/z.nwb").read_bytes() == b""
 
 
 def test_move_in_rechecks_and_never_leaves_the_store(tmp_path):
@@ -228,7 +230,7 @@ def test_quarantine_inside_a_managed_directory_is_not_scanned(server, db, tmp_pa
     d, _t, _outside, extra = dir_lab
     extra += f"  quarantine_dir: {d}/.quarantine\n"
     svc = OrphanService(make_config(server, tmp_path, extra), db)
-    done = svc.quarantine_source(f"dir:{d}", dry_run=False, max_share=0.5)
+    done = svc.quarantine_source(f"dir:{d}", dry_run=False, max_share=0.5, reasons=[ds.UNTRACKED_FILE])
     assert done.acted == 1 and (d / ".quarantine" / done.batch_id / "files" / "s2/c.nwb").exists()
     after = svc.scan(svc.resolve(f"dir:{d}"))
     assert by_reason(after.items) == {ds.ZERO_BYTE: {"s1/z.nwb"}}
@@ -241,7 +243,7 @@ def test_service_refuses_writes_when_readonly(server, tmp_path, legacy_lab):
     try:
         svc = OrphanService(cfg, ro)
         src = f"external:{legacy_lab.schema}:main"
-        assert svc.quarantine_source(src, dry_run=True).acted == 1
+        assert svc.quarantine_source(src, dry_run=True, reasons=[ds.UNTRACKED_OBJECT]).acted == 1
         for act in (lambda: svc.quarantine_source(src, dry_run=False), lambda: svc.purge(0),
                     lambda: svc.restore("x")):
             with pytest.raises(ReadOnlyError):
@@ -250,3 +252,30 @@ def test_service_refuses_writes_when_readonly(server, tmp_path, legacy_lab):
         assert (legacy_lab.location / untracked).exists()
     finally:
         ro.close()
+
+
+def test_store_walk_never_follows_symlinks_and_skips_its_quarantine(server, db, tmp_path, legacy_lab):
+    s = legacy_lab.schema
+    outside = tmp_path / "elsewhere"
+    put(outside, "aa/bb/" + "ab" * 16, b"not ours")
+    os.symlink(outside, legacy_lab.location / s / "linked")  # a directory link inside the schema's folder
+    os.symlink(outside / "aa/bb" / ("ab" * 16), legacy_lab.location / s / "filelink")
+    put(legacy_lab.location, f"{s}/stray.txt", b"top-level stray")
+    put(legacy_lab.location, f"{s}/deep/er/still/a.bin", b"deep stray")
+    qdir = legacy_lab.location / s / ".quarantine"
+    put(qdir, "old-batch/files/x", b"quarantined earlier")
+    svc = OrphanService(make_config(server, tmp_path, f"stores:\n  main:\n    protocol: file\n    location: "
+                                                      f"{legacy_lab.location}\norphans:\n  quarantine_dir: {qdir}\n"),
+                        db)
+    got = by_reason(svc.scan(svc.resolve(f"external:{s}:main")).items)
+    expected = dict(legacy_lab.expected)
+    expected[ds.UNTRACKED_OBJECT] = expected[ds.UNTRACKED_OBJECT] | {f"{s}/stray.txt", f"{s}/deep/er/still/a.bin"}
+    assert got == expected
+
+
+def test_scan_without_the_empty_check_reads_no_sizes(server, db, tmp_path, legacy_lab, capsys):
+    svc = legacy_service(server, db, tmp_path, legacy_lab)
+    src = svc.resolve(f"external:{legacy_lab.schema}:main")
+    quick = by_reason(svc.scan(src, empty_check=False).items)
+    assert quick == {k: v for k, v in legacy_lab.expected.items() if k != ds.ZERO_BYTE}
+    assert by_reason(svc.scan(src).items) == legacy_lab.expected  # the flag holds for one scan only

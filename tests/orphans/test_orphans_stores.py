@@ -100,3 +100,45 @@ def test_share_guard():
     assert not ds.exceeds_share(2, 10, 0.2)
     assert ds.exceeds_share(3, 10, 0.2)
     assert ds.exceeds_share(1, 0, 0.2)
+
+
+def test_compact_set_arithmetic_gives_the_reference_answer():
+    """The fast path (names, not paths) against :func:`legacy_store_orphans` on a random store."""
+    import random
+    rnd = random.Random(3)
+    db = "lab"
+
+    def h() -> str:
+        return uuid.UUID(int=rnd.getrandbits(128)).hex
+
+    rows = [ds.ExternalRow(h()) for _ in range(300)]
+    rows += [ds.ExternalRow(h(), attachment_name=f"f{n}.txt") for n in range(40)]
+    rows += [ds.ExternalRow(h(), filepath=f"raw/s{n}/x.dat") for n in range(10)]
+    objects: dict[str, ds.StoredObject] = {}
+    for n, r in enumerate(rows):
+        if n % 17 == 0:
+            continue  # missing
+        path = ds.legacy_object_path(db, r.hash, r.attachment_name, r.filepath)
+        objects[path] = ds.StoredObject(path, 0 if n % 23 == 0 else 5, 0.0)
+    for _ in range(30):  # strays: blobs, attachments, odd names and places
+        for path in (ds.legacy_blob_path(db, h()), ds.legacy_attach_path(db, h(), "a.bin"), f"{db}/odd/{h()}",
+                     f"{db}/{h()}"):
+            objects[path] = ds.StoredObject(path, rnd.choice((0, 3)), 0.0)
+    under_db = {p: o for p, o in objects.items() if ds.belongs_to_schema(p, db)}
+    extra = {p: o for p, o in objects.items() if not ds.belongs_to_schema(p, db)}
+    ref = ds.legacy_store_orphans("s", db, rows, {}, under_db, now=1e9, grace_s=0, extra_present=extra)
+    by_reason: dict[str, set[str]] = {}
+    for i in ref.items:
+        by_reason.setdefault(i.reason, set()).add(i.path)
+
+    listing = ds.LegacyListing()
+    for o in under_db.values():
+        listing.add(db, o)
+    blob_rows = {r.hash for r in rows if not r.attachment_name and not r.filepath}
+    cand = ds.legacy_candidates(db, blob_rows, [r for r in rows if r.attachment_name or r.filepath], listing,
+                                extra_present=extra)
+    assert set(cand.untracked) == by_reason[ds.UNTRACKED_OBJECT]
+    assert {p for _, p in cand.missing} == by_reason[ds.MISSING_OBJECT]
+    assert set(cand.zero) == by_reason[ds.ZERO_BYTE]
+    assert cand.rows == ref.rows == len(rows) and listing.count == ref.objects
+    assert ds.uuid_text("0123456789abcdef0123456789abcdef") == str(uuid.UUID("0123456789abcdef0123456789abcdef"))

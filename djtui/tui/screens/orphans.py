@@ -4,9 +4,15 @@ Everything it knows comes from :class:`djtui.services.orphans.OrphanService`,
 awaited in async workers on the database's thread pool; the screen never
 builds SQL or touches a file. Acting needs a typed confirmation, and the
 service re-scans under a lock before it moves anything.
+
+A scan runs in the database's thread pool; ``c`` (or leaving the screen) sets the
+scan's cancel event, which the service checks between batches, so a cancelled scan
+stops its thread too instead of running on unseen.
 """
 
 from __future__ import annotations
+
+import threading
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,7 +22,7 @@ from textual.widgets import DataTable, Label, ProgressBar, Static, TabbedContent
 
 from djtui.domain import stores as ds
 from djtui.errors import OperationFailed, UserError
-from djtui.services.orphans import OrphanService, ScanResult, SourceInfo
+from djtui.services.orphans import OrphanService, ScanCancelled, ScanResult, SourceInfo
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
 from djtui.tui.widgets.orphans_list import OrphanList, OrphanListHeader, human_size
@@ -36,6 +42,7 @@ class OrphansScreen(DjtuiScreen):
     """
     BINDINGS = [
         Binding("r", "rescan", "Rescan", id="orphans.rescan"),
+        Binding("c", "cancel_scan", "Cancel scan", id="orphans.cancel_scan"),
         Binding("Q", "quarantine", "Quarantine", id="orphans.quarantine"),
         Binding("o", "tab('items')", "Items", id="orphans.tab_items"),
         Binding("z", "tab('quarantine')", "Quarantine tab", id="orphans.tab_quarantine"),
@@ -48,6 +55,9 @@ class OrphansScreen(DjtuiScreen):
         self.results: dict[str, ScanResult] = {}
         self.sources: list[SourceInfo] = []
         self.current: str | None = None
+        self.cancel_event = threading.Event()
+        self.scanning = False
+        self.scan_cancelled = False  # the last scan was stopped before the end: rescan on return
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="orphans-main"):
@@ -84,8 +94,22 @@ class OrphansScreen(DjtuiScreen):
 
     # --- scanning ---------------------------------------------------------------
 
+    def scan_all(self) -> None:
+        """Start a scan of every source; a running one is cancelled first (its thread too)."""
+        self.cancel_event.set()
+        self.cancel_event = threading.Event()
+        self._scan_worker(self.cancel_event)
+
     @work(exclusive=True, group="orphans-scan", exit_on_error=False)
-    async def scan_all(self) -> None:
+    async def _scan_worker(self, cancel: threading.Event) -> None:
+        self.scanning, self.scan_cancelled = True, False
+        try:
+            await self._scan_sources(cancel)
+        finally:
+            if cancel is self.cancel_event:  # not replaced by a newer scan meanwhile
+                self.scanning = False
+
+    async def _scan_sources(self, cancel: threading.Event) -> None:
         db = await self.ctx.wait_db()
         svc = self._service(db)
         self._status("finding sources…")
@@ -101,9 +125,16 @@ class OrphansScreen(DjtuiScreen):
             self._status("no sources: configure orphans.tables, orphans.directories or stores")
             return
         failed = 0
-        for s in self.sources:
+        for n, s in enumerate(self.sources):
+            if cancel.is_set():
+                self._cancelled(self.sources[n:])
+                return
+            self._status(f"scanning {s.name} ({n + 1} of {len(self.sources)}); c cancels…")
             try:
-                result = await db.run(svc.scan, s)
+                result = await db.run(svc.scan, s, cancel)
+            except ScanCancelled:
+                self._cancelled(self.sources[n:])
+                return
             except (UserError, OperationFailed, OSError) as exc:
                 failed += 1
                 table.update_cell(s.name, "orphans", "error")
@@ -122,6 +153,33 @@ class OrphansScreen(DjtuiScreen):
         self._status(f"{len(self.sources)} source(s) scanned, {total} orphan(s){failures}; "
                      "space selects, Q quarantines, z shows the quarantine")
         await self.load_batches()
+
+    def _cancelled(self, left: list[SourceInfo]) -> None:
+        self.scan_cancelled = True
+        table = self.query_one("#sources", DataTable)
+        for s in left:
+            if s.name in table.rows:
+                table.update_cell(s.name, "orphans", "–")
+        self._status(f"scan cancelled; {len(left)} source(s) not scanned; r rescans")
+
+    def action_cancel_scan(self) -> None:
+        if not self.scanning:
+            self.notify("no scan is running", severity="information")
+            return
+        self.cancel_event.set()
+        self._status("cancelling the scan…")
+
+    def on_screen_suspend(self) -> None:
+        """Leaving the screen stops its scan: nobody watches it, and it holds a database thread."""
+        if self.scanning:
+            self.cancel_event.set()
+
+    def on_screen_resume(self) -> None:  # the base class's handler runs too (Textual walks the MRO)
+        if self.scan_cancelled and not self.scanning and self.ctx.db is not None:
+            self.scan_all()
+
+    def on_unmount(self) -> None:
+        self.cancel_event.set()
 
     def show_source(self, name: str) -> None:
         self.current = name
@@ -164,13 +222,20 @@ class OrphansScreen(DjtuiScreen):
         chosen = self.query_one(OrphanList).selected_items() or list(self.results[self.current].items)
         acting = [i for i in chosen if i.reason in ds.ACTIONABLE]
         if not acting:
-            self.notify("nothing to act on: missing objects, unused rows and zero-byte items are reported only",
-                        severity="information")
+            self.notify("nothing to act on", severity="information")
             return
-        nbytes = sum(i.size for i in acting)
-        verb = "deleted (rows)" if self.current.startswith("table:") else "moved into the quarantine"
-        lines = [f"{len(acting)} item(s), {human_size(nbytes)} of {self.current} will be {verb}.",
-                 "Each item is checked again at the moment of action.", ""]
+        unused = {i.ident for i in self.results[self.current].items if i.reason in (ds.UNUSED_ROW, ds.ORPHAN_ROW)}
+        rows = len({i.ident for i in acting if i.reason in ds.ROW_REASONS
+                    and (i.reason != ds.MISSING_OBJECT or i.ident in unused)})
+        files = [i for i in acting if i.reason in ds.FILE_REASONS]
+        lines = []
+        if rows:
+            lines.append(f"{rows} row(s) of {self.current} will be deleted, in one transaction.")
+        if files:
+            lines.append(f"{len(files)} file(s), {human_size(sum(i.size for i in files))} of {self.current} "
+                         "will be moved into the quarantine.")
+        lines += ["Each item is checked again at the moment of action; a missing object's row that is "
+                  "still referenced is kept.", ""]
         lines += [f"  {i.reason:16} {i.ident}" for i in acting[:30]]
         if len(acting) > 30:
             lines.append(f"  … and {len(acting) - 30} more")
@@ -178,24 +243,22 @@ class OrphansScreen(DjtuiScreen):
 
         def done(ok: bool | None) -> None:
             if ok:
-                self.run_quarantine(source, [i.ident for i in acting])
+                self.run_quarantine(source, [i.ref for i in acting])
 
-        self.app.push_screen(ConfirmTyped(f"Quarantine orphans of {source}", lines, "QUARANTINE"), done)
+        self.app.push_screen(ConfirmTyped(f"Clean orphans of {source}", lines, "QUARANTINE"), done)
 
     @work(exclusive=True, group="orphans-act", exit_on_error=False)
-    async def run_quarantine(self, source: str, idents: list[str]) -> None:
+    async def run_quarantine(self, source: str, refs: list[str]) -> None:
         db = await self.ctx.wait_db()
         svc = self._service(db)
-        self._status(f"quarantining {len(idents)} item(s) of {source}…")
+        self._status(f"cleaning {len(refs)} item(s) of {source}…")
         try:
-            result = await db.run(lambda: svc.quarantine_source(source, dry_run=False, only=idents))
+            result = await db.run(lambda: svc.quarantine_source(source, dry_run=False, only=refs))
         except (UserError, OperationFailed) as exc:
             self.notify(str(exc), title="quarantine refused", severity="error", timeout=15)
             self._status(f"{source}: nothing was changed")
             return
-        where = f" into batch {result.batch_id}" if result.batch_id else ""
-        self.notify(f"{result.acted} item(s) done{where}; {result.skipped} skipped at the re-check",
-                    title="Quarantine")
+        self.notify(result.describe(), title="Quarantine")
         self.scan_all()
 
     async def load_batches(self) -> None:

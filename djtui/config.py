@@ -204,6 +204,9 @@ class AccountSettings:
     user_can_create: bool = True
     default_host: str = "%"
     password_expiry_days: int | None = None
+    # where guest/collab/user SELECT: "lab" (every `<prefix>_<name>` schema, not `mysql`), "all"
+    # (Spyglass's `%`, which lets them read every password hash), or a tuple of schema prefixes
+    read_scope: str | tuple[str, ...] = "lab"
 
 
 @dataclass(frozen=True)
@@ -621,16 +624,29 @@ _PREFIX = re.compile(r"^[A-Za-z0-9_]+\Z")
 
 def _read_accounts(r: _Reader, raw: Any) -> AccountSettings:
     p = ("accounts",)
-    m = r.mapping(raw, p, ["shared_prefixes", "user_can_create", "default_host", "password_expiry_days"])
+    m = r.mapping(raw, p, ["shared_prefixes", "user_can_create", "default_host", "password_expiry_days",
+                           "read_scope"])
     prefixes = r.strings(m, "shared_prefixes", p, SPYGLASS_SHARED_PREFIXES)
     for i, prefix in enumerate(prefixes):
         if not _PREFIX.match(prefix):
             raise r.fail((*p, "shared_prefixes", str(i)), f"prefix {prefix!r} may hold letters, digits and _ only")
+    scope: str | tuple[str, ...]
+    if isinstance(m.get("read_scope"), list):
+        scope = r.strings(m, "read_scope", p, ())
+        if not scope:
+            raise r.fail((*p, "read_scope"), "an empty list of prefixes",
+                         "name schema prefixes (e.g. [common, alice]), or write `lab` or `all`")
+        for i, prefix in enumerate(scope):
+            if not _PREFIX.match(prefix):
+                raise r.fail((*p, "read_scope", str(i)), f"prefix {prefix!r} may hold letters, digits and _ only")
+    else:
+        scope = r.string(m, "read_scope", p, "lab", choices=("lab", "all"))
     return AccountSettings(
         shared_prefixes=prefixes,
         user_can_create=r.boolean(m, "user_can_create", p, True),
         default_host=r.string(m, "default_host", p, "%"),
         password_expiry_days=r.number(m, "password_expiry_days", p, None, integer=True, minimum=1),
+        read_scope=scope,
     )
 
 

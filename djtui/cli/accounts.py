@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="read the password from stdin instead of generating one")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.set_defaults(func=users_add)
-    p = usub.add_parser("check", help="compare roles and users with the expected grants (exit 1 on drift)")
+    p = usub.add_parser("check", help="compare roles and users with the expected grants (exit 1 on drift; "
+                                      "warns when roles can read the `mysql` schema)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=users_check)
     p = usub.add_parser("reset-password", help="give a user a new generated password, shown once")
@@ -116,6 +117,8 @@ def users_list(ctx: Context) -> int:
         print(f"{r.name}: {status}; held by {len(r.holders)}")
     for note in state.notes:
         print(f"note: {note}")
+    for warning in state.warnings:
+        print(f"⚠ {warning}")
     return 0
 
 
@@ -123,12 +126,16 @@ def users_check(ctx: Context) -> int:
     state = _service(ctx).read()
     drift = state.drift
     if ctx.json:
-        emit_json({"ok": not drift, "drift": drift, "server": f"{state.flavor} {state.version}"})
-    elif drift:
+        emit_json({"ok": not drift, "drift": drift, "warnings": list(state.warnings),
+                   "server": f"{state.flavor} {state.version}"})
+        return 1 if drift else 0
+    if drift:
         print("\n".join(f"✗ {d}" for d in drift))
         print(f"\n{len(drift)} difference(s) from the expected grants; `djtui roles init` fixes the roles' part")
     else:
         print(f"✓ {len(state.users)} users and {len(state.roles)} roles match the expected grants")
+    for warning in state.warnings:
+        print(f"⚠ {warning}", file=sys.stderr)
     return 1 if drift else 0
 
 

@@ -24,6 +24,9 @@ KIND_OF_ROLE = {role: kind for kind, role in ROLE_OF_KIND.items()}
 RANK = {kind: n for n, kind in enumerate(KINDS)}
 
 ANY_SCHEMA = "%"  # the db pattern of "every schema"
+LAB_SCHEMAS = "%\\_%"  # every schema with a `_` in its name: DataJoint's `<prefix>_<name>`; not `mysql`, not `sys`
+SYSTEM_SCHEMAS = ("mysql", "sys")  # where account tables and password hashes live
+READ_SCOPES = ("all", "lab")  # or a list of schema prefixes
 PASSWORD_SHOWN = "'****'"
 
 # privileges that ALL PRIVILEGES stands for at the database level (GRANT OPTION excluded)
@@ -125,6 +128,7 @@ class Dialect:
 
     flavor: str  # "MariaDB" | "MySQL"
     version: tuple[int, ...] = ()
+    partial_revokes: bool = False  # MySQL's @@partial_revokes: wildcards in grants are literal, REVOKE can carve
 
     @property
     def is_mariadb(self) -> bool:
@@ -158,8 +162,9 @@ class Dialect:
     def create_role(self, name: str) -> str:
         return f"CREATE ROLE IF NOT EXISTS {self.role(name)}"
 
-    def grant_role(self, role: str, user: str, host: str) -> str:
-        return f"GRANT {self.role(role)} TO {self.account(user, host)}"
+    def grant_role(self, role: str, user: str, host: str, *, admin_option: bool = False) -> str:
+        sql = f"GRANT {self.role(role)} TO {self.account(user, host)}"
+        return sql + " WITH ADMIN OPTION" if admin_option else sql
 
     def revoke_role(self, role: str, user: str, host: str) -> str:
         return f"REVOKE {self.role(role)} FROM {self.account(user, host)}"
@@ -228,12 +233,54 @@ class ExpectedGrant:
     privileges: Privileges
 
 
-def role_grants(kind: str, shared_prefixes: Sequence[str], *, user_can_create: bool = True) -> list[ExpectedGrant]:
-    """What each role holds: the seed's meaning of guest, collab, user and admin."""
+def read_patterns(scope: str | Sequence[str], modules: Sequence[str] = (), *,
+                  partial_revokes: bool = False) -> tuple[str, ...]:
+    """The db patterns a non-admin role may SELECT from, for ``accounts.read_scope``.
+
+    ``all`` is Spyglass's ``%``, which also covers the ``mysql`` schema (every account's
+    password hash); ``lab`` is ``%\\_%``, every ``<prefix>_<name>`` schema, which leaves
+    ``mysql`` and ``sys`` out; a list names the prefixes (the shared modules are always
+    added, so dj_user reads what it writes). With MySQL's ``partial_revokes`` ON wildcards
+    in grants are literal, so "all" can only be ``*.*`` minus a partial revoke on ``mysql``.
+    """
+    if scope == "all":
+        return ("*",) if partial_revokes else (ANY_SCHEMA,)
+    if scope == "lab":
+        return (LAB_SCHEMAS,)
+    out: list[str] = []
+    for prefix in (*scope, *modules):
+        if prefix_pattern(prefix) not in out:
+            out.append(prefix_pattern(prefix))
+    return tuple(out)
+
+
+def read_revokes(scope: str | Sequence[str], *, partial_revokes: bool = False) -> tuple[str, ...]:
+    """Schemas carved out of a global SELECT by partial revokes (MySQL 8, partial_revokes ON)."""
+    return ("mysql",) if scope == "all" and partial_revokes else ()
+
+
+def reads_system_schema(grants: Mapping[str, frozenset[str]], revoked: Iterable[str] = ()) -> list[str]:
+    """The system schemas (``mysql``, ``sys``) that SELECT in ``grants`` reaches, after partial revokes."""
+    out = []
+    gone = set(revoked)
+    for schema in SYSTEM_SCHEMAS:
+        if schema in gone:
+            continue
+        if "SELECT" in privileges_on(schema, grants):
+            out.append(schema)
+    return out
+
+
+def role_grants(kind: str, shared_prefixes: Sequence[str], *, user_can_create: bool = True,
+                read: Sequence[str] = (ANY_SCHEMA,)) -> list[ExpectedGrant]:
+    """What each role holds: the seed's meaning of guest, collab, user and admin.
+
+    ``read`` is where non-admin roles SELECT (see ``read_patterns``); Spyglass's ``%`` by default.
+    """
     role = ROLE_OF_KIND[kind]
     if kind == "admin":
         return [ExpectedGrant(role, ANY_SCHEMA, Privileges.all())]
-    out = [ExpectedGrant(role, ANY_SCHEMA, Privileges.of("SELECT"))]
+    out = [ExpectedGrant(role, pattern, Privileges.of("SELECT")) for pattern in read]
     if kind == "user":
         shared = Privileges.all() if user_can_create else Privileges.all(minus=["CREATE"])
         out += [ExpectedGrant(role, prefix_pattern(p), shared) for p in shared_prefixes]
@@ -315,11 +362,13 @@ class ParsedGrants:
     roles: tuple[str, ...] = ()
     default_role: str | None = None
     other: tuple[str, ...] = ()  # table/column/proxy grants, kept for display
+    revoked: tuple[GrantLine, ...] = ()  # MySQL partial revokes: `REVOKE SELECT ON mysql.* FROM ...`
 
 
 _GRANT_ON = re.compile(r"^GRANT (?P<privs>.+?) ON (?P<target>\*\.\*|`(?:[^`]|``)*`\.(?:\*|`(?:[^`]|``)*`)|\S+) "
                        r"TO (?P<rest>.+)$", re.DOTALL)
 _GRANT_ROLE = re.compile(r"^GRANT (?P<roles>(?:[`'][^`']+[`'](?:@[`'][^`']*[`'])?(?:,\s*)?)+) TO ", re.DOTALL)
+_REVOKE_ON = re.compile(r"^REVOKE (?P<privs>.+?) ON (?P<db>`(?:[^`]|``)*`)\.\* FROM ", re.DOTALL)
 _DEFAULT_ROLE = re.compile(r"^SET DEFAULT ROLE [`']?(?P<role>[^`'\s]+)[`']? FOR ")
 _NAME = re.compile(r"[`']((?:[^`']|``)+)[`'](?:@[`'][^`']*[`'])?")
 
@@ -345,6 +394,10 @@ def parse_grant_line(line: str) -> ParsedGrants:
         names = frozenset() if all_ else frozenset(p.strip() for p in privs_text.split(",") if p.strip())
         names = names - {"USAGE"}
         return ParsedGrants(db=(GrantLine(pattern, names, all_, "WITH GRANT OPTION" in m.group("rest")),))
+    m = _REVOKE_ON.match(line)
+    if m:
+        privs = frozenset(p.strip() for p in m.group("privs").upper().split(",") if p.strip())
+        return ParsedGrants(revoked=(GrantLine(_unquote_ident(m.group("db")), privs, False),))
     m = _DEFAULT_ROLE.match(line)
     if m:
         return ParsedGrants(default_role=m.group("role"))
@@ -358,14 +411,16 @@ def parse_grants(lines: Iterable[str]) -> ParsedGrants:
     db: list[GrantLine] = []
     roles: list[str] = []
     other: list[str] = []
+    revoked: list[GrantLine] = []
     default = None
     for line in lines:
         p = parse_grant_line(line)
         db += p.db
         roles += p.roles
         other += p.other
+        revoked += p.revoked
         default = p.default_role or default
-    return ParsedGrants(tuple(db), tuple(roles), default, tuple(other))
+    return ParsedGrants(tuple(db), tuple(roles), default, tuple(other), tuple(revoked))
 
 
 def effective(lines: Sequence[GrantLine], flavor: str) -> dict[str, frozenset[str]]:
@@ -447,3 +502,39 @@ def privileges_on(schema: str, grants: Mapping[str, frozenset[str]]) -> frozense
         if pattern == "*" or like_match(pattern, schema):
             out |= privs
     return out
+
+
+# ---------------------------------------------------------------------------
+# who may grant a role (MariaDB: only holders WITH ADMIN OPTION, whatever else they hold)
+
+_ROLE_GRANT_SQL = re.compile(r"^GRANT (?P<role>`(?:[^`]|``)+`|'(?:[^']|'')+') "
+                             r"TO (?P<acct>'(?:[^']|'')*'@'(?:[^']|'')*')")
+
+
+def role_of_grant(sql: str) -> tuple[str, str] | None:
+    """``(role, account)`` when ``sql`` grants a role (``GRANT `dj_user` TO 'a'@'%'``), else None."""
+    m = _ROLE_GRANT_SQL.match(sql)
+    if not m:
+        return None
+    role = m.group("role")
+    return role[1:-1].replace(role[0] * 2, role[0]), m.group("acct")
+
+
+def role_admin_advice(dialect: Dialect, role: str, me: str, admins: Sequence[str]) -> str:
+    """What to do when granting ``role`` is refused: who holds ADMIN OPTION on it, and the fix.
+
+    ``me`` is ``user@host`` of the account that was refused; ``admins`` are ``user@host``.
+    """
+    user, _, host = me.rpartition("@")
+    grant = f"GRANT {dialect.role(role)} TO {dialect.account(user, host)} WITH ADMIN OPTION"
+    if not dialect.is_mariadb:
+        return (f"{me} may not grant {role}: it needs the ROLE_ADMIN privilege or ADMIN OPTION on the role; "
+                f"as an account that has them run: {grant}")
+    holders = ", ".join(admins) if admins else "no account at all (its creator was dropped)"
+    text = (f"on MariaDB only accounts holding ADMIN OPTION on {role} may grant it, whatever other privileges "
+            f"they have; {me} holds none. Holders: {holders}. ")
+    if admins:
+        return text + f"Fix: as one of them run `{grant}` (or `djtui roles init`, which gives every account admin this)"
+    return text + ("Fix, as root (needs INSERT on mysql and RELOAD): `INSERT INTO mysql.roles_mapping "
+                   f"(Host, User, Role, Admin_option) VALUES ({quote_string(host)}, {quote_string(user)}, "
+                   f"{quote_string(role)}, 'Y'); FLUSH PRIVILEGES`, then run `djtui roles init`")

@@ -32,6 +32,9 @@ class RoleState:
     grants: dict[str, frozenset[str]] = field(default_factory=dict)
     holders: tuple[str, ...] = ()
     drift: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()  # accounts that may grant the role (ADMIN OPTION)
+    revoked: frozenset[str] = frozenset()  # schemas SELECT is partially revoked on (MySQL partial_revokes)
+    reads_system: tuple[str, ...] = ()  # system schemas (`mysql`, `sys`) the role can SELECT from
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class ServerAccounts:
     roles: tuple[RoleState, ...]
     users: tuple[AccountState, ...]
     modules: tuple[str, ...]  # shared prefixes dj_user holds: configured ones plus modules added since
+    warnings: tuple[str, ...] = ()  # risks that are not drift: roles that read `mysql`, roles nobody may grant
+    account_admins: tuple[str, ...] = ()  # accounts with global CREATE USER and GRANT OPTION
+    current_user: str = ""
 
     @property
     def drift(self) -> list[str]:
@@ -84,7 +90,9 @@ class ServerAccounts:
     def to_json(self) -> dict:
         return {
             "server": f"{self.flavor} {self.version}", "notes": list(self.notes), "modules": list(self.modules),
+            "warnings": list(self.warnings),
             "roles": [{"name": r.name, "exists": r.exists, "holders": list(r.holders), "drift": list(r.drift),
+                       "admins": list(r.admins), "reads_system_schemas": list(r.reads_system),
                        "grants": {p: sorted(v) for p, v in r.grants.items()}} for r in self.roles],
             "users": [{"user": u.user, "host": u.host, "role": u.role, "roles": list(u.roles),
                        "default_roles": list(u.default_roles), "default_role_active": u.default_active,
@@ -107,6 +115,8 @@ class AccountsService:
         d = g.Dialect(info.flavor, info.version_tuple)
         if not d.supports_roles():
             raise UserError(d.notes()[0], hint="upgrade the server; roles are what djtui's accounts are built on")
+        if not d.is_mariadb and int(self._q("SELECT @@partial_revokes")[0][0]):
+            d = replace(d, partial_revokes=True)
         return d
 
     def _q(self, sql: str, args: Sequence | None = None) -> list:
@@ -141,6 +151,8 @@ class AccountsService:
             for user, host, role in self._q("SELECT User, Host, default_role FROM mysql.user WHERE is_role='N'"):
                 if role:
                     defaults[(user, host)] = [role]
+            account_admins = tuple(sorted(f"{u}@{h}" for u, h in self._q(
+                "SELECT User, Host FROM mysql.user WHERE is_role='N' AND Grant_priv='Y' AND Create_user_priv='Y'")))
         else:
             rows = self._q("SELECT User, Host FROM mysql.user")
             existing_roles = {u for u, h in rows if u in role_names and h == "%"}
@@ -151,12 +163,16 @@ class AccountsService:
             for u, h, r in self._q("SELECT USER, HOST, DEFAULT_ROLE_USER FROM mysql.default_roles"):
                 defaults.setdefault((u, h), []).append(r)
             activate_all = bool(int(self._q("SELECT @@activate_all_roles_on_login")[0][0]))
-            if int(self._q("SELECT @@partial_revokes")[0][0]):
+            account_admins = ()  # MySQL: ROLE_ADMIN (in ALL PRIVILEGES) grants any role
+            if d.partial_revokes:
                 extra_notes.append("partial_revokes is ON: MySQL then reads % and _ in grant patterns literally, "
-                                   "so prefix grants such as `common\\_%` match nothing; turn it OFF")
+                                   "so prefix grants such as `common\\_%` match nothing; with read_scope: all djtui "
+                                   "grants SELECT ON *.* and partially revokes it on `mysql`; prefix grants need "
+                                   "partial_revokes OFF")
 
         role_states: dict[str, RoleState] = {}
         role_grants: dict[str, dict[str, frozenset[str]]] = {}
+        role_revoked: dict[str, frozenset[str]] = {}
         for name in g.ROLE_OF_KIND.values():
             if name not in existing_roles:
                 role_states[name] = RoleState(name, False, drift=("role does not exist (run `djtui roles init`)",))
@@ -164,17 +180,30 @@ class AccountsService:
                 continue
             parsed = g.parse_grants(self._show_grants(d.role(name)))
             role_grants[name] = g.effective(parsed.db, flavor)
+            role_revoked[name] = frozenset(x.pattern for x in parsed.revoked if "SELECT" in x.privileges)
         modules = self._modules(role_grants.get("dj_user", {}))
+        warnings: list[str] = []
         for kind, name in g.ROLE_OF_KIND.items():
             if name in role_states:
                 continue
-            expected = self.expected_role_grants(kind, modules)
-            managed = [g.prefix_pattern(p) for p in modules] if kind in ("guest", "collab") else []
-            drift = g.diff_grants(expected, role_grants[name], flavor, managed_extra=managed)
+            expected = self.expected_role_grants(kind, modules, d)
+            drift = g.diff_grants(expected, role_grants[name], flavor,
+                                  managed_extra=self._managed_extra(kind, modules))
+            drift_text = [_drift_text(x, flavor) for x in drift]
+            drift_text += [f"missing partial revoke of SELECT on `{s}`.*"
+                           for s in self._expected_revokes(kind, d) if s not in role_revoked[name]]
             holders = tuple(sorted(f"{u}@{h}" for (u, h), rs in held.items() for r, adm in rs
                                    if r == name and not adm))
-            role_states[name] = RoleState(name, True, role_grants[name], holders,
-                                          tuple(_drift_text(x, flavor) for x in drift))
+            admins = tuple(sorted(f"{u}@{h}" for (u, h), rs in held.items() for r, adm in rs
+                                  if r == name and adm and h))  # h == "": a role holding it
+            system = tuple(g.reads_system_schema(role_grants[name], role_revoked[name])) if kind != "admin" else ()
+            if system:
+                warnings.append(self._exposure_text(name, system))
+            if d.is_mariadb and not admins:
+                warnings.append(f"nobody holds ADMIN OPTION on {name}: no account may grant it to new users; "
+                                + g.role_admin_advice(d, name, info.current_user, ()))
+            role_states[name] = RoleState(name, True, role_grants[name], holders, tuple(drift_text), admins,
+                                          role_revoked[name], system)
 
         users = []
         for user, host in sorted(accounts):
@@ -201,7 +230,37 @@ class AccountsService:
                     drift.append(_drift_text(x, flavor))
             users.append(AccountState(user, host, kind, roles, dflt, active, own, eff, tuple(drift)))
         return ServerAccounts(flavor, info.version, tuple(d.notes() + extra_notes),
-                              tuple(role_states[n] for n in g.ROLE_OF_KIND.values()), tuple(users), modules)
+                              tuple(role_states[n] for n in g.ROLE_OF_KIND.values()), tuple(users), modules,
+                              tuple(warnings), account_admins, info.current_user)
+
+    def _exposure_text(self, role: str, system: Sequence[str]) -> str:
+        compat = " (accounts.read_scope: all, Spyglass's `%`)" if self.settings.read_scope == "all" else ""
+        return (f"{role} can SELECT from {', '.join(f'`{s}`' for s in system)}: every holder can read the account "
+                f"tables and password hashes{compat}; set accounts.read_scope: lab and run `djtui roles init`")
+
+    def role_warnings(self) -> list[str]:
+        """Blocking, cheap (three SHOW GRANTS): the non-admin roles that can read `mysql`, for `djtui doctor`.
+
+        Raises UserError when this account may not read the roles' grants (not the lab's admin).
+        """
+        d = self.dialect()
+        out = []
+        for kind, name in g.ROLE_OF_KIND.items():
+            if kind == "admin":
+                continue
+            try:
+                lines = [r[0] for r in self.db.query(f"SHOW GRANTS FOR {d.role(name)}")]
+            except pymysql.err.MySQLError as exc:
+                if exc.args and exc.args[0] in (1141, 1133, 1396):  # the role does not exist
+                    continue
+                raise UserError(f"the account {self.db.settings.user} may not read the roles' grants",
+                                hint="run doctor as the lab's database admin to check the roles") from None
+            parsed = g.parse_grants(lines)
+            revoked = [x.pattern for x in parsed.revoked if "SELECT" in x.privileges]
+            system = g.reads_system_schema(g.effective(parsed.db, d.flavor), revoked)
+            if system:
+                out.append(self._exposure_text(name, system))
+        return out
 
     async def aread(self) -> ServerAccounts:
         return await self.db.run(self.read)
@@ -216,9 +275,40 @@ class AccountsService:
                     found.append(prefix)
         return tuple(found)
 
-    def expected_role_grants(self, kind: str, modules: Iterable[str] | None = None) -> list[g.ExpectedGrant]:
-        return g.role_grants(kind, tuple(self.settings.shared_prefixes if modules is None else modules),
-                             user_can_create=self.settings.user_can_create)
+    def read_patterns(self, modules: Iterable[str] | None = None, d: g.Dialect | None = None) -> tuple[str, ...]:
+        mods = tuple(self.settings.shared_prefixes if modules is None else modules)
+        return g.read_patterns(self.settings.read_scope, mods, partial_revokes=bool(d and d.partial_revokes))
+
+    def expected_role_grants(self, kind: str, modules: Iterable[str] | None = None,
+                             d: g.Dialect | None = None) -> list[g.ExpectedGrant]:
+        mods = tuple(self.settings.shared_prefixes if modules is None else modules)
+        return g.role_grants(kind, mods, user_can_create=self.settings.user_can_create,
+                             read=self.read_patterns(mods, d))
+
+    def _expected_revokes(self, kind: str, d: g.Dialect) -> tuple[str, ...]:
+        if kind == "admin":
+            return ()
+        return g.read_revokes(self.settings.read_scope, partial_revokes=d.partial_revokes)
+
+    def _managed_extra(self, kind: str, modules: Iterable[str]) -> list[str]:
+        """Patterns where a grant djtui does not expect is drift: the read scopes djtui may have set before."""
+        if kind == "admin":
+            return []
+        out = [g.ANY_SCHEMA, g.LAB_SCHEMAS, "*"]
+        if kind in ("guest", "collab"):
+            out += [g.prefix_pattern(p) for p in modules]
+        return out
+
+    def schemas_losing_read(self, before: dict[str, frozenset[str]], after: Sequence[str]) -> list[str]:
+        """Schemas a role reads now (``before``) and would not with the ``after`` read patterns."""
+        names = [n for (n,) in self._q("SELECT schema_name FROM information_schema.schemata")]
+        out = []
+        for n in names:
+            if n.lower() in ("information_schema", "performance_schema", *g.SYSTEM_SCHEMAS):
+                continue
+            if "SELECT" in g.privileges_on(n, before) and not any(g.like_match(p, n) for p in after if p != "*"):
+                out.append(n)
+        return sorted(out)
 
     # -- planning -----------------------------------------------------------
 
@@ -227,20 +317,66 @@ class AccountsService:
         d = self.dialect()
         statements: list[g.Statement] = []
         diff: list[str] = []
+        notes = list(state.notes)
+        read = self.read_patterns(state.modules, d)
+        admin_grants: list[g.Statement] = []
         for kind, name in g.ROLE_OF_KIND.items():
             rs = state.role(name)
             if not rs.exists:
                 statements.append(g.Statement(d.create_role(name), f"{name} does not exist"))
                 diff.append(f"{name}: missing role")
-            expected = self.expected_role_grants(kind, state.modules)
-            managed = [g.prefix_pattern(p) for p in state.modules] if kind in ("guest", "collab") else []
-            drift = g.diff_grants(expected, rs.grants, state.flavor, managed_extra=managed)
+            expected = self.expected_role_grants(kind, state.modules, d)
+            drift = g.diff_grants(expected, rs.grants, state.flavor,
+                                  managed_extra=self._managed_extra(kind, state.modules))
             diff += [f"{name}: {_drift_text(x, state.flavor)}" for x in drift]
             statements += g.fix_statements(d, d.role(name), expected, drift)
-        notes = list(state.notes)
-        notes.append("`%` covers every schema, the `mysql` schema included: SELECT there lets holders read "
-                     "account tables; keep guest accounts to people you trust")
+            for schema in self._expected_revokes(kind, d):
+                if schema not in rs.revoked:
+                    statements.append(g.Statement(d.revoke("SELECT", schema, d.role(name)),
+                                                  f"partial revoke: {name} must not read `{schema}`"))
+                    diff.append(f"{name}: missing partial revoke of SELECT on `{schema}`.*")
+            if kind != "admin" and rs.exists and any(x[0] == "extra" and "SELECT" in x[2] for x in drift):
+                lost = self.schemas_losing_read(rs.grants, read)
+                if lost:
+                    notes.append(f"{name} will no longer read {len(lost)} schema(s) outside accounts.read_scope: "
+                                 f"{', '.join(lost[:10])}{' ...' if len(lost) > 10 else ''}; add their prefixes "
+                                 "to read_scope, or set read_scope: all to keep Spyglass's `%`")
+            admin_grants += self._admin_option_statements(d, state, name, created=not rs.exists)
+            if d.is_mariadb and rs.exists and state.current_user not in rs.admins:
+                notes.append(f"{state.current_user} cannot grant {name}, so `users add` will fail for it: "
+                             + g.role_admin_advice(d, name, state.current_user, rs.admins))
+        if admin_grants:
+            diff.append("accounts that create users but may not grant the roles: "
+                        + ", ".join(sorted({st.why.split(' ')[0] for st in admin_grants})))
+        statements += admin_grants
+        if self.settings.read_scope == "all":
+            notes.append("accounts.read_scope: all (Spyglass's `%`) covers the `mysql` schema too: every guest, "
+                         "collab and user can read every account's password hash; read_scope: lab avoids it")
         return g.Plan("roles init: the four djtui roles", tuple(statements), tuple(diff), tuple(notes))
+
+    def _admin_option_statements(self, d: g.Dialect, state: ServerAccounts, role: str, *,
+                                 created: bool) -> list[g.Statement]:
+        """MariaDB: every account that may create users also gets ADMIN OPTION on the role.
+
+        Only holders of ADMIN OPTION may grant a MariaDB role, and CREATE ROLE gives it to the
+        creator alone: drop that account and no other admin can run `users add`. It widens
+        nothing: these accounts hold ALL PRIVILEGES already. Only a holder may hand it on, so
+        the statements are planned when the account running them holds it (or creates the role).
+        """
+        if not d.is_mariadb:
+            return []
+        have = set(() if created else state.role(role).admins)
+        me = state.current_user
+        if not created and me not in have:
+            return []
+        out = []
+        for acct in state.account_admins:
+            if acct in have or (created and acct == me):
+                continue
+            user, _, host = acct.rpartition("@")
+            out.append(g.Statement(d.grant_role(role, user, host, admin_option=True),
+                                   f"{acct} may create users, so it may grant {role}"))
+        return out
 
     def plan_add_module(self, name: str, state: ServerAccounts | None = None) -> g.Plan:
         g.validate_module_name(name)
@@ -259,6 +395,12 @@ class AccountsService:
         if not rs.grants.get(pattern):  # nothing there before: a failure half-way takes the new grant back
             stmts = [replace(st, undo=d.revoke("ALL PRIVILEGES", pattern, d.role("dj_user")))
                      if st.sql.startswith("GRANT ") else st for st in stmts]
+        if not isinstance(self.settings.read_scope, str):  # a list of prefixes: the module is read by all roles
+            for reader in ("dj_guest", "dj_collab"):
+                if state.role(reader).exists and "SELECT" not in state.role(reader).grants.get(pattern, frozenset()):
+                    stmts.append(g.Statement(d.grant("SELECT", pattern, d.role(reader)),
+                                             f"{reader} reads the shared module", undo=d.revoke(
+                                                 "SELECT", pattern, d.role(reader))))
         return g.Plan(f"roles add-module {name}: dj_user gets {privs.label} on {pattern}",
                       tuple(stmts),
                       tuple(f"dj_user: {_drift_text(x, state.flavor)}" for x in drift), notes)
@@ -380,12 +522,38 @@ class AccountsService:
                         code = exc.args[0] if exc.args else "?"
                         msg = commandlog.mask(str(exc.args[1]) if len(exc.args) > 1 else str(exc))
                         ran = f"{len(done)} of {len(plan.statements)} statements ran before it"
+                        why = self._role_denied_advice(st.sql, code)
                         raise OperationFailed(f"the server refused `{st.sql}`: ({code}) {msg}; {ran}"
-                                              f"{self._undo(done)}") from None
+                                              f"{self._undo(done)}{why}") from None
                     done.append(st)
         finally:
             conn.close()
         return len(done)
+
+    def _role_denied_advice(self, sql: str, code: object) -> str:
+        """Why granting a role was refused ("(1698) Access denied" says nothing) and how to fix it."""
+        target = g.role_of_grant(sql)
+        if target is None or code not in (1698, 1045, 1227, 1044, 3523):
+            return ""
+        role = target[0]
+        d = g.Dialect(self.db.server_info().flavor, self.db.server_info().version_tuple)
+        admins: list[str] = []
+        try:
+            conn = self.db.connect()
+            try:
+                with conn.cursor() as cur:
+                    if d.is_mariadb:
+                        cur.execute("SELECT User, Host FROM mysql.roles_mapping WHERE Role = %s "
+                                    "AND Admin_option = 'Y' AND Host <> ''", (role,))
+                    else:
+                        cur.execute("SELECT TO_USER, TO_HOST FROM mysql.role_edges WHERE FROM_USER = %s "
+                                    "AND WITH_ADMIN_OPTION = 'Y'", (role,))
+                    admins = sorted(f"{u}@{h}" for u, h in cur.fetchall())
+            finally:
+                conn.close()
+        except (pymysql.err.MySQLError, UserError):
+            return f"\n  why: {g.role_admin_advice(d, role, self.db.server_info().current_user, ['(unknown)'])}"
+        return f"\n  why: {g.role_admin_advice(d, role, self.db.server_info().current_user, admins)}"
 
     def _undo(self, done: Sequence[g.Statement]) -> str:
         """Undo what ran, on a fresh connection (the old one may be the one that was killed)."""

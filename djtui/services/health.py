@@ -107,6 +107,12 @@ def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
             if info.is_mariadb:
                 checks.append(Check("database", "flavor", True,
                                     "MariaDB: DataJoint 2.x supports it on a best-effort basis", warn=True))
+            try:  # only the lab's admin may read the roles' grants; for others there is nothing to say
+                from djtui.services.accounts import AccountsService
+                for w in AccountsService(db, cfg.accounts).role_warnings():
+                    checks.append(Check("accounts", "roles read mysql", True, w, warn=True))
+            except UserError:
+                pass
         finally:
             db.close()
     except UserError as exc:

@@ -162,3 +162,98 @@ def test_plan_render_lists_sql_and_diff() -> None:
     text = plan.render()
     assert "GRANT X;" in text and "missing SELECT" in text and "note: n" in text
     assert "nothing to do" in g.Plan("t").render()
+
+
+# -- read scope (issue #7): where non-admin roles SELECT, and what that exposes --------------------------
+
+MYSQL_PR = g.Dialect("MySQL", (8, 0, 36), partial_revokes=True)
+
+
+def test_read_patterns_per_scope() -> None:
+    assert g.read_patterns("all") == ("%",)
+    assert g.read_patterns("lab") == ("%\\_%",)
+    assert g.read_patterns(("alice", "common"), ("common", "lfp")) == ("alice\\_%", "common\\_%", "lfp\\_%")
+    assert g.read_patterns("all", partial_revokes=True) == ("*",)
+    assert g.read_revokes("all", partial_revokes=True) == ("mysql",)
+    assert g.read_revokes("all") == () and g.read_revokes("lab", partial_revokes=True) == ()
+
+
+def test_lab_scope_covers_datajoint_schemas_but_not_mysql() -> None:
+    lab = {g.LAB_SCHEMAS: frozenset({"SELECT"})}
+    assert g.reads_system_schema(lab) == []
+    assert g.level(g.privileges_on("common_session", lab)) == "R"
+    assert g.level(g.privileges_on("alice_pose", lab)) == "R"
+    assert g.level(g.privileges_on("mysql", lab)) == "-" and g.level(g.privileges_on("sys", lab)) == "-"
+    assert g.reads_system_schema({"%": frozenset({"SELECT"})}) == ["mysql", "sys"]
+    assert g.reads_system_schema({"*": frozenset({"SELECT"})}, revoked=["mysql"]) == ["sys"]
+    assert g.reads_system_schema({"common\\_%": frozenset({"SELECT"})}) == []
+
+
+@pytest.mark.parametrize(("dialect", "role"), [(MARIA, "`dj_guest`"), (MYSQL, "'dj_guest'")])
+def test_role_plans_per_scope_both_dialects(dialect: g.Dialect, role: str) -> None:
+    def plan(scope, actual):
+        expected = g.role_grants("guest", ["common"], read=g.read_patterns(scope, ["common"]))
+        drift = g.diff_grants(expected, actual, dialect.flavor, managed_extra=["%", g.LAB_SCHEMAS, "*"])
+        return [s.sql for s in g.fix_statements(dialect, dialect.role("dj_guest"), expected, drift)]
+
+    assert plan("all", {}) == [f"GRANT SELECT ON `%`.* TO {role}"]
+    assert plan("lab", {}) == [f"GRANT SELECT ON `%\\_%`.* TO {role}"]
+    # from Spyglass's `%` to the lab scope: the new grant first, then the revoke, so reads never stop
+    assert plan("lab", {"%": frozenset({"SELECT"})}) == [f"GRANT SELECT ON `%\\_%`.* TO {role}",
+                                                         f"REVOKE SELECT ON `%`.* FROM {role}"]
+    assert plan(("alice",), {g.LAB_SCHEMAS: frozenset({"SELECT"})}) == [
+        f"GRANT SELECT ON `alice\\_%`.* TO {role}", f"GRANT SELECT ON `common\\_%`.* TO {role}",
+        f"REVOKE SELECT ON `%\\_%`.* FROM {role}"]
+    assert plan("lab", {g.LAB_SCHEMAS: frozenset({"SELECT"})}) == []
+
+
+def test_mysql_partial_revokes_plan_text() -> None:
+    """MySQL 8 with partial_revokes ON: wildcards are literal, so `all` is *.* minus `mysql`."""
+    expected = g.role_grants("guest", [], read=g.read_patterns("all", partial_revokes=True))
+    drift = g.diff_grants(expected, {}, "MySQL")
+    sql = [s.sql for s in g.fix_statements(MYSQL_PR, MYSQL_PR.role("dj_guest"), expected, drift)]
+    assert sql == ["GRANT SELECT ON *.* TO 'dj_guest'"]
+    assert MYSQL_PR.revoke("SELECT", "mysql", MYSQL_PR.role("dj_guest")) == "REVOKE SELECT ON `mysql`.* FROM 'dj_guest'"
+    parsed = g.parse_grants(["GRANT SELECT ON *.* TO `dj_guest`@`%`",
+                             "REVOKE SELECT ON `mysql`.* FROM `dj_guest`@`%`"])
+    assert [(x.pattern, x.privileges) for x in parsed.revoked] == [("mysql", frozenset({"SELECT"}))]
+    assert g.reads_system_schema(g.effective(parsed.db, "MySQL"), [x.pattern for x in parsed.revoked]) == ["sys"]
+
+
+# -- role admin (MariaDB: only holders of ADMIN OPTION may grant a role) ---------------------------------
+
+
+def test_grant_role_with_admin_option_both_dialects() -> None:
+    assert (MARIA.grant_role("dj_user", "bob", "%", admin_option=True)
+            == "GRANT `dj_user` TO 'bob'@'%' WITH ADMIN OPTION")
+    assert (MYSQL.grant_role("dj_user", "bob", "%", admin_option=True)
+            == "GRANT 'dj_user' TO 'bob'@'%' WITH ADMIN OPTION")
+    assert g.role_of_grant("GRANT `dj_user` TO 'bob'@'%'") == ("dj_user", "'bob'@'%'")
+    assert g.role_of_grant("GRANT 'dj_user' TO 'bob'@'%'") == ("dj_user", "'bob'@'%'")
+    assert g.role_of_grant("GRANT SELECT ON `%`.* TO `dj_user`") is None
+
+
+def test_role_admin_advice_names_holders_and_the_fix() -> None:
+    text = g.role_admin_advice(MARIA, "dj_user", "adminB@%", ["djadmin@%"])
+    assert "djadmin@%" in text and "GRANT `dj_user` TO 'adminB'@'%' WITH ADMIN OPTION" in text
+    orphan = g.role_admin_advice(MARIA, "dj_user", "adminB@%", [])
+    assert "no account at all" in orphan
+    assert ("INSERT INTO mysql.roles_mapping (Host, User, Role, Admin_option) VALUES ('%', 'adminB', 'dj_user', 'Y')"
+            in orphan)
+    assert "ROLE_ADMIN" in g.role_admin_advice(MYSQL, "dj_user", "bob@%", [])
+
+
+# -- the config key ----------------------------------------------------------------------------------------
+
+
+def test_read_scope_config() -> None:
+    from djtui.config import parse_config
+    from djtui.errors import ConfigError
+
+    assert parse_config("").accounts.read_scope == "lab"  # the safe scope is the default
+    assert parse_config("accounts:\n  read_scope: all\n").accounts.read_scope == "all"
+    assert parse_config("accounts:\n  read_scope: [common, alice]\n").accounts.read_scope == ("common", "alice")
+    for bad, words in [("everything", "not one of"), ("[]", "empty list"), ("[\"a%\"]", "letters, digits")]:
+        with pytest.raises(ConfigError, match=words) as err:
+            parse_config(f"accounts:\n  read_scope: {bad}\n")
+        assert "accounts.read_scope" in str(err.value) and err.value.exit_code == 2

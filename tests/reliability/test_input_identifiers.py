@@ -172,6 +172,8 @@ def test_hostile_user_and_module_names_exit_2_and_grants_unchanged(server, acct_
                  ["users", "add", "okname", "--role", "guest", "--host", name or "x'"]):
         if argv[:2] == ["roles", "add-module"] and name == "_":
             continue  # `_` alone is a fine (if odd) literal prefix: it is escaped to `\_\_%`
+        if "--host" in argv and name == "wild%":
+            continue  # a real host pattern (hosts whose name starts with "wild"), as MySQL defines them
         code = run(["--config", str(acct_cfg), *argv])
         err = capsys.readouterr().err
         assert code == 2, (argv, err)

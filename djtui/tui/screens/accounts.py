@@ -224,6 +224,9 @@ class AccountsScreen(DjtuiScreen):
                 + (f"[b red]{len(drift)} drift[/]" if drift else "[green]no drift[/]"))
         if not all(r.exists for r in state.roles):
             text += "  (press i to create the roles)"
+        exposed = [r.name for r in state.roles if r.reads_system]
+        if exposed:  # `accounts.read_scope: all`: `users check` and `doctor` say the same
+            text += f"  [b yellow]⚠ {', '.join(exposed)} can read `mysql` (password hashes)[/]"
         self.query_one("#acct-summary", Static).update(text)
         users = self.query_one("#acct-users", DataTable)
         matrix = self.query_one("#acct-matrix", DataTable)

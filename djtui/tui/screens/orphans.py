@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,6 +27,11 @@ from djtui.services.orphans import OrphanService, ScanCancelled, ScanResult, Sou
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
 from djtui.tui.widgets.orphans_list import OrphanList, OrphanListHeader, human_size
+
+
+def _num(text: str) -> Text:
+    """A count or a size, right-aligned so a column of them reads at a glance."""
+    return Text(text, justify="right")
 
 
 class OrphansScreen(DjtuiScreen):
@@ -76,9 +82,10 @@ class OrphansScreen(DjtuiScreen):
     def on_mount(self) -> None:
         super().on_mount()
         sources = self.query_one("#sources", DataTable)
+        # counts first: at 80 columns a long source name would push them out of the pane
+        sources.add_column("orphans", key="orphans", width=7)
+        sources.add_column("bytes", key="bytes", width=8)
         sources.add_column("source", key="source")
-        sources.add_column("orphans", key="orphans")
-        sources.add_column("bytes", key="bytes")
         batches = self.query_one("#batches", DataTable)
         for col in ("batch", "created", "source", "files", "bytes", "state"):
             batches.add_column(col, key=col)
@@ -118,7 +125,7 @@ class OrphansScreen(DjtuiScreen):
         table.clear()
         self.results.clear()
         for s in self.sources:
-            table.add_row(s.name, "…", "", key=s.name)
+            table.add_row(_num("…"), _num(""), s.name, key=s.name)
         bar = self.query_one("#orphans-progress", ProgressBar)
         bar.update(total=max(1, len(self.sources)), progress=0)
         if not self.sources:
@@ -137,14 +144,14 @@ class OrphansScreen(DjtuiScreen):
                 return
             except (UserError, OperationFailed, OSError) as exc:
                 failed += 1
-                table.update_cell(s.name, "orphans", "error")
+                table.update_cell(s.name, "orphans", _num("error"))
                 self.notify(str(exc), title=f"scan of {s.name} failed", severity="error", timeout=10)
             else:
                 self.results[s.name] = result
                 for w in result.warnings:
                     self.notify(w, title=s.name, severity="warning", timeout=15)
-                table.update_cell(s.name, "orphans", str(result.orphans))
-                table.update_cell(s.name, "bytes", human_size(result.bytes))
+                table.update_cell(s.name, "orphans", _num(str(result.orphans)))
+                table.update_cell(s.name, "bytes", _num(human_size(result.bytes)))
                 if self.current in (None, s.name):
                     self.show_source(s.name)
             bar.advance(1)
@@ -159,7 +166,7 @@ class OrphansScreen(DjtuiScreen):
         table = self.query_one("#sources", DataTable)
         for s in left:
             if s.name in table.rows:
-                table.update_cell(s.name, "orphans", "–")
+                table.update_cell(s.name, "orphans", _num("–"))
         self._status(f"scan cancelled; {len(left)} source(s) not scanned; r rescans")
 
     def action_cancel_scan(self) -> None:

@@ -241,3 +241,32 @@ def test_docker_bundle_files_and_sql(server, admin_conn, schema, tmp_path):
     run = _cli(cfg, "verify", str(out), "--json")
     assert run.returncode == 0, run.stdout + run.stderr
     assert [t["rows"] for t in json.loads(run.stdout)["tables"]] == [7, 7]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_key_sets_that_outgrow_memory_move_to_disk(admin_conn, schema, db, tmp_path, driver, monkeypatch):
+    """Key sets live in MEMORY tables (hash joins); one that fills its limit is copied to disk, same keys."""
+    monkeypatch.setenv(DRIVER_ENV, driver)
+    with admin_conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{schema}`")
+        cur.execute(f"CREATE TABLE `{schema}`.parent (pid INT PRIMARY KEY, name VARCHAR(40) NOT NULL)")
+        cur.execute(f"CREATE TABLE `{schema}`.child (pid INT, cid INT, note TEXT, PRIMARY KEY (pid, cid), "
+                    f"FOREIGN KEY (pid) REFERENCES `{schema}`.parent (pid))")
+        cur.executemany(f"INSERT INTO `{schema}`.parent VALUES (%s, %s)", [(p, f"p{p}") for p in range(400)])
+        cur.executemany(f"INSERT INTO `{schema}`.child VALUES (%s, %s, %s)",
+                        [(c % 400, c, f"n{c}") for c in range(4000)])
+    admin_conn.commit()
+    graph = load_graph(db, [schema])
+    leaves = [Leaf(f"{schema}.child", "cid % 2 = 0 AND pid < 300")]
+    with ExportSession(db, graph, leaves) as session:
+        session.memory_limit = 16384  # the server's minimum: a few hundred keys
+        result = session.run()
+        assert session.key_table(f"{schema}.child").endswith("_disk")  # 1,500 keys did not fit
+        assert not session.key_table(f"{schema}.parent").endswith("_disk")  # 150 did
+        assert session.keys(f"{schema}.child") == {(c % 400, c) for c in range(4000) if c % 2 == 0 and c % 400 < 300}
+        assert session.keys(f"{schema}.parent") == {(p,) for p in range(0, 300, 2)}
+        write_sql(session, tmp_path / "out")
+    assert result.counts == {f"{schema}.parent": 150, f"{schema}.child": 1500}
+    checks = verify_export(tmp_path / "out", server_dir=tmp_path / "verify")
+    assert [(c.table, c.rows) for c in checks] == [(f"{schema}.parent", 150), (f"{schema}.child", 1500)]
+    assert all(c.ok for c in checks), checks

@@ -332,12 +332,11 @@ def _is_mariadb(conn: Any) -> bool:
     return "mariadb" in f"{version} {comment}".lower()
 
 
-KEY_MEMORY_BYTES = 256 << 20  # per key table held in memory (MEMORY rows are fixed-width: VARCHAR(255) ~ 1 kB)
-
-
-def _is_long(data_type: str) -> bool:
-    """BLOB and TEXT columns cannot live in a MEMORY table."""
-    return "blob" in data_type or "text" in data_type
+# Key sets held in server memory: at most KEY_MEMORY_TABLES tables (the largest) of KEY_MEMORY_BYTES each,
+# so an export never takes more than 512 MB of the lab server's memory; MEMORY rows are fixed-width
+# (a VARCHAR(255) key costs about 1 kB), and a key set that outgrows its share moves to disk.
+KEY_MEMORY_BYTES = 32 << 20
+KEY_MEMORY_TABLES = 16
 
 
 def _key_engine(conn: Any, mariadb: bool) -> str:
@@ -438,11 +437,11 @@ class ExportSession:
         self.conn.select_db(split_name(self.plan.tables[0])[0])  # temporary tables need a current database
         self._exec("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         self._exec("SET SESSION max_heap_table_size = %s", (self.memory_limit,))
+        in_memory = self._memory_candidates()
         for n, t in enumerate(self.plan.tables):
             name = f"djtui_keys_{n}"
             cols = ", ".join(quote_ident(c) for c in self.pk(t))
-            pk_types = dict(self.column_types(t))
-            if any(_is_long(pk_types.get(c, "")) for c in self.pk(t)):
+            if t not in in_memory:
                 self._exec(f"CREATE TEMPORARY TABLE {name} (PRIMARY KEY ({cols})) ENGINE={self._engine} "
                            f"SELECT {cols} FROM {quote_table(t)} LIMIT 0")
             else:  # hash lookups in memory: joins against the key set cost a third of a B-tree's
@@ -473,6 +472,22 @@ class ExportSession:
         self._exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         self._exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         return self.result
+
+    def _memory_candidates(self) -> set[str]:
+        """The tables whose key sets live in memory: the largest by the server's estimate (their
+        joins cost the most), at most KEY_MEMORY_TABLES, none with a BLOB/TEXT key column (MEMORY cannot hold them)."""
+        assert self.conn is not None
+        dbs = sorted({split_name(t)[0] for t in self.plan.tables})
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT table_schema, table_name, table_rows FROM information_schema.tables "
+                        f"WHERE table_schema IN ({', '.join(['%s'] * len(dbs))})", dbs)
+            estimate = {f"{_text(s)}.{_text(n)}": int(r or 0) for s, n, r in cur.fetchall()}
+            cur.execute("SELECT DISTINCT table_schema, table_name FROM information_schema.columns "
+                        f"WHERE table_schema IN ({', '.join(['%s'] * len(dbs))}) AND column_key = 'PRI' "
+                        "AND (data_type LIKE '%%blob%%' OR data_type LIKE '%%text%%')", dbs)
+            long_keys = {f"{_text(s)}.{_text(n)}" for s, n in cur.fetchall()}
+        sizes = {t: estimate.get(t, 0) for t in self.plan.tables if t not in long_keys}
+        return set(sorted(sizes, key=lambda t: -sizes[t])[:KEY_MEMORY_TABLES])
 
     def _leaf(self, table: str, index: int, restr: str) -> None:
         cols = ", ".join(quote_ident(c) for c in self.pk(table))

@@ -270,3 +270,28 @@ def test_key_sets_that_outgrow_memory_move_to_disk(admin_conn, schema, db, tmp_p
     checks = verify_export(tmp_path / "out", server_dir=tmp_path / "verify")
     assert [(c.table, c.rows) for c in checks] == [(f"{schema}.parent", 150), (f"{schema}.child", 1500)]
     assert all(c.ok for c in checks), checks
+
+
+def test_only_the_largest_key_sets_live_in_memory(admin_conn, schema, db, monkeypatch):
+    """The server's memory is bounded: at most KEY_MEMORY_TABLES key sets in MEMORY, the largest tables'."""
+    from djtui.services import export as export_service
+    with admin_conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{schema}`")
+        cur.execute(f"CREATE TABLE `{schema}`.parent (pid INT PRIMARY KEY)")
+        cur.execute(f"CREATE TABLE `{schema}`.child (pid INT, cid INT, PRIMARY KEY (pid, cid), "
+                    f"FOREIGN KEY (pid) REFERENCES `{schema}`.parent (pid))")
+        cur.execute(f"CREATE TABLE `{schema}`.note (pid INT, txt VARCHAR(20), PRIMARY KEY (pid, txt), "
+                    f"FOREIGN KEY (pid) REFERENCES `{schema}`.parent (pid))")
+        cur.executemany(f"INSERT INTO `{schema}`.parent VALUES (%s)", [(p,) for p in range(50)])
+        cur.executemany(f"INSERT INTO `{schema}`.child VALUES (%s, %s)", [(c % 50, c) for c in range(2000)])
+        cur.executemany(f"INSERT INTO `{schema}`.note VALUES (%s, %s)", [(n % 50, f"t{n}") for n in range(3000)])
+        cur.execute(f"ANALYZE TABLE `{schema}`.parent, `{schema}`.child, `{schema}`.note")
+        cur.fetchall()
+    admin_conn.commit()
+    monkeypatch.setattr(export_service, "KEY_MEMORY_TABLES", 1)
+    graph = load_graph(db, [schema])
+    with ExportSession(db, graph, [Leaf(f"{schema}.child", ""), Leaf(f"{schema}.note", "")]) as session:
+        result = session.run()
+        assert session._in_memory == {session.key_table(f"{schema}.note")}
+    assert result.counts[f"{schema}.child"] == 2000 and result.counts[f"{schema}.parent"] == 50
+    assert result.counts[f"{schema}.note"] == 3000

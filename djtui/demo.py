@@ -551,6 +551,8 @@ def _build_legacy_store(cur, base: Path, sch: Schemas, rng: random.Random, noise
         cur.executemany(f"INSERT INTO {_q(db)}.`~external_{LEGACY_STORE}` "
                         "(hash, size, attachment_name, filepath, contents_hash) VALUES (%s, %s, %s, %s, %s)",
                         ext_rows)
+        # written a day ago, like the objects: rows younger than the grace age are no orphans yet
+        cur.execute(f"UPDATE {_q(db)}.`~external_{LEGACY_STORE}` SET `timestamp` = NOW() - INTERVAL 1 DAY")
         cur.executemany(f"INSERT INTO {_q(db)}.`analysis_result` VALUES (%s, %s)",
                         [(i, blobs[i][0]) for i in range(n_res)])
         cur.executemany(f"INSERT INTO {_q(db)}.`analysis_report` VALUES (%s, %s)",

@@ -480,11 +480,18 @@ class OrphanService:
                 f"SELECT LOWER(HEX(`hash`)), attachment_name, filepath FROM {ext} "
                 "WHERE attachment_name IS NOT NULL OR filepath IS NOT NULL")]
 
+        # a row younger than the grace age is no orphan yet: DataJoint inserts it just before the row
+        # that references it (the same rule the clean-up re-checks at the moment of action)
+        young = ""
+        if self._has_column(db, table, "timestamp"):
+            cutoff = int(self.now() - self.settings.grace_hours * 3600)
+            young = f" AND (e.`timestamp` IS NULL OR e.`timestamp` < FROM_UNIXTIME({cutoff}))"
+
         def unused_rows() -> dict[str, int]:
             # no materialized temporary table: a probe of the referencing column's index per row is
             # as fast here and does not depend on the server's tmpdir
             return {h: int(n) for h, n in self._fetch(
-                f"SELECT LOWER(HEX(e.`hash`)), e.`size` FROM {ext} e WHERE {self._not_exists(fks, 'e')}",
+                f"SELECT LOWER(HEX(e.`hash`)), e.`size` FROM {ext} e WHERE {self._not_exists(fks, 'e')}{young}",
                 setup="SET SESSION optimizer_switch = 'materialization=off'")}
 
         def listing() -> ds.LegacyListing:

@@ -8,6 +8,7 @@ All on the private server and real files.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -54,13 +55,17 @@ def test_unused_rows_are_deleted_after_a_recheck_and_logged_in_full(server, db, 
     add_row(admin_conn, s, late)  # will be referenced between the preview and the action
     before = ext_hashes(admin_conn, s)
 
-    preview = svc.quarantine_source(src, dry_run=True, reasons=[ds.UNUSED_ROW], max_share=0.5)
+    # a scan calls no row younger than the grace age an orphan; one whose clock runs two hours ahead
+    # does, so the transaction's own re-check (on the server's clock) is what keeps the young row
+    ahead = OrphanService(svc.config, db, now=lambda: time.time() + 2 * 3600)
+    assert str(young) not in {i.key["hash"] for i in svc.scan(svc.resolve(src)).items if i.reason == ds.UNUSED_ROW}
+    preview = ahead.quarantine_source(src, dry_run=True, reasons=[ds.UNUSED_ROW], max_share=0.5)
     assert preview.dry_run and preview.rows == 3 and preview.files == 0
     assert ext_hashes(admin_conn, s) == before
     with admin_conn.cursor() as cur:
         cur.execute(f"INSERT INTO `{s}`.rec VALUES (9, %s, NULL, NULL)", (late.bytes,))
-    done = svc.quarantine_source(src, dry_run=False, reasons=[ds.UNUSED_ROW], max_share=0.5,
-                                 only=[i.ref for i in preview.items])
+    done = ahead.quarantine_source(src, dry_run=False, reasons=[ds.UNUSED_ROW], max_share=0.5,
+                                   only=[i.ref for i in preview.items])
     assert (done.rows, done.files, done.skipped) == (1, 0, 2)
     # the re-scan drops the row referenced meanwhile; the transaction's own re-check keeps the young one
     assert dict(done.why_skipped) == {"referenced again or younger than the grace age": 1,

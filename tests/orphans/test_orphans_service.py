@@ -279,3 +279,28 @@ def test_scan_without_the_empty_check_reads_no_sizes(server, db, tmp_path, legac
     quick = by_reason(svc.scan(src, empty_check=False).items)
     assert quick == {k: v for k, v in legacy_lab.expected.items() if k != ds.ZERO_BYTE}
     assert by_reason(svc.scan(src).items) == legacy_lab.expected  # the flag holds for one scan only
+
+
+
+def test_an_unused_row_younger_than_the_grace_age_is_no_orphan_yet(server, db, tmp_path, legacy_lab):
+    """DataJoint inserts the ~external row just before the row that references it: not an orphan yet."""
+    import uuid
+    fresh = uuid.uuid4()
+    conn = server.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"INSERT INTO `{legacy_lab.schema}`.`~external_main` (hash, size) VALUES (%s, 7)",
+                        (fresh.bytes,))
+        conn.commit()
+    finally:
+        conn.close()
+    now_svc = legacy_service(server, db, tmp_path, legacy_lab)
+    later_svc = OrphanService(now_svc.config, db, now=lambda: time.time() + 2 * 3600)
+    src = f"external:{legacy_lab.schema}:main"
+
+    def unused(svc: OrphanService) -> set[str]:
+        return {i.key["hash"] for i in svc.scan(svc.resolve(src)).items if i.reason == ds.UNUSED_ROW}
+
+    now_rows, later_rows = unused(now_svc), unused(later_svc)
+    assert str(fresh) not in now_rows and str(fresh) in later_rows
+    assert now_rows and now_rows == later_rows - {str(fresh)}  # the lab's old unused rows are found either way

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Callable, Iterator
 
 import pymysql
@@ -13,13 +11,7 @@ from djtui.config import AccountSettings
 from djtui.devserver import PrivateServer
 from djtui.services.accounts import AccountsService
 from djtui.services.database import Database
-
-_n = itertools.count()
-
-
-def unique(stem: str) -> str:
-    """A user/prefix name no other test (or test run) on the shared server uses."""
-    return f"{stem}{os.getpid() % 100000}x{next(_n)}"
+from tests.names import unique  # noqa: F401 (re-exported to the tests)
 
 
 def login(server: PrivateServer, user: str, password: str, database: str | None = None

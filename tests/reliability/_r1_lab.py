@@ -9,7 +9,6 @@ connection, SIGKILL of djtui or of its rsync child, a full filesystem. A test-on
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import os
 import signal
@@ -26,17 +25,12 @@ import pytest
 
 from djtui import labschema
 from djtui.devserver import PrivateServer
+from tests.names import unique
 
 PASSWORD = "r1-Pw-9k2Lq"
 PASSWORD_ENV = "R1_DB_PW"
 DATE = "20250104"
 PAUSE_ENV = "DJTUI_TEST_PAUSE_BETWEEN_ITEMS"
-
-_n = itertools.count()
-
-
-def unique(stem: str) -> str:
-    return f"{stem}{os.getpid() % 100000}x{next(_n)}"
 
 
 @dataclass

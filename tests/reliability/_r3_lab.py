@@ -8,7 +8,6 @@ as an operator's cron job would give it; everything djtui writes or shows is the
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import os
 import subprocess
 import sys
@@ -21,17 +20,12 @@ from pathlib import Path
 
 from djtui import labschema
 from djtui.devserver import PrivateServer
+from tests.names import unique
 
 PASSWORD = "Pw-Xy7#secret$zz"
 PASSWORD_ENV = "R3_DB_PW"
 PID = "p001"
 DATE = "20250104"
-
-_n = itertools.count()
-
-
-def unique(stem: str) -> str:
-    return f"{stem}{os.getpid() % 100000}x{next(_n)}"
 
 
 @dataclass

@@ -341,6 +341,61 @@ def record_drift(record: VerifyRecord | None, src: Listing) -> list[str]:
 
 
 @dataclass(frozen=True)
+class ContentMismatch:
+    """A file whose content a checksum verify found different, with both sides' size and mtime as seen then.
+
+    A size check cannot see such a difference, so it must not clear it: it stands while the file's
+    size and mtime are unchanged on both sides, until a checksum verify passes.
+    """
+
+    rel: str
+    src_size: int
+    src_mtime_ns: int
+    dst_size: int
+    dst_mtime_ns: int
+    found_at: float
+    method: str = "checksum"
+
+    def applies(self, src: Mapping[str, tuple[int, int]], dst: Mapping[str, tuple[int, int]]) -> bool:
+        """Both sides still hold the file with the size and mtime it had when the difference was found."""
+        return src.get(self.rel) == (self.src_size, self.src_mtime_ns) and \
+            dst.get(self.rel) == (self.dst_size, self.dst_mtime_ns)
+
+    def reason(self) -> str:
+        return f"{self.rel}: {mismatch_reason([self])}"
+
+
+def mismatch_reason(items: Sequence[ContentMismatch]) -> str:
+    """Why a remembered content difference blocks a verify, and what clears it."""
+    when = dt.datetime.fromtimestamp(min(m.found_at for m in items)).strftime("%Y-%m-%d %H:%M:%S")
+    methods = "/".join(sorted({m.method for m in items}))
+    files = "the file" if len(items) == 1 else "the files"
+    return (f"content differed at {when} ({methods} verify); the size check cannot clear it: "
+            f"re-copy {files} and run verify --checksum")
+
+
+def standing_mismatches(known: Iterable[ContentMismatch], src: Mapping[str, tuple[int, int]],
+                        dst: Mapping[str, tuple[int, int]]) -> list[ContentMismatch]:
+    """The remembered differences that still apply; a file changed on either side no longer counts."""
+    return [m for m in known if m.applies(src, dst)]
+
+
+def listing_stats(listing: Listing | None) -> dict[str, tuple[int, int]]:
+    """rel -> (size, mtime_ns) of a listing's regular files."""
+    return {f.rel: (f.size, f.mtime_ns) for f in listing.files} if listing is not None else {}
+
+
+def scan_stats(scan: Scan, rels: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """rel -> (size, mtime_ns) of the regular files among ``rels`` in a scan."""
+    want = set(rels)
+    out = {}
+    for rel, size, mt in zip(*scan.file_columns(), strict=True):
+        if rel in want:
+            out[rel] = (int(size), mtime_ns(mt))
+    return out
+
+
+@dataclass(frozen=True)
 class DjStatus:
     """Whether the database holds the session, and if not which part is missing."""
 
@@ -350,6 +405,7 @@ class DjStatus:
 
 
 MOUNT_OK, MOUNT_MISSING, MOUNT_HUNG = "ok", "missing", "hung"
+BACKUP_COMPLETE, BACKUP_PARTIAL, BACKUP_MISSING = "complete", "partial", "missing"
 
 
 @dataclass(frozen=True)
@@ -361,10 +417,33 @@ class DestinationStatus:
     comparison: Comparison | None = None
     drift: tuple[str, ...] = ("never verified",)
     detail: str = ""
+    content_differs: tuple[str, ...] = ()  # files a checksum verify found different; they still apply
+
+    @property
+    def backup_files(self) -> int:
+        """Source files the destination holds with the same size (the n of "n of m files")."""
+        if self.mount != MOUNT_OK or self.listing is None or not self.listing.exists or self.comparison is None:
+            return 0
+        c = self.comparison
+        return max(c.compared - len(c.missing) - len(c.size_mismatch), 0)
+
+    @property
+    def backup_state(self) -> str:
+        """complete: every source file is there with its size; partial: some are; missing: none (or no folder)."""
+        if self.mount != MOUNT_OK:
+            return self.mount
+        if self.listing is None or not self.listing.exists:
+            return BACKUP_MISSING
+        c = self.comparison
+        if c is not None and not c.missing and not c.size_mismatch:
+            return BACKUP_COMPLETE
+        present = c is not None and len(c.missing) < c.compared
+        return BACKUP_PARTIAL if present else BACKUP_MISSING
 
     @property
     def backup(self) -> bool:
-        return self.mount == MOUNT_OK and self.listing is not None and self.listing.exists
+        """The destination holds every source file with the same size (an empty or partial folder is not a backup)."""
+        return self.backup_state == BACKUP_COMPLETE
 
     @property
     def sizes_match(self) -> bool:
@@ -372,8 +451,8 @@ class DestinationStatus:
 
     @property
     def verified(self) -> bool:
-        """Sizes match now and a passing verification record still matches the source."""
-        return self.sizes_match and not self.drift
+        """Sizes match now, a passing verification record still matches the source, no known content difference."""
+        return self.sizes_match and not self.drift and not self.content_differs
 
 
 @dataclass(frozen=True)
@@ -391,6 +470,17 @@ class SessionStatus:
         return bool(self.destinations) and all(d.backup for d in self.destinations)
 
     @property
+    def backup_partial(self) -> bool:
+        """Not complete everywhere, but some destination holds some of the files: the ⚠ of the Backup column."""
+        return not self.backup and any(d.backup_state in (BACKUP_PARTIAL, BACKUP_COMPLETE) for d in self.destinations)
+
+    @property
+    def backup_state(self) -> str:
+        if self.backup:
+            return BACKUP_COMPLETE
+        return BACKUP_PARTIAL if self.backup_partial else BACKUP_MISSING
+
+    @property
     def verified(self) -> bool:
         return bool(self.destinations) and all(d.verified for d in self.destinations)
 
@@ -400,8 +490,11 @@ class SessionStatus:
 
     @property
     def needs_verify(self) -> bool:
-        """Every backup looks complete by size, but no current verification record proves it."""
-        return self.sizes_match and not self.verified
+        """Every backup looks complete by size, but no current verification record proves it.
+
+        Not when a checksum verify found a content difference that still applies: another verify cannot help.
+        """
+        return self.sizes_match and not self.verified and not any(d.content_differs for d in self.destinations)
 
     @property
     def hung(self) -> bool:
@@ -409,13 +502,18 @@ class SessionStatus:
 
     @property
     def safe(self) -> bool:
-        return self.dj.imported and self.source.count > 0 and self.backup and self.verified
+        return (self.dj.imported and self.source.count > 0 and self.backup and self.verified
+                and not self.source.special and not self.source.symlinks)
 
     def reasons_unsafe(self) -> list[str]:
         """Every reason the local copy may not be deleted, in words an operator can act on."""
         out = []
         if self.source.count == 0:
             out.append("the source folder holds no files")
+        if self.source.special:
+            out.append("special files in the session (never backed up): " + _names(self.source.special))
+        if self.source.symlinks:
+            out.append("symbolic links in the session: " + _names(self.source.symlinks))
         if not self.dj.imported:
             what = ", ".join(self.dj.missing) or self.dj.error or "unknown"
             out.append(f"not imported into DataJoint (missing: {what})")
@@ -427,8 +525,11 @@ class SessionStatus:
                            "sudo mount ...")
             elif d.mount == MOUNT_MISSING:
                 out.append(f"{d.name}: destination not mounted/accessible ({d.detail or d.path})")
-            elif not d.backup:
+            elif d.backup_state == BACKUP_MISSING:
                 out.append(f"{d.name}: no backup at {d.path}")
+            elif d.backup_state == BACKUP_PARTIAL:
+                out.append(f"{d.name}: partial backup, {d.backup_files} of {self.source.count} files "
+                           f"({d.comparison.summary() if d.comparison else 'not compared'})")
             elif not d.sizes_match:
                 out.append(f"{d.name}: backup differs ({d.comparison.summary() if d.comparison else 'not compared'})")
             elif d.drift:
@@ -447,17 +548,24 @@ class SessionStatus:
             "dj": self.dj.imported,
             "dj_missing": list(self.dj.missing),
             "backup": self.backup,
+            "backup_state": self.backup_state,
             "verified": self.verified,
             "sizes_match": self.sizes_match,
             "safe": self.safe,
             "destinations": [
-                {"name": d.name, "path": d.path, "mount": d.mount, "backup": d.backup, "sizes_match": d.sizes_match,
+                {"name": d.name, "path": d.path, "mount": d.mount, "backup": d.backup, "backup_state": d.backup_state,
+                 "backup_files": d.backup_files, "sizes_match": d.sizes_match,
                  "verified": d.verified, "files": d.listing.count if d.listing else None,
                  "bytes": d.listing.bytes if d.listing else None,
-                 "differences": d.comparison.summary() if d.comparison else None, "drift": list(d.drift[:20])}
+                 "differences": d.comparison.summary() if d.comparison else None, "drift": list(d.drift[:20]),
+                 "content_differs": list(d.content_differs[:20])}
                 for d in self.destinations],
             "reasons_unsafe": self.reasons_unsafe(),
         }
+
+
+def _names(rels: Sequence[str], limit: int = 5) -> str:
+    return ", ".join(rels[:limit]) + (f" and {len(rels) - limit} more" if len(rels) > limit else "")
 
 
 def cell(ok: bool, warn: bool = False) -> str:

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from djtui.domain.sessions import (
     MOUNT_HUNG,
     MOUNT_MISSING,
     MOUNT_OK,
+    ContentMismatch,
     DestinationStatus,
     DjStatus,
     FileTable,
@@ -34,10 +35,12 @@ from djtui.domain.sessions import (
     SessionStatus,
     VerifyRecord,
     compare_sizes,
+    listing_stats,
     matches_prefix,
     normalize_participant,
     record_drift,
     render_path,
+    standing_mismatches,
     template_regex,
     validate_participant,
 )
@@ -61,6 +64,9 @@ class VerifyStore:
     NUL-separated text columns, not JSON: no object per file on the way in. Records written by
     earlier versions (``state_dir/verify/<destination>/<pid>_<date>.json``) are moved in on
     first use; one that cannot be read is dropped, which only means "verify again".
+
+    The same file keeps the content differences checksum verifies found (table ``mismatches``):
+    a size verify cannot see them, so they must outlive the record they withdrew.
     """
 
     def __init__(self, state_dir: Path):
@@ -81,6 +87,10 @@ class VerifyStore:
                            "session_date TEXT, verified_at REAL, method TEXT, files INTEGER, rels BLOB, "
                            "sizes BLOB, mtimes BLOB, hashes BLOB, "
                            "PRIMARY KEY (destination, participant_id, session_date))")
+                db.execute("CREATE TABLE IF NOT EXISTS mismatches (destination TEXT, participant_id TEXT, "
+                           "session_date TEXT, rel BLOB, src_size INTEGER, src_mtime INTEGER, dst_size INTEGER, "
+                           "dst_mtime INTEGER, found_at REAL, method TEXT, "
+                           "PRIMARY KEY (destination, participant_id, session_date, rel))")
                 if self.legacy_root.is_dir():
                     self._migrate(db)
             except BaseException:
@@ -165,29 +175,69 @@ class VerifyStore:
             return [r for r in rows if r is not None]
         return db.execute("SELECT * FROM records WHERE destination = ?", (dest,)).fetchall()
 
+    def load_mismatches(self, keys: Sequence[SessionKey], dest: str) -> dict[SessionKey, list[ContentMismatch]]:
+        """The content differences remembered for ``keys`` at ``dest`` (whether or not they still apply)."""
+        if not keys or not (self.path.exists() or self.legacy_root.is_dir()):
+            return {}
+        want = {(k.participant_id, k.date_str): k for k in keys}
+        out: dict[SessionKey, list[ContentMismatch]] = defaultdict(list)
+        cols = "participant_id, session_date, rel, src_size, src_mtime, dst_size, dst_mtime, found_at, method"
+        try:
+            with self._lock:
+                db = self._connect()
+                if len(want) <= 200:
+                    rows = [r for pid, date in want for r in db.execute(
+                        f"SELECT {cols} FROM mismatches WHERE destination = ? AND participant_id = ? "
+                        "AND session_date = ?", (dest, pid, date)).fetchall()]
+                else:
+                    rows = db.execute(f"SELECT {cols} FROM mismatches WHERE destination = ?", (dest,)).fetchall()
+        except sqlite3.Error as exc:
+            raise OperationFailed(f"cannot read verification records in {self.path}: {exc}") from None
+        for pid, date, rel, ss, sm, ds, dm, at, method in rows:
+            k = want.get((pid, date))
+            if k is None:
+                continue
+            out[k].append(ContentMismatch(bytes(rel).decode("utf-8", "surrogateescape"), int(ss), int(sm),
+                                          int(ds), int(dm), float(at), str(method)))
+        return dict(out)
+
     def save(self, record: VerifyRecord) -> Path:
         return self.save_many([record])
 
-    def save_many(self, records: Iterable[VerifyRecord], forget: Iterable[tuple[SessionKey, str]] = ()) -> Path:
-        """Store passing records and withdraw failed ones: one transaction each, not one per session."""
+    def save_many(self, records: Iterable[VerifyRecord], forget: Iterable[tuple[SessionKey, str]] = (),
+                  mismatches: Mapping[tuple[SessionKey, str], Sequence[ContentMismatch]] | None = None) -> Path:
+        """Store passing records and withdraw failed ones: one transaction each, not one per session.
+
+        ``mismatches``: for each (session, destination) given, the content differences now known there
+        (they replace the remembered ones; empty clears them). Written with the withdrawals, synced.
+        """
         rows = [self._row(r) for r in records]
         gone = [(d, k.participant_id, k.date_str) for k, d in forget]
-        if not rows and not gone:
+        mm = mismatches or {}
+        cleared = [(d, k.participant_id, k.date_str) for k, d in mm]
+        known = [(d, k.participant_id, k.date_str, m.rel.encode("utf-8", "surrogateescape"), m.src_size,
+                  m.src_mtime_ns, m.dst_size, m.dst_mtime_ns, m.found_at, m.method)
+                 for (k, d), items in mm.items() for m in items]
+        if not rows and not gone and not cleared:
             return self.path
         with self._lock:
             try:
-                self._write(self._connect(), rows, gone)
+                self._write(self._connect(), rows, gone, cleared, known)
             except sqlite3.Error as exc:
                 raise OperationFailed(f"cannot write verification records in {self.path}: {exc}") from None
         return self.path
 
     @staticmethod
-    def _write(db: sqlite3.Connection, rows: list[tuple], gone: list[tuple[str, str, str]]) -> None:
-        if gone:  # a withdrawn record must stay withdrawn after a crash: this commit is synced
+    def _write(db: sqlite3.Connection, rows: list[tuple], gone: list[tuple[str, str, str]],
+               cleared: Sequence[tuple[str, str, str]] = (), known: Sequence[tuple] = ()) -> None:
+        if gone or cleared:  # a withdrawn record and a found difference must survive a crash: this commit is synced
             db.execute("PRAGMA synchronous=FULL")
             with db:
                 db.executemany("DELETE FROM records WHERE destination = ? AND participant_id = ? "
                                "AND session_date = ?", gone)
+                db.executemany("DELETE FROM mismatches WHERE destination = ? AND participant_id = ? "
+                               "AND session_date = ?", cleared)
+                db.executemany("INSERT OR REPLACE INTO mismatches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", known)
         if rows:  # a new record lost in a crash only means "verify again": no sync needed
             db.execute("PRAGMA synchronous=NORMAL")
             with db:
@@ -441,6 +491,7 @@ class SessionService:
         out = []
         exts = self.settings.video_extensions
         records = {d.name: self.records.load_many(keys, d.name) for d in self.destinations}
+        known = {d.name: self.records.load_mismatches(keys, d.name) for d in self.destinations}
         for i, k in enumerate(keys):
             listing = src[i] if src is not None else Listing(False)
             dstats = []
@@ -453,7 +504,11 @@ class SessionService:
                 dl = listings[i]
                 cmp = compare_sizes(listing, dl) if dl.exists else None
                 drift = tuple(record_drift(records[d.name].get(k), listing))
-                dstats.append(DestinationStatus(d.name, path, MOUNT_OK, dl, cmp, drift))
+                bad = standing_mismatches(known[d.name].get(k, ()), listing_stats(listing), listing_stats(dl))
+                if bad:  # the failed content check, not "never verified"
+                    drift = tuple(m.reason() for m in bad) + tuple(x for x in drift if x != "never verified")
+                dstats.append(DestinationStatus(d.name, path, MOUNT_OK, dl, cmp, drift,
+                                                content_differs=tuple(m.rel for m in bad)))
             out.append(SessionStatus(k, self.db_participant(k.participant_id), str(self.source_path(k)), listing,
                                      dj.get(k, DjStatus(False, error="not queried")), tuple(dstats),
                                      listing.videos(exts)))

@@ -31,7 +31,19 @@ from typing import Any
 
 from djtui.config import Destination
 from djtui.domain.rsync import TransferProgress, exit_meaning, parse_itemize, parse_progress, split_records
-from djtui.domain.sessions import Comparison, Listing, SessionKey, VerifyRecord, compare_scans, compare_sizes
+from djtui.domain.sessions import (
+    Comparison,
+    ContentMismatch,
+    Listing,
+    Scan,
+    SessionKey,
+    VerifyRecord,
+    compare_scans,
+    compare_sizes,
+    mismatch_reason,
+    scan_stats,
+    standing_mismatches,
+)
 from djtui.errors import UserError
 from djtui.services import commandlog, filesystem
 from djtui.services.hashing import hash_file
@@ -193,6 +205,25 @@ class HashCache:
             self._db.executemany("INSERT OR REPLACE INTO hr VALUES (?, ?, ?, ?, ?, ?)",
                                  [(_pack([root]), len(r), _pack(r), _pack(s), _pack(m), _pack(d))
                                   for root, r, s, m, d in rows])
+            self._db.commit()
+
+    def forget(self, files: Iterable[tuple[str, Iterable[str]]]) -> None:
+        """Drop the digests of these (folder, relative paths): read again, whatever their size and mtime."""
+        with self._lock:
+            for root, rels in files:
+                drop = set(rels)
+                row = self._db.execute("SELECT n, rels, sizes, mtimes, digests FROM hr WHERE root = ?",
+                                       (_pack([root]),)).fetchone()
+                if row is None or not drop:
+                    continue
+                try:
+                    cols = [_unpack(c, row[0]) for c in row[1:]]
+                except (ValueError, UnicodeError):
+                    cols = [[], [], [], []]
+                keep = [j for j, r in enumerate(cols[0]) if r not in drop]
+                r, sz, m, d = ([c[j] for j in keep] for c in cols)
+                self._db.execute("INSERT OR REPLACE INTO hr VALUES (?, ?, ?, ?, ?, ?)",
+                                 (_pack([root]), len(r), _pack(r), _pack(sz), _pack(m), _pack(d)))
             self._db.commit()
 
     def close(self) -> None:
@@ -445,6 +476,8 @@ def verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Desti
 
     Folders whose two sides agree are proven equal by one dict comparison over the scan's text
     columns; only folders that differ get a file-by-file diff. Records are written once at the end.
+    A content difference a checksum verify found is remembered, and fails every later verify
+    while the file's size and mtime are unchanged on both sides, until a checksum verify passes.
     """
     with _collector_paused():
         return _verify_many(service, keys, dest, checksum=checksum, on_file=on_file)
@@ -492,6 +525,7 @@ def _verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Dest
             for s, d in zip(srcs, dsts, strict=True)]
     digests: dict[int, tuple[list[str], Sequence[str], list[str]]] = {}  # i -> src digests, dst rels, dst digests
     hashed = 0
+    known = service.records.load_mismatches(keys, dest.name)
     if checksum:
         groups: list[tuple[str, Sequence[str], Sequence[str], Sequence[str]]] = []
         owners: list[int] = []
@@ -509,6 +543,9 @@ def _verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Dest
         if groups:
             cache = HashCache(service.config.state_dir)
             try:
+                # a re-copy can keep the bad copy's size and mtime: a known difference is read again, never cached
+                cache.forget((root, [m.rel for m in known[keys[i]]]) for n, i in enumerate(owners) if keys[i] in known
+                             for root in (groups[2 * n][0], groups[2 * n + 1][0]))
                 got, hashed = hash_files(groups, cache, service.settings.checksum_workers, service.timeout, on_file)
             except filesystem.Hung as exc:
                 return [VerifyOutcome(k, dest.name, method, empty, 0, 0, error=str(exc)) for k in keys]
@@ -525,6 +562,7 @@ def _verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Dest
     out = []
     passed: list[VerifyRecord] = []
     failed: list[tuple[SessionKey, str]] = []
+    found: dict[tuple[SessionKey, str], list[ContentMismatch]] = {}  # replaces what is remembered there
     for i, (k, sp, dp, s, d, c) in enumerate(zip(keys, src_paths, dst_paths, srcs, dsts, cmps, strict=True)):
         if not s.exists:
             out.append(VerifyOutcome(k, dest.name, method, empty, 0, 0, error=f"source {sp} does not exist"))
@@ -540,6 +578,8 @@ def _verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Dest
                                      s.bytes, error=f"no backup at {dp}"))
             continue
         table = s.file_table()
+        remembered = known.get(k, ())
+        standing: list[ContentMismatch] = []
         if checksum and c.ok:
             hashes, drels, dhashes = digests[i]
             bad: tuple[str, ...] = ()
@@ -548,6 +588,22 @@ def _verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Dest
                 bad = tuple(r for r, h in zip(table.rels, hashes, strict=True) if other.get(r) != h)
             table = s.file_table(hashes)
             c = Comparison(c.missing, c.extra, c.size_mismatch, bad, c.compared, len(hashes))
+            if bad or remembered:  # every file was read: what it found replaces what was remembered
+                found[(k, dest.name)] = _content_mismatches(bad, s, d, started)
+        elif remembered:
+            rels = [m.rel for m in remembered]
+            standing = standing_mismatches(remembered, scan_stats(s, rels), scan_stats(d, rels))
+            if len(standing) != len(remembered):  # a file changed on either side: it no longer counts
+                found[(k, dest.name)] = standing
+        if standing:
+            names = [m.rel for m in standing]
+            why = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "") + ": " + mismatch_reason(standing)
+            if not c.ok:
+                why = f"{c.summary()}; {why}"
+            c = Comparison(c.missing, c.extra, c.size_mismatch, tuple(names), c.compared, c.hashed)
+            failed.append((k, dest.name))
+            out.append(VerifyOutcome(k, dest.name, method, c, s.count, s.bytes, error=why))
+            continue
         record_path = None
         if c.ok and s.count:
             passed.append(VerifyRecord(k.participant_id, k.date_str, dest.name, started, method, table))
@@ -555,12 +611,20 @@ def _verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Dest
         else:
             failed.append((k, dest.name))
         out.append(VerifyOutcome(k, dest.name, method, c, s.count, s.bytes, 0, record_path))
-    service.records.save_many(passed, failed)
+    service.records.save_many(passed, failed, found)
     if out:
         first = out[0]
         out[0] = VerifyOutcome(first.key, first.destination, first.method, first.comparison, first.source_files,
                                first.source_bytes, hashed, first.record_path, first.error)
     return out
+
+
+def _content_mismatches(rels: Sequence[str], src: Scan, dst: Scan, when: float) -> list[ContentMismatch]:
+    """Both sides' size and mtime of each file whose content differed, as this verify saw them."""
+    if not rels:
+        return []
+    a, b = scan_stats(src, rels), scan_stats(dst, rels)
+    return [ContentMismatch(r, *a[r], *b[r], when) for r in rels if r in a and r in b]
 
 
 # --------------------------------------------------------------------------------------------

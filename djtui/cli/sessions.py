@@ -90,7 +90,8 @@ def _err(text: str) -> None:
 
 def status_rows(statuses: list[SessionStatus]) -> list[list[str]]:
     return [[s.key.date_str, s.key.participant_id, str(s.videos), human_bytes(s.source.bytes),
-             cell(s.dj.imported), cell(s.backup, s.hung), cell(s.verified, s.hung or s.needs_verify), cell(s.safe)]
+             cell(s.dj.imported), cell(s.backup, s.hung or s.backup_partial),
+             cell(s.verified, s.hung or s.needs_verify), cell(s.safe)]
             for s in statuses]
 
 
@@ -117,6 +118,10 @@ def cmd_status_range(ctx: Context) -> int:
     safe = sum(s.safe for s in statuses)
     _out(f"\n{len(statuses)} sessions, {safe} safe to delete, "
          f"{human_bytes(sum(s.source.bytes for s in statuses))} local")
+    partial = sum(s.backup_partial for s in statuses)
+    if partial:
+        _out(f"⚠ in Backup: {partial} sessions have a partial backup (some files missing or of another size); "
+             "`djtui status P D` shows n of m files")
     pending = sum(s.needs_verify for s in statuses)
     if pending:
         _out(f"⚠ in Verified: {pending} backups match by size but have no current verification; "
@@ -147,11 +152,18 @@ def cmd_status(ctx: Context) -> int:
         if d.mount != "ok":
             _out(f"  {d.name}: ⚠ {d.mount}: {d.detail}")
             continue
-        files = f"{d.listing.count} files, {human_bytes(d.listing.bytes)}" if d.backup and d.listing else "no backup"
+        if d.backup_state == "complete" and d.listing:
+            files = f"✓ {d.listing.count} files, {human_bytes(d.listing.bytes)}"
+        elif d.backup_state == "partial":
+            files = f"⚠ partial: {d.backup_files} of {st.source.count} files"
+        else:
+            files = "✗ no backup" + (" (the folder holds none of the files)" if d.listing and d.listing.exists else "")
         _out(f"  {d.name}: {d.path}: {files}")
         if d.comparison:
-            _out(f"    compare: {d.comparison.summary()}; verification: "
-                 f"{'current' if not d.drift else '; '.join(d.drift[:3])}")
+            state = "current" if not d.drift else "; ".join(d.drift[:3])
+            if d.content_differs:  # a failed content check, which no size verify clears
+                state = f"✗ content check failed: {state}"
+            _out(f"    compare: {d.comparison.summary()}; verification: {state}")
     _out(f"  Safe to delete: {'✓ yes' if st.safe else '✗ no'}")
     for r in st.reasons_unsafe():
         _out(f"    - {r}")

@@ -6,15 +6,18 @@ exclusive lock on the source tree, every file is compared with its
 verification record, the target must resolve inside the source base with no
 symlinked component, and only the files that were verified are unlinked
 (each re-stat'ed just before). The audit log gets the intent before and
-the outcome after.
+the outcome after, and a delete refused at the moment of action a ``refused``
+outcome with its reasons. Files that filters.exclude_patterns match were
+never backed up: they stay, and are named as kept.
 """
 
 from __future__ import annotations
 
 import os
 import stat as statmod
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,24 +41,53 @@ class DeleteResult:
     removed_files: int = 0
     removed_bytes: int = 0
     preserved: tuple[str, ...] = ()
-    left_behind: tuple[str, ...] = ()
+    left_behind: tuple[str, ...] = ()  # changed or appeared during the delete: kept, the result is partial
     audit_id: str | None = None
+    kept_excluded: tuple[str, ...] = ()  # match filters.exclude_patterns: never backed up, never deleted
 
     @property
     def message(self) -> str:
-        if not self.ok:
+        kept = ""
+        if self.kept_excluded:
+            n = len(self.kept_excluded)
+            kept = (f"; {'will keep' if self.dry_run else 'kept'} {n} excluded file{'s' if n != 1 else ''}: "
+                    + _names(self.kept_excluded))
+        if not self.ok and not self.removed_files and not self.left_behind:
             return "refused: " + "; ".join(self.reasons)
         if self.dry_run:
-            return f"would delete {self.files} files ({self.bytes} bytes) from {self.path}"
-        left = f"; left behind: {', '.join(self.left_behind[:5])}" if self.left_behind else ""
-        return f"deleted {self.removed_files} files ({self.removed_bytes} bytes) from {self.path}{left}"
+            return f"would delete {self.files} files ({self.bytes} bytes) from {self.path}{kept}"
+        done = f"deleted {self.removed_files} files ({self.removed_bytes} bytes) from {self.path}"
+        if self.left_behind:
+            return (f"partial: {done}; changed during delete, kept: {_names(self.left_behind)}{kept}; "
+                    "check those files, then run status and delete again")
+        return done + kept
 
     def to_json(self) -> dict[str, Any]:
         return {"participant_id": self.key.participant_id, "session_date": self.key.date_str, "path": self.path,
                 "ok": self.ok, "dry_run": self.dry_run, "reasons": list(self.reasons), "files": self.files,
                 "bytes": self.bytes, "removed_files": self.removed_files, "removed_bytes": self.removed_bytes,
                 "preserved": list(self.preserved), "left_behind": list(self.left_behind),
-                "audit_id": self.audit_id, "message": self.message}
+                "kept_excluded": list(self.kept_excluded), "audit_id": self.audit_id, "message": self.message}
+
+
+def _names(rels: Sequence[str], limit: int = 5) -> str:
+    return ", ".join(rels[:limit]) + (f" and {len(rels) - limit} more" if len(rels) > limit else "")
+
+
+def excluded_files(status: SessionStatus, timeout: float = 5.0) -> tuple[str, ...]:
+    """Entries of the session folder that its status leaves out: those filters.exclude_patterns match.
+
+    They were never backed up, so delete keeps them; knowing them up front tells them apart from
+    files that appear during the delete.
+    """
+    if not status.source.exists:
+        return ()
+    try:
+        full = filesystem.scan(status.source_path, timeout=timeout)
+    except (filesystem.Hung, OSError):
+        return ()
+    known = {f.rel for f in status.source.files} | set(status.source.special) | set(status.source.symlinks)
+    return tuple(sorted(r for r in (*(f.rel for f in full.files), *full.special, *full.symlinks) if r not in known))
 
 
 def path_problems(service: SessionService, key: SessionKey) -> list[str]:
@@ -72,14 +104,30 @@ def path_problems(service: SessionService, key: SessionKey) -> list[str]:
     return []
 
 
-def plan_lines(status: SessionStatus) -> list[str]:
-    """What the confirmation shows: what goes, and where the data stays."""
+def plan_lines(status: SessionStatus, kept: Sequence[str] | None = None) -> list[str]:
+    """What the confirmation shows: what goes, what stays (excluded files), and where the data stays."""
+    if kept is None:
+        kept = excluded_files(status)
     lines = [f"Session {status.key.label}: {status.source.count} files, {status.source.bytes} bytes",
-             f"  will be deleted from {status.source_path}", "Preserved in:",
-             f"  DataJoint tables (participant {status.db_participant})"]
+             f"  will be deleted from {status.source_path}"]
+    if kept:
+        lines += [f"Kept in place ({len(kept)} files excluded by filters.exclude_patterns, never backed up):",
+                  f"  {_names(kept, 10)}"]
+    lines += ["Preserved in:", f"  DataJoint tables (participant {status.db_participant})"]
     lines += [f"  {d.name}: {d.path} ({d.listing.count if d.listing else 0} files, verified)"
               for d in status.destinations]
     return lines
+
+
+def _refused(audit: AuditLog, key: SessionKey, target: Path, reasons: Sequence[str], **details: Any) -> str:
+    """A delete stopped at the moment of action leaves evidence: who tried, what, and why it was stopped.
+
+    One ``outcome`` line and no intent: nothing was started, so nothing can be reported as interrupted.
+    """
+    action_id = uuid.uuid4().hex[:12]
+    audit.write({"event": "outcome", "id": action_id, "action": "delete-session", "status": "refused",
+                 "session": key.label, "path": str(target), **details, "reasons": [r[:500] for r in reasons[:20]]})
+    return action_id
 
 
 def delete_session(service: SessionService, audit: AuditLog, key: SessionKey, *, dry_run: bool = False,
@@ -88,35 +136,41 @@ def delete_session(service: SessionService, audit: AuditLog, key: SessionKey, *,
     target = service.source_path(key)
     problems = path_problems(service, key)
     if problems:
-        return DeleteResult(key, str(target), False, dry_run, tuple(problems))
+        audit_id = None if dry_run else _refused(audit, key, target, problems)
+        return DeleteResult(key, str(target), False, dry_run, tuple(problems), audit_id=audit_id)
     try:
         with exclusive(service.config.state_dir, f"source:{target}", purpose=f"delete {key.label}"):
             status = service.status(key)
             reasons = status.reasons_unsafe()
-            if status.source.special:
-                reasons.append(f"special files in the session (never backed up): {', '.join(status.source.special)}")
-            if status.source.symlinks:
-                reasons.append(f"symbolic links in the session: {', '.join(status.source.symlinks[:5])}")
             preserved = tuple(d.path for d in status.destinations)
+            kept = excluded_files(status, service.timeout) if not reasons else ()
             base = DeleteResult(key, str(target), not reasons, dry_run, tuple(reasons), status.source.count,
-                                status.source.bytes, preserved=preserved)
+                                status.source.bytes, preserved=preserved, kept_excluded=kept)
+            if reasons and not dry_run:
+                return replace(base, audit_id=_refused(audit, key, target, reasons, files=status.source.count,
+                                                       bytes=status.source.bytes))
             if reasons or dry_run:
                 return base
             checks = {"dj": True, "destinations": [
                 {"name": d.name, "path": d.path, "files": d.listing.count if d.listing else 0, "verified": d.verified}
                 for d in status.destinations]}
             with audit.action("delete-session", session=key.label, path=str(target), files=status.source.count,
-                              bytes=status.source.bytes, checks=checks) as rec:
+                              bytes=status.source.bytes, kept_excluded=list(kept[:50]), checks=checks) as rec:
                 if before_unlink:
                     before_unlink()
                 removed, removed_bytes, left = _unlink_verified(target, status)
-                outcome = "ok" if not left else "partial"
-                rec.outcome(outcome, removed_files=removed, removed_bytes=removed_bytes, left_behind=left[:50])
-            return DeleteResult(key, str(target), not left, False,
-                                tuple(f"changed during delete, kept: {x}" for x in left[:10]), status.source.count,
-                                status.source.bytes, removed, removed_bytes, preserved, tuple(left), rec.action_id)
+                known = set(kept)
+                changed = [x for x in left if x not in known]
+                still_kept = tuple(x for x in kept if x in set(left))
+                rec.outcome("ok" if not changed else "partial", removed_files=removed, removed_bytes=removed_bytes,
+                            kept_excluded=list(still_kept[:50]), left_behind=changed[:50])
+            return DeleteResult(key, str(target), not changed, False,
+                                tuple(f"changed during delete, kept: {x}" for x in changed[:10]),
+                                status.source.count, status.source.bytes, removed, removed_bytes, preserved,
+                                tuple(changed), rec.action_id, still_kept)
     except LockBusy as exc:
-        return DeleteResult(key, str(target), False, dry_run, (str(exc),))
+        audit_id = None if dry_run else _refused(audit, key, target, [str(exc)])
+        return DeleteResult(key, str(target), False, dry_run, (str(exc),), audit_id=audit_id)
 
 
 def _unlink_verified(target: Path, status: SessionStatus) -> tuple[int, int, list[str]]:

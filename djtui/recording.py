@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,17 +42,58 @@ def leaves_of(expr: Any) -> list[Leaf]:
     names = [_table_name(s) for s in support]
     if len(support) == 1 and names[0] is not None and not getattr(expr, "_top", None):
         return [Leaf(names[0], condition)]
-    leaves = []
+    leaves: list[Leaf] = []
     heading = set(expr.heading.names)
     sql = expr.make_sql()
-    for name in names:
-        if name is None:
+    origins = _origins(expr)
+    for item, name in zip(support, names, strict=True):
+        if name is not None:
+            pk = _primary_key(expr, name)
+            if pk and set(pk) <= heading:
+                cols = ", ".join(quote_ident(c) for c in pk)
+                leaves.append(Leaf(name, f"({cols}) IN (SELECT {cols} FROM ({sql}) AS djtui_recorded)"))
             continue
-        pk = _primary_key(expr, name)
-        if pk and set(pk) <= heading:
-            cols = ", ".join(quote_ident(c) for c in pk)
-            leaves.append(Leaf(name, f"({cols}) IN (SELECT {cols} FROM ({sql}) AS djtui_recorded)"))
+        if not hasattr(item, "support"):
+            continue
+        # a subquery (a projection that renames, a restricted aggregation...): its base tables,
+        # narrowed to the fetched keys where the result still shows their key, renamed or not
+        for inner in leaves_of(item):
+            pk = _primary_key(expr, inner.table)
+            outer = {col: name for name, (table, col) in origins.items() if table == inner.table}
+            if pk and all(c in outer for c in pk):
+                cols = ", ".join(quote_ident(c) for c in pk)
+                shown = ", ".join(quote_ident(outer[c]) for c in pk)
+                leaves.append(Leaf(inner.table, f"({cols}) IN (SELECT {shown} FROM ({sql}) AS djtui_recorded)"))
+            else:
+                warnings.warn(f"djtui.record_export: a fetch from {inner.table} hides its primary key; recorded "
+                              "the rows of its inner query (more than were fetched)", stacklevel=4)
+                leaves.append(inner)
     return leaves
+
+
+_IDENT = re.compile(r"^`((?:[^`]|``)+)`$")
+
+
+def _origins(expr: Any) -> dict[str, tuple[str, str]]:
+    """Attribute name -> (base table, column) for the attributes that are a base column, through
+    renames and nested subqueries; computed attributes and joins are left out."""
+    support = list(getattr(expr, "support", []) or [])
+    if len(support) != 1:
+        return {}
+    base = _table_name(support[0])
+    inner = {} if base is not None or not hasattr(support[0], "support") else _origins(support[0])
+    out = {}
+    for attr in expr.heading.attributes.values():
+        source = getattr(attr, "attribute_expression", None)
+        m = _IDENT.match(source.strip()) if isinstance(source, str) else None
+        src = m.group(1).replace("``", "`") if m else (attr.name if source is None else None)
+        if src is None:
+            continue
+        if base is not None:
+            out[attr.name] = (base, src)
+        elif src in inner:
+            out[attr.name] = inner[src]
+    return out
 
 
 def _primary_key(expr: Any, table: str) -> list[str]:

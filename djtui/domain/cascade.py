@@ -43,6 +43,7 @@ class TableInfo:
 
     name: str
     primary_key: tuple[str, ...]
+    loaded: bool = True  # False: only known as the parent of a loaded foreign key (not readable)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Step:
     leaves: tuple[tuple[int, str], ...]  # (leaf index, restriction)
     from_children: tuple[ForeignKey, ...]  # child's key set moved up through the FK's map
     from_master: tuple[ForeignKey, ...]  # part rows of the master rows in the export
+    from_self: tuple[ForeignKey, ...] = ()  # a table that references itself: its rows' parent rows
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,15 @@ class CascadePlan:
     steps: tuple[Step, ...]
     tables: tuple[str, ...]
     has_parts: bool
+    has_self: bool = False  # some table references itself: repeat until no key set grows
+
+    @property
+    def repeats(self) -> bool:
+        return self.has_parts or self.has_self
+
+    @property
+    def self_referencing(self) -> tuple[str, ...]:
+        return tuple(s.table for s in self.steps if s.from_self)
 
     def step(self, table: str) -> Step:
         for s in self.steps:
@@ -117,7 +128,7 @@ def build_graph(tables: Iterable[TableInfo], keys: Iterable[ForeignKey]) -> nx.M
     for fk in keys:
         for end in (fk.child, fk.parent):
             if end not in g:
-                g.add_node(end, info=TableInfo(end, ()))
+                g.add_node(end, info=TableInfo(end, (), loaded=False))
         g.add_edge(fk.parent, fk.child, key=fk.name, fk=fk)
     return g
 
@@ -189,8 +200,10 @@ def plan_cascade(g: nx.MultiDiGraph, leaves: list[Leaf], *, complete_parts: bool
         master = tuple(part_edges(g, t)) if complete_parts and any(
             fk.parent in reached for fk in part_edges(g, t)) else ()
         has_parts = has_parts or bool(master)
-        steps.append(Step(t, own, ups, master))
-    return CascadePlan(tuple(steps), tuple(parents_first), has_parts)
+        selfs = tuple(d["fk"] for _, _, d in sorted(g.out_edges(t, data=True), key=lambda e: e[2]["fk"].name)
+                      if d["fk"].child == t)
+        steps.append(Step(t, own, ups, master, selfs))
+    return CascadePlan(tuple(steps), tuple(parents_first), has_parts, any(s.from_self for s in steps))
 
 
 def descendants_tree(g: nx.MultiDiGraph, table: str) -> list[ForeignKey]:

@@ -81,25 +81,48 @@ def parse_leaf(text: str, *, where: str = "--leaf") -> Leaf:
                         hint="write it as db.table:RESTRICTION, e.g. 'lab.session:subject_id = 3'")
     restr = (m.group("restr") or "").strip()
     table = f"{m.group('db')}.{m.group('table')}"
-    if restr.startswith("{"):
+    if restr.startswith(("{", "[")):
         try:
             keys = json.loads(restr)
         except ValueError as exc:
             raise UserError(f"the key values of leaf {text!r} are not valid JSON: {exc}", where=where) from None
-        restr = keys_restriction(keys, where=where)
+        restr = keys_restriction(keys, where=f"{where} {table}")
     check_restriction(restr, where=f"{where} {table}")
     return Leaf(table, restr)
 
 
 def keys_restriction(keys: Any, *, where: str) -> str:
-    """Key values as a SQL condition with every value a literal (a list of objects means OR)."""
+    """Key values as a SQL condition with every value a literal: a list of objects means OR, a list
+    of values for one attribute means IN."""
     items = keys if isinstance(keys, list) else [keys]
+    if not items:
+        raise UserError("the list of key values is empty", where=where,
+                        hint='give at least one object, e.g. [{"subject_id": 1}]')
     parts = []
     for item in items:
         if not isinstance(item, dict) or not item:
-            raise UserError("key values must be a JSON object (or a list of objects)", where=where)
-        parts.append("(" + " AND ".join(f"{quote_ident(k)} = {sql_literal(v)}" for k, v in item.items()) + ")")
+            raise UserError("key values must be a JSON object with at least one attribute (or a list of such "
+                            "objects)", where=where, hint='e.g. {"subject_id": 1, "session_id": 2}')
+        conds = []
+        for k, v in item.items():
+            if isinstance(v, list):
+                if not v:
+                    raise UserError(f"the list of values for {k!r} is empty", where=where)
+                conds.append(f"{quote_ident(k)} IN ({', '.join(_key_literal(k, x, where) for x in v)})")
+            else:
+                conds.append(f"{quote_ident(k)} = {_key_literal(k, v, where)}")
+        parts.append("(" + " AND ".join(conds) + ")")
     return " OR ".join(parts)
+
+
+def _key_literal(name: str, value: Any, where: str) -> str:
+    if isinstance(value, dict | list):
+        raise UserError(f"the value of {name!r} must be a number, a string or null (or a list of them), "
+                        f"not {json.dumps(value)}", where=where)
+    try:
+        return sql_literal(value)
+    except TypeError:
+        raise UserError(f"the value of {name!r} cannot be written as SQL: {value!r}", where=where) from None
 
 
 def check_restriction(text: str, *, where: str) -> None:
@@ -192,10 +215,41 @@ def _prefix_filter(column: str, prefixes: Sequence[str]) -> tuple[str, list[str]
 
 
 def load_graph(db: Database, prefixes: Sequence[str] = ()) -> nx.MultiDiGraph:
-    """Tables, primary keys and foreign keys of the server (or of the schema prefixes), in three queries."""
+    """Tables, primary keys and foreign keys of the server (or of the schema prefixes), in three queries.
+
+    With prefixes, the schemas their tables reference are loaded too (three queries per round),
+    until no foreign key leads out of what is loaded: an export needs every ancestor to load.
+    """
     cond, args = _prefix_filter("table_schema", prefixes)
-    tables = db.query(f"SELECT table_schema, table_name FROM information_schema.tables "
-                      f"WHERE table_type = 'BASE TABLE' AND {cond}", args)
+    tables: list[tuple[str, str]] = []
+    pks: dict[str, list[str]] = {}
+    fk_cols: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {}
+    loaded: set[str] = set()
+    while True:
+        got = _graph_rows(db, cond, args)
+        tables += got[0]
+        pks.update(got[1])
+        fk_cols.update(got[2])
+        loaded |= {s for s, _t in got[0]}
+        referenced = {cols[0][1].partition(".")[0] for cols in fk_cols.values()}
+        missing = sorted(referenced - loaded)
+        if not missing:
+            break
+        loaded |= set(missing)  # asked once, even if it shows no tables (no privilege on it)
+        cond, args = f"table_schema IN ({', '.join(['%s'] * len(missing))})", missing
+    infos = [TableInfo(f"{s}.{t}", tuple(pks.get(f"{s}.{t}", ()))) for s, t in tables]
+    keys = [ForeignKey(name=name, child=f"{s}.{t}", parent=cols[0][1],
+                       columns=tuple((c, rc) for c, _, rc in cols))
+            for (s, t, name), cols in fk_cols.items()]
+    return build_graph(infos, keys)
+
+
+def _graph_rows(db: Database, cond: str, args: list[str]) -> tuple[
+        list[tuple[str, str]], dict[str, list[str]], dict[tuple[str, str, str], list[tuple[str, str, str]]]]:
+    """Base tables, primary-key columns and foreign-key columns of the schemas ``cond`` selects."""
+    tables = [(_text(s), _text(t)) for s, t in db.query(
+        f"SELECT table_schema, table_name FROM information_schema.tables "
+        f"WHERE table_type = 'BASE TABLE' AND {cond}", args)]
     pks: dict[str, list[str]] = {}
     for schema, table, column in db.query(
             f"SELECT table_schema, table_name, column_name FROM information_schema.statistics "
@@ -208,11 +262,7 @@ def load_graph(db: Database, prefixes: Sequence[str] = ()) -> nx.MultiDiGraph:
             f"WHERE referenced_table_name IS NOT NULL AND {cond} "
             f"ORDER BY table_schema, table_name, constraint_name, ordinal_position", args):
         fk_cols.setdefault((schema, table, name), []).append((column, f"{rschema}.{rtable}", rcolumn))
-    infos = [TableInfo(f"{s}.{t}", tuple(pks.get(f"{s}.{t}", ()))) for s, t in tables]
-    keys = [ForeignKey(name=name, child=f"{s}.{t}", parent=cols[0][1],
-                       columns=tuple((c, rc) for c, _, rc in cols))
-            for (s, t, name), cols in fk_cols.items()]
-    return build_graph(infos, keys)
+    return tables, pks, fk_cols
 
 
 # ---------------------------------------------------------------------------
@@ -370,6 +420,8 @@ class ExportSession:
         except ValueError as exc:
             raise UserError(str(exc), where="--leaf",
                             hint="check the table name (db.table) and the schema prefixes") from None
+        for t in self.plan.tables:
+            self.pk(t)  # every table the export reaches must be readable and keyed: say which is not, now
         self.conn: Any = None  # a mysqlclient or pymysql connection (see connect_export)
         self._temp: dict[str, str] = {}
         self._driven: dict[str, bool] = {}
@@ -378,6 +430,7 @@ class ExportSession:
         self.group_concat_limit: int | None = None  # None: the server's max_allowed_packet (tests lower it)
         self.memory_limit = KEY_MEMORY_BYTES  # per in-memory key table; a fuller one moves to disk (tests lower it)
         self._in_memory: set[str] = set()
+        self._staged: set[str] = set()
 
     def __enter__(self) -> ExportSession:
         self.conn = connect_export(self.db.settings) if _mysqldb() is not None else self.db.connect()
@@ -419,6 +472,9 @@ class ExportSession:
 
     def pk(self, table: str) -> tuple[str, ...]:
         info: TableInfo = self.graph.nodes[table]["info"]
+        if not info.loaded:
+            raise UserError(f"table {table} is an ancestor of the export, but djtui cannot read its definition",
+                            hint="grant the export's user SELECT on it (an export needs every ancestor)")
         if not info.primary_key:
             raise UserError(f"table {table} has no primary key, so its rows cannot be keyed in an export",
                             hint="add a primary key, or leave it out of the export's leaves and ancestry")
@@ -434,7 +490,7 @@ class ExportSession:
         from is opened (see the module docstring for what that guarantees).
         """
         assert self.conn is not None
-        self.conn.select_db(split_name(self.plan.tables[0])[0])  # temporary tables need a current database
+        self.conn.select_db(split_name(self.leaves[0].table)[0])  # temporary tables need a current database
         self._exec("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         self._exec("SET SESSION max_heap_table_size = %s", (self.memory_limit,))
         in_memory = self._memory_candidates()
@@ -463,8 +519,10 @@ class ExportSession:
                     self._up(fk)
                 for fk in step.from_master:
                     self._part(fk)
+                for fk in step.from_self:
+                    self._self(fk)
             counts = {t: int(self._scalar(f"SELECT COUNT(*) FROM {self._temp[t]}")) for t in self.plan.tables}
-            if not self.plan.has_parts or counts == previous:
+            if not self.plan.repeats or counts == previous:
                 break
             previous = counts
         self.result.counts = counts
@@ -516,6 +574,30 @@ class ExportSession:
     def _part(self, fk: ForeignKey) -> None:
         self._carry(fk, upward=False)
 
+    def _self(self, fk: ForeignKey) -> None:
+        """A table that references itself: add the parent rows of its key set's rows, until none is new.
+
+        A temporary table may appear only once in a statement, so new keys go through a second one.
+        """
+        t = fk.child
+        stage = f"{self._temp[t]}_up"
+        cols = ", ".join(quote_ident(c) for c in self.pk(t))
+        if stage not in self._staged:
+            self._exec("COMMIT")  # a READ ONLY transaction may not create tables
+            self._exec(f"CREATE TEMPORARY TABLE {stage} (PRIMARY KEY ({cols})) ENGINE={self._engine} "
+                       f"SELECT {cols} FROM {quote_table(t)} LIMIT 0")
+            self._exec("START TRANSACTION READ ONLY")
+            self._staged.add(stage)
+        on = " AND ".join(f"c.{quote_ident(a)} = p.{quote_ident(b)}" for a, b in fk.columns)
+        keys = " AND ".join(f"c.{quote_ident(c)} = k.{quote_ident(c)}" for c in self.pk(t))
+        pcols = ", ".join(f"p.{quote_ident(c)}" for c in self.pk(t))
+        while True:
+            self._exec(f"DELETE FROM {stage}")
+            self._exec(f"INSERT IGNORE INTO {stage} SELECT DISTINCT {pcols} FROM {self._temp[t]} AS k "
+                       f"JOIN {quote_table(t)} AS c ON {keys} JOIN {quote_table(t)} AS p ON {on}")
+            if not self._into(t, lambda: f"SELECT {cols} FROM {stage}"):
+                return
+
     def _carry(self, fk: ForeignKey, *, upward: bool) -> None:
         """Semijoin one key set across ``fk``: child keys to parent keys (up), or master keys to part keys."""
         src, dst = (fk.child, fk.parent) if upward else (fk.parent, fk.child)
@@ -526,19 +608,19 @@ class ExportSession:
         self._into(dst, lambda: f"SELECT DISTINCT {cols} FROM {self._temp[src]} AS k "
                                 f"JOIN {quote_table(src)} AS {s} ON {keys} JOIN {quote_table(dst)} AS {d} ON {on}")
 
-    def _into(self, table: str, select: Callable[[], str]) -> None:
+    def _into(self, table: str, select: Callable[[], str]) -> int:
         """Add the keys ``select()`` yields to ``table``'s key set (INSERT IGNORE: safe to repeat).
 
         An in-memory key set that outgrows ``memory_limit`` (error 1114, table full) is copied to
         a key table on disk, and the statement runs again against it.
         """
         try:
-            self._exec(f"INSERT IGNORE INTO {self._temp[table]} {select()}")
+            return self._exec(f"INSERT IGNORE INTO {self._temp[table]} {select()}")
         except db_errors() as exc:
             if not (exc.args and exc.args[0] == 1114 and self._temp[table] in self._in_memory):
                 raise
             self._to_disk(table)
-            self._exec(f"INSERT IGNORE INTO {self._temp[table]} {select()}")
+            return self._exec(f"INSERT IGNORE INTO {self._temp[table]} {select()}")
 
     def _to_disk(self, table: str) -> None:
         """Move a key set out of memory, into a new temporary table on disk.
@@ -742,13 +824,19 @@ class Column:
     nullable: bool = True
 
 
+_GENERATED = re.compile(r"\b(?:VIRTUAL|STORED|PERSISTENT)\b", re.I)  # not MySQL's DEFAULT_GENERATED
+
+
 def table_columns(conn: Any, table: str) -> list[Column]:
-    """The columns in table order."""
+    """The columns an export reads and INSERTs, in table order: every column but the generated
+    ones (VIRTUAL, STORED, PERSISTENT), which MySQL 8 and strict mode refuse a value for and the
+    loaded copy computes again; mysqldump leaves them out too. ``verify`` reads the same ones."""
     db, name = split_name(table)
     with conn.cursor() as cur:
-        cur.execute("SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        cur.execute("SELECT column_name, data_type, is_nullable, extra FROM information_schema.columns "
                     "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position", (db, name))
-        return [Column(_text(r[0]), _text(r[1]).lower(), _text(r[2]).upper() != "NO") for r in cur.fetchall()]
+        return [Column(_text(r[0]), _text(r[1]).lower(), _text(r[2]).upper() != "NO") for r in cur.fetchall()
+                if not _GENERATED.search(_text(r[3]))]
 
 
 def literal_row_expression(columns: Sequence[Column], alias: str) -> str:
@@ -931,7 +1019,9 @@ def check_files(files: Sequence[NeededFile], stores: Sequence[Any] = (), *, time
         exists, size, problem = answers[(f.store, f.path)]
         if exists and problem is None and f.size is not None and size is not None and size != f.size:
             problem = f"{size} bytes in the store, {f.size} in the database"
-        out.append(NeededFile(f.store, f.path, f.size, f.table, exists, problem))
+        # the database may not know a size (2.x JSON without one): the store's size is the one to ship
+        out.append(NeededFile(f.store, f.path, size if f.size is None and exists else f.size, f.table, exists,
+                              problem))
     return out
 
 
@@ -1034,10 +1124,12 @@ def paper_leaves(db: Database, paper: str, analysis: str | None = None,
     rows = db.query(f"SELECT t.table_name, t.restriction FROM {s}.`export_selection` AS e "
                     f"JOIN {s}.`export_selection__table` AS t USING (export_id) "
                     f"WHERE e.paper_id = %s{extra} ORDER BY t.export_id, t.table_id", args)
-    if not rows:
+    if not rows and not _paper_file_leaves(db, log_schema, args, extra):
         raise UserError(f"the export log holds no tables for paper {paper!r}"
                         + (f" analysis {analysis!r}" if analysis else ""), where="--paper")
     leaves = []
+    for leaf in _paper_file_leaves(db, log_schema, args, extra):
+        leaves.append(leaf)
     for name, restriction in rows:
         text = restriction.decode() if isinstance(restriction, bytes) else str(restriction or "")
         m = re.match(r"^`((?:[^`]|``)+)`\.`((?:[^`]|``)+)`$", str(name).strip())
@@ -1047,3 +1139,22 @@ def paper_leaves(db: Database, paper: str, analysis: str | None = None,
         if leaf not in leaves:
             leaves.append(leaf)
     return leaves
+
+
+def _paper_file_leaves(db: Database, log_schema: str, args: list[Any], extra: str) -> list[Leaf]:
+    """The analysis files Spyglass logged for the paper (``export_selection__file``), as leaves on the
+    table that part references (its foreign key says which: ``AnalysisNwbfile`` in Spyglass)."""
+    fks = db.query("SELECT column_name, referenced_table_schema, referenced_table_name, referenced_column_name "
+                   "FROM information_schema.key_column_usage WHERE table_schema = %s "
+                   "AND table_name = 'export_selection__file' AND referenced_table_name IS NOT NULL "
+                   "AND referenced_table_name <> 'export_selection' ORDER BY ordinal_position", (log_schema,))
+    if not fks:
+        return []
+    column, rschema, rtable, rcolumn = (_text(v) for v in fks[0])
+    s = quote_ident(log_schema)
+    names = [r[0] for r in db.query(f"SELECT DISTINCT f.{quote_ident(column)} FROM {s}.`export_selection` AS e "
+                                    f"JOIN {s}.`export_selection__file` AS f USING (export_id) "
+                                    f"WHERE e.paper_id = %s{extra} ORDER BY 1", args)]
+    if not names:
+        return []
+    return [Leaf(f"{rschema}.{rtable}", f"{quote_ident(rcolumn)} IN ({', '.join(sql_literal(n) for n in names)})")]

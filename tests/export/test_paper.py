@@ -48,3 +48,37 @@ def test_plan_from_a_papers_logged_leaves(server, admin_conn, schema, tmp_path):
     run = subprocess.run([sys.executable, "-m", "djtui", "--config", str(cfg), "export", "plan", "--paper", "p1",
                           "--export-log", f"{schema}_none"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "no Spyglass export log" in run.stderr
+
+
+def test_a_papers_logged_analysis_files_are_exported(server, admin_conn, schema, db):
+    """Spyglass logs the analysis files a paper read in ``export_selection__file``; their rows in
+    the table that part references (AnalysisNwbfile) are leaves too, with or without logged tables."""
+    from djtui.services.export import load_graph, paper_leaves, plan_export
+
+    log, nwb = f"{schema}_usage", f"{schema}_nwb"
+    with admin_conn.cursor() as cur:
+        for sql in (
+                f"CREATE DATABASE `{log}`", f"CREATE DATABASE `{nwb}`",
+                f"CREATE TABLE `{nwb}`.`analysis_nwbfile` (analysis_file_name varchar(64) PRIMARY KEY, path text)",
+                f"CREATE TABLE `{log}`.`export_selection` (export_id int PRIMARY KEY, paper_id varchar(32), "
+                f"analysis_id varchar(32))",
+                f"CREATE TABLE `{log}`.`export_selection__table` (export_id int, table_id int, table_name varchar(128),"
+                f" restriction mediumblob, PRIMARY KEY (export_id, table_id), "
+                f"FOREIGN KEY (export_id) REFERENCES `{log}`.`export_selection` (export_id))",
+                f"CREATE TABLE `{log}`.`export_selection__file` (export_id int, analysis_file_name varchar(64), "
+                f"PRIMARY KEY (export_id, analysis_file_name), "
+                f"FOREIGN KEY (export_id) REFERENCES `{log}`.`export_selection` (export_id), "
+                f"FOREIGN KEY (analysis_file_name) REFERENCES `{nwb}`.`analysis_nwbfile` (analysis_file_name))",
+                f"INSERT INTO `{nwb}`.`analysis_nwbfile` VALUES ('a_1.nwb', '/x/a_1.nwb'), ('b''2.nwb', '/x/b2'), "
+                f"('c_3.nwb', '/x/c_3.nwb')",
+                f"INSERT INTO `{log}`.`export_selection` VALUES (1, 'p1', 'fig1'), (2, 'p1', 'fig2'), (3, 'p2', 'x')",
+                f"INSERT INTO `{log}`.`export_selection__file` VALUES (1, 'a_1.nwb'), (2, 'b''2.nwb'), "
+                f"(3, 'c_3.nwb')"):
+            cur.execute(sql)
+    admin_conn.commit()
+    leaves = paper_leaves(db, "p1", log_schema=log)
+    assert [lf.table for lf in leaves] == [f"{nwb}.analysis_nwbfile"]
+    result = plan_export(db, leaves, graph=load_graph(db, [schema]))
+    assert result.counts == {f"{nwb}.analysis_nwbfile": 2}
+    assert plan_export(db, paper_leaves(db, "p1", "fig2", log_schema=log),
+                       graph=load_graph(db, [schema])).counts == {f"{nwb}.analysis_nwbfile": 1}

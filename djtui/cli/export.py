@@ -39,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="sql: one SQL file djtui writes; script: export.sh running mysqldump per key chunk; "
                             "docker: a MySQL 8.0 compose bundle that loads the SQL once")
     write.add_argument("--out", metavar="DIR", help="output directory (default: export.out_dir)")
-    write.add_argument("--strip-charset", action="store_true", default=None,
-                       help="remove CHARSET / COLLATE clauses (default: export.strip_charset)")
+    write.add_argument("--strip-charset", action=argparse.BooleanOptionalAction, default=None,
+                       help="remove the tables' and databases' default CHARSET / COLLATE (columns keep theirs); "
+                            "default: export.strip_charset for sql, on for docker (--no-strip-charset keeps them)")
     write.add_argument("--json", action="store_true")
     write.set_defaults(func=run_write)
 
@@ -110,21 +111,32 @@ def run_write(ctx: Context) -> int:
     if out is None:
         raise UserError("no output directory", where="export write", hint="pass --out DIR or set export.out_dir")
     ctx.require_writable("export write")  # like a dump, an export writes files: read-only means none
-    strip = cfg.strip_charset if ctx.args.strip_charset is None else ctx.args.strip_charset
+    strip = ctx.args.strip_charset
+    if strip is None and ctx.args.format == "sql":
+        strip = cfg.strip_charset
     timeout = _timeout(ctx)
     leaves = _leaves(ctx)
     graph = load_graph(ctx.db, _prefixes(ctx))
     manifest = export_sql(ctx.db, graph, leaves, out, strip=strip, batch_rows=cfg.insert_batch_rows,
-                          fmt=ctx.args.format, statement_timeout=timeout,
+                          fmt=ctx.args.format, statement_timeout=timeout, stores=ctx.config.stores,
                           progress=None if ctx.json else (lambda t, n: print(f"  {t}: {n} rows", file=sys.stderr)))
+    for warning in manifest.get("warnings", []):
+        print(f"djtui: warning: {warning}", file=sys.stderr)
     if ctx.json:
         emit_json({"out": str(out), **manifest})
-    else:
-        total = sum(t["rows"] for t in manifest["tables"])
-        took = f" in {manifest['seconds']} s" if "seconds" in manifest else ""
-        print(f"wrote {out / manifest['files'][0]}: {len(manifest['tables'])} tables, {total} rows{took}")
-        if manifest["format"] == "script":
-            print(f"next: {out / 'export.sh'} CLIENT.CNF  (an option file, mode 0600), then djtui export verify {out}")
+        return 0
+    total = sum(t["rows"] for t in manifest["tables"])
+    took = f" in {manifest['seconds']} s" if "seconds" in manifest else ""
+    main = {"script": "export.sh", "docker": "docker bundle"}.get(manifest["format"], manifest["files"][0])
+    print(f"wrote {out} ({main}): {len(manifest['tables'])} tables, {total} rows{took}")
+    sf = manifest.get("stored_files")
+    if sf:
+        more = "".join(f", {sf[k]} {label}" for k, label in (("missing", "MISSING"), ("not_checked", "not checked"))
+                       if sf[k])
+        print(f"stored files the rows reference: {sf['count']} ({sf['bytes']} bytes{more}), "
+              f"listed in {out / sf['list']}")
+    if manifest["format"] == "script":
+        print(f"next: {out / 'export.sh'} CLIENT.CNF  (an option file, mode 0600), then djtui export verify {out}")
     return 0
 
 

@@ -9,6 +9,7 @@ on the loaded copy.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,15 +29,18 @@ from djtui.errors import OperationFailed, UserError
 from djtui.services.export import (
     STATEMENT_TIMEOUT_S,
     ExportSession,
+    NeededFile,
     connect_export,
     db_errors,
     literal_row_expression,
+    needed_files,
     stream_literal_rows,
     table_columns,
 )
 
 SQL_FILE = "export.sql"
 MANIFEST = "manifest.json"
+FILES_LIST = "files.tsv"
 _MASK = (1 << 64) - 1
 
 
@@ -49,15 +53,46 @@ _CHARSET = re.compile(
     r"|\s+(?:DEFAULT\s+)?(?:CHARACTER\s+SET)\s+\w+"
     r"|\s+(?:DEFAULT\s+)?COLLATE\s+\w+", re.I)
 _QUOTED = re.compile(r"('(?:[^'\\]|\\.|'')*'|`(?:[^`]|``)*`|\"(?:[^\"\\]|\\.)*\")", re.S)
+# a column whose collation is named without its character set (the table's default): pinned, so the
+# column keeps its meaning (``utf8mb4_bin`` keys stay case-sensitive) whatever the target's default is
+_BARE_COLLATE = re.compile(
+    r"^(?P<head>[ \t]*`(?:[^`]|``)+`[ \t]+\w+(?:\([^)\n]*\))?(?:[ \t]+(?:unsigned|zerofill|binary))*)"
+    r"[ \t]+COLLATE[ \t]+(?P<coll>[A-Za-z0-9]+_\w+)", re.I | re.M)
+
+
+def _outside_quotes(text: str, edit: Callable[[str], str]) -> str:
+    parts = _QUOTED.split(text)
+    return "".join(p if i % 2 else edit(p) for i, p in enumerate(parts))
+
+
+def _column_list_end(ddl: str) -> int | None:
+    """Index of the parenthesis that closes a CREATE TABLE's column list (None: there is none)."""
+    masked = _QUOTED.sub(lambda m: "_" * len(m.group()), ddl)
+    depth = 0
+    for i, ch in enumerate(masked):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
 
 
 def strip_charset(ddl: str) -> str:
-    """Remove ``DEFAULT CHARSET=x``, ``CHARSET=x``, ``COLLATE=x``, ``COLLATE x``, ``CHARACTER SET x``.
+    """Remove the table's (or database's) default ``CHARSET=x``, ``COLLATE=x``, ``CHARACTER SET x``.
 
+    Only the options after the column list: a column's own ``CHARACTER SET`` / ``COLLATE`` changes
+    what its values mean (a ``utf8mb4_bin`` key holds both ``a`` and ``A``), so it always stays; one
+    that names only a collation gets its character set written out, as the default it relied on is gone.
     Comments and identifiers are left alone (the seed's ``sed`` would edit them too).
     """
-    parts = _QUOTED.split(ddl)
-    return "".join(p if i % 2 else _CHARSET.sub("", p) for i, p in enumerate(parts))
+    end = _column_list_end(ddl)
+    if end is None:  # CREATE DATABASE: all of it is options
+        return _outside_quotes(ddl, lambda p: _CHARSET.sub("", p))
+    head = _BARE_COLLATE.sub(lambda m: f"{m['head']} CHARACTER SET {m['coll'].split('_', 1)[0]} COLLATE {m['coll']}",
+                             ddl[:end + 1])
+    return head + _outside_quotes(ddl[end + 1:], lambda p: _CHARSET.sub("", p))
 
 
 _AUTO_INC = re.compile(r"\s+AUTO_INCREMENT=\d+")
@@ -81,7 +116,8 @@ class TableSum:
 
 
 def table_sum(conn: Any, table: str) -> TableSum:
-    """Count and checksum of a whole table, as ``verify`` sees the loaded copy."""
+    """Count and checksum of a whole table, as ``verify`` sees the loaded copy (generated columns
+    left out, as in the export's INSERTs: the copy computes them again)."""
     out = TableSum()
     expr = literal_row_expression(table_columns(conn, table), "t")
     for rows in stream_literal_rows(conn, expr, f"{quote_table(table)} AS t", 5000):
@@ -90,21 +126,45 @@ def table_sum(conn: Any, table: str) -> TableSum:
 
 
 # ---------------------------------------------------------------------------
+# the list of stored files the rows reference (every export directory has one)
+
+
+def write_files_list(session: ExportSession, out_dir: Path, stores: Sequence[Any] = ()) -> dict[str, Any]:
+    """``files.tsv``: store, path, size, exists, table and problem of every stored object the exported
+    rows reference, checked in the configured stores; returns the manifest's summary of it."""
+    found: list[NeededFile] = needed_files(session, stores)
+    tmp = out_dir / (FILES_LIST + ".part")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        w.writerow(("store", "path", "size", "exists", "table", "problem"))
+        for f in found:
+            exists = {True: "yes", False: "MISSING", None: "not checked"}[f.exists]
+            w.writerow((f.store, f.path, "" if f.size is None else f.size, exists, f.table, f.problem or ""))
+    os.replace(tmp, out_dir / FILES_LIST)
+    return {"list": FILES_LIST, "count": len(found), "bytes": sum(f.size or 0 for f in found),
+            "missing": sum(1 for f in found if f.exists is False),
+            "not_checked": sum(1 for f in found if f.exists is None)}
+
+
+# ---------------------------------------------------------------------------
 # the SQL writer
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
 def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def write_sql(session: ExportSession, out_dir: Path, *, strip: bool = False, batch_rows: int = 1000,
-              progress: Callable[[str, int], None] | None = None) -> dict[str, Any]:
-    """Write ``export.sql`` and ``manifest.json``; the session must have run its cascade."""
+def _write_sql_file(session: ExportSession, out_dir: Path, *, strip: bool, batch_rows: int,
+                    progress: Callable[[str, int], None] | None) -> list[dict[str, Any]]:
+    """``export.sql`` in ``out_dir``; returns each table's manifest entry (rows, checksum)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / SQL_FILE
     tmp = out_dir / (SQL_FILE + ".part")
     tables_meta = []
-    started = time.monotonic()
     with open(tmp, "wb") as fh:
         fh.write(b"-- djtui export\n"
                  b"SET NAMES utf8mb4;\nSET TIME_ZONE = '+00:00';\n"
@@ -127,19 +187,33 @@ def write_sql(session: ExportSession, out_dir: Path, *, strip: bool = False, bat
             cols = "(" + ", ".join(quote_ident(c) for c in session.columns(table)) + ")"
             head = _utf8(f"INSERT INTO {quote_ident(name)} {cols} VALUES\n")
             acc = TableSum()
+            own_parent = table in session.plan.self_referencing  # its rows come in key order, not parents first
+            if own_parent:
+                fh.write(b"SET FOREIGN_KEY_CHECKS = 0;\n")
             for rows in session.iter_literal_rows(table, batch_rows):
                 acc.add(rows)
                 fh.write(head + b",\n".join(rows) + b";\n")
+            if own_parent:  # the cascade closed the table under its own key: every parent row is in
+                fh.write(b"SET FOREIGN_KEY_CHECKS = 1;\n")
             tables_meta.append({"table": table, "rows": acc.rows, "checksum": f"{acc.checksum:016x}"})
             if progress:
                 progress(table, acc.rows)
     os.replace(tmp, path)
+    return tables_meta
+
+
+def write_sql(session: ExportSession, out_dir: Path, *, strip: bool = False, batch_rows: int = 1000,
+              progress: Callable[[str, int], None] | None = None, stores: Sequence[Any] = ()) -> dict[str, Any]:
+    """Write ``export.sql``, ``files.tsv`` and ``manifest.json``; the session must have run its cascade."""
+    started = time.monotonic()
+    tables_meta = _write_sql_file(session, out_dir, strip=strip, batch_rows=batch_rows, progress=progress)
     manifest = {
         "format": "sql",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "leaves": [{"table": lf.table, "restriction": lf.restriction} for lf in session.leaves],
-        "files": [SQL_FILE],
+        "files": [SQL_FILE, FILES_LIST],
         "tables": tables_meta,
+        "stored_files": write_files_list(session, out_dir, stores),
         "seconds": round(time.monotonic() - started, 3),
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -235,20 +309,26 @@ def verify_export(directory: Path, *, server_dir: Path | None = None) -> list[Ta
     return checks
 
 
-def export_sql(db: Any, graph: Any, leaves: list, out_dir: Path, *, strip: bool = False, batch_rows: int = 1000,
-               progress: Callable[[str, int], None] | None = None, fmt: str = "sql",
-               statement_timeout: float | None = STATEMENT_TIMEOUT_S) -> dict[str, Any]:
-    """Cascade, then write (``fmt`` sql, script or docker) from one read-only snapshot (see export.py)."""
+def export_sql(db: Any, graph: Any, leaves: list, out_dir: Path, *, strip: bool | None = None,
+               batch_rows: int = 1000, progress: Callable[[str, int], None] | None = None, fmt: str = "sql",
+               statement_timeout: float | None = STATEMENT_TIMEOUT_S, stores: Sequence[Any] = ()) -> dict[str, Any]:
+    """Cascade, then write (``fmt`` sql, script or docker) from one read-only snapshot (see export.py).
+
+    ``strip`` None: the format's default (docker strips the table defaults, sql keeps them);
+    ``stores`` (the config's) are where ``files.tsv`` checks the stored objects the rows reference.
+    """
     if out_dir.exists() and any(out_dir.iterdir()):
         raise UserError("the output directory is not empty", where=str(out_dir),
                         hint="choose a new directory; an export is never written over another")
     with ExportSession(db, graph, leaves, statement_timeout=statement_timeout) as session:
         session.run()
         if fmt == "script":
-            return write_script(session, out_dir, chunk_keys=batch_rows, progress=progress)
+            return write_script(session, out_dir, chunk_keys=batch_rows, progress=progress, stores=stores)
         if fmt == "docker":
-            return write_docker(session, out_dir, batch_rows=batch_rows, progress=progress)
-        return write_sql(session, out_dir, strip=strip, batch_rows=batch_rows, progress=progress)
+            return write_docker(session, out_dir, batch_rows=batch_rows, progress=progress, stores=stores,
+                                strip=True if strip is None else strip)
+        return write_sql(session, out_dir, strip=bool(strip), batch_rows=batch_rows, progress=progress,
+                         stores=stores)
 
 
 def save_graph_text(out_dir: Path, graph: Any, tables: Iterable[str], fmt: str = "mermaid") -> Path:
@@ -282,7 +362,7 @@ def _key_chunks(session: ExportSession, table: str, size: int) -> list[str]:
 
 
 def write_script(session: ExportSession, out_dir: Path, *, chunk_keys: int = 1000,
-                 progress: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+                 progress: Callable[[str, int], None] | None = None, stores: Sequence[Any] = ()) -> dict[str, Any]:
     """``export.sh``: one mysqldump per key chunk, tables parents-first; it writes ``export.sql``.
 
     Credentials come from a 0600 option file given as ``$1`` (or ``$DJTUI_DEFAULTS_FILE``), never argv.
@@ -334,8 +414,9 @@ def write_script(session: ExportSession, out_dir: Path, *, chunk_keys: int = 100
         "format": "script",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "leaves": [{"table": lf.table, "restriction": lf.restriction} for lf in session.leaves],
-        "files": [SCRIPT_FILE],
+        "files": [SCRIPT_FILE, FILES_LIST],
         "tables": tables_meta,
+        "stored_files": write_files_list(session, out_dir, stores),
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -374,21 +455,43 @@ volumes:
 _DOCKERFILE = """\
 FROM mysql:8.0
 COPY db/export.sql /djtui/export.sql
+# not executable: the entrypoint then sources it, and only a sourced file has its docker_process_sql
 COPY db/load-once.sh /docker-entrypoint-initdb.d/50-djtui-load-once.sh
+RUN chmod 0644 /docker-entrypoint-initdb.d/50-djtui-load-once.sh
 """
 
 _LOAD_ONCE = """\
 #!/usr/bin/env bash
-# Sourced by the MySQL image's entrypoint on first start. Loads the export once: the marker lives in
-# the data volume, so restarts never import again (the seed's bundle re-imported on every start).
-marker=/var/lib/mysql/.djtui-export-loaded
-if [ -e "$marker" ]; then
-    echo "djtui: export already loaded, skipping"
-else
-    echo "djtui: loading /djtui/export.sql"
-    docker_process_sql < /djtui/export.sql
-    date -u +%Y-%m-%dT%H:%M:%SZ > "$marker"
-fi
+# Loads the export once, on the first start of the MySQL image. The entrypoint SOURCES this file
+# because it is not executable (mode 0644): docker_process_sql is a function of the entrypoint's shell,
+# so a file it runs as a child process would not have it. Run any other way, this stops with an error,
+# never marking an empty server as loaded. The marker lives in the data volume: restarts never import again.
+# A subshell: its shell options and variables do not leak into the entrypoint that sources this file.
+(
+    set -euo pipefail
+    sql=/djtui/export.sql
+    marker=/var/lib/mysql/.djtui-export-loaded
+    if [ -e "$marker" ]; then
+        echo "djtui: export already loaded ($(cat "$marker")), skipping"
+        exit 0
+    fi
+    if [ "$(type -t docker_process_sql)" != function ]; then
+        echo "djtui: docker_process_sql is not defined: this file must be sourced by the mysql image's" \\
+             "entrypoint, not run (make it non-executable: chmod 644 it); nothing was loaded" >&2
+        exit 1
+    fi
+    echo "djtui: loading $sql"
+    set +u  # the entrypoint's function reads variables that may be unset (MYSQL_DATABASE)
+    if ! docker_process_sql --binary-mode < "$sql"; then
+        echo "djtui: loading $sql FAILED; the server holds an incomplete export and is not marked as loaded." \\
+             "Fix the cause, then start from an empty volume: make clean && make up" >&2
+        exit 1
+    fi
+    set -u
+    date -u +%Y-%m-%dT%H:%M:%SZ > "$marker.part"
+    mv "$marker.part" "$marker"
+    echo "djtui: export loaded"
+)
 """
 
 _MAKEFILE = """\
@@ -413,31 +516,88 @@ HUB_PORT=8888
 """
 
 
+# MariaDB column types MySQL 8.0 does not have: a bundle holding one cannot load there
+MARIADB_ONLY_TYPES = ("uuid", "inet4", "inet6", "vector", "xmltype")
+_COLUMN_TYPE = re.compile(r"^[ \t]*`(?:[^`]|``)+`[ \t]+(\w+)", re.M)
+
+
+def _source_is_mariadb(conn: Any) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT VERSION(), @@version_comment")
+        version, comment = cur.fetchone()
+    return "mariadb" in f"{_str(version)} {_str(comment)}".lower()
+
+
+def mariadb_only_types(session: ExportSession) -> dict[str, list[str]]:
+    """Per table of the export, the MariaDB-only column types its DDL uses (empty from MySQL)."""
+    if not _source_is_mariadb(session.conn):
+        return {}
+    found: dict[str, list[str]] = {}
+    for table in session.plan.tables:
+        types = {t.lower() for t in _COLUMN_TYPE.findall(session.show_create_table(table))}
+        hit = sorted(types & set(MARIADB_ONLY_TYPES))
+        if hit:
+            found[table] = hit
+    return found
+
+
+def mysql8_warning(found: dict[str, list[str]]) -> str | None:
+    """The warning for MariaDB-only types in a bundle for MySQL 8.0 (None: there are none)."""
+    if not found:
+        return None
+    types = sorted({t for ts in found.values() for t in ts})
+    tables = ", ".join(f"{t} ({', '.join(ts)})" for t, ts in found.items())
+    return (f"MySQL 8.0 has no column type {', '.join(types)}: the bundle's server will refuse "
+            f"db/export.sql at the first of these tables: {tables}. `djtui export verify` loads into MariaDB "
+            f"and cannot notice. Fix: change the column types on the source (uuid -> binary(16) or char(36), "
+            f"inet6 -> varbinary(16) or varchar(39)), or use a MariaDB image (FROM mariadb:10.11) in the Dockerfile")
+
+
 def write_docker(session: ExportSession, out_dir: Path, *, batch_rows: int = 1000,
-                 progress: Callable[[str, int], None] | None = None) -> dict[str, Any]:
-    """A directory that `make up` turns into a MySQL 8.0 server holding the export (loaded once)."""
+                 progress: Callable[[str, int], None] | None = None, strip: bool = True,
+                 stores: Sequence[Any] = ()) -> dict[str, Any]:
+    """A directory that `make up` turns into a MySQL 8.0 server holding the export (loaded once).
+
+    ``strip`` (the default) removes the table and database default charsets and collations, which
+    MySQL 8.0 may not know (MariaDB's); column collations always stay.
+    """
+    started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "db").mkdir(exist_ok=True)
-    # MySQL 8.0 does not know every MariaDB collation: the bundle's SQL never names one
-    manifest = write_sql(session, out_dir / "db", strip=True, batch_rows=batch_rows, progress=progress)
-    (out_dir / "db" / MANIFEST).unlink()
+    tables_meta = _write_sql_file(session, out_dir / "db", strip=strip, batch_rows=batch_rows, progress=progress)
+    files_summary = write_files_list(session, out_dir, stores)
+    warnings = [w for w in [mysql8_warning(mariadb_only_types(session))] if w]
     files = {
         "docker-compose.yml": _COMPOSE, "Dockerfile": _DOCKERFILE, "db/load-once.sh": _LOAD_ONCE,
         "Makefile": _MAKEFILE, ".env.example": _ENV,
     }
     for name, text in files.items():
         (out_dir / name).write_text(text)
-    (out_dir / "db" / "load-once.sh").chmod(0o755)
+    (out_dir / "db" / "load-once.sh").chmod(0o644)  # sourced by the entrypoint, never run (see the script)
     (out_dir / "notebooks").mkdir(exist_ok=True)
-    tables = "\n".join(f"| `{t['table']}` | {t['rows']} |" for t in manifest["tables"])
+    tables = "\n".join(f"| `{t['table']}` | {t['rows']} |" for t in tables_meta)
+    stored = files_summary["count"]
+    stored_text = (f"The rows reference {stored} stored files ({files_summary['bytes']} bytes; "
+                   f"{files_summary['missing']} missing, {files_summary['not_checked']} not checked): "
+                   f"`{FILES_LIST}` lists them (store, path, size, exists). Ship them with this bundle.\n\n"
+                   if stored else f"The rows reference no stored files (`{FILES_LIST}` is empty).\n\n")
+    warning_text = "".join(f"**Warning:** {w}.\n\n" for w in warnings)
     (out_dir / "README.md").write_text(
-        "# Database export\n\nWritten by djtui. Needs `make` and Docker.\n\n"
+        "# Database export\n\nWritten by djtui. Needs `make` and Docker.\n\n" + warning_text +
         "1. `cp .env.example .env` and set `MYSQL_ROOT_PASSWORD`.\n"
         "2. `make up` builds and starts MySQL 8.0; the first start loads `db/export.sql` once.\n"
         "3. Connect to 127.0.0.1:$DB_PORT as root. `make hub` adds a notebook server (notebooks/).\n"
         "4. `make enter` opens a mysql shell, `make down` stops, `make clean` also deletes the data volume.\n\n"
-        f"| table | rows |\n|---|---|\n{tables}\n")
-    manifest.update(format="docker", sql_file=f"db/{SQL_FILE}",
-                    files=sorted([*files, "README.md", f"db/{SQL_FILE}"]))
+        + stored_text + f"| table | rows |\n|---|---|\n{tables}\n")
+    manifest = {
+        "format": "docker",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "leaves": [{"table": lf.table, "restriction": lf.restriction} for lf in session.leaves],
+        "sql_file": f"db/{SQL_FILE}",
+        "files": sorted([*files, "README.md", f"db/{SQL_FILE}", FILES_LIST]),
+        "tables": tables_meta,
+        "stored_files": files_summary,
+        "warnings": warnings,
+        "seconds": round(time.monotonic() - started, 3),
+    }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

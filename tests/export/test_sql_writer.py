@@ -56,8 +56,9 @@ def _make(conn, schema):
 def test_strip_charset_forms_but_not_inside_quotes():
     ddl = ("CREATE TABLE `a COLLATE b` (n varchar(3) CHARACTER SET latin1 COLLATE latin1_bin) "
            "ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci COMMENT='CHARSET=x COLLATE y'")
-    assert strip_charset(ddl) == ("CREATE TABLE `a COLLATE b` (n varchar(3)) ENGINE=InnoDB "
-                                  "COMMENT='CHARSET=x COLLATE y'")
+    # a column's own charset and collation change what its values mean: they stay (B.md #4)
+    assert strip_charset(ddl) == ("CREATE TABLE `a COLLATE b` (n varchar(3) CHARACTER SET latin1 COLLATE latin1_bin) "
+                                  "ENGINE=InnoDB COMMENT='CHARSET=x COLLATE y'")
     assert strip_charset("CREATE DATABASE `x` /*!40100 DEFAULT CHARACTER SET latin1 COLLATE latin1_swedish_ci */") \
         == "CREATE DATABASE `x` /*!40100 */"
 
@@ -90,7 +91,7 @@ def test_sql_export_round_trip_through_verify(admin_conn, schema, db, tmp_path, 
     sql = (tmp_path / "out" / "export.sql").read_text()
     assert sql.count("INSERT INTO `#rec`") == 3  # 11 rows in batches of 4
     assert ("ENGINE=InnoDB DEFAULT CHARSET=" in sql) is not strip
-    assert ("COLLATE=utf8mb4_unicode_ci" in sql) is not strip and ("COLLATE utf8mb4_bin" in sql) is not strip
+    assert ("COLLATE=utf8mb4_unicode_ci" in sql) is not strip and "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" in sql
     assert "keep COLLATE x and CHARSET=y here" in sql
     checks = verify_export(tmp_path / "out", server_dir=tmp_path / "verify")
     assert [(c.table, c.rows) for c in checks] == [(f"{schema}.subject", 7), (f"{schema}.#rec", 11)]
@@ -235,8 +236,9 @@ def test_docker_bundle_files_and_sql(server, admin_conn, schema, tmp_path):
     assert manifest["format"] == "docker" and "db/export.sql" in manifest["files"]
     assert all((out / f).is_file() for f in manifest["files"])
     sql = (out / "db" / "export.sql").read_text()
-    assert "CHARSET=" not in sql.replace("keep COLLATE x and CHARSET=y here", "") and "COLLATE" not in \
-        sql.replace("keep COLLATE x and CHARSET=y here", "")
+    table_level = sql.replace("keep COLLATE x and CHARSET=y here", "")
+    assert "CHARSET=" not in table_level and "COLLATE=" not in table_level and "DEFAULT CHARACTER SET" not in sql
+    assert "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" in sql  # a column's collation stays (B.md #4)
     every = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
     assert server.password.reveal() not in every
     run = _cli(cfg, "verify", str(out), "--json")

@@ -136,3 +136,46 @@ async def test_stored_files_and_their_problems_are_shown(server, admin_conn, sch
         await pilot.press("f")
         await pilot.pause()
         assert screen.query_one("#export-counts", DataTable).is_on_screen and not files.is_on_screen
+
+
+async def test_enter_before_the_server_check_waits_for_it_and_x_needs_the_leaves_table(
+        server, admin_conn, schema, tmp_path):
+    """Enter right after typing (before the 0.4 s check): the server decides; a bad restriction is not
+    added (B.md #8). `x` removes a leaf only from the focused Leaves table, not from the picker (B.md #17)."""
+    randgraph.create(admin_conn, _fixed_schema(schema), [schema])
+    cfg = parse_config(config_text(server, tmp_path) + f"export:\n  schema_prefixes: [{schema}]\n")
+    app = DjtuiApp(config=cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("4")
+        await _settle(app, pilot)
+        screen = app.screen
+        notes: list[str] = []
+        app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+        opts = screen.query_one("#export-tables", OptionList)
+        opts.focus()
+        opts.highlighted = [opts.get_option_at_index(i).id for i in range(opts.option_count)].index(
+            f"{schema}.session")
+        await pilot.pause()
+        field = screen.query_one("#export-restriction", Input)
+        field.focus()
+        await pilot.press(*"c1 = 1", "enter")  # no pause: the as-you-type check has not run
+        await _settle(app, pilot)
+        assert [leaf.restriction for leaf in screen.leaves] == ["c1 = 1"] and field.value == ""
+        await pilot.press(*"nosuch = 1", "enter")
+        await _settle(app, pilot)
+        assert [leaf.restriction for leaf in screen.leaves] == ["c1 = 1"]
+        assert field.value == "nosuch = 1"  # kept for fixing
+        assert any("not added" in n and "nosuch" in n for n in notes), notes
+        counts = screen.query_one("#export-counts", DataTable)
+        assert counts.row_count == 4  # the counts of leaf 1 stay
+        # x in the table picker: the leaf stays, and the user is told where x works
+        opts.focus()
+        await pilot.press("x")
+        await pilot.pause()
+        assert len(screen.leaves) == 1 and any("Leaves table" in n for n in notes), notes
+        leaves = screen.query_one("#export-leaves", DataTable)
+        leaves.focus()
+        await pilot.press("x")
+        await _settle(app, pilot)
+        assert screen.leaves == [] and leaves.row_count == 0

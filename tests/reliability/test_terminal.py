@@ -262,3 +262,45 @@ async def test_typed_confirmation_keeps_its_field_visible_at_40x10(tmp_path):
             await pilot.pause()
         app = DjtuiApp(config=parse_config(f"state_dir: {tmp_path}/state\n"), connect=False)
     assert answers == [True, True]
+
+
+async def test_a_long_confirmation_scrolls_its_plan_and_keeps_prompt_field_and_buttons(tmp_path):
+    """The bulk delete lists every safe session: at 80x24 (and 40x10) the list scrolls, while the prompt,
+    the field and both buttons stay on screen (A.md #5: they were pushed below the dialog)."""
+    from textual.containers import VerticalScroll
+    from textual.widgets import Button, Input, Label
+
+    from djtui.config import parse_config
+    from djtui.tui.widgets.confirm import ConfirmTyped
+
+    plan = ["27 sessions, 29.5 MB will be deleted locally (33 not safe, kept):", ""]
+    plan += [f"  202609{i:02d}  p1{i:02d}  7 files  296.2 KB" for i in range(1, 28)]
+    plan += ["", "Preserved in DataJoint and in: Lab NAS"]
+    answers: list[bool | None] = []
+    for size in ((80, 24), (40, 10), (200, 50)):
+        app = DjtuiApp(config=parse_config(f"state_dir: {tmp_path}/state\n"), connect=False)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            app.push_screen(ConfirmTyped("Bulk delete", plan, "DELETE ALL"), answers.append)
+            await pilot.pause()
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmTyped)
+            box = dialog.children[0]
+            prompt = next(w for w in dialog.query(Label) if "Type" in str(w.render()))
+            for widget in (prompt, dialog.query_one("#confirm-input", Input),
+                           dialog.query_one("#cancel", Button), dialog.query_one("#ok", Button)):
+                assert widget.region.height > 0 and box.region.contains_region(widget.region), (size, widget)
+                assert dialog.region.contains_region(widget.region), (size, widget)
+            scroll = dialog.query_one(VerticalScroll)
+            text = screen_text(app)
+            tall = size == (200, 50)
+            assert scroll.region.height >= 1 and (scroll.max_scroll_y > 0) is not tall, size  # the list scrolls
+            assert ("Lab NAS" in text) is tall, (size, text)
+            assert "Type DELETE ALL" in text and "Cancel" in text and "Confirm" in text, (size, text)
+            await pilot.press(*"DELETE ALL")
+            await pilot.pause()
+            assert not dialog.query_one("#ok", Button).disabled
+            await pilot.click("#ok")
+            await pilot.pause()
+    assert answers == [True, True, True]

@@ -168,3 +168,79 @@ async def test_without_database_the_disks_still_show(lab):
         table = screen.query_one(DataTable)
         assert table.row_count == 1 and cell_text(table, 0, 5) == "✗"
         assert "not connected" in screen.statuses["p001|20250104"].dj.error
+
+
+def screen_text(app: DjtuiApp) -> str:
+    """The characters on screen, row by row, read from Textual's own screenshot."""
+    import html
+    import re
+
+    rows: dict[float, list[tuple[float, str]]] = {}
+    for m in re.finditer(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>', app.export_screenshot()):
+        text = html.unescape(m.group(3)).replace("\xa0", " ")
+        rows.setdefault(float(m.group(2)), []).append((float(m.group(1)), text))
+    return "\n".join("".join(t for _, t in sorted(v)) for _, v in sorted(rows.items()))
+
+
+async def test_a_reversed_date_range_is_an_error_like_the_cli(lab):
+    lab.make_session("p001", "20250104")
+    app = DjtuiApp(config=lab.config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(app, pilot)
+        notes: list[tuple[str, str]] = []
+        app.notify = lambda message, **kw: notes.append((message, kw.get("severity", "")))  # type: ignore
+        screen.query_one("#sess-start", Input).value = "20250201"
+        screen.query_one("#sess-end", Input).value = "20250101"
+        screen.query_one("#sess-end", Input).focus()
+        await pilot.press("enter")
+        await asyncio.wait_for(screen.loaded.wait(), 20)
+        await pilot.pause()
+        assert any("20250201 is after end date 20250101" in m and "swap them" in m and sev == "error"
+                   for m, sev in notes), notes
+        summary = str(screen.query_one("#sess-summary").render())
+        assert "after end date" in summary, summary
+
+
+async def test_a_delete_refused_at_the_moment_of_action_refreshes_the_row(lab):
+    src = lab.make_session("p001", "20250104")
+    lab.import_session("p001", "20250104")
+    app = DjtuiApp(config=lab.config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await loaded(app, pilot)
+        table = screen.query_one(DataTable)
+        await pilot.press("s")
+        await wait_for(lambda: cell_text(table, 0, 8) == "✓")
+        before = sorted(p.name for p in src.iterdir())
+        videos = int(cell_text(table, 0, 3))
+        notes: list[str] = []
+        app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+        await pilot.press("d")
+        await wait_for(lambda: isinstance(app.screen, ConfirmTyped))
+        (src / "late_cam9.mp4").write_bytes(b"late")  # arrives while the operator types
+        await pilot.press(*"DELETE", "enter")
+        await wait_for(lambda: any("refused" in n for n in notes))
+        assert sorted(p.name for p in src.iterdir()) == sorted([*before, "late_cam9.mp4"])
+        await wait_for(lambda: cell_text(table, 0, 8) == "✗")
+        assert int(cell_text(table, 0, 3)) == videos + 1
+        assert "0 safe" in str(screen.query_one("#sess-summary").render())
+
+
+async def test_transfers_show_100_percent_and_no_eta_when_done(lab):
+    lab.make_session("p001", "20250104", files=1, size=3_000_000)
+    # slow enough that the row is first drawn with a one- or two-digit percentage
+    lab.config_path.write_text(lab.config_path.read_text().replace('flags: "-a"', 'flags: "-a --bwlimit=2000"'))
+    app = DjtuiApp(config=lab.config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("s", "2")
+        xfer = app.screen.query_one(DataTable)
+        await wait_for(lambda: xfer.row_count == 1 and str(xfer.get_row_at(0)[3]) not in ("", "100%"))
+        await wait_for(lambda: xfer.row_count == 1 and "done" in str(xfer.get_row_at(0)[2]))
+        await pilot.pause(0.5)
+        assert str(xfer.get_row_at(0)[3]) == "100%"
+        text = screen_text(app)
+        row = next(line for line in text.splitlines() if "sync p001" in line)
+        assert " 100% " in row and " done " in row, text  # not cut to "1" or "10"
+        title = str(app.screen.query_one("#xfer-title").render())
+        assert "done" in title and "ETA" not in title and "/s" not in title, title
+        assert app.screen.query_one("#xfer-bar").percentage == 1.0

@@ -68,6 +68,7 @@ class ExportScreen(DjtuiScreen):
         self.plan_tables: tuple[str, ...] = ()
         self._check_timer: Timer | None = None
         self._known_bad: dict[Leaf, str] = {}  # server-checked restrictions that failed
+        self._known_good: set[Leaf] = set()  # ... and those that passed
         self.files: list = []  # the NeededFile list of the last count
 
     def compose_body(self) -> ComposeResult:
@@ -194,25 +195,40 @@ class ExportScreen(DjtuiScreen):
         status.set_class(ok is False, "bad")
         status.set_class(ok is True, "good")
 
-    @work(thread=True, exclusive=True, group="export-check", exit_on_error=False)
-    def check_on_server(self, leaf: Leaf) -> None:
+    def _server_check(self, leaf: Leaf) -> tuple[str, bool]:
+        """Count the restriction's rows on the server (runs in a worker thread)."""
         from djtui.services.export import count_leaf
 
-        if self.ctx.db is None or not leaf.table:
-            return
+        if self.ctx.db is None:
+            return "cannot check: not connected to the database", False
         try:
             n = count_leaf(self.ctx.db, leaf, statement_timeout=self.ctx.config.export.statement_timeout_s)
-            msg, ok = f"✓ {n} rows", True
+            return f"✓ {n} rows", True
         except UserError as exc:
-            msg, ok = exc.what, False
+            return exc.what, False
         except OperationFailed as exc:  # the time limit: the first line names the leaf and the limit
-            msg, ok = str(exc).splitlines()[0], False
+            return str(exc).splitlines()[0], False
         except Exception as exc:
-            msg, ok = f"cannot check: {exc}", False
+            return f"cannot check: {exc}", False
+
+    @work(thread=True, exclusive=True, group="export-check", exit_on_error=False)
+    def check_on_server(self, leaf: Leaf) -> None:
+        if self.ctx.db is None or not leaf.table:
+            return
+        msg, ok = self._server_check(leaf)
         self.app.call_from_thread(self._checked, leaf, msg, ok)
 
+    @work(thread=True, group="export-add", exit_on_error=False)
+    def check_then_add(self, leaf: Leaf) -> None:
+        """Enter before the as-you-type check came back: check now, add only if the server agrees."""
+        msg, ok = self._server_check(leaf)
+        self.app.call_from_thread(self._checked, leaf, msg, ok)
+        self.app.call_from_thread(self._add_checked, leaf, msg, ok)
+
     def _checked(self, leaf: Leaf, msg: str, ok: bool) -> None:
-        if not ok:
+        if ok:
+            self._known_good.add(leaf)
+        elif not msg.startswith("cannot check"):  # a lost connection is not the restriction's fault
             self._known_bad[leaf] = msg
         current = self.query_one("#export-restriction", Input).value
         if leaf.table == self.selected and leaf.restriction == current:
@@ -231,19 +247,41 @@ class ExportScreen(DjtuiScreen):
             self.notify(exc.what, severity="error")
             return
         leaf = Leaf(self.selected, event.value.strip())
-        bad = self._known_bad.get(Leaf(self.selected, event.value))
-        if bad:
-            self.notify(f"not added: {bad}", severity="error")
-            return
         if leaf in self.leaves:
             self.notify("that leaf is already there", severity="warning")
             return
+        typed = Leaf(self.selected, event.value)  # as the as-you-type check saw it
+        bad = self._known_bad.get(typed) or self._known_bad.get(leaf)
+        if bad:
+            self.notify(f"not added: {bad}", severity="error")
+            return
+        if typed in self._known_good or leaf in self._known_good:
+            self._add_checked(leaf, "", True)
+            return
+        if self._check_timer is not None:
+            self._check_timer.stop()  # this check supersedes the pending one
+        self._mark(self.query_one("#export-restriction-status", Static), "checking on the server…", None)
+        self.check_then_add(leaf)
+
+    def _add_checked(self, leaf: Leaf, msg: str, ok: bool) -> None:
+        if not ok:
+            self.notify(f"not added: {msg}", severity="error")
+            return
+        if leaf in self.leaves:
+            return  # Enter pressed twice while the check ran
         self.leaves.append(leaf)
-        event.input.value = ""
+        field = self.query_one("#export-restriction", Input)
+        if self.selected == leaf.table and field.value.strip() == leaf.restriction:
+            field.value = ""
         self._refresh_leaves()
 
     def action_remove_leaf(self) -> None:
         table = self.query_one("#export-leaves", DataTable)
+        if self.focused is not table:
+            # x elsewhere (the table picker, the counts) must not drop a leaf the user cannot see is meant
+            self.notify("x removes the highlighted leaf of the Leaves table: move there first (Tab)",
+                        severity="warning")
+            return
         if not self.leaves or table.cursor_row is None or table.cursor_row >= len(self.leaves):
             return
         del self.leaves[table.cursor_row]
@@ -360,7 +398,7 @@ class ExportScreen(DjtuiScreen):
         try:
             manifest = export_sql(self.ctx.db, self.graph, leaves, out, strip=cfg.strip_charset,
                                   batch_rows=cfg.insert_batch_rows, progress=progress,
-                                  statement_timeout=cfg.statement_timeout_s)
+                                  statement_timeout=cfg.statement_timeout_s, stores=self.ctx.config.stores)
         except Exception as exc:
             self.app.call_from_thread(self._progress, None, total, f"write failed: {exc}")
             return

@@ -132,6 +132,9 @@ class SessionsScreen(DjtuiScreen):
         end_text = self.query_one("#sess-end", Input).value.strip()
         start = parse_date(start_text, where="from") if start_text else None
         end = parse_date(end_text, where="to") if end_text else None
+        if start and end and start > end:
+            raise UserError(f"start date {start_text} is after end date {end_text}", where="from/to",
+                            hint="swap them")
         return start, end
 
     @work(exclusive=True, group="sessions-load", exit_on_error=False)
@@ -182,7 +185,7 @@ class SessionsScreen(DjtuiScreen):
         sel = Text("●", style="bold cyan") if row_key(s.key) in self.selected else Text(" ")
         return (sel, s.key.date_str, s.key.participant_id, Text(str(s.videos), justify="right"),
                 Text(human_bytes(s.source.bytes), justify="right"), mark(s.dj.imported),
-                mark(s.backup, s.hung), mark(s.verified, s.hung or s.needs_verify), mark(s.safe))
+                mark(s.backup, s.hung or s.backup_partial), mark(s.verified, s.hung or s.needs_verify), mark(s.safe))
 
     def visible(self) -> list[SessionStatus]:
         needle = self.text_filter.lower()
@@ -374,13 +377,18 @@ class SessionsScreen(DjtuiScreen):
         return bool(await self.app.push_screen_wait(modal))
 
     async def _after_delete(self, keys: list[SessionKey]) -> None:
+        """Drop the rows of deleted sessions; re-read the rest (a refusal at the moment of action
+        means the row's old Safe ✓ is no longer true)."""
         svc = self.service()
-        present = await asyncio.to_thread(svc.discover)
+        present = set(await asyncio.to_thread(svc.discover))
         for k in keys:
             if k not in present:
                 self.statuses.pop(row_key(k), None)
                 self.selected.discard(row_key(k))
         self.render_rows()
+        kept = [k for k in keys if k in present]
+        if kept:
+            await self.refresh_keys(kept)
 
     def action_bulk_delete(self) -> None:
         if self._refuse_readonly("bulk delete"):

@@ -22,6 +22,9 @@ from djtui.services.transfer import Job, JobQueue, get_job_queue
 from djtui.tui.screens.base import DjtuiScreen
 
 COLUMNS = ("#", "Job", "State", "%", "Bytes", "Files", "Rate", "ETA", "Current file / result")
+# the widest value each short column can take ("cancelled", "100%", "00:00:00"): a column sized by
+# its first rows would cut later values ("10" for 100%)
+MIN_WIDTHS = {"State": 9, "%": 4, "ETA": 8}
 STATE_STYLE = {"queued": "dim", "running": "bold cyan", "done": "bold green", "failed": "bold red",
                "cancelled": "yellow"}
 
@@ -70,12 +73,13 @@ class TransferPanel(Vertical):
         p = job.progress
         words = f"{job.label}: {job.state}"
         if p:
-            words += (f" · {human_bytes(p.bytes)} · {job.files_done} files · {human_bytes(int(p.rate))}/s · "
-                      f"ETA {eta_text(p.eta_seconds)}")
+            words += f" · {human_bytes(p.bytes)} · {job.files_done} files"
+            if job.state == "running":  # a finished job has no rate and nothing left to wait for
+                words += f" · {human_bytes(int(p.rate))}/s · ETA {eta_text(p.eta_seconds)}"
         if not job.active and job.message:
             words += f" · {job.message}"
         title.update(Text(words))
-        bar.update(progress=p.percent if p else (100 if job.ok else 0))
+        bar.update(progress=100 if job.ok else (p.percent if p else 0))  # rsync's last line may say less
         spark.display = len(job.rates) > 1
         if spark.display:
             spark.data = list(job.rates)
@@ -104,7 +108,7 @@ class TransfersScreen(DjtuiScreen):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for col in COLUMNS:
-            table.add_column(col, key=col)
+            table.add_column(col, key=col, width=MIN_WIDTHS.get(col))
         table.focus()
         self.set_interval(0.25, self.refresh_jobs)
 
@@ -129,7 +133,7 @@ class TransfersScreen(DjtuiScreen):
                 cells = job_cells(job)
                 if k in table.rows:
                     for col, value in zip(COLUMNS, cells, strict=True):
-                        table.update_cell(k, col, value)
+                        table.update_cell(k, col, value, update_width=col not in MIN_WIDTHS)
                 else:
                     table.add_row(*cells, key=k)
             for k in [rk.value for rk in table.rows if int(rk.value) in self.hidden_ids]:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from djtui.cli import Context, emit_json, render_table
+from djtui.cli import Context, counted, emit_json, render_table
 from djtui.errors import OperationFailed, UserError
 
 
@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _leaves(ctx: Context) -> list:
     from djtui.services.export import parse_leaf
 
+    if ctx.args.analysis is not None and not ctx.args.paper:
+        raise UserError("--analysis picks one analysis of a paper", where="--analysis",
+                        hint="add --paper ID (the paper the analysis belongs to)")
     leaves = [parse_leaf(text) for text in ctx.args.leaf]
     if ctx.args.leaves:
         from djtui.recording import read_leaves
@@ -98,7 +101,10 @@ def run_plan(ctx: Context) -> int:
     else:
         print(render_table(("table", "rows", "from"), [(c.table, c.rows, "; ".join(c.sources)) for c in counts],
                            align="lrl"))
-        print(f"\n{len(counts)} tables, {sum(c.rows for c in counts)} rows")
+        print(f"\n{counted(len(counts), 'table')}, {counted(sum(c.rows for c in counts), 'row')}")
+        for i, leaf in enumerate(leaves):
+            if not result.counts.get(leaf.table):
+                print(f"djtui: warning: {leaf.label(i)} selects no rows: check its restriction", file=sys.stderr)
     return 0
 
 
@@ -128,7 +134,7 @@ def run_write(ctx: Context) -> int:
     total = sum(t["rows"] for t in manifest["tables"])
     took = f" in {manifest['seconds']} s" if "seconds" in manifest else ""
     main = {"script": "export.sh", "docker": "docker bundle"}.get(manifest["format"], manifest["files"][0])
-    print(f"wrote {out} ({main}): {len(manifest['tables'])} tables, {total} rows{took}")
+    print(f"wrote {out} ({main}): {counted(len(manifest['tables']), 'table')}, {counted(total, 'row')}{took}")
     sf = manifest.get("stored_files")
     if sf:
         more = "".join(f", {sf[k]} {label}" for k, label in (("missing", "MISSING"), ("not_checked", "not checked"))

@@ -114,3 +114,30 @@ def test_a_stored_file_without_a_size_takes_the_store_size(tmp_path):
     got = check_files([NeededFile("dj2", "a/x.npy", None, "lab.t"), NeededFile("dj2", "a/gone.npy", None, "lab.t")],
                       [store])
     assert [(f.path, f.size, f.exists) for f in got] == [("a/x.npy", 128, True), ("a/gone.npy", None, False)]
+
+
+def test_plan_warns_about_a_leaf_that_selects_nothing(server, admin_conn, schema, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.export.conftest import config_text
+
+    _run(admin_conn, f"CREATE DATABASE `{schema}`", f"CREATE TABLE `{schema}`.`t` (id int PRIMARY KEY)",
+         f"INSERT INTO `{schema}`.`t` VALUES (1)")
+    cfg = tmp_path / "djtui.yaml"
+    cfg.write_text(config_text(server, tmp_path))
+    cfg.chmod(0o600)
+
+    def plan(*args):
+        return subprocess.run([sys.executable, "-m", "djtui", "--config", str(cfg), "export", "plan", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    run = plan("--leaf", f"{schema}.t:id = 1")
+    assert run.returncode == 0 and "1 table, 1 row" in run.stdout and "warning" not in run.stderr
+    run = plan("--leaf", f"{schema}.t:id = 1", "--leaf", f"{schema}.t:id = 99")
+    assert run.returncode == 0 and "warning" not in run.stderr  # the table has rows: from leaf 1
+    run = plan("--leaf", f"{schema}.t:id = 99")
+    assert run.returncode == 0 and "1 table, 0 rows" in run.stdout
+    assert "leaf 1" in run.stderr and "selects no rows" in run.stderr
+    run = plan("--leaf", f"{schema}.t:id = 1", "--analysis", "fig1")
+    assert run.returncode == 2 and "add --paper" in run.stderr

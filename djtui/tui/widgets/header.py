@@ -24,7 +24,12 @@ class AppHeader(Static):
     def on_mount(self) -> None:
         self.refresh_info()
 
+    def on_resize(self) -> None:
+        self.refresh_info()
+
     def refresh_info(self) -> None:
+        """READ-ONLY comes right after the title, so no width can cut it off; the config path is
+        shortened (home as ~, then the file name alone) until the line fits."""
         ctx = getattr(self.app, "ctx", None)
         t = Text()
         t.append("djtui", style="bold")
@@ -32,6 +37,8 @@ class AppHeader(Static):
         if ctx is None:
             self.update(t)
             return
+        if ctx.readonly:
+            t.append("  READ-ONLY", style="bold reverse yellow")
         t.append("  │  ")
         if ctx.server_info is not None:
             t.append(f"{ctx.db_settings.user}@{ctx.db_settings.address}", style="bold")
@@ -41,7 +48,18 @@ class AppHeader(Static):
         else:
             t.append(f"connecting to {ctx.db_settings.address if ctx.db_settings else '…'}", style="italic")
         t.append("  │  ")
-        t.append(f"config: {ctx.config.label}", style="dim")
-        if ctx.readonly:
-            t.append("  READ-ONLY", style="bold reverse yellow")
+        room = (self.size.width or 1000) - 2 - t.cell_len - len("config: ")
+        t.append(f"config: {_fit_path(ctx.config.label, room)}", style="dim")
         self.update(t)
+
+
+def _fit_path(label: str, room: int) -> str:
+    """The config path as it fits in ``room`` cells: whole, with ~ for home, or the file name."""
+    import os
+
+    home = os.path.expanduser("~")
+    short = "~" + label[len(home):] if home not in ("", "/") and label.startswith(home + "/") else label
+    for text in (label, short):
+        if len(text) <= room:
+            return text
+    return os.path.basename(label) or label

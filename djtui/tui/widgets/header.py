@@ -23,33 +23,39 @@ class AppHeader(Static):
 
     def on_mount(self) -> None:
         self.refresh_info()
+        self.call_after_refresh(self.refresh_info)  # again once the width is known
 
     def on_resize(self) -> None:
         self.refresh_info()
 
     def refresh_info(self) -> None:
-        """READ-ONLY comes right after the title, so no width can cut it off; the config path is
-        shortened (home as ~, then the file name alone) until the line fits."""
+        """READ-ONLY comes right after the title, so no width can cut it off; then the line is made
+        narrower until it fits: the config path with ~ for home, then its file name, then tighter
+        separators."""
         ctx = getattr(self.app, "ctx", None)
-        t = Text()
-        t.append("djtui", style="bold")
-        t.append(f" · {self.title_text}")
-        if ctx is None:
-            self.update(t)
-            return
-        if ctx.readonly:
-            t.append("  READ-ONLY", style="bold reverse yellow")
-        t.append("  │  ")
-        if ctx.server_info is not None:
-            t.append(f"{ctx.db_settings.user}@{ctx.db_settings.address}", style="bold")
-            t.append(f"  {ctx.server_info.label}")
-        elif ctx.db_error is not None:
-            t.append("database unreachable", style="bold red")
-        else:
-            t.append(f"connecting to {ctx.db_settings.address if ctx.db_settings else '…'}", style="italic")
-        t.append("  │  ")
-        room = (self.size.width or 1000) - 2 - t.cell_len - len("config: ")
-        t.append(f"config: {_fit_path(ctx.config.label, room)}", style="dim")
+        width = (self.size.width or 1000) - 2
+        for sep, prefix in (("  │  ", "config: "), (" │ ", "")):
+            t = Text()
+            t.append("djtui", style="bold")
+            t.append(f" · {self.title_text}")
+            if ctx is None:
+                break
+            if ctx.readonly:
+                t.append("  READ-ONLY", style="bold reverse yellow")
+            t.append(sep)
+            if ctx.server_info is not None:
+                t.append(f"{ctx.db_settings.user}@{ctx.db_settings.address}", style="bold")
+                t.append(f"  {ctx.server_info.label}")
+            elif ctx.db_error is not None:
+                t.append("database unreachable", style="bold red")
+            else:
+                t.append(f"connecting to {ctx.db_settings.address if ctx.db_settings else '…'}", style="italic")
+            t.append(sep)
+            room = width - t.cell_len - len(prefix)
+            path = _fit_path(ctx.config.label, room)
+            t.append(f"{prefix}{path}", style="dim")
+            if t.cell_len <= width:
+                break
         self.update(t)
 
 

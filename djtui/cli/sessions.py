@@ -11,7 +11,7 @@ import asyncio
 import sys
 
 from djtui.cli import Context, confirm_typed, emit_json, render_table
-from djtui.domain.sessions import SessionStatus, cell, parse_date, session_key
+from djtui.domain.sessions import SessionStatus, cell, parse_date, plural, session_key
 from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.audit import AuditLog
@@ -21,7 +21,8 @@ from djtui.services.transfer import JobQueue, verify_session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status-range", help="table of local sessions: DJ, Backup, Verified, Safe")
+    p = sub.add_parser("status-range", help="table of sessions (local ones, and those only in the database or at "
+                       "a destination): DJ, Backup, Verified, Safe")
     p.add_argument("--start-date", metavar="YYYYMMDD")
     p.add_argument("--end-date", metavar="YYYYMMDD")
     p.add_argument("--json", action="store_true", help="print a JSON list")
@@ -88,11 +89,38 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+NOT_LOCAL = "–"  # Safe does not apply: nothing on local disk
+
+
 def status_rows(statuses: list[SessionStatus]) -> list[list[str]]:
+    """One row per session; one not on local disk: Backup says whether a destination holds files of it,
+    Verified and Safe do not apply (–)."""
     return [[s.key.date_str, s.key.participant_id, str(s.videos), human_bytes(s.source.bytes),
              cell(s.dj.imported), cell(s.backup, s.hung or s.backup_partial),
-             cell(s.verified, s.hung or s.needs_verify), cell(s.safe)]
+             cell(s.verified, s.hung or s.needs_verify), cell(s.safe)] if s.local else
+            [s.key.date_str, s.key.participant_id + " (not local)", "0", "–", cell(s.dj.imported),
+             cell(s.at_destination, s.hung), NOT_LOCAL, NOT_LOCAL]
             for s in statuses]
+
+
+def warn_odd_folders(svc: SessionService, say=None) -> list[str]:
+    """The warnings about session-like folders discovery could not use; printed to stderr by default."""
+    lines = []
+    odd = getattr(svc, "odd_folders", ())
+    for path in odd[:10]:
+        lines.append(f"warning: skipped {path!r}: its participant folder name is not a usable participant id "
+                     "(letters, digits, _ - . only); rename it to back it up with djtui")
+    if len(odd) > 10:
+        lines.append(f"warning: ... and {plural(len(odd) - 10, 'more such folder')}")
+    dates = getattr(svc, "odd_dates", ())
+    for path in dates[:10]:
+        lines.append(f"warning: skipped {path!r}: it holds files but its date folder name is not a valid date "
+                     "(YYYYMMDD); rename it to the session's date to back it up with djtui")
+    if len(dates) > 10:
+        lines.append(f"warning: ... and {plural(len(dates) - 10, 'more such folder')}")
+    for line in lines:
+        (say or _err)(line)
+    return lines
 
 
 HEADERS = ["Date", "Participant", "Videos", "Size", "DJ", "Backup", "Verified", "Safe"]
@@ -102,29 +130,30 @@ def cmd_status_range(ctx: Context) -> int:
     start, end = parse_range(ctx.args.start_date, ctx.args.end_date)
     svc = _service(ctx)
     statuses = svc.status_range(start, end)
-    odd = getattr(svc, "odd_folders", ())
-    for path in odd[:10]:
-        _err(f"warning: skipped {path!r}: its participant folder name is not a usable participant id "
-             "(letters, digits, _ - . only); rename it to back it up with djtui")
-    if len(odd) > 10:
-        _err(f"warning: ... and {len(odd) - 10} more such folders")
+    warn_odd_folders(svc)
     if ctx.json:
         emit_json([s.to_json() for s in statuses])
         return 0
     if not statuses:
-        _out("no local sessions in that range")
+        _out("no sessions in that range (on local disk, in the database or at a destination)")
         return 0
     _out(render_table(HEADERS, status_rows(statuses), align="llrrllll"))
     safe = sum(s.safe for s in statuses)
-    _out(f"\n{len(statuses)} sessions, {safe} safe to delete, "
+    local = [s for s in statuses if s.local]
+    _out(f"\n{plural(len(statuses), 'session')}, {safe} safe to delete, "
          f"{human_bytes(sum(s.source.bytes for s in statuses))} local")
-    partial = sum(s.backup_partial for s in statuses)
+    away = len(statuses) - len(local)
+    if away:
+        _out(f"{NOT_LOCAL} in Verified and Safe: {plural(away, 'session')} {'is' if away == 1 else 'are'} not on "
+             "local disk (only in the database or at a destination): nothing to verify or delete")
+    partial = sum(s.backup_partial for s in local)
     if partial:
-        _out(f"⚠ in Backup: {partial} sessions have a partial backup (some files missing or of another size); "
-             "`djtui status P D` shows n of m files")
-    pending = sum(s.needs_verify for s in statuses)
+        _out(f"⚠ in Backup: {plural(partial, 'session')} {'has' if partial == 1 else 'have'} a partial backup "
+             "(some files missing or of another size); `djtui status P D` shows n of m files")
+    pending = sum(s.needs_verify for s in local)
     if pending:
-        _out(f"⚠ in Verified: {pending} backups match by size but have no current verification; "
+        _out(f"⚠ in Verified: {plural(pending, 'backup')} {'matches' if pending == 1 else 'match'} by size but "
+             f"{'has' if pending == 1 else 'have'} no current verification; "
              "run `djtui verify P D` (or sync) to make them count as safe")
     errors = {s.dj.error for s in statuses if s.dj.error}
     for e in sorted(errors)[:3]:
@@ -132,7 +161,7 @@ def cmd_status_range(ctx: Context) -> int:
     for s in statuses:
         if s.hung:
             hung = [d for d in s.destinations if d.mount == "hung"]
-            _err(f"warning: {hung[0].name} is not answering: {hung[0].detail}")
+            _err(f"warning: {hung[0].name} is not answering: {hung[0].detail}; {hung[0].remount_hint}")
             break
     return 0
 
@@ -140,20 +169,30 @@ def cmd_status_range(ctx: Context) -> int:
 def cmd_status(ctx: Context) -> int:
     key = session_key(ctx.args.participant_id, ctx.args.session_date)
     st = _service(ctx).status(key)
+    if st.exists_nowhere:
+        where = ", ".join(d.name for d in st.destinations) or "no destination enabled"
+        msg = (f"no session {key.label}: not on local disk ({st.source_path}), not in the database "
+               f"(participant {st.db_participant}), not at any destination ({where}); check the id and the date")
+        if ctx.json:
+            emit_json({**st.to_json(), "exists": False, "message": msg})
+        else:
+            _err(msg)
+        return 1
     if ctx.json:
         emit_json(st.to_json())
         return 0
     _out(f"Session {key.label} (database participant {st.db_participant})")
     dj = "✓ imported" if st.dj.imported else f"✗ missing: {', '.join(st.dj.missing) or st.dj.error}"
     _out(f"  DataJoint: {dj}")
-    src = "missing" if not st.source.exists else f"{st.source.count} files, {human_bytes(st.source.bytes)}"
-    _out(f"  Source:    {st.source_path}: {src}, {st.videos} videos")
+    src = "not on local disk" if not st.source.exists else \
+        f"{plural(st.source.count, 'file')}, {human_bytes(st.source.bytes)}"
+    _out(f"  Source:    {st.source_path}: {src}, {plural(st.videos, 'video')}")
     for d in st.destinations:
         if d.mount != "ok":
             _out(f"  {d.name}: ⚠ {d.mount}: {d.detail}")
             continue
         if d.backup_state == "complete" and d.listing:
-            files = f"✓ {d.listing.count} files, {human_bytes(d.listing.bytes)}"
+            files = f"✓ {plural(d.listing.count, 'file')}, {human_bytes(d.listing.bytes)}"
         elif d.backup_state == "partial":
             files = f"⚠ partial: {d.backup_files} of {st.source.count} files"
         else:
@@ -164,7 +203,7 @@ def cmd_status(ctx: Context) -> int:
             if d.content_differs:  # a failed content check, which no size verify clears
                 state = f"✗ content check failed: {state}"
             _out(f"    compare: {d.comparison.summary()}; verification: {state}")
-    _out(f"  Safe to delete: {'✓ yes' if st.safe else '✗ no'}")
+    _out(f"  Safe to delete: {'✓ yes' if st.safe else ('– not applicable' if not st.local else '✗ no')}")
     for r in st.reasons_unsafe():
         _out(f"    - {r}")
     return 0
@@ -329,23 +368,29 @@ def cmd_bulk_delete(ctx: Context) -> int:
             _out(render_table(["Date", "Participant", "Files", "Size"],
                               [[s.key.date_str, s.key.participant_id, str(s.source.count), human_bytes(s.source.bytes)]
                                for s in plan.candidates], align="llrr"))
-        _out(f"{len(plan.candidates)} sessions safe to delete ({human_bytes(plan.bytes)} to free), "
+        _out(f"{plural(len(plan.candidates), 'session')} safe to delete ({human_bytes(plan.bytes)} to free), "
              f"{len(plan.unsafe)} not safe (kept)")
+        if plan.unsafe and ctx.args.dry_run:
+            _out("kept:")
+            for st in plan.unsafe:
+                _out(f"  {st.key.date_str}  {st.key.participant_id}: " + "; ".join(st.reasons_unsafe()))
+    kept = [{"participant_id": st.key.participant_id, "session_date": st.key.date_str,
+             "reasons": st.reasons_unsafe()} for st in plan.unsafe]
     if not plan.candidates:
         if ctx.json:
-            emit_json({"deleted": 0, "failed": 0, "kept": len(plan.unsafe), "results": []})
+            emit_json({"deleted": 0, "failed": 0, "kept": len(plan.unsafe), "kept_sessions": kept, "results": []})
         return 0
     if not ctx.args.dry_run:
         ctx.require_writable("bulk-delete")
         confirm_typed("DELETE ALL", ctx.args.confirm,
-                      f"{len(plan.candidates)} sessions ({human_bytes(plan.bytes)}) will be deleted locally")
+                      f"{plural(len(plan.candidates), 'session')} ({human_bytes(plan.bytes)}) will be deleted locally")
     results = bulk_delete(svc, audit, [s.key for s in plan.candidates], dry_run=ctx.args.dry_run,
                           on_result=None if ctx.json else
                           (lambda r: _out(f"{'✓' if r.ok else '✗'} {r.key.label}: {r.message}")))
     ok = sum(r.ok for r in results)
     if ctx.json:
         emit_json({"deleted": 0 if ctx.args.dry_run else ok, "failed": len(results) - ok, "kept": len(plan.unsafe),
-                   "dry_run": ctx.args.dry_run, "results": [r.to_json() for r in results]})
+                   "kept_sessions": kept, "dry_run": ctx.args.dry_run, "results": [r.to_json() for r in results]})
     else:
         _out(f"\n{'would delete' if ctx.args.dry_run else 'deleted'} {ok}, failed {len(results) - ok}")
     return 0 if ok == len(results) else 1

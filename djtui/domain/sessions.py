@@ -402,6 +402,7 @@ class DjStatus:
     imported: bool
     missing: tuple[str, ...] = ()
     error: str | None = None
+    in_database: bool | None = None  # some table holds the session at all (None: not known)
 
 
 MOUNT_OK, MOUNT_MISSING, MOUNT_HUNG = "ok", "missing", "hung"
@@ -418,6 +419,11 @@ class DestinationStatus:
     drift: tuple[str, ...] = ("never verified",)
     detail: str = ""
     content_differs: tuple[str, ...] = ()  # files a checksum verify found different; they still apply
+    mount_point: str | None = None  # where a hung destination is mounted (None: not known)
+
+    @property
+    def remount_hint(self) -> str:
+        return remount_hint(self.mount_point)
 
     @property
     def backup_files(self) -> int:
@@ -464,6 +470,19 @@ class SessionStatus:
     dj: DjStatus
     destinations: tuple[DestinationStatus, ...] = field(default_factory=tuple)
     videos: int = 0
+    local: bool = True  # False: known from the database or a destination only, nothing on local disk
+
+    @property
+    def at_destination(self) -> bool:
+        """Some destination holds files of the session (what Backup means when nothing is local)."""
+        return any(d.listing is not None and d.listing.count > 0 for d in self.destinations)
+
+    @property
+    def exists_nowhere(self) -> bool:
+        """Not on local disk, not in the database, at no destination (and every destination answered)."""
+        return (not self.source.exists and self.dj.in_database is False
+                and all(d.mount == MOUNT_OK and (d.listing is None or not d.listing.exists)
+                        for d in self.destinations))
 
     @property
     def backup(self) -> bool:
@@ -508,6 +527,8 @@ class SessionStatus:
     def reasons_unsafe(self) -> list[str]:
         """Every reason the local copy may not be deleted, in words an operator can act on."""
         out = []
+        if not self.local:
+            return ["not on local disk: nothing to delete"]
         if self.source.count == 0:
             out.append("the source folder holds no files")
         if self.source.special:
@@ -521,8 +542,7 @@ class SessionStatus:
             out.append("no enabled destination is configured")
         for d in self.destinations:
             if d.mount == MOUNT_HUNG:
-                out.append(f"{d.name}: mount not answering (stale?); remount it: sudo umount -l {d.path} && "
-                           "sudo mount ...")
+                out.append(f"{d.name}: mount not answering (stale?); {d.remount_hint}")
             elif d.mount == MOUNT_MISSING:
                 out.append(f"{d.name}: destination not mounted/accessible ({d.detail or d.path})")
             elif d.backup_state == BACKUP_MISSING:
@@ -541,6 +561,7 @@ class SessionStatus:
             "participant_id": self.key.participant_id,
             "db_participant_id": self.db_participant,
             "session_date": self.key.date_str,
+            "local": self.local,
             "source_path": self.source_path,
             "files": self.source.count,
             "videos": self.videos,
@@ -553,7 +574,8 @@ class SessionStatus:
             "sizes_match": self.sizes_match,
             "safe": self.safe,
             "destinations": [
-                {"name": d.name, "path": d.path, "mount": d.mount, "backup": d.backup, "backup_state": d.backup_state,
+                {"name": d.name, "path": d.path, "mount": d.mount, "mount_point": d.mount_point, "backup": d.backup,
+                 "backup_state": d.backup_state,
                  "backup_files": d.backup_files, "sizes_match": d.sizes_match,
                  "verified": d.verified, "files": d.listing.count if d.listing else None,
                  "bytes": d.listing.bytes if d.listing else None,
@@ -562,6 +584,45 @@ class SessionStatus:
                 for d in self.destinations],
             "reasons_unsafe": self.reasons_unsafe(),
         }
+
+
+def remount_hint(mount_point: str | None) -> str:
+    """The one remount hint: it names the mount point, never a session folder, or says it is not known."""
+    if mount_point:
+        return f"remount it: sudo umount -l {mount_point} && sudo mount {mount_point}"
+    return "remount its share (mount point not known: `findmnt -T <destination base path>` names it)"
+
+
+def unescape_mountinfo(field_text: str) -> str:
+    """A path as /proc/self/mountinfo writes it (space, tab, newline and backslash as octal escapes)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field_text)
+
+
+def mount_points(mountinfo: str) -> list[str]:
+    """The mount points listed in the text of /proc/self/mountinfo (field 5 of each line)."""
+    out = []
+    for line in mountinfo.splitlines():
+        parts = line.split(" ")
+        if len(parts) > 4:
+            out.append(unescape_mountinfo(parts[4]))
+    return out
+
+
+def nearest_mount(path: str, points: Iterable[str]) -> str | None:
+    """The deepest mount point that holds ``path`` (by its components, no filesystem call); never ``/``."""
+    best: str | None = None
+    for mp in points:
+        if mp == "/":
+            continue
+        mp = mp.rstrip("/")
+        if (path == mp or path.startswith(mp + "/")) and (best is None or len(mp) > len(best)):
+            best = mp
+    return best
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 session``, ``2 sessions``."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def _names(rels: Sequence[str], limit: int = 5) -> str:

@@ -37,6 +37,8 @@ from djtui.domain.sessions import (
     compare_sizes,
     listing_stats,
     matches_prefix,
+    mount_points,
+    nearest_mount,
     normalize_participant,
     record_drift,
     render_path,
@@ -306,56 +308,125 @@ class SessionService:
 
     # -- discovery ---------------------------------------------------------------------------
     def discover(self, start: dt.date | None = None, end: dt.date | None = None) -> list[SessionKey]:
-        """Sessions present under the source base, filtered by prefix and date range."""
-        template = self.backup.source.path_structure
-        segments = template.split("/")
-        regexes = [template_regex(s) if "{" in s else None for s in segments]
-        prefixes = self.backup.filters.participant_prefixes
-        start, end = start or MIN_DATE, end or MAX_DATE
+        """Sessions present under the source base, filtered by prefix and date range.
 
-        def walk(beat: filesystem.Heartbeat) -> list[SessionKey]:
-            found: list[SessionKey] = []
-            level: list[tuple[Path, dict[str, str]]] = [(self.source_base, {})]
-            for seg, rx in zip(segments, regexes, strict=True):
-                nxt: list[tuple[Path, dict[str, str]]] = []
-                for path, vals in level:
-                    if rx is None:
-                        nxt.append((path / seg, vals))
-                        continue
-                    try:
-                        with os.scandir(path) as it:
-                            for e in it:
-                                m = rx.match(e.name)
-                                if m and e.is_dir(follow_symlinks=False):
-                                    nxt.append((Path(e.path), {**vals, **m.groupdict()}))
-                    except (FileNotFoundError, NotADirectoryError):
-                        continue
-                    beat()
-                level = nxt
-            odd: list[str] = []
-            for path, vals in level:
-                pid, ds = vals.get("participant_id"), vals.get("session_date")
-                if not pid or not ds or not matches_prefix(pid, prefixes):
-                    continue
-                try:  # a hand-made folder (quotes, spaces, non-UTF-8) no command could name: listed, not used
-                    validate_participant(pid)
-                except UserError:
-                    odd.append(str(path))
-                    continue
-                try:
-                    d = dt.datetime.strptime(ds, "%Y%m%d").date()
-                except ValueError:
-                    continue
-                if start <= d <= end:
-                    found.append(SessionKey(pid, d))
-            self.odd_folders = tuple(sorted(odd))
-            return sorted(set(found), key=lambda k: (k.session_date, k.participant_id))
-
+        Folders that look like sessions but cannot be used are remembered for a warning:
+        ``odd_folders`` (participant folder name unusable) and ``odd_dates`` (date folder name
+        not a valid YYYYMMDD date, while the folder holds files).
+        """
         if not self.source_base.is_dir():
             raise UserError(f"source base path {self.source_base} does not exist",
                             where=f"{self.config.label}, key `backup.source.base_path`",
                             hint="fix the path or create the folder")
-        return filesystem.with_deadline(walk, self.timeout, self.source_base)
+        found, odd, odd_dates = filesystem.with_deadline(
+            lambda beat: self._walk(self.source_base, self.backup.source.path_structure, start, end, beat,
+                                    odd_dates=True), self.timeout, self.source_base)
+        self.odd_folders = tuple(sorted(odd))
+        self.odd_dates = tuple(sorted(odd_dates))
+        return found
+
+    def _walk(self, base: Path, template: str, start: dt.date | None, end: dt.date | None,
+              beat: filesystem.Heartbeat, *, odd_dates: bool = False
+              ) -> tuple[list[SessionKey], list[str], list[str]]:
+        """The session folders under ``base`` laid out by ``template``: one directory level at a time."""
+        segments = template.split("/")
+        regexes = [template_regex(s) if "{" in s else None for s in segments]
+        prefixes = self.backup.filters.participant_prefixes
+        start, end = start or MIN_DATE, end or MAX_DATE
+        found: list[SessionKey] = []
+        bad_dates: list[tuple[Path, dict[str, str]]] = []
+        level: list[tuple[Path, dict[str, str]]] = [(base, {})]
+        for seg, rx in zip(segments, regexes, strict=True):
+            nxt: list[tuple[Path, dict[str, str]]] = []
+            for path, vals in level:
+                if rx is None:
+                    nxt.append((path / seg, vals))
+                    continue
+                try:
+                    with os.scandir(path) as it:
+                        for e in it:
+                            m = rx.match(e.name)
+                            if m and e.is_dir(follow_symlinks=False):
+                                nxt.append((Path(e.path), {**vals, **m.groupdict()}))
+                            elif odd_dates and "{session_date}" in seg and e.is_dir(follow_symlinks=False):
+                                bad_dates.append((Path(e.path), vals))
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                beat()
+            level = nxt
+        odd: list[str] = []
+        for path, vals in level:
+            pid, ds = vals.get("participant_id"), vals.get("session_date")
+            if not pid or not ds or not matches_prefix(pid, prefixes):
+                continue
+            try:  # a hand-made folder (quotes, spaces, non-UTF-8) no command could name: listed, not used
+                validate_participant(pid)
+            except UserError:
+                odd.append(str(path))
+                continue
+            try:
+                d = dt.datetime.strptime(ds, "%Y%m%d").date()
+            except ValueError:
+                bad_dates.append((path, vals))
+                continue
+            if start <= d <= end:
+                found.append(SessionKey(pid, d))
+        dates: list[str] = []
+        for path, vals in bad_dates:
+            pid = vals.get("participant_id")
+            if pid is not None and not matches_prefix(pid, prefixes):
+                continue
+            if _holds_files(path):
+                beat()
+                dates.append(str(path))
+        return sorted(set(found), key=lambda k: (k.session_date, k.participant_id)), odd, dates
+
+    def elsewhere(self, start: dt.date | None, end: dt.date | None,
+                  local: Sequence[SessionKey]) -> list[SessionKey]:
+        """Sessions in the range that the database or a destination holds but local disk does not.
+
+        One query (the Session table) and one folder walk per destination; a destination that does not
+        answer adds nothing here (its status shows it hung). A database id is spelled as on disk when a
+        destination names it, else with the first strip prefix the participant filter accepts.
+        """
+        have = set(local)
+        have_db = {(self.db_participant(k.participant_id), k.session_date) for k in local}
+        out: dict[tuple[str, dt.date], SessionKey] = {}
+        for d in self.destinations:
+            try:
+                keys, _, _ = filesystem.with_deadline(
+                    lambda beat, d=d: self._walk(d.base_path, d.path_structure, start, end, beat),
+                    self.timeout, d.base_path)
+            except (filesystem.Hung, OSError):
+                continue
+            for k in keys:
+                ident = (self.db_participant(k.participant_id), k.session_date)
+                if k not in have and ident not in have_db:
+                    out.setdefault(ident, k)
+        lo, hi = start or MIN_DATE, end or MAX_DATE
+        prefixes = self.backup.filters.participant_prefixes
+        try:
+            in_db = self._session_table(lo, hi)
+            if self.db is not None and self.settings.imported_rule == "multicamera":
+                self._session_rows = (lo, hi, set(in_db))
+        except (UserError, pymysql.err.MySQLError):  # the DJ column says why; the disks still show
+            in_db = []
+        for pid, day in in_db:
+            ident = (pid, day)
+            if ident in have_db or ident in out:
+                continue
+            names = [pid] + [p + pid for p in self.settings.participant_id.strip_prefixes
+                             if p and self.db_participant(p + pid) == pid]
+            name = next((n for n in names if matches_prefix(n, prefixes)), None)
+            if name is None:
+                continue
+            try:
+                k = SessionKey(validate_participant(name), day)
+            except UserError:
+                continue
+            if k not in have:
+                out[ident] = k
+        return sorted(out.values(), key=lambda k: (k.session_date, k.participant_id))
 
     # -- database --------------------------------------------------------------------------
     def dj_status(self, keys: Sequence[SessionKey]) -> dict[SessionKey, DjStatus]:
@@ -368,15 +439,17 @@ class SessionService:
         end = max(k.session_date for k in keys)
         dbid = {k: self.db_participant(k.participant_id) for k in keys}
         missing: dict[SessionKey, list[str]] = defaultdict(list)
+        held: set[tuple[str, dt.date]] = set()  # (database id, date) some table holds: the session exists there
         try:
             if self.settings.imported_rule == "multicamera":
-                self._multicamera(keys, dbid, start, end, missing)
+                held |= self._multicamera(keys, dbid, start, end, missing)
             for t in self.settings.tables:
                 db_name, table = t.table.split(".", 1)
                 rows = self.db.query(
                     f"SELECT DISTINCT {q(t.participant_column)}, {q(t.date_column)} FROM {q(db_name)}.{q(table)} "
                     f"WHERE {q(t.date_column)} BETWEEN %s AND %s", (start, end))
                 have = {(str(p), _date_of(d)) for p, d in rows}
+                held |= have
                 for k in keys:
                     if (dbid[k], k.session_date) not in have:
                         missing[k].append(t.table)
@@ -393,10 +466,13 @@ class SessionService:
                 elif (k.participant_id, k.session_date) not in have_sqlite and \
                         (dbid[k], k.session_date) not in have_sqlite:
                     missing[k].append("SQLite imported flag")
-        return {k: DjStatus(not missing.get(k), tuple(missing.get(k, ()))) for k in keys}
+        return {k: DjStatus(not missing.get(k), tuple(missing.get(k, ())),
+                            in_database=(dbid[k], k.session_date) in held)
+                for k in keys}
 
     def _multicamera(self, keys: Sequence[SessionKey], dbid: dict[SessionKey, str], start: dt.date, end: dt.date,
-                     missing: dict[SessionKey, list[str]]) -> None:
+                     missing: dict[SessionKey, list[str]]) -> set[tuple[str, dt.date]]:
+        """Fills ``missing``; returns the (database id, date) pairs that have a Session row."""
         s, m = q(self.settings.sessions_schema), q(self.settings.multicamera_schema)
         pids = sorted(set(dbid.values()))
         subjects: set[str] = set()
@@ -406,8 +482,13 @@ class SessionService:
                                  f"({','.join(['%s'] * len(chunk))})", chunk)
             subjects.update(str(r[0]) for r in rows)
         rng = (start, end)
-        sessions = {(str(p), _date_of(d)) for p, d in self.db.query(
-            f"SELECT participant_id, session_date FROM {s}.`session` WHERE session_date BETWEEN %s AND %s", rng)}
+        cached = getattr(self, "_session_rows", None)  # range_keys just read them: no second query
+        if cached is not None and cached[0] <= start and end <= cached[1]:
+            sessions = {x for x in cached[2] if start <= x[1] <= end}
+        else:
+            sessions = {(str(p), _date_of(d)) for p, d in self.db.query(
+                f"SELECT participant_id, session_date FROM {s}.`session` WHERE session_date BETWEEN %s AND %s",
+                rng)}
         recordings = {(str(p), _date_of(d)): int(n) for p, d, n in self.db.query(
             f"SELECT participant_id, session_date, COUNT(*) FROM {s}.`recording` "
             "WHERE session_date BETWEEN %s AND %s GROUP BY participant_id, session_date", rng)}
@@ -433,6 +514,7 @@ class SessionService:
                 missing[k].append("MultiCameraRecording")
             if ident in no_video:
                 missing[k].append("SingleCameraVideo")
+        return sessions | set(recordings)
 
     def _sqlite_imported(self, start: dt.date, end: dt.date) -> tuple[set[tuple[str, dt.date]], str | None]:
         path = self.settings.sqlite_path
@@ -459,14 +541,17 @@ class SessionService:
 
     def db_sessions(self, start: dt.date, end: dt.date) -> list[tuple[str, dt.date]]:
         """(database participant id, date) of every Session row in the range: what batch considers."""
+        try:
+            return self._session_table(start, end)
+        except pymysql.err.MySQLError:
+            return []
+
+    def _session_table(self, start: dt.date, end: dt.date) -> list[tuple[str, dt.date]]:
         if self.db is None or self.settings.imported_rule != "multicamera":
             return []
         s = q(self.settings.sessions_schema)
-        try:
-            rows = self.db.query(f"SELECT participant_id, session_date FROM {s}.`session` "
-                                 "WHERE session_date BETWEEN %s AND %s", (start, end))
-        except pymysql.err.MySQLError:
-            return []
+        rows = self.db.query(f"SELECT participant_id, session_date FROM {s}.`session` "
+                             "WHERE session_date BETWEEN %s AND %s", (start, end))
         return [(str(p), _date_of(d)) for p, d in rows]
 
     # -- status ------------------------------------------------------------------------------
@@ -499,7 +584,11 @@ class SessionService:
                 probe, listings = dst[d.name]
                 path = str(self.dest_path(d, k))
                 if not probe.ok or listings is None:
-                    dstats.append(DestinationStatus(d.name, path, mount=probe.state, detail=probe.detail))
+                    detail, mp = probe.detail, None
+                    if probe.state == MOUNT_HUNG:
+                        mp = self.mount_point_of(d)
+                        detail = f"{probe.path} did not answer within {self.timeout:g} s (stale mount?)"
+                    dstats.append(DestinationStatus(d.name, path, mount=probe.state, detail=detail, mount_point=mp))
                     continue
                 dl = listings[i]
                 cmp = compare_sizes(listing, dl) if dl.exists else None
@@ -511,11 +600,24 @@ class SessionService:
                                                 content_differs=tuple(m.rel for m in bad)))
             out.append(SessionStatus(k, self.db_participant(k.participant_id), str(self.source_path(k)), listing,
                                      dj.get(k, DjStatus(False, error="not queried")), tuple(dstats),
-                                     listing.videos(exts)))
+                                     listing.videos(exts), local=listing.exists))
             if src_err:
                 out[-1] = SessionStatus(k, out[-1].db_participant, out[-1].source_path, Listing(False),
                                         DjStatus(False, error=src_err), tuple(dstats), 0)
         return out
+
+    def mount_point_of(self, dest: Destination) -> str | None:
+        """Where ``dest`` is mounted: its configured mount point, else the nearest one in /proc/self/mountinfo.
+
+        Reads only the kernel's table (never the hung mount itself); None when it cannot tell.
+        """
+        if dest.mount_point:
+            return str(dest.mount_point)
+        try:
+            text = Path("/proc/self/mountinfo").read_text(errors="surrogateescape")
+        except OSError:
+            return None
+        return nearest_mount(os.path.abspath(dest.base_path), mount_points(text))
 
     def _scan_side(self, paths: list[Path]) -> tuple[list[Listing] | None, str | None]:
         try:
@@ -540,10 +642,26 @@ class SessionService:
                                          f"{exc.filename}: {exc.strerror}"), None
 
     def status_range(self, start: dt.date | None = None, end: dt.date | None = None) -> list[SessionStatus]:
-        return self.statuses(self.discover(start, end))
+        """Local sessions merged with those only the database or a destination holds (``local`` False)."""
+        return self.statuses(self.range_keys(start, end))
+
+    def range_keys(self, start: dt.date | None = None, end: dt.date | None = None) -> list[SessionKey]:
+        local = self.discover(start, end)
+        return sorted([*local, *self.elsewhere(start, end, local)], key=lambda k: (k.session_date, k.participant_id))
 
     def status(self, key: SessionKey) -> SessionStatus:
         return self.statuses([key])[0]
+
+
+def _holds_files(path: Path) -> bool:
+    """Does the folder hold any file (at any depth)? Stops at the first one."""
+    try:
+        for _root, _dirs, files in os.walk(path):
+            if files:
+                return True
+    except OSError:
+        return False
+    return False
 
 
 def _date_of(value: object) -> dt.date:

@@ -206,7 +206,7 @@ def test_tmux_term_dumb_says_what_the_app_needs(tmux: Tmux, demo_dir: Path):
 
 def test_tmux_40x10_no_color_every_mode_then_q(tmux: Tmux, demo_dir: Path):
     tmux.start("small", _cmd("TERM=xterm-256color NO_COLOR=1", demo_dir))
-    tmux.wait_for("small", "of 60 sessions")
+    tmux.wait_for("small", "of 64 sessions")
     colours: set[tuple[int, ...]] = set()
     for name, (key, cls) in SCREENS.items():
         tmux("send-keys", "-t", "small", "Escape")  # leave any text field, so digits are screen keys

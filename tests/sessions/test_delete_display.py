@@ -151,7 +151,7 @@ def test_backup_is_complete_partial_or_missing(lab, capsys):
     code, out, _ = run(lab, capsys, "status-range")
     line = next(x for x in out.splitlines() if x.startswith(DATE))
     assert line.split()[-4:] == ["✓", "⚠", "✗", "✗"], line
-    assert "1 sessions have a partial backup" in out
+    assert "1 session has a partial backup" in out
 
     (dest / "cam1.mp4").write_bytes(b"short")  # one present with another size: still partial, 1 of 5
     row = status_row(lab, capsys)

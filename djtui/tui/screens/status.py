@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Static
 
-from djtui.domain.sessions import SessionKey, SessionStatus, parse_date
+from djtui.domain.sessions import SessionKey, SessionStatus, parse_date, plural
 from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.deletion import bulk_delete, delete_session, plan_lines
@@ -26,9 +26,10 @@ from djtui.services.sessions import SessionService
 from djtui.services.transfer import Job, get_job_queue
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
-from djtui.tui.widgets.session_detail import SessionDetail
+from djtui.tui.widgets.session_detail import SessionDetailPane
 
 FIRST_BATCH = 120
+NARROW = 120  # below this width the detail pane takes the whole width (and the focus) instead of a third
 COLUMNS = ("", "Date", "Participant", "Videos", "Size", "DJ", "Backup", "Verified", "Safe")
 SORTS: dict[str, Callable[[SessionStatus], Any]] = {
     "Date": lambda s: (s.key.session_date, s.key.participant_id),
@@ -43,6 +44,7 @@ SORTS: dict[str, Callable[[SessionStatus], Any]] = {
 OK = Text("✓", style="bold green")
 BAD = Text("✗", style="bold red")
 WARN = Text("⚠", style="bold yellow")
+NA = Text("–", style="dim")  # Safe does not apply: the session is not on local disk
 
 
 def mark(ok: bool, warn: bool = False) -> Text:
@@ -61,8 +63,9 @@ class SessionsScreen(DjtuiScreen):
     SessionsScreen #sess-filters #sess-text { width: 1fr; }
     SessionsScreen #sess-main { height: 1fr; }
     SessionsScreen #sess-table { width: 2fr; height: 1fr; }
-    SessionsScreen SessionDetail { display: none; }
-    SessionsScreen.-detail SessionDetail { display: block; }
+    SessionsScreen SessionDetailPane { display: none; }
+    SessionsScreen.-detail SessionDetailPane { display: block; }
+    SessionsScreen.-detail.-narrow #sess-table { display: none; }
     SessionsScreen #sess-summary { height: 1; padding: 0 1; color: $text-muted; }
     """
     BINDINGS = [
@@ -95,7 +98,7 @@ class SessionsScreen(DjtuiScreen):
             yield Input(placeholder="/ filter participant or date", id="sess-text")
         with Horizontal(id="sess-main"):
             yield DataTable(id="sess-table", cursor_type="row", zebra_stripes=True)
-            yield SessionDetail("")
+            yield SessionDetailPane()
         yield Static("loading sessions…", id="sess-summary")
 
     def on_mount(self) -> None:
@@ -104,6 +107,9 @@ class SessionsScreen(DjtuiScreen):
             table.add_column(col, key=col)
         table.focus()  # DjtuiScreen.on_mount also runs (Textual dispatches along the MRO)
         self._without_db()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < NARROW, "-narrow")
 
     @work(group="sessions-nodb", exit_on_error=False)
     async def _without_db(self) -> None:
@@ -144,7 +150,8 @@ class SessionsScreen(DjtuiScreen):
             start, end = self._range()
             svc = self.service()
             self._summary("scanning sessions…")
-            keys = await asyncio.to_thread(svc.discover, start, end)
+            keys = await asyncio.to_thread(svc.range_keys, start, end)
+            self._warn_odd(svc)
             # the first screenful first (same batched queries, fewer rows), then everything
             head = await asyncio.to_thread(svc.statuses, keys[:FIRST_BATCH])
             if len(keys) > FIRST_BATCH:
@@ -163,6 +170,18 @@ class SessionsScreen(DjtuiScreen):
         self.selected &= set(self.statuses)
         self.render_rows()
         self.loaded.set()
+
+    def _warn_odd(self, svc: SessionService) -> None:
+        """The folders discovery skipped (odd participant or date names), as the CLI warns on stderr."""
+        odd, dates = getattr(svc, "odd_folders", ()), getattr(svc, "odd_dates", ())
+        lines = [f"{p}: participant folder name is not a usable id (letters, digits, _ - . only)" for p in odd[:5]]
+        lines += [f"{p}: holds files but its date folder name is not a valid date (YYYYMMDD)" for p in dates[:5]]
+        more = len(odd) + len(dates) - len(lines)
+        if more > 0:
+            lines.append(f"... and {plural(more, 'more folder')}")
+        if lines:
+            self.notify("\n".join(lines) + "\nrename them to back them up with djtui",
+                        title=f"Skipped {plural(len(odd) + len(dates), 'folder')}", severity="warning", timeout=30)
 
     async def refresh_keys(self, keys: list[SessionKey]) -> None:
         svc = self.service()
@@ -183,6 +202,10 @@ class SessionsScreen(DjtuiScreen):
 
     def _cells(self, s: SessionStatus) -> tuple:
         sel = Text("●", style="bold cyan") if row_key(s.key) in self.selected else Text(" ")
+        if not s.local:  # Backup: does a destination hold it; Verified and Safe do not apply
+            return (sel, s.key.date_str, s.key.participant_id, Text("0", justify="right"),
+                    Text("not local", style="dim", justify="right"), mark(s.dj.imported),
+                    mark(s.at_destination, s.hung), NA, NA)
         return (sel, s.key.date_str, s.key.participant_id, Text(str(s.videos), justify="right"),
                 Text(human_bytes(s.source.bytes), justify="right"), mark(s.dj.imported),
                 mark(s.backup, s.hung or s.backup_partial), mark(s.verified, s.hung or s.needs_verify), mark(s.safe))
@@ -209,11 +232,16 @@ class SessionsScreen(DjtuiScreen):
     def _update_summary(self) -> None:
         vis = self.visible()
         safe = sum(s.safe for s in vis)
-        hung = any(s.hung for s in vis)
-        text = (f"{len(vis)} of {len(self.statuses)} sessions · {safe} safe · {len(self.selected)} selected · "
+        hung = [d for s in vis for d in s.destinations if d.mount == "hung"]
+        hidden = len(self.hidden_selected())
+        sel = f"{len(self.selected)} selected" + (f" ({hidden} hidden by the filter, not acted on)" if hidden else "")
+        text = (f"{len(vis)} of {plural(len(self.statuses), 'session')} · {safe} safe · {sel} · "
                 f"sort {self.sort_by}{' ↓' if self.sort_reverse else ''}")
-        if hung:
-            text += " · ⚠ a destination is not answering: remount it"
+        away = sum(not s.local for s in vis)
+        if away:
+            text += f" · {away} not local (–)"
+        if hung:  # first: at 80 columns the end of the line is cut off
+            text = f"⚠ {hung[0].name} not answering: {hung[0].remount_hint} · " + text
         if self.ctx.readonly:
             text += " · read-only"
         self._summary(text)
@@ -230,16 +258,31 @@ class SessionsScreen(DjtuiScreen):
         except Exception:
             return None
 
+    def hidden_selected(self) -> list[str]:
+        """Selected rows the text filter hides: no action touches them (the footer says how many)."""
+        shown = {row_key(s.key) for s in self.visible()}
+        return sorted(k for k in self.selected if k in self.statuses and k not in shown)
+
     def _targets(self) -> list[SessionStatus]:
-        if self.selected:
-            return [self.statuses[k] for k in sorted(self.selected) if k in self.statuses]
+        """What s, v, d and D act on: the selected rows the filter shows, else the row under the cursor."""
+        shown = {row_key(s.key) for s in self.visible()}
+        picked = [self.statuses[k] for k in sorted(self.selected) if k in self.statuses and k in shown]
+        if picked:
+            return picked
         k = self._cursor_key()
         return [self.statuses[k]] if k and k in self.statuses else []
+
+    def _note_hidden(self) -> None:
+        hidden = self.hidden_selected()
+        if hidden:
+            self.notify(f"{plural(len(hidden), 'selected row')} hidden by the filter "
+                        f"{'was' if len(hidden) == 1 else 'were'} left alone; clear the filter (Esc) to act on "
+                        f"{'it' if len(hidden) == 1 else 'them'}", severity="warning")
 
     def _show_detail_for_cursor(self) -> None:
         if self.has_class("-detail"):
             k = self._cursor_key()
-            self.query_one(SessionDetail).show(self.statuses.get(k) if k else None)
+            self.query_one(SessionDetailPane).show(self.statuses.get(k) if k else None)
 
     # -- events ---------------------------------------------------------------------------------
     @on(DataTable.RowHighlighted)
@@ -279,6 +322,7 @@ class SessionsScreen(DjtuiScreen):
     def action_clear(self) -> None:
         if self.has_class("-detail"):
             self.remove_class("-detail")
+            self.query_one(DataTable).focus()
             return
         text = self.query_one("#sess-text", Input)
         if text.value:
@@ -308,6 +352,12 @@ class SessionsScreen(DjtuiScreen):
     def action_detail(self) -> None:
         self.toggle_class("-detail")
         self._show_detail_for_cursor()
+        if self.has_class("-detail") and self.has_class("-narrow"):
+            pane = self.query_one(SessionDetailPane)
+            pane.scroll_home(animate=False)
+            pane.focus()  # the table is hidden: arrows and PageDown scroll the pane, Esc goes back
+        elif not self.has_class("-detail"):
+            self.query_one(DataTable).focus()
 
     def _refuse_readonly(self, what: str) -> bool:
         if self.ctx.readonly:
@@ -322,14 +372,22 @@ class SessionsScreen(DjtuiScreen):
             return
         if kind == "sync" and self._refuse_readonly("sync"):
             return
+        away = [st for st in targets if not st.local]
+        targets = [st for st in targets if st.local]
+        if away:
+            self.notify(f"skipped {plural(len(away), 'session')} not on local disk: "
+                        + ", ".join(st.key.label for st in away[:3]), severity="warning")
+        self._note_hidden()
+        if not targets:
+            return
         queue = get_job_queue(self.ctx)
         n = 0
         for st in targets:
             for d in st.destinations:
                 queue.submit(kind, st.key, d.name)
                 n += 1
-        self.notify(f"queued {n} {kind} job(s); see Transfers (2)")
-        self.selected.clear()
+        self.notify(f"queued {plural(n, kind + ' job')}; see Transfers (2)")
+        self.selected.difference_update(row_key(st.key) for st in targets)
         self.render_rows()
 
     def action_sync(self) -> None:
@@ -339,12 +397,21 @@ class SessionsScreen(DjtuiScreen):
         self._queue_jobs("verify")
 
     def action_delete(self) -> None:
+        """The targets of s and v: the selected rows the filter shows (several: the bulk modal), else the cursor."""
         if self._refuse_readonly("delete"):
             return
-        k = self._cursor_key()
-        if not k:
+        targets = self._targets()
+        if not targets:
             return
-        self.delete_one(self.statuses[k].key)
+        self._note_hidden()
+        if len(targets) > 1:
+            self.delete_many(targets)
+            return
+        if not targets[0].local:
+            self.notify("refused: not on local disk: nothing to delete", title=f"Delete {targets[0].key.label}",
+                        severity="error")
+            return
+        self.delete_one(targets[0].key)
 
     @work(exclusive=True, group="sessions-delete", exit_on_error=False)
     async def delete_one(self, key: SessionKey) -> None:
@@ -393,19 +460,21 @@ class SessionsScreen(DjtuiScreen):
     def action_bulk_delete(self) -> None:
         if self._refuse_readonly("bulk delete"):
             return
-        self.delete_many()
+        self._note_hidden()
+        shown = {row_key(s.key) for s in self.visible()}
+        self.delete_many(self._targets() if self.selected & shown else self.visible())
 
     @work(exclusive=True, group="sessions-delete", exit_on_error=False)
-    async def delete_many(self) -> None:
+    async def delete_many(self, pool: list[SessionStatus]) -> None:
         svc = self.service()
-        pool = self._targets() if self.selected else self.visible()
+        pool = [s for s in pool if s.local]  # nothing local to delete for the others
         fresh = await asyncio.to_thread(svc.statuses, [s.key for s in pool])
         safe = [s for s in fresh if s.safe]
         if not safe:
-            self.notify(f"none of the {len(fresh)} sessions is safe to delete", severity="warning")
+            self.notify(f"none of the {plural(len(fresh), 'local session')} is safe to delete", severity="warning")
             return
         total = sum(s.source.bytes for s in safe)
-        lines = [f"{len(safe)} sessions, {human_bytes(total)} will be deleted locally "
+        lines = [f"{plural(len(safe), 'session')}, {human_bytes(total)} will be deleted locally "
                  f"({len(fresh) - len(safe)} not safe, kept):", ""]
         lines += [f"  {s.key.date_str}  {s.key.participant_id}  {s.source.count} files  "
                   f"{human_bytes(s.source.bytes)}" for s in safe]
@@ -417,7 +486,7 @@ class SessionsScreen(DjtuiScreen):
         results = await asyncio.to_thread(bulk_delete, svc, self.ctx.audit, [s.key for s in safe])
         ok = sum(r.ok for r in results)
         failed = [r for r in results if not r.ok]
-        msg = f"deleted {ok} of {len(results)} sessions"
+        msg = f"deleted {ok} of {plural(len(results), 'session')}"
         if failed:
             msg += "; refused: " + "; ".join(f"{r.key.label}: {r.message}" for r in failed[:3])
         self.notify(msg, title="Bulk delete", severity="error" if failed else "information", timeout=15)

@@ -1,5 +1,5 @@
-"""Sessions follow-ups (acceptance report A #6 #9 #11 #13 #15, and sessions known only to the database).
-
+"""Sessions after the acceptance walk of issue #3: sessions known only to the database or a backup, odd
+date folders, one remount hint, hidden selections, the detail pane at 80x24, sessions that exist nowhere.
 Real server, real files; Pilot tests drive the Sessions screen at 80x24.
 """
 

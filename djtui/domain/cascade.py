@@ -207,12 +207,46 @@ def plan_cascade(g: nx.MultiDiGraph, leaves: list[Leaf], *, complete_parts: bool
 
 
 def descendants_tree(g: nx.MultiDiGraph, table: str) -> list[ForeignKey]:
-    """FKs of the tables that depend on ``table`` (for the explorer)."""
+    """FKs of the tables that depend on ``table`` directly (for the explorer)."""
     return [d["fk"] for _, _, d in g.out_edges(table, data=True)]
 
 
 def ancestors_tree(g: nx.MultiDiGraph, table: str) -> list[ForeignKey]:
+    """FKs by which ``table`` references its direct parents (for the explorer)."""
     return [d["fk"] for _, _, d in g.in_edges(table, data=True)]
+
+
+@dataclass(frozen=True)
+class TreeEdge:
+    """One node of the explorer's tree: ``table`` reached through ``fk`` from the node above it.
+
+    ``cycle``: ``table`` is already on the path from the root (a self-reference or a cycle of
+    foreign keys), so the node must not expand again.
+    """
+
+    fk: ForeignKey
+    table: str
+    cycle: bool = False
+
+
+def tree_children(g: nx.MultiDiGraph, table: str, direction: str, path: Iterable[str] = ()) -> list[TreeEdge]:
+    """The nodes below ``table`` in the ancestors (``"up"``: its parents) or descendants (``"down"``:
+    its children) tree, sorted by table and foreign key. ``path`` holds the tables from the root to
+    ``table``; a child already on it is marked ``cycle`` (so transitive expansion always ends)."""
+    on_path = {*path, table}
+    if direction == "up":
+        edges = [(p, d["fk"]) for p, _, d in g.in_edges(table, data=True)]
+    elif direction == "down":
+        edges = [(c, d["fk"]) for _, c, d in g.out_edges(table, data=True)]
+    else:
+        raise ValueError(f"direction must be 'up' or 'down', not {direction!r}")
+    return [TreeEdge(fk, other, other in on_path) for other, fk in sorted(edges, key=lambda e: (e[0], e[1].name))]
+
+
+def related_count(g: nx.MultiDiGraph, table: str, direction: str) -> int:
+    """How many tables are ``table``'s ancestors (``"up"``) or descendants (``"down"``), transitively."""
+    found = nx.ancestors(g, table) if direction == "up" else nx.descendants(g, table)
+    return len(found - {table})
 
 
 def to_mermaid(g: nx.MultiDiGraph, tables: Iterable[str]) -> str:

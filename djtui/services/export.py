@@ -40,6 +40,7 @@ import decimal
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -884,27 +885,95 @@ def count_leaf(db: Database, leaf: Leaf, index: int = 0, *,
                statement_timeout: float | None = STATEMENT_TIMEOUT_S) -> int:
     """Rows a single restriction selects, run read-only and nonlocking (a plain SELECT), under the
     statement time limit (the screen validates as the user types)."""
-    check_restriction(leaf.restriction, where=leaf.label(index))
-    where = f" WHERE ({leaf.restriction})" if leaf.restriction.strip() else ""
-    conn = db.connect()
-    try:
-        with conn.cursor() as cur:
-            if where and statement_timeout:
-                cur.execute(_time_limit_sql(_is_mariadb(conn), statement_timeout))
-            cur.execute("START TRANSACTION READ ONLY")
-            sql = f"SELECT COUNT(*) FROM {quote_table(leaf.table)}{where}"
-            commandlog.record("sql", sql, None)
+    return LeafCount(db, leaf, index, statement_timeout=statement_timeout).run()
+
+
+class CountCancelled(Exception):
+    """A :class:`LeafCount` was cancelled (superseded, or its screen left) before it finished."""
+
+
+class LeafCount:
+    """One restriction check (``count_leaf``) that another thread can stop on the server.
+
+    ``run()`` counts on a connection of its own; ``cancel()`` (from any thread) marks it cancelled
+    and kills that connection from a second one (``KILL <id>``: unlike ``KILL QUERY`` it also stops
+    a query that was sent but has not started yet), so a superseded ``SELECT COUNT(*)`` does not go
+    on scanning on the server. A cancelled ``run()`` raises :class:`CountCancelled`.
+    """
+
+    def __init__(self, db: Database, leaf: Leaf, index: int = 0, *,
+                 statement_timeout: float | None = STATEMENT_TIMEOUT_S) -> None:
+        self.db = db
+        self.leaf = leaf
+        self.index = index
+        self.statement_timeout = statement_timeout
+        self._lock = threading.Lock()
+        self._conn_id: int | None = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Stop the check; blocks for one short connection (call it from a worker thread)."""
+        with self._lock:
+            if self.cancelled:
+                return
+            self.cancelled = True
+            conn_id = self._conn_id
+        if conn_id is None:
+            return  # not connected yet: run() sees the flag before it sends anything
+        try:
+            killer = self.db.connect()
+        except Exception:
+            return  # the server is gone: so is the query
+        try:
+            with killer.cursor() as cur:
+                commandlog.record("sql", f"KILL {conn_id}", None)
+                cur.execute(f"KILL {int(conn_id)}")
+        except pymysql.err.MySQLError:
+            pass  # it finished meanwhile (unknown thread id)
+        finally:
+            killer.close()
+
+    def run(self) -> int:
+        leaf, index, statement_timeout = self.leaf, self.index, self.statement_timeout
+        check_restriction(leaf.restriction, where=leaf.label(index))
+        where = f" WHERE ({leaf.restriction})" if leaf.restriction.strip() else ""
+        if self.cancelled:
+            raise CountCancelled()
+        conn = self.db.connect()
+        try:
+            with self._lock:
+                if self.cancelled:
+                    raise CountCancelled()
+                self._conn_id = conn.thread_id()
+            with conn.cursor() as cur:
+                if where and statement_timeout:
+                    cur.execute(_time_limit_sql(_is_mariadb(conn), statement_timeout))
+                cur.execute("START TRANSACTION READ ONLY")
+                sql = f"SELECT COUNT(*) FROM {quote_table(leaf.table)}{where}"
+                commandlog.record("sql", sql, None)
+                try:
+                    cur.execute(sql)
+                except (pymysql.err.MySQLError, OSError) as exc:
+                    if self.cancelled:
+                        raise CountCancelled() from None
+                    if exc.args and exc.args[0] in _TIMEOUT_ERRORS:
+                        raise timeout_failure(leaf.label(index), index, statement_timeout) from None
+                    msg = exc.args[1] if len(exc.args) > 1 else str(exc)
+                    raise UserError(f"the restriction of {leaf.label(index)} fails: {msg}",
+                                    where=f"leaf {index + 1}") from None
+                n = int(cur.fetchone()[0])
+            if self.cancelled:
+                raise CountCancelled()
+            return n
+        except pymysql.err.MySQLError:
+            if self.cancelled:
+                raise CountCancelled() from None
+            raise
+        finally:
             try:
-                cur.execute(sql)
-            except pymysql.err.MySQLError as exc:
-                if exc.args and exc.args[0] in _TIMEOUT_ERRORS:
-                    raise timeout_failure(leaf.label(index), index, statement_timeout) from None
-                msg = exc.args[1] if len(exc.args) > 1 else str(exc)
-                raise UserError(f"the restriction of {leaf.label(index)} fails: {msg}",
-                                where=f"leaf {index + 1}") from None
-            return int(cur.fetchone()[0])
-    finally:
-        conn.close()
+                conn.close()
+            except Exception:
+                pass  # killed under us
 
 
 # ---------------------------------------------------------------------------

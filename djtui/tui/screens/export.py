@@ -7,7 +7,9 @@ screen only shows. Restrictions are checked as they are typed: a lexical check a
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
@@ -15,28 +17,52 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Horizontal, Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Input, Label, OptionList, ProgressBar, Static, Tree
+from textual.widgets import DataTable, Footer, Input, Label, OptionList, ProgressBar, Static, Tree
 from textual.widgets.option_list import Option
+from textual.widgets.tree import TreeNode
 
-from djtui.domain.cascade import Leaf, ancestors_tree, descendants_tree
+from djtui.domain.cascade import Leaf, related_count, tree_children
 from djtui.errors import OperationFailed, UserError
 from djtui.tui.screens.base import DjtuiScreen
+from djtui.tui.widgets.export_write import ExportWriteDialog, WriteChoice
+
+TREE_AUTO_NODES = 60  # nodes shown expanded when a table is picked; deeper ones expand on demand (Enter)
+TREE_MAX_CHILDREN = 200  # a node with more children lists this many and says how many are left out
+
+
+@dataclass(frozen=True)
+class _Branch:
+    """What a tree node stands for: ``table`` in the ancestors (up) or descendants (down) tree."""
+
+    direction: str
+    table: str
+    path: tuple[str, ...]  # the tables above it, from the picked one
 
 
 class ExportScreen(DjtuiScreen):
     SCREEN_TITLE = "Export"
     AUTO_FOCUS = "#export-tables"  # not an Input: the number keys must still switch screens
 
+    # below 110 columns the picker and the tree share the left half (stacked): names do not wrap and
+    # the rows column of the counts stays on screen at 80x24
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+
     DEFAULT_CSS = """
     ExportScreen #export-cols { height: 1fr; }
-    ExportScreen #export-pick { width: 1fr; min-width: 24; }
-    ExportScreen #export-graph { width: 1fr; }
-    ExportScreen #export-leaves-col { width: 1fr; min-width: 30; }
+    ExportScreen #export-left { width: 2fr; layout: horizontal; }
+    ExportScreen #export-pick { width: 1fr; min-width: 24; max-width: 40; }
+    ExportScreen #export-graph { width: 2fr; }
+    ExportScreen #export-leaves-col { width: 1fr; min-width: 40; max-width: 64; }
+    ExportScreen.-narrow #export-left { width: 1fr; min-width: 20; layout: vertical; }
+    ExportScreen.-narrow #export-pick { width: 1fr; min-width: 0; max-width: 100%; height: 1fr; }
+    ExportScreen.-narrow #export-graph { width: 1fr; height: 1fr; }
+    ExportScreen.-narrow #export-leaves-col { min-width: 20; max-width: 100%; }
     ExportScreen OptionList { height: 1fr; }
     ExportScreen Tree { height: 1fr; }
     ExportScreen #export-leaves { height: 6; }
+    ExportScreen.-narrow #export-leaves { height: 4; }
     ExportScreen #export-counts { height: 1fr; }
     ExportScreen #export-files { height: 1fr; display: none; }
     ExportScreen #export-file-problems { height: auto; max-height: 8; color: $warning; display: none; }
@@ -47,17 +73,19 @@ class ExportScreen(DjtuiScreen):
     ExportScreen #export-restriction-status { height: 1; }
     ExportScreen #export-restriction-status.bad { color: $error; }
     ExportScreen #export-restriction-status.good { color: $success; }
+    ExportScreen #export-summary { height: auto; max-height: 4; }
     ExportScreen #export-progress { display: none; }
     ExportScreen #export-progress.busy { display: block; }
     """
 
     BINDINGS = [
-        Binding("slash", "focus_search", "Search", id="export.search"),
-        Binding("r", "focus_restriction", "Restriction", id="export.restriction"),
+        # `/` is in the search field's placeholder and in help (?): the footer keeps its room for the rest
+        Binding("/", "focus_search", "Search", show=False, id="export.search"),
+        Binding("r", "focus_restriction", "Restrict", id="export.restriction"),
         Binding("f", "toggle_files", "Files", id="export.files"),
-        Binding("x", "remove_leaf", "Remove leaf", id="export.remove"),
-        Binding("w", "write", "Write SQL", id="export.write"),
-        Binding("m", "save_graph", "Save Mermaid", id="export.mermaid"),
+        Binding("x", "remove_leaf", "Remove", id="export.remove"),
+        Binding("w", "write", "Write", id="export.write"),
+        Binding("m", "save_graph", "Save graph", id="export.mermaid"),
     ]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -70,22 +98,31 @@ class ExportScreen(DjtuiScreen):
         self._known_bad: dict[Leaf, str] = {}  # server-checked restrictions that failed
         self._known_good: set[Leaf] = set()  # ... and those that passed
         self.files: list = []  # the NeededFile list of the last count
+        self.last_export: Path | None = None  # where `w` last wrote: `m` saves the graph next to it
+        self.summary = ""
+        # restriction checks: at most one runs on the server at a time (the gate); a newer one (or leaving
+        # the screen) stops the one it supersedes there (LeafCount.cancel kills its connection)
+        self._check_gate = threading.Lock()
+        self._checks_lock = threading.Lock()
+        self._typing_check = None  # the LeafCount of the as-you-type check now running or waiting
+        self._checks: set = set()  # every LeafCount running or waiting
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="export-cols"):
-            with Vertical(id="export-pick"):
-                yield Label("Tables", classes="heading")
-                yield Input(placeholder="search tables  (/)", id="export-search")
-                yield OptionList(id="export-tables")
-            with Vertical(id="export-graph"):
-                yield Label("Foreign keys", classes="heading")
-                yield Tree("(pick a table)", id="export-tree")
+            with Container(id="export-left"):
+                with Vertical(id="export-pick"):
+                    yield Label("Tables", classes="heading")
+                    yield Input(placeholder="search tables  (/)", id="export-search")
+                    yield OptionList(id="export-tables")
+                with Vertical(id="export-graph"):
+                    yield Label("Foreign keys (Enter expands)", classes="heading")
+                    yield Tree("(pick a table)", id="export-tree")
             with Vertical(id="export-leaves-col"):
                 yield Label("Leaves", classes="heading")
                 yield Input(placeholder="restriction, Enter adds a leaf (r)", id="export-restriction")
                 yield Static("", id="export-restriction-status")
                 yield DataTable(id="export-leaves", cursor_type="row")
-                yield Label("Rows per table  (f: stored files)", classes="heading", id="export-lower-heading")
+                yield Label("Rows per table  (f: files)", classes="heading", id="export-lower-heading")
                 yield DataTable(id="export-counts", cursor_type="row")
                 yield DataTable(id="export-files", cursor_type="row")
                 yield Static("", id="export-file-problems")
@@ -95,8 +132,43 @@ class ExportScreen(DjtuiScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#export-leaves", DataTable).add_columns("#", "table", "restriction")
-        self.query_one("#export-counts", DataTable).add_columns("table", "rows", "from")
+        self.query_one("#export-counts", DataTable).add_columns("rows", "table", "from")  # the number first
         self.query_one("#export-files", DataTable).add_columns("exists", "bytes", "store", "path", "table")
+        self.query_one("#export-tree", Tree).guide_depth = 2  # deep ancestor chains keep their labels in view
+        self.query_one(Footer).compact = True  # the main keys, Help and Quit fit in 80 columns
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Fields lose their borders below 30 rows, so the counts keep their rows at 80x24; the footer
+        is compact."""
+        short = self.size.height < 30
+        for field in self.query(Input):
+            field.compact = short
+
+    def on_screen_suspend(self) -> None:
+        """Leaving the screen stops its restriction checks on the server."""
+        if self._check_timer is not None:
+            self._check_timer.stop()
+        threading.Thread(target=self._cancel_checks, name="djtui-export-cancel", daemon=True).start()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.selected is not None and self.query_one("#export-restriction", Input).value:
+            self._check_restriction()  # the check that leaving stopped
+
+    def on_unmount(self) -> None:
+        if self._check_timer is not None:
+            self._check_timer.stop()
+        self._cancel_checks()
+
+    def _cancel_checks(self) -> None:
+        with self._checks_lock:
+            checks, self._typing_check = list(self._checks), None
+        for check in checks:
+            check.cancel()
 
     def on_db_ready(self) -> None:
         self.load_graph()
@@ -148,18 +220,55 @@ class ExportScreen(DjtuiScreen):
         if table is None or self.graph is None or table == self.selected:
             return
         self.selected = table
+        self._show_tree(table)
+        self.query_one("#export-restriction", Input).placeholder = f"restriction on {table}, Enter adds a leaf"
+        self._check_restriction()
+
+    def _show_tree(self, table: str) -> None:
+        """Ancestors and descendants, transitively: the first TREE_AUTO_NODES nodes open, the rest on Enter."""
+        assert self.graph is not None
         tree = self.query_one("#export-tree", Tree)
         tree.clear()
         tree.root.set_label(Text(table))
-        up = tree.root.add("ancestors (references)", expand=True)
-        for fk in ancestors_tree(self.graph, table):
-            up.add_leaf(self._fk_label(fk.parent, fk.columns))
-        down = tree.root.add("descendants (referenced by)", expand=True)
-        for fk in descendants_tree(self.graph, table):
-            down.add_leaf(self._fk_label(fk.child, fk.columns))
+        heads = []
+        for direction, name in (("up", "ancestors"), ("down", "descendants")):
+            n = related_count(self.graph, table, direction)
+            label = f"{name} ({n} table{'' if n == 1 else 's'})"
+            heads.append(tree.root.add(Text(label), data=_Branch(direction, table, ()), allow_expand=n > 0))
         tree.root.expand()
-        self.query_one("#export-restriction", Input).placeholder = f"restriction on {table}, Enter adds a leaf"
-        self._check_restriction()
+        budget = TREE_AUTO_NODES
+        todo = list(heads)
+        while todo and budget > 0:
+            node = todo.pop(0)
+            budget -= self._fill_node(node)
+            node.expand()
+            todo.extend(c for c in node.children if c.allow_expand)
+
+    def _fill_node(self, node: TreeNode) -> int:
+        """Add ``node``'s children once (lazily: on first expansion); returns how many were added."""
+        branch = node.data
+        if not isinstance(branch, _Branch) or node.children or self.graph is None:
+            return 0
+        edges = tree_children(self.graph, branch.table, branch.direction, branch.path)
+        path = (*branch.path, branch.table)
+        for edge in edges[:TREE_MAX_CHILDREN]:
+            label = self._fk_label(edge.table, edge.fk.columns)
+            more = (self.graph.in_degree(edge.table) if branch.direction == "up"
+                    else self.graph.out_degree(edge.table))
+            if edge.cycle:
+                label.append("  (cycle: already above)", style="italic")
+                node.add_leaf(label)
+            elif more:
+                node.add(label, data=_Branch(branch.direction, edge.table, path), allow_expand=True)
+            else:
+                node.add_leaf(label)
+        if len(edges) > TREE_MAX_CHILDREN:
+            node.add_leaf(Text(f"… {len(edges) - TREE_MAX_CHILDREN} more foreign keys not shown", style="italic"))
+        return min(len(edges), TREE_MAX_CHILDREN)
+
+    @on(Tree.NodeExpanded, "#export-tree")
+    def _expand(self, event: Tree.NodeExpanded) -> None:
+        self._fill_node(event.node)
 
     @staticmethod
     def _fk_label(table: str, columns: tuple[tuple[str, str], ...]) -> Text:
@@ -195,35 +304,56 @@ class ExportScreen(DjtuiScreen):
         status.set_class(ok is False, "bad")
         status.set_class(ok is True, "good")
 
-    def _server_check(self, leaf: Leaf) -> tuple[str, bool]:
-        """Count the restriction's rows on the server (runs in a worker thread)."""
-        from djtui.services.export import count_leaf
+    def _server_check(self, leaf: Leaf, *, typing: bool) -> tuple[str, bool] | None:
+        """Count the restriction's rows on the server (runs in a worker thread); None: superseded.
+
+        A newer check supersedes the as-you-type check before it (``typing``: this one is such a
+        check; Enter's check is not, so typing on does not stop it): the older one's query is
+        killed on the server, and only one check runs there at a time."""
+        from djtui.services.export import CountCancelled, LeafCount
 
         if self.ctx.db is None:
             return "cannot check: not connected to the database", False
+        check = LeafCount(self.ctx.db, leaf, statement_timeout=self.ctx.config.export.statement_timeout_s)
+        with self._checks_lock:
+            old, self._typing_check = self._typing_check, (check if typing else None)
+            self._checks.add(check)
         try:
-            n = count_leaf(self.ctx.db, leaf, statement_timeout=self.ctx.config.export.statement_timeout_s)
+            if old is not None:
+                old.cancel()
+            with self._check_gate:
+                n = check.run()
             return f"✓ {n} rows", True
+        except CountCancelled:
+            return None
         except UserError as exc:
             return exc.what, False
         except OperationFailed as exc:  # the time limit: the first line names the leaf and the limit
             return str(exc).splitlines()[0], False
         except Exception as exc:
             return f"cannot check: {exc}", False
+        finally:
+            with self._checks_lock:
+                self._checks.discard(check)
+                if self._typing_check is check:
+                    self._typing_check = None
 
     @work(thread=True, exclusive=True, group="export-check", exit_on_error=False)
     def check_on_server(self, leaf: Leaf) -> None:
         if self.ctx.db is None or not leaf.table:
             return
-        msg, ok = self._server_check(leaf)
-        self.app.call_from_thread(self._checked, leaf, msg, ok)
+        result = self._server_check(leaf, typing=True)
+        if result is not None:
+            self.app.call_from_thread(self._checked, leaf, *result)
 
     @work(thread=True, group="export-add", exit_on_error=False)
     def check_then_add(self, leaf: Leaf) -> None:
         """Enter before the as-you-type check came back: check now, add only if the server agrees."""
-        msg, ok = self._server_check(leaf)
-        self.app.call_from_thread(self._checked, leaf, msg, ok)
-        self.app.call_from_thread(self._add_checked, leaf, msg, ok)
+        result = self._server_check(leaf, typing=False)
+        if result is None:
+            return  # the screen was left: the field keeps the text, checked again on return
+        self.app.call_from_thread(self._checked, leaf, *result)
+        self.app.call_from_thread(self._add_checked, leaf, *result)
 
     def _checked(self, leaf: Leaf, msg: str, ok: bool) -> None:
         if ok:
@@ -330,9 +460,10 @@ class ExportScreen(DjtuiScreen):
             table = self.query_one("#export-counts", DataTable)
             table.clear()
             for c in counts:
-                table.add_row(c.table, str(c.rows), Text("; ".join(c.sources)))
+                table.add_row(str(c.rows), Text(c.table), Text("; ".join(c.sources)))
             self.plan_tables = tuple(c.table for c in counts)
             self._show_files(files)
+        self.summary = summary
         self._status(summary)
 
     def _show_files(self, files: list) -> None:
@@ -357,7 +488,7 @@ class ExportScreen(DjtuiScreen):
         showing = not self.has_class("show-files")
         self.set_class(showing, "show-files")
         self.query_one("#export-lower-heading", Label).update(
-            "Stored files  (f: rows per table)" if showing else "Rows per table  (f: stored files)")
+            "Stored files  (f: rows)" if showing else "Rows per table  (f: files)")
         hidden, shown = ("#export-counts", "#export-files") if showing else ("#export-files", "#export-counts")
         if self.focused is None or self.focused is self.query_one(hidden, DataTable):
             self.query_one(shown, DataTable).focus()  # so the next `f` is a key, not a letter in a field
@@ -380,13 +511,23 @@ class ExportScreen(DjtuiScreen):
         if not self.leaves:
             self.notify("add a leaf first", severity="warning")
             return
-        self.write_export(list(self.leaves), self._out_dir())
+        leaves = list(self.leaves)
+        n = len(leaves)
+        summary = f"{n} lea{'f' if n == 1 else 'ves'}" + (f"; {self.summary}" if self.summary else "")
+        self.app.push_screen(ExportWriteDialog(self._out_dir(), self.ctx.config.export.strip_charset, summary),
+                             lambda choice: self._write_chosen(leaves, choice))
+
+    def _write_chosen(self, leaves: list[Leaf], choice: WriteChoice | None) -> None:
+        if choice is None or self._refuse_readonly("writing the export"):
+            return
+        self.write_export(leaves, choice)
 
     @work(thread=True, exclusive=True, group="export-write", exit_on_error=False)
-    def write_export(self, leaves: list[Leaf], out: Path) -> None:
+    def write_export(self, leaves: list[Leaf], choice: WriteChoice) -> None:
         from djtui.services.export_writers import export_sql
 
         cfg = self.ctx.config.export
+        out = choice.out_dir
         total = len(self.plan_tables) or 1
         done = [0]
 
@@ -394,16 +535,28 @@ class ExportScreen(DjtuiScreen):
             done[0] += 1
             self.app.call_from_thread(self._progress, done[0], total, f"wrote {table}: {rows} rows")
 
-        self.app.call_from_thread(self._progress, 0, total, f"writing {out}…")
+        self.app.call_from_thread(self._progress, 0, total, f"writing the {choice.fmt} export to {out}…")
         try:
-            manifest = export_sql(self.ctx.db, self.graph, leaves, out, strip=cfg.strip_charset,
+            manifest = export_sql(self.ctx.db, self.graph, leaves, out, fmt=choice.fmt, strip=choice.strip,
                                   batch_rows=cfg.insert_batch_rows, progress=progress,
                                   statement_timeout=cfg.statement_timeout_s, stores=self.ctx.config.stores)
+        except UserError as exc:
+            self.app.call_from_thread(self._progress, None, total, f"write failed: {exc.render()}")
+            return
         except Exception as exc:
             self.app.call_from_thread(self._progress, None, total, f"write failed: {exc}")
             return
+        tables = len(manifest["tables"])
         rows = sum(t["rows"] for t in manifest["tables"])
-        self.app.call_from_thread(self._progress, None, total, f"wrote {out} ({rows} rows)")
+        files = len(manifest.get("files", []))
+        self.app.call_from_thread(self._written, out)
+        self.app.call_from_thread(
+            self._progress, None, total,
+            f"wrote the {choice.fmt} export to {out}: {tables} table{'' if tables == 1 else 's'}, "
+            f"{rows} row{'' if rows == 1 else 's'}, {files} file{'' if files == 1 else 's'}")
+
+    def _written(self, out: Path) -> None:
+        self.last_export = out
 
     def _progress(self, done: int | None, total: int, text: str) -> None:
         bar = self.query_one("#export-progress", ProgressBar)
@@ -411,7 +564,8 @@ class ExportScreen(DjtuiScreen):
         if done is not None:
             bar.update(total=total, progress=done)
         else:
-            self.notify(text, severity="error" if "failed" in text else "information")
+            failed = text.startswith("write failed")
+            self.notify(text, severity="error" if failed else "information", timeout=10, markup=False)
         self._status(text)
 
     def action_save_graph(self) -> None:
@@ -420,18 +574,19 @@ class ExportScreen(DjtuiScreen):
         if not self.plan_tables or self.graph is None:
             self.notify("add a leaf first: the graph saved is the export's", severity="warning")
             return
-        self.save_graph(self._out_dir())
+        self.save_graph(self.last_export or self._out_dir())
 
-    @work(thread=True, exclusive=True, group="export-write", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="export-save-graph", exit_on_error=False)
     def save_graph(self, out: Path) -> None:
+        """The graph as Mermaid and DOT, next to the last export written (else in a new directory)."""
         from djtui.services.export_writers import save_graph_text
 
         try:
             path = save_graph_text(out, self.graph, self.plan_tables, "mermaid")
-            save_graph_text(out, self.graph, self.plan_tables, "dot")
-            self.app.call_from_thread(self.notify, f"saved {path} (and .dot)")
+            dot = save_graph_text(out, self.graph, self.plan_tables, "dot")
+            self.app.call_from_thread(lambda: self.notify(f"saved the graph: {path} and {dot.name}", markup=False))
         except OSError as exc:
-            self.app.call_from_thread(self.notify, f"cannot save: {exc}", severity="error")
+            self.app.call_from_thread(self.notify, f"cannot save the graph in {out}: {exc}", severity="error")
 
     def action_focus_search(self) -> None:
         self.query_one("#export-search", Input).focus()

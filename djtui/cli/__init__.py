@@ -83,11 +83,6 @@ def emit_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def counted(n: int, noun: str, plural: str | None = None) -> str:
-    """``1 table``, ``3 tables`` (``plural`` for nouns that do not take an s)."""
-    return f"{n} {noun if n == 1 else (plural or noun + 's')}"
-
-
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, align: str | None = None) -> str:
     """A plain text table; ``align`` holds one of 'l'/'r' per column."""
     cells = [[str(c) for c in headers]] + [[("" if c is None else str(c)) for c in row] for row in rows]

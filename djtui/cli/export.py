@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from djtui.cli import Context, counted, emit_json, render_table
+from djtui.cli import Context, emit_json, render_table
+from djtui.domain.units import plural
 from djtui.errors import OperationFailed, UserError
 
 
@@ -101,7 +102,7 @@ def run_plan(ctx: Context) -> int:
     else:
         print(render_table(("table", "rows", "from"), [(c.table, c.rows, "; ".join(c.sources)) for c in counts],
                            align="lrl"))
-        print(f"\n{counted(len(counts), 'table')}, {counted(sum(c.rows for c in counts), 'row')}")
+        print(f"\n{plural(len(counts), 'table')}, {plural(sum(c.rows for c in counts), 'row')}")
         for i, leaf in enumerate(leaves):
             if not result.counts.get(leaf.table):
                 print(f"djtui: warning: {leaf.label(i)} selects no rows: check its restriction", file=sys.stderr)
@@ -134,7 +135,7 @@ def run_write(ctx: Context) -> int:
     total = sum(t["rows"] for t in manifest["tables"])
     took = f" in {manifest['seconds']} s" if "seconds" in manifest else ""
     main = {"script": "export.sh", "docker": "docker bundle"}.get(manifest["format"], manifest["files"][0])
-    print(f"wrote {out} ({main}): {counted(len(manifest['tables']), 'table')}, {counted(total, 'row')}{took}")
+    print(f"wrote {out} ({main}): {plural(len(manifest['tables']), 'table')}, {plural(total, 'row')}{took}")
     sf = manifest.get("stored_files")
     if sf:
         more = "".join(f", {sf[k]} {label}" for k, label in (("missing", "MISSING"), ("not_checked", "not checked"))

@@ -106,18 +106,13 @@ def status_rows(statuses: list[SessionStatus]) -> list[list[str]]:
 def warn_odd_folders(svc: SessionService, say=None) -> list[str]:
     """The warnings about session-like folders discovery could not use; printed to stderr by default."""
     lines = []
-    odd = getattr(svc, "odd_folders", ())
-    for path in odd[:10]:
-        lines.append(f"warning: skipped {path!r}: its participant folder name is not a usable participant id "
-                     "(letters, digits, _ - . only); rename it to back it up with djtui")
-    if len(odd) > 10:
-        lines.append(f"warning: ... and {plural(len(odd) - 10, 'more such folder')}")
-    dates = getattr(svc, "odd_dates", ())
-    for path in dates[:10]:
-        lines.append(f"warning: skipped {path!r}: it holds files but its date folder name is not a valid date "
-                     "(YYYYMMDD); rename it to the session's date to back it up with djtui")
-    if len(dates) > 10:
-        lines.append(f"warning: ... and {plural(len(dates) - 10, 'more such folder')}")
+    for paths, why in ((getattr(svc, "odd_folders", ()), "its participant folder name is not a usable participant "
+                        "id (letters, digits, _ - . only); rename it to back it up with djtui"),
+                       (getattr(svc, "odd_dates", ()), "it holds files but its date folder name is not a valid "
+                        "date (YYYYMMDD); rename it to the session's date to back it up with djtui")):
+        lines += [f"warning: skipped {path!r}: {why}" for path in paths[:10]]
+        if len(paths) > 10:
+            lines.append(f"warning: ... and {plural(len(paths) - 10, 'more such folder')}")
     for line in lines:
         (say or _err)(line)
     return lines

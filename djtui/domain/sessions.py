@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from djtui.domain.units import plural  # noqa: F401  (callers import it from here too)
 from djtui.errors import UserError
 
 _PID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}\Z")  # \Z: `$` would accept a trailing newline
@@ -618,11 +619,6 @@ def nearest_mount(path: str, points: Iterable[str]) -> str | None:
         if (path == mp or path.startswith(mp + "/")) and (best is None or len(mp) > len(best)):
             best = mp
     return best
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``1 session``, ``2 sessions``."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def _names(rels: Sequence[str], limit: int = 5) -> str:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 session``, ``2 sessions`` (``many`` for words that do not take an s)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
 def human_bytes(n: float, *, compact: bool = False) -> str:
     """1536 -> '1.5 KB' (or '1.5K' when ``compact``, for narrow columns)."""
     units = ("B", "K", "M", "G", "T") if compact else ("B", "KB", "MB", "GB", "TB")

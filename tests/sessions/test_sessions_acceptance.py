@@ -5,7 +5,6 @@ Real server, real files; Pilot tests drive the Sessions screen at 80x24.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
@@ -29,8 +28,8 @@ from djtui.services.database import Database
 from djtui.services.sessions import SessionService
 from djtui.services.transfer import get_job_queue
 from djtui.tui.app import DjtuiApp
-from djtui.tui.screens.status import SessionsScreen
 from djtui.tui.widgets.session_detail import SessionDetail, SessionDetailPane
+from tests.sessions.test_sessions_screens import loaded
 
 
 def run(lab, capsys, *argv: str) -> tuple[int, str, str]:
@@ -43,23 +42,6 @@ def rows(lab, capsys, *extra: str) -> dict[tuple[str, str], dict]:
     code, out, err = run(lab, capsys, "status-range", "--json", *extra)
     assert code == 0, err
     return {(r["participant_id"], r["session_date"]): r for r in json.loads(out)}
-
-
-async def wait_for(cond, timeout: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        assert loop.time() < end, "timed out"
-        await asyncio.sleep(0.05)
-
-
-async def loaded(app: DjtuiApp, pilot) -> SessionsScreen:
-    screen = app.screen
-    assert isinstance(screen, SessionsScreen)
-    await wait_for(lambda: app.ctx.db is not None)
-    await asyncio.wait_for(screen.loaded.wait(), 20)
-    await pilot.pause()
-    return screen
 
 
 # -- #11: date folders that are no date but hold files are warned about -------------------------

@@ -22,16 +22,32 @@ async def _settle(app, pilot):
     await app.workers.wait_for_complete()
 
 
+async def _open_export(app, pilot, table: str | None = None) -> ExportScreen:
+    await _settle(app, pilot)
+    await pilot.press("4")
+    await _settle(app, pilot)
+    screen = app.screen
+    assert isinstance(screen, ExportScreen)
+    if table is not None:
+        opts = screen.query_one("#export-tables", OptionList)
+        opts.focus()
+        _highlight(opts, table)
+        await pilot.pause()
+    return screen
+
+
+def _highlight(opts: OptionList, table: str) -> None:
+    """Move the picker's highlight to ``table``."""
+    opts.highlighted = [opts.get_option_at_index(i).id for i in range(opts.option_count)].index(table)
+
+
 async def test_pick_tree_leaves_counts_and_write(server, admin_conn, schema, tmp_path):
     randgraph.create(admin_conn, _fixed_schema(schema), [schema])
     cfg = parse_config(config_text(server, tmp_path) +
                        f"export:\n  schema_prefixes: [{schema}]\n  out_dir: {tmp_path}/exports\n")
     app = DjtuiApp(config=cfg)
     async with app.run_test(size=(120, 40)) as pilot:
-        await _settle(app, pilot)
-        await pilot.press("4")
-        await _settle(app, pilot)
-        screen = app.screen
+        screen = await _open_export(app, pilot)
         assert isinstance(screen, ExportScreen)
         opts = screen.query_one("#export-tables", OptionList)
         assert opts.option_count == 4
@@ -86,10 +102,7 @@ async def test_a_restriction_the_server_rejects_is_not_added(server, admin_conn,
     cfg = parse_config(config_text(server, tmp_path) + f"export:\n  schema_prefixes: [{schema}]\n")
     app = DjtuiApp(config=cfg)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
-        await pilot.press("4")
-        await _settle(app, pilot)
-        screen = app.screen
+        screen = await _open_export(app, pilot)
         opts = screen.query_one("#export-tables", OptionList)
         opts.focus()
         opts.highlighted = 0
@@ -113,13 +126,10 @@ async def test_stored_files_and_their_problems_are_shown(server, admin_conn, sch
     cfg = parse_config(config_text(server, tmp_path) + f"export:\n  schema_prefixes: [{schema}]\n")  # no stores
     app = DjtuiApp(config=cfg)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
-        await pilot.press("4")
-        await _settle(app, pilot)
-        screen = app.screen
+        screen = await _open_export(app, pilot)
         opts = screen.query_one("#export-tables", OptionList)
         opts.focus()
-        opts.highlighted = [opts.get_option_at_index(i).id for i in range(opts.option_count)].index(f"{schema}.rec")
+        _highlight(opts, f"{schema}.rec")
         await pilot.pause()
         screen.query_one("#export-restriction", Input).focus()
         await pilot.press(*"id IN (1, 2)")
@@ -154,16 +164,12 @@ async def test_enter_before_the_server_check_waits_for_it_and_x_needs_the_leaves
     cfg = parse_config(config_text(server, tmp_path) + f"export:\n  schema_prefixes: [{schema}]\n")
     app = DjtuiApp(config=cfg)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
-        await pilot.press("4")
-        await _settle(app, pilot)
-        screen = app.screen
+        screen = await _open_export(app, pilot)
         notes: list[str] = []
         app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
         opts = screen.query_one("#export-tables", OptionList)
         opts.focus()
-        opts.highlighted = [opts.get_option_at_index(i).id for i in range(opts.option_count)].index(
-            f"{schema}.session")
+        _highlight(opts, f"{schema}.session")
         await pilot.pause()
         field = screen.query_one("#export-restriction", Input)
         field.focus()
@@ -187,20 +193,6 @@ async def test_enter_before_the_server_check_waits_for_it_and_x_needs_the_leaves
         await pilot.press("x")
         await _settle(app, pilot)
         assert screen.leaves == [] and leaves.row_count == 0
-
-
-async def _open_export(app, pilot, table: str | None = None) -> ExportScreen:
-    await _settle(app, pilot)
-    await pilot.press("4")
-    await _settle(app, pilot)
-    screen = app.screen
-    assert isinstance(screen, ExportScreen)
-    if table is not None:
-        opts = screen.query_one("#export-tables", OptionList)
-        opts.focus()
-        opts.highlighted = [opts.get_option_at_index(i).id for i in range(opts.option_count)].index(table)
-        await pilot.pause()
-    return screen
 
 
 async def test_write_dialog_format_directory_strip_and_result(server, admin_conn, schema, tmp_path):
@@ -307,13 +299,13 @@ async def test_tree_shows_ancestors_and_descendants_transitively(server, admin_c
         assert up.children[0].children[0].is_expanded
         # from the top: the descendants
         opts = screen.query_one("#export-tables", OptionList)
-        opts.highlighted = [opts.get_option_at_index(i).id for i in range(opts.option_count)].index(f"{schema}.a")
+        _highlight(opts, f"{schema}.a")
         await pilot.pause()
         up, down = tree.root.children
         assert str(down.label) == "descendants (3 tables)"
         assert _labels(down.children[0].children[0]) == [f"{schema}.d"]
         # a self-reference is shown once and does not expand
-        opts.highlighted = [opts.get_option_at_index(i).id for i in range(opts.option_count)].index(f"{schema}.e")
+        _highlight(opts, f"{schema}.e")
         await pilot.pause()
         up, down = tree.root.children
         assert [c.allow_expand for c in up.children] == [False]

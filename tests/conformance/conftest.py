@@ -1,0 +1,35 @@
+"""The conformance suite: djtui and the real tools (Spyglass, DataJoint 0.14 and 2.3, DataJoint-Cleaner,
+the backup manager's shipped config) answer the same questions on the same state.
+
+Every test here carries the ``conformance`` marker (``pytest -m conformance`` runs only these,
+``-m 'not conformance'`` skips them). The tools install once into ``tools.cache_root()``.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tests/conformance/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.conformance)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A local S3 server (moto) on a free loopback port; yields its endpoint ``127.0.0.1:PORT``."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    srv.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        srv.stop()

@@ -89,6 +89,11 @@ class Cancelled(Exception):
     pass
 
 
+def _retrieve(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 async def run_rsync(args: Sequence[str], on_progress: Callable[[TransferProgress], None] | None = None,
                     cancel: asyncio.Event | None = None) -> RsyncResult:
     """Run rsync, report each progress line, and return its exit code and itemized changes."""
@@ -140,6 +145,11 @@ async def run_rsync(args: Sequence[str], on_progress: Callable[[TransferProgress
     finally:
         if waiter:
             waiter.cancel()
+        if not readers.done():
+            # cancelled from outside (the app quitting): cancel the readers as one, so no gathered
+            # CancelledError is left "never retrieved" for the event loop to print at exit
+            readers.cancel()
+        readers.add_done_callback(_retrieve)
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
@@ -650,10 +660,13 @@ class Job:
     finished: float | None = None
     result: Any = None
     cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
+    retry_of: int | None = None  # the failed or cancelled job this one runs again
 
     @property
     def label(self) -> str:
         extra = " (dry run)" if self.dry_run else (" (checksum)" if self.checksum else "")
+        if self.retry_of is not None:
+            extra += f" (retry of #{self.retry_of})"
         return f"{self.kind} {self.key.label} → {self.destination}{extra}"
 
     @property
@@ -709,6 +722,34 @@ class JobQueue:
             self._emit(job)
         elif job.state == "running":
             job.cancel_event.set()
+
+    @property
+    def active(self) -> list[Job]:
+        return [j for j in self.jobs if j.active]
+
+    async def cancel_all(self, timeout: float = 15.0) -> list[Job]:
+        """Cancel every queued and running job and wait (up to ``timeout``) until they have stopped.
+
+        A running rsync gets SIGTERM, as ``c`` on the Transfers screen sends: what it had copied
+        stays as rsync leaves it, and the job ends ``cancelled``. Returns the jobs it cancelled.
+        """
+        jobs = self.active
+        for job in reversed(jobs):  # the queued ones first, so none starts while the running one stops
+            self.cancel(job)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.wait(jobs), timeout)
+        return jobs
+
+    def retry(self, job: Job) -> Job:
+        """Queue a failed or cancelled job again, as a new job with the same kind, session and options."""
+        if job.active:
+            raise UserError(f"job {job.id} is still {job.state}: only a failed or cancelled job can be retried")
+        if job.state not in ("failed", "cancelled"):
+            raise UserError(f"job {job.id} is {job.state}: only a failed or cancelled job can be retried",
+                            hint="to copy it again, press s on the Sessions screen")
+        new = self.submit(job.kind, job.key, job.destination, dry_run=job.dry_run, checksum=job.checksum)
+        new.retry_of = job.id
+        return new
 
     async def wait(self, jobs: Iterable[Job] | None = None) -> None:
         targets = list(jobs) if jobs is not None else list(self.jobs)
@@ -789,10 +830,49 @@ class JobQueue:
         def on_file(_p: str) -> None:
             job.files_done += 1
 
-        out = await asyncio.to_thread(verify_session, svc, job.key, dest, checksum=job.checksum, on_file=on_file)
+        out = await _until_cancelled(job, lambda: verify_session(svc, job.key, dest, checksum=job.checksum,
+                                                                 on_file=on_file))
         job.result = out
         job.message = out.message
         job.state = "done" if out.ok else "failed"
+
+
+async def _until_cancelled(job: Job, fn: Callable[[], Any]) -> Any:
+    """Run blocking ``fn`` in a daemon thread; a cancel stops the wait at once (raises Cancelled).
+
+    A verify cannot be stopped half way through a file, so it is left to finish unseen: a daemon
+    thread (not the loop's executor, which Python joins at exit) lets the app quit meanwhile. What
+    it records if it passes is still true; the job says cancelled.
+    """
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if fut.done():
+            return
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+    def body() -> None:
+        try:
+            value, ok = fn(), True
+        except BaseException as exc:
+            value, ok = exc, False
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, ok, value)
+
+    threading.Thread(target=body, daemon=True, name=f"djtui-job-{job.id}").start()
+    stop = asyncio.ensure_future(job.cancel_event.wait())
+    try:
+        await asyncio.wait({fut, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        fut.add_done_callback(_retrieve)
+    if fut.done():
+        return fut.result()
+    raise Cancelled("cancelled by the operator")
 
 
 def get_job_queue(ctx: Any) -> JobQueue:

@@ -122,6 +122,43 @@ class HelpScreen(ModalScreen[None]):
             yield Static("\n".join(lines))
 
 
+class QuitScreen(ModalScreen[bool]):
+    """Quitting would stop transfers: ask first, and say what cancelling leaves behind."""
+
+    DEFAULT_CSS = """
+    QuitScreen { align: center middle; }
+    QuitScreen > Vertical { width: 90%; max-width: 76; height: auto; border: thick $warning;
+        background: $surface; padding: 1 2; }
+    QuitScreen .title { text-style: bold; }
+    """
+    BINDINGS = [Binding("y", "dismiss(True)", "Quit and cancel them", id="quit.yes"),
+                Binding("escape,n,q", "dismiss(False)", "Keep them running", id="quit.no")]
+
+    def __init__(self, question: str):
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, classes="title", markup=False)
+            yield Static("rsync is stopped and the jobs are marked cancelled; files it had copied stay as "
+                         "rsync leaves them (a retry or the next sync completes them).", markup=False)
+            yield Static("\n[b]y[/b] quit and cancel them   [b]n[/b]/Esc keep them running")
+
+
+def quit_question(jobs: list) -> str:
+    """'2 transfers running: quit and cancel them?' (queued ones are named too)."""
+    running = sum(j.state == "running" for j in jobs)
+    queued = len(jobs) - running
+    noun = "transfer" if len(jobs) == 1 else "transfers"
+    them = "it" if len(jobs) == 1 else "them"
+    if queued and running:
+        what = f"{len(jobs)} {noun} running or queued ({running} running, {queued} queued)"
+    else:
+        what = f"{len(jobs)} {noun} {'running' if running else 'queued'}"
+    return f"{what}: quit and cancel {them}?"
+
+
 class CommandLogScreen(Screen):
     """Every SQL statement and external command, credentials masked."""
 
@@ -233,6 +270,32 @@ class DjtuiApp(App[int]):
             if isinstance(b, Binding) and b.description:
                 bindings.append((b.key, b.description))
         self.push_screen(HelpScreen(bindings))
+
+    def _active_transfers(self) -> list:
+        queue = getattr(self.ctx, "_session_jobs", None)  # never made here: only if a job was ever queued
+        return queue.active if queue is not None else []
+
+    async def action_quit(self) -> None:
+        """q and ctrl+q: quit at once, unless transfers would die with the app; then ask first."""
+        jobs = self._active_transfers()
+        if not jobs:
+            self.exit()
+            return
+        if isinstance(self.screen, QuitScreen):
+            return
+        self.push_screen(QuitScreen(quit_question(jobs)), self._quit_answer)
+
+    def _quit_answer(self, yes: bool | None) -> None:
+        if yes:
+            self._cancel_transfers_and_exit()
+
+    @work(exclusive=True, group="quit", exit_on_error=False)
+    async def _cancel_transfers_and_exit(self) -> None:
+        queue = getattr(self.ctx, "_session_jobs", None)
+        if queue is not None:
+            self.notify("cancelling the transfers…", timeout=30)
+            await queue.cancel_all()
+        self.exit()
 
     def action_command_log(self) -> None:
         self.push_screen(CommandLogScreen())

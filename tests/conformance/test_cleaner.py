@@ -233,8 +233,11 @@ def test_djtui_clean_quarantines_exactly_the_old_orphans_and_restores_them(clean
     old_orphans = orphans[cleaner_lab.schema] - cleaner_lab.young
     assert len(old_orphans) == 4 and cleaner_lab.shared[0] in old_orphans and not orphans[cleaner_lab.schema + "_v2"]
     args = ("orphans", "clean", "--cleaner-config", str(cleaner_lab.tomls[b]))
-    out = djtui_json(cleaner_lab.config, *args, "--confirm", "QUARANTINE", cwd=cleaner_lab.root,
-                     home=cleaner_lab.home)
+    res = djtui(cleaner_lab.config, *args, "--confirm", "QUARANTINE", "--json", cwd=cleaner_lab.root,
+                home=cleaner_lab.home)
+    out = json.loads(res.stdout)
+    # before it acts, it says which server it reached: the TOML's, on its port
+    assert f"127.0.0.1:{server.port}" in res.stdout + res.stderr
     after = s3_tree(client, b)
     moved = {k for k in set(before) - set(after)}
     assert moved == old_orphans  # never S_v2's objects, never the in-flight upload

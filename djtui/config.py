@@ -129,6 +129,7 @@ class DatabaseSettings:
     socket: str | None = None
     use_datajoint_config: bool = True
     connect_timeout: int = 5
+    statement_timeout_s: float = 300.0  # the longest any one database call may take
 
 
 @dataclass(frozen=True)
@@ -502,7 +503,7 @@ def _read_backup(r: _Reader, raw: Any) -> BackupSettings | None:
 def _read_database(r: _Reader, raw: Any) -> DatabaseSettings:
     p = ("database",)
     m = r.mapping(raw, p, ["host", "port", "user", "password", "password_env", "socket",
-                          "use_datajoint_config", "connect_timeout"])
+                          "use_datajoint_config", "connect_timeout", "statement_timeout_s"])
     return DatabaseSettings(
         host=r.string(m, "host", p, None),
         port=r.number(m, "port", p, None, integer=True, minimum=1, maximum=65535),
@@ -512,6 +513,7 @@ def _read_database(r: _Reader, raw: Any) -> DatabaseSettings:
         socket=r.string(m, "socket", p, None),
         use_datajoint_config=r.boolean(m, "use_datajoint_config", p, True),
         connect_timeout=r.number(m, "connect_timeout", p, 5, integer=True, minimum=1, maximum=600),
+        statement_timeout_s=float(r.number(m, "statement_timeout_s", p, 300.0, minimum=1, maximum=86_400)),
     )
 
 

@@ -14,10 +14,14 @@ here: pymysql is all a status query needs.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import math
 import os
 import re
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -43,6 +47,7 @@ class ConnectionSettings:
     password: Secret | None = None
     socket: str | None = None
     connect_timeout: int = 5
+    statement_timeout_s: float = 300.0  # the longest one call may take (config: database.statement_timeout_s)
     sources: tuple[str, ...] = ()  # where each value came from, for `doctor` and the header
 
     @property
@@ -59,6 +64,11 @@ class ConnectionSettings:
             "charset": "utf8mb4",
             "autocommit": True,
         }
+        # the driver gives up on a server that sends nothing (stopped, hung, gone without a FIN) a
+        # little after the server's own limit (see statement_limit_sql), so a live server's clearer
+        # "time limit exceeded" arrives first; whole seconds, as mysqlclient takes them too
+        wait = driver_timeout(self.statement_timeout_s)
+        kw["read_timeout"] = kw["write_timeout"] = wait
         if self.socket:
             kw["unix_socket"] = self.socket
         else:
@@ -88,6 +98,31 @@ class ServerInfo:
     @property
     def is_mariadb(self) -> bool:
         return self.flavor == "MariaDB"
+
+
+DRIVER_GRACE_S = 2  # after the server's own limit, before the driver stops reading
+TIMEOUT_ERRORS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time exceeded
+
+
+def driver_timeout(limit_s: float) -> int:
+    return math.ceil(limit_s) + DRIVER_GRACE_S
+
+
+def statement_limit_sql(flavor: str, limit_s: float) -> str:
+    """The session setting that makes the server itself stop a statement after ``limit_s`` seconds.
+
+    MariaDB's ``max_statement_time`` (seconds) covers every statement; MySQL's ``max_execution_time``
+    (milliseconds) covers read-only SELECTs only: there, writes are bounded by the driver's timeout.
+    """
+    if flavor == "MariaDB":
+        return f"SET SESSION max_statement_time = {float(limit_s):g}"
+    return f"SET SESSION max_execution_time = {round(float(limit_s) * 1000)}"
+
+
+class DatabaseNotAnswering(UserError):
+    """A call that ran out of time or was cancelled: the operation failed (exit 1), the input was fine."""
+
+    exit_code = 1
 
 
 def parse_server_version(version: str, comment: str = "") -> tuple[str, str]:
@@ -193,12 +228,29 @@ def resolve_connection(cfg_db: DatabaseSettings, *, env: dict[str, str] | None =
         host=host, port=port, user=values.get("user"),
         password=pw if isinstance(pw, Secret) else (Secret(str(pw)) if pw else None),
         socket=cfg_db.socket, connect_timeout=cfg_db.connect_timeout,
+        statement_timeout_s=cfg_db.statement_timeout_s,
         sources=tuple(f"{k}: {v}" for k, v in sorted(origin.items())),
     )
 
 
 # ---------------------------------------------------------------------------
 # connections
+
+
+def _code(exc: BaseException) -> Any:
+    return exc.args[0] if getattr(exc, "args", None) else None
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """The driver's own read/write timeout (pymysql says 'timed out' inside a 2013)."""
+    return isinstance(exc, (TimeoutError, socket.timeout)) or "timed out" in str(exc)
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:
+        pass
 
 
 def describe_error(exc: BaseException, settings: ConnectionSettings) -> UserError:
@@ -222,7 +274,13 @@ def describe_error(exc: BaseException, settings: ConnectionSettings) -> UserErro
 
 
 class Database:
-    """One lab database server: connections, a thread pool, and what the server is."""
+    """One lab database server: connections, a thread pool, and what the server is.
+
+    Every call has a time limit (``settings.statement_timeout_s``): the server stops a statement
+    that runs longer, and the driver stops waiting for a server that sends nothing. Calls in
+    flight are tracked, so the app can say "database not answering (12 s)" and ``interrupt()``
+    can end every wait at once (the Cancel-wait key).
+    """
 
     def __init__(self, settings: ConnectionSettings, *, readonly: bool = False, workers: int = 4):
         self.settings = settings
@@ -234,20 +292,116 @@ class Database:
         self._open: list[tuple[threading.Thread, pymysql.connections.Connection]] = []
         self._open_lock = threading.Lock()
         self._info: ServerInfo | None = None
+        self._tokens = itertools.count()
+        self._calls: dict[int, tuple[float, Any]] = {}  # token -> (monotonic start, connection or None)
+        self._calls_lock = threading.Lock()
+        self._cancelled_at = -math.inf
 
     @classmethod
     def from_config(cls, cfg: Config, *, readonly: bool | None = None) -> Database:
         return cls(resolve_connection(cfg.database), readonly=cfg.readonly if readonly is None else readonly)
 
+    # -- calls in flight ------------------------------------------------------------------------
+
+    @contextmanager
+    def _call(self, conn: Any = None) -> Iterator[tuple[int, float]]:
+        token, started = next(self._tokens), time.monotonic()
+        with self._calls_lock:
+            self._calls[token] = (started, conn)
+        try:
+            yield token, started
+        finally:
+            with self._calls_lock:
+                self._calls.pop(token, None)
+
+    def _bind(self, token: int, conn: Any) -> None:
+        with self._calls_lock:
+            if token in self._calls:
+                self._calls[token] = (self._calls[token][0], conn)
+
+    def waiting_for(self) -> float | None:
+        """Seconds the oldest call in flight has waited; None when none is."""
+        with self._calls_lock:
+            starts = [start for start, _ in self._calls.values()]
+        return time.monotonic() - min(starts) if starts else None
+
+    def interrupt(self) -> int:
+        """End every wait in flight: calls queued or running raise DatabaseNotAnswering("cancelled").
+
+        Their sockets are shut down (what a stopped server cannot do for us); a statement the server
+        was running is rolled back when it sees the connection gone. Returns how many calls it ended.
+        """
+        with self._calls_lock:
+            self._cancelled_at = time.monotonic()
+            calls = list(self._calls.values())
+        for _start, conn in calls:
+            sock = getattr(conn, "_sock", None)  # pymysql's socket: nothing public wakes a blocked read
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        return len(calls)
+
+    def _cancelled_since(self, started: float) -> bool:
+        return self._cancelled_at >= started
+
+    def _cancelled_error(self) -> DatabaseNotAnswering:
+        return DatabaseNotAnswering(f"stopped waiting for the database at {self.settings.address}: cancelled",
+                                    hint="press r to try again once the server answers")
+
+    def _timeout_error(self, exc: BaseException | None = None) -> DatabaseNotAnswering:
+        limit = self.settings.statement_timeout_s
+        by = "the server stopped the statement" if exc is not None and _code(exc) in TIMEOUT_ERRORS else \
+            "the server sent nothing"
+        return DatabaseNotAnswering(
+            f"the database at {self.settings.address} did not answer within {limit:g} s ({by})",
+            where="database.statement_timeout_s",
+            hint="is the server stopped or overloaded? `djtui doctor` checks it; a statement that needs "
+                 "longer needs a larger database.statement_timeout_s")
+
+    def _failure(self, exc: BaseException, started: float) -> BaseException | None:
+        """The error to raise instead of a driver error (cancelled, timed out), or None to keep it."""
+        if self._cancelled_since(started):
+            return self._cancelled_error()
+        if _code(exc) in TIMEOUT_ERRORS or _timed_out(exc):
+            return self._timeout_error(exc)
+        return None
+
+    # -- connections ----------------------------------------------------------------------------
+
     def connect(self, database: str | None = None, **extra: Any) -> pymysql.connections.Connection:
+        """A new connection of its own, with the statement time limit set on the server."""
         if self.settings.user is None:
             raise describe_error(Exception(0, "no user configured"), self.settings)
         kw = self.settings.pymysql_kwargs(database)
         kw.update(extra)
+        with self._call() as (token, started):
+            conn = pymysql.connect(defer_connect=True, **kw)
+            self._bind(token, conn)
+            try:
+                conn.connect()
+                self._limit(conn)
+            except (pymysql.err.MySQLError, OSError) as exc:
+                _close_quietly(conn)
+                failure = self._failure(exc, started)
+                if failure is not None:
+                    raise failure from None
+                if isinstance(exc, pymysql.err.MySQLError):
+                    raise describe_error(exc, self.settings) from None
+                raise
+        return conn
+
+    def _limit(self, conn: pymysql.connections.Connection) -> None:
+        flavor, _version = parse_server_version(conn.get_server_info() or "")
+        sql = statement_limit_sql(flavor, self.settings.statement_timeout_s)
         try:
-            return pymysql.connect(**kw)
-        except pymysql.err.MySQLError as exc:
-            raise describe_error(exc, self.settings) from None
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        except pymysql.err.OperationalError as exc:
+            if exc.args and exc.args[0] == 1193:  # unknown variable: a server older than the limit
+                return
+            raise
 
     def _thread_connection(self) -> pymysql.connections.Connection:
         conn = getattr(self._local, "conn", None)
@@ -277,27 +431,60 @@ class Database:
             yield cur
 
     def query(self, sql: str, args: Sequence[Any] | dict | None = None, *, dict_rows: bool = False) -> list:
-        """Run one read statement on this thread's connection; blocking."""
+        """Run one read statement on this thread's connection; blocking, within the time limit."""
         commandlog.record("sql", sql, args)
-        for attempt in (1, 2):
-            try:
-                with self.cursor(dict_rows) as cur:
-                    cur.execute(sql, args)
-                    return list(cur.fetchall())
-            except pymysql.err.OperationalError as exc:
-                # a read may retry once on a fresh connection after the server dropped ours
-                if attempt == 2 or exc.args[0] not in (0, 2006, 2013):
-                    raise
-                self._local.conn = None
+        with self._call() as (token, started):
+            for attempt in (1, 2):
+                if self._cancelled_since(started):
+                    raise self._cancelled_error()
+                try:
+                    conn = self._thread_connection()
+                    self._bind(token, conn)
+                    cls = pymysql.cursors.DictCursor if dict_rows else pymysql.cursors.Cursor
+                    with conn.cursor(cls) as cur:
+                        cur.execute(sql, args)
+                        return list(cur.fetchall())
+                except (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError) as exc:
+                    failure = self._failure(exc, started)
+                    if failure is not None:
+                        self._local.conn = None  # the driver closed it; the next call connects afresh
+                        raise failure from None
+                    # a read may retry once on a fresh connection after the server dropped ours
+                    if attempt == 2 or _code(exc) not in (0, 2006, 2013):
+                        raise
+                    self._local.conn = None
         raise AssertionError("unreachable")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking work in the database thread pool."""
+        """Run blocking work in the database thread pool; a wait there counts as a call in flight."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(*args))
+        with self._call() as (_token, started):
+            def body() -> T:
+                if self._cancelled_since(started):
+                    raise self._cancelled_error()
+                return fn(*args)
+            return await loop.run_in_executor(self._pool, body)
 
     async def aquery(self, sql: str, args: Sequence[Any] | dict | None = None, *, dict_rows: bool = False) -> list:
         return await self.run(lambda: self.query(sql, args, dict_rows=dict_rows))
+
+    def probe(self, timeout: float = 3.0) -> bool:
+        """Does the server answer at all? A fresh connection and ``SELECT 1``, each step within ``timeout``."""
+        kw = self.settings.pymysql_kwargs()
+        kw.update(connect_timeout=max(1, int(timeout)), read_timeout=timeout, write_timeout=timeout)
+        commandlog.record("sql", "SELECT 1  -- is the server answering?", None)
+        try:
+            conn = pymysql.connect(**kw)
+        except Exception:
+            return False
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                return True
+        except Exception:
+            return False
+        finally:
+            _close_quietly(conn)
 
     def server_info(self) -> ServerInfo:
         if self._info is None:

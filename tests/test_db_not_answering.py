@@ -1,0 +1,148 @@
+"""A database that stops answering: every call has a time limit, waits are visible and cancellable
+(issue 13, item 6). The server is the suite's private one, stopped with SIGSTOP and always
+continued with SIGCONT."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from djtui.config import ConfigError, parse_config
+from djtui.services.database import Database, DatabaseNotAnswering, resolve_connection, statement_limit_sql
+
+
+@contextlib.contextmanager
+def stopped(server) -> Iterator[None]:
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+
+
+def in_thread(fn, pool: ThreadPoolExecutor | None = None) -> tuple[Waiter, dict]:
+    """Run ``fn`` in a new thread, or in ``pool`` (a thread that already holds its connection)."""
+    out: dict = {}
+
+    def body() -> None:
+        t0 = time.monotonic()
+        try:
+            out["value"] = fn()
+        except BaseException as exc:
+            out["error"] = exc
+        out["seconds"] = time.monotonic() - t0
+
+    if pool is not None:
+        return Waiter(pool.submit(body)), out
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    return Waiter(t), out
+
+
+class Waiter:
+    def __init__(self, what: threading.Thread | Future) -> None:
+        self.what = what
+
+    def join(self, timeout: float) -> None:
+        if isinstance(self.what, threading.Thread):
+            self.what.join(timeout)
+        else:
+            with contextlib.suppress(TimeoutError):
+                self.what.result(timeout)
+
+    def is_alive(self) -> bool:
+        return self.what.is_alive() if isinstance(self.what, threading.Thread) else not self.what.done()
+
+
+def db_for(server, limit: float) -> Database:
+    return Database(dataclasses.replace(server.settings, statement_timeout_s=limit))
+
+
+def test_limit_sql_per_dialect() -> None:
+    assert statement_limit_sql("MariaDB", 300) == "SET SESSION max_statement_time = 300"
+    assert statement_limit_sql("MariaDB", 2.5) == "SET SESSION max_statement_time = 2.5"
+    assert statement_limit_sql("MySQL", 300) == "SET SESSION max_execution_time = 300000"  # MySQL 8: ms
+    assert statement_limit_sql("MySQL", 0.25) == "SET SESSION max_execution_time = 250"
+
+
+def test_config_key_is_strict_and_reaches_the_connection(tmp_path) -> None:
+    base = "database:\n  host: 127.0.0.1\n  use_datajoint_config: false\n"
+    assert parse_config(base).database.statement_timeout_s == 300.0
+    cfg = parse_config(base + "  statement_timeout_s: 12\n")
+    settings = resolve_connection(cfg.database, env={}, cwd=tmp_path, home=tmp_path)
+    assert settings.statement_timeout_s == 12
+    kw = settings.pymysql_kwargs()
+    assert kw["read_timeout"] == kw["write_timeout"] == 14  # the server's limit, then the driver's
+    for bad in ("0", "-1", "soon", "100000"):
+        with pytest.raises(ConfigError) as err:
+            parse_config(base + f"  statement_timeout_s: {bad}\n")
+        assert "statement_timeout_s" in str(err.value)
+
+
+def test_the_server_stops_a_statement_over_the_limit(server) -> None:
+    db = db_for(server, 1)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(DatabaseNotAnswering) as err:
+            db.query("SELECT SLEEP(4) FROM (SELECT 1 UNION SELECT 2) AS t")
+        assert time.monotonic() - t0 < 3.5
+        assert err.value.where == "database.statement_timeout_s"
+        assert db.query("SELECT 1") == [(1,)]  # the connection is still good
+    finally:
+        db.close()
+
+
+def test_a_stopped_server_ends_every_call_at_the_limit(server) -> None:
+    db = db_for(server, 2)
+    pool = ThreadPoolExecutor(1)
+    try:
+        assert pool.submit(db.query, "SELECT 1").result() == [(1,)]  # its connection exists before the stop
+        with stopped(server):
+            t, out = in_thread(lambda: db.query("SELECT 2"), pool)  # an open connection
+            t2, out2 = in_thread(db.connect)  # a new one: the server never greets
+            t.join(15)
+            t2.join(15)
+            assert not t.is_alive() and not t2.is_alive(), "a call waited past the time limit"
+        for o in (out, out2):
+            assert isinstance(o.get("error"), DatabaseNotAnswering), o
+            assert "did not answer within 2 s" in o["error"].what
+            assert o["seconds"] < 8
+        assert db.query("SELECT 3") == [(3,)]  # answering again: a fresh connection
+    finally:
+        db.close()
+        pool.shutdown(wait=False)
+
+
+def test_waits_are_seen_and_interrupt_ends_them(server) -> None:
+    db = db_for(server, 60)
+    pool = ThreadPoolExecutor(1)
+    try:
+        assert pool.submit(db.query, "SELECT 1").result() == [(1,)]
+        assert db.waiting_for() is None
+        with stopped(server):
+            t, out = in_thread(lambda: db.query("SELECT 2"), pool)
+            t2, out2 = in_thread(db.connect)
+            time.sleep(1.0)
+            assert db.waiting_for() is not None and db.waiting_for() >= 0.9
+            assert db.probe(timeout=1) is False
+            assert db.interrupt() == 2
+            t.join(5)
+            t2.join(5)
+            assert not t.is_alive() and not t2.is_alive()
+        for o in (out, out2):
+            assert isinstance(o.get("error"), DatabaseNotAnswering), o
+            assert "cancelled" in o["error"].what
+        assert db.waiting_for() is None
+        assert db.probe(timeout=3) is True
+        assert db.query("SELECT 3") == [(3,)]
+    finally:
+        db.close()
+        pool.shutdown(wait=False)

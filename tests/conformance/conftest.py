@@ -33,3 +33,7 @@ def s3_server() -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         srv.stop()
+
+
+# the Spyglass lab, built once per session by Spyglass itself (tests/conformance/spyglass_lab.py)
+from .spyglass_lab import spyglass_lab  # noqa: E402, F401

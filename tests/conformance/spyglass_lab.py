@@ -273,10 +273,12 @@ out["file_plan"] = {
 out["export"] = {}
 for case, leaves in json.loads(os.environ["LAB_EXPORT_CASES"]).items():
     t = time.time()
-    g = RestrGraph(seed_table=A, direction="up", cascade=True,
+    g = RestrGraph(seed_table=A, direction="up", cascade=True, include_files=True,
                    leaves=[{"table_name": ".".join(f"`{p}`" for p in t.split(".", 1)), "restriction": r}
                            for t, r in leaves])
     out["export"][case] = {ft.full_table_name.replace("`", ""): keys(ft) for ft in g.restr_ft}
+    # the analysis files the export ships (Export.make adds RestrGraph.file_paths)
+    out.setdefault("export_files", {})[case] = sorted(str(Path(p).relative_to(analysis_dir)) for p in g.file_paths)
     out.setdefault("export_case_s", {})[case] = time.time() - t
 out["import_s"] = t_import
 out["ask_s"] = time.time() - t0

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import pytest
 
-from .spyglass_lab import EXPORT_CASES, SpyglassLab, djtui_export_keys, primary_keys, spyglass_keys, truth_export
+from .spyglass_lab import (
+    EXPORT_CASES,
+    SpyglassLab,
+    djtui_export_keys,
+    key_tuple,
+    primary_keys,
+    spyglass_keys,
+    truth_export,
+)
 
 
 def _diff(name: str, got: dict[str, set], want: dict[str, set]) -> str:
@@ -62,3 +70,25 @@ def test_export_plan_against_restr_graph(case: str, spyglass_lab: SpyglassLab, t
     keys = djtui_export_keys(spyglass_lab.server, leaves)
     assert {t: len(k) for t, k in keys.items()} == counts, "export plan and its cascade disagree"
     assert keys == truth, f"djtui's export of {case} is not the truth:\n{_diff('djtui', keys, truth)}"
+
+
+@pytest.mark.parametrize("case", sorted(EXPORT_CASES))
+def test_export_files_against_restr_graph(case: str, spyglass_lab: SpyglassLab, truths, admin_conn):
+    """The stored files an export needs: the ``~external_raw``/``~external_analysis`` rows of the truth, by
+    their filepath; ``djtui export files`` lists them, ``RestrGraph.file_paths`` the analysis ones."""
+    truth: dict[str, set[str]] = {}
+    with admin_conn.cursor() as cur:
+        for store in ("raw", "analysis"):
+            hashes = truths[case].get(f"common_nwbfile.~external_{store}", set())
+            cur.execute(f"SELECT hash, filepath FROM `common_nwbfile`.`~external_{store}`")
+            truth[store] = {fp for h, fp in cur.fetchall() if key_tuple([h]) in hashes}
+            assert len(truth[store]) == len(hashes)
+
+    args = [a for t, r in EXPORT_CASES[case] for a in ("--leaf", f"{t}:{r}")]
+    listed = spyglass_lab.djtui_json("export", "files", *args)
+    got = {store: {f["path"] for f in listed["files"] if f["store"] == store} for store in ("raw", "analysis")}
+    assert all(f["exists"] and not f["problem"] for f in listed["files"]), listed
+    assert got == truth
+
+    # Spyglass lists the analysis files (raw files come from Export's own log, not from the graph)
+    assert set(spyglass_lab.spyglass["export_files"][case]) == truth["analysis"]

@@ -35,6 +35,12 @@ from djtui.tui.screens.orphans import OrphansScreen
 from djtui.tui.screens.status import SessionsScreen
 from djtui.tui.screens.transfers import TransfersScreen
 
+WATCH_EVERY_S = 1.0
+LONG_WAIT_S = 1.0  # a call waiting this long is a wait: the footer offers the Cancel-wait key
+PROBE_AFTER_S = 3.0  # a call waiting this long makes the app ask whether the server answers at all
+PROBE_EVERY_S = 5.0
+PROBE_TIMEOUT_S = 3.0
+
 SCREENS: dict[str, tuple[str, type[DjtuiScreen]]] = {
     "sessions": ("1", SessionsScreen),
     "transfers": ("2", TransfersScreen),
@@ -56,6 +62,9 @@ class AppContext:
     db: Database | None = None
     server_info: ServerInfo | None = None
     db_error: UserError | None = None
+    connecting: Database | None = None  # the database being connected to, until it answers
+    db_wait: float | None = None  # seconds the oldest database call in flight has waited
+    db_answering: bool | None = None  # what the last liveness probe found while a call was overdue
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def wait_db(self) -> Database:
@@ -197,6 +206,9 @@ class DjtuiApp(App[int]):
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("L", "command_log", "Log", show=False, id="app.command_log"),
         Binding("q", "quit", "Quit", id="app.quit"),
+        # one key on every screen ends any wait for the database; offered only while one runs
+        # (priority: a focused text field's own ctrl+x, cut, works whenever no wait runs)
+        Binding("ctrl+x", "cancel_wait", "Cancel wait", priority=True, id="app.cancel_wait"),
     ]
 
     def __init__(self, config: Config, *, readonly: bool | None = None, mouse: bool = True, connect: bool = True):
@@ -210,8 +222,58 @@ class DjtuiApp(App[int]):
         if self.ctx.readonly:
             self.sub_title = "read-only"
         self._report_interrupted()
+        self._probed_at = -1e9
+        self._wait_shown = False
+        self.set_interval(WATCH_EVERY_S, self._watch_database)
         if self._connect:
             self.call_after_refresh(self.connect_database)
+
+    # -- a database that does not answer -------------------------------------------------------
+
+    def _db_in_use(self) -> Database | None:
+        return self.ctx.db or self.ctx.connecting
+
+    def _wait_running(self) -> bool:
+        return self.ctx.db_wait is not None and self.ctx.db_wait >= LONG_WAIT_S
+
+    def _watch_database(self) -> None:
+        """Once a second: how long the oldest call has waited; past PROBE_AFTER_S, does the server answer?"""
+        ctx = self.ctx
+        db = self._db_in_use()
+        before = (ctx.db_wait is not None and int(ctx.db_wait), ctx.db_answering, self._wait_running())
+        ctx.db_wait = db.waiting_for() if db is not None else None
+        if ctx.db_wait is None:
+            ctx.db_answering = None
+        elif ctx.db_wait >= PROBE_AFTER_S and time.monotonic() - self._probed_at >= PROBE_EVERY_S:
+            self._probed_at = time.monotonic()
+            self._probe(db)
+        after = (ctx.db_wait is not None and int(ctx.db_wait), ctx.db_answering, self._wait_running())
+        if after != before:
+            self._refresh_headers()
+        if after[2] != before[2]:
+            self.refresh_bindings()
+
+    @work(thread=True, exclusive=True, group="db-probe", exit_on_error=False)
+    def _probe(self, db: Database) -> None:
+        answering = db.probe(timeout=PROBE_TIMEOUT_S)
+        self.call_from_thread(self._probed, answering)
+
+    def _probed(self, answering: bool) -> None:
+        if self.ctx.db_wait is not None:
+            self.ctx.db_answering = answering
+            self._refresh_headers()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_wait":
+            return self._wait_running()
+        return True
+
+    def action_cancel_wait(self) -> None:
+        db = self._db_in_use()
+        ended = db.interrupt() if db is not None else 0
+        if ended:
+            self.notify(f"stopped waiting for the database ({ended} call{'s' if ended != 1 else ''})",
+                        title="Cancelled", severity="warning")
 
     def _report_interrupted(self) -> None:
         try:
@@ -230,7 +292,7 @@ class DjtuiApp(App[int]):
         ctx.db_error = None
         try:
             ctx.db_settings = resolve_connection(ctx.config.database)
-            db = Database(ctx.db_settings, readonly=ctx.readonly)
+            db = ctx.connecting = Database(ctx.db_settings, readonly=ctx.readonly)
             ctx.server_info = await db.aserver_info()
             ctx.db = db
         except UserError as exc:
@@ -238,6 +300,9 @@ class DjtuiApp(App[int]):
         except Exception as exc:  # driver or OS errors not already described
             ctx.db_error = UserError(commandlog.mask(f"{type(exc).__name__}: {exc}"),
                                      hint="run `djtui doctor` for a full check")
+        if ctx.db is None and ctx.connecting is not None:
+            ctx.connecting.close()
+        ctx.connecting = None
         ctx._ready.set()
         self._refresh_headers()
         if ctx.db_error is not None:

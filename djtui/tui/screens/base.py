@@ -20,7 +20,12 @@ class DjtuiScreen(Screen):
     """A capability screen: subclasses override ``compose_body`` and, to load data, ``on_db_ready``."""
 
     SCREEN_TITLE = "djtui"
-    BINDINGS = [Binding("escape", "leave_input", "Leave field", show=False, id="screen.leave_input")]
+    BINDINGS = [
+        Binding("escape", "leave_input", "Leave field", show=False, id="screen.leave_input"),
+        # first in every footer, so no narrow terminal cuts it off; offered only while a wait runs
+        # (DjtuiApp.check_action); the app's own priority binding covers dialogs and text fields
+        Binding("ctrl+x", "app.cancel_wait", "Cancel wait", id="screen.cancel_wait"),
+    ]
 
     @property
     def ctx(self) -> AppContext:

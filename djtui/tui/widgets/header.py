@@ -29,7 +29,8 @@ class AppHeader(Static):
         self.refresh_info()
 
     def refresh_info(self) -> None:
-        """READ-ONLY comes right after the title, so no width can cut it off; then the line is made
+        """READ-ONLY and a database that does not answer come right after the title, so no width can
+        cut them off; then the line is made
         narrower until it fits: the config path with ~ for home, then its file name, then tighter
         separators."""
         ctx = getattr(self.app, "ctx", None)
@@ -42,6 +43,11 @@ class AppHeader(Static):
                 break
             if ctx.readonly:
                 t.append("  READ-ONLY", style="bold reverse yellow")
+            wait = getattr(ctx, "db_wait", None)
+            if wait is not None and getattr(ctx, "db_answering", None) is False:
+                t.append(f"  database not answering ({int(wait)} s)", style="bold reverse red")
+            elif wait is not None and getattr(ctx, "db_answering", None) is True:
+                t.append(f"  database busy ({int(wait)} s)", style="bold yellow")
             t.append(sep)
             if ctx.server_info is not None:
                 t.append(f"{ctx.db_settings.user}@{ctx.db_settings.address}", style="bold")

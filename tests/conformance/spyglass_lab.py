@@ -21,13 +21,15 @@ The lab, by design:
   empty reservation file, an untracked file younger than the age limit, a non-NWB file, and a stray
   copy of a tracked file in the wrong folder (``backup_2022/``).
 - ``Nwbfile``: one row deleted, its ``~external_raw`` row left unused.
+- ``ExportSelection``: a paper's two analyses, logged by Spyglass while they fetch (``start_export``...).
 - ``Probe`` with two shanks (``Probe.Shank``) and four electrodes (``Probe.Electrode`` -> ``Probe.Shank``);
   downstream (``Electrode``) references only shank 0's two electrodes. A second probe nobody uses.
 
 Spyglass's answers come from its own code paths, read-only: ``IntervalList.cleanup(dry_run=True)``,
 ``AnalysisNwbfile.get_orphans()`` (what ``cleanup`` deletes), ``cleanup_external``'s ``unused()``
 (``dry_run=True``), the untracked-file ``CleanupPlan`` that ``AnalysisNwbfile.cleanup`` executes
-(built, never executed), and ``RestrGraph(...).restr_ft`` for exports.
+(built, never executed), and ``RestrGraph(...).restr_ft`` and ``.file_paths`` for exports (for the paper:
+``ExportSelection.get_restr_graph``, what ``Export.make`` cascades).
 
 The truth is computed here from ``information_schema`` (every foreign key, renamed or not) and the
 rows, with no tool's help.
@@ -57,6 +59,9 @@ PASSWORD_ENV = "SPYGLASS_LAB_DB_PASSWORD"
 OLD_H = 48.0  # files and external rows of the lab's past: older than every age limit
 AGE_LIMIT_H = 1.0  # the untracked-file age limit both tools are given
 
+# the paper whose exports Spyglass logs while the lab is built, and its cases: case -> analysis_id (None: all)
+PAPER = "conformance-paper"
+PAPER_CASES: dict[str, str | None] = {"paper": None, "paper_fig2": "fig2"}
 # export leaves asked of both tools: case -> [(db.table, SQL restriction)]
 EXPORT_CASES: dict[str, list[tuple[str, str]]] = {
     "lfp_band_v0": [("common_ephys.__l_f_p_band", "nwb_file_name = 'alpha_.nwb'")],
@@ -234,6 +239,19 @@ disk("beta/beta_NEWAAAAAA1.nwb", b"y" * 30, 0.1)  # being written now
 disk("alpha/notes.txt", b"lab notes", OLD_H)  # not an NWB file
 disk("backup_2022/alpha_LFPAAAAAA1.nwb", Path(files["alpha_LFPAAAAAA1.nwb"]).read_bytes(), OLD_H)  # stray copy
 
+# a paper's exports, logged by Spyglass itself while an analysis fetches (ExportSelection.Table)
+from spyglass.common.common_usage import ExportSelection
+
+es = ExportSelection()
+es.start_export(os.environ["LAB_PAPER"], "fig1")
+(sgc.LFPBand & {"nwb_file_name": "alpha_.nwb"}).fetch()
+(sgc.IntervalList & {"interval_list_name": "orphan B1"}).fetch("valid_times")
+es.stop_export()
+es.start_export(os.environ["LAB_PAPER"], "fig2")
+(sgc.Electrode & "electrode_id = 0").fetch("KEY")
+(sgc.Raw & {"nwb_file_name": "beta_.nwb"}).fetch()
+es.stop_export()
+
 print(json.dumps(dict(analysis_dir=analysis_dir, raw_dir=raw_dir, files=files, merge_id=str(merge_id),
                       schemas=sorted(s for s in dj.list_schemas() if s.startswith(("common_", "lfp_"))),
                       import_s=t_import, build_s=time.time() - t0)))
@@ -280,6 +298,16 @@ for case, leaves in json.loads(os.environ["LAB_EXPORT_CASES"]).items():
     # the analysis files the export ships (Export.make adds RestrGraph.file_paths)
     out.setdefault("export_files", {})[case] = sorted(str(Path(p).relative_to(analysis_dir)) for p in g.file_paths)
     out.setdefault("export_case_s", {})[case] = time.time() - t
+from spyglass.common.common_usage import ExportSelection
+
+for case, analysis_id in json.loads(os.environ["LAB_PAPER_CASES"]).items():
+    t = time.time()
+    key = {"paper_id": os.environ["LAB_PAPER"], **({"analysis_id": analysis_id} if analysis_id else {})}
+    g = ExportSelection().get_restr_graph(key)  # what Export.make cascades for the paper
+    out["export"][case] = {ft.full_table_name.replace("`", ""): keys(ft) for ft in g.restr_ft
+                           if "~" not in ft.full_table_name}
+    out["export_files"][case] = sorted(str(Path(p).relative_to(analysis_dir)) for p in g.file_paths)
+    out["export_case_s"][case] = time.time() - t
 out["import_s"] = t_import
 out["ask_s"] = time.time() - t0
 print(json.dumps(out))
@@ -364,7 +392,8 @@ export:
 def _tool_env(server: Any, base: Path) -> dict[str, str]:
     env = server_env(server, SPYGLASS_BASE_DIR=str(base / "spyglass"), HOME=str(base / "home"),
                      LAB_OLD_H=str(OLD_H), LAB_AGE_LIMIT_H=str(AGE_LIMIT_H),
-                     LAB_EXPORT_CASES=json.dumps(EXPORT_CASES))
+                     LAB_EXPORT_CASES=json.dumps(EXPORT_CASES), LAB_PAPER=PAPER,
+                     LAB_PAPER_CASES=json.dumps(PAPER_CASES))
     # no one's Spyglass/kachery/DLC folders leak in: the lab's base decides every folder
     return {k: v for k, v in env.items()
             if not k.startswith(("SPYGLASS_", "KACHERY_", "DLC_", "MOSEQ_")) or k == "SPYGLASS_BASE_DIR"}
@@ -529,16 +558,31 @@ def truth_export(conn: Any, leaves: list[tuple[str, str]]) -> dict[str, set[tupl
     return {t: k for t, k in keys.items() if k}
 
 
-def djtui_export_keys(server: Any, leaves: list[tuple[str, str]]) -> dict[str, set[tuple[str, ...]]]:
+def paper_log(conn: Any, paper: str, analysis: str | None = None) -> list[tuple[str, str]]:
+    """The (db.table, restriction) leaves Spyglass logged for a paper, read from its tables by SQL."""
+    extra, args = (" AND e.analysis_id = %s", [paper, analysis]) if analysis else ("", [paper])
+    with conn.cursor() as cur:
+        cur.execute("SELECT t.table_name, t.restriction FROM common_usage.export_selection e "
+                    "JOIN common_usage.export_selection__table t USING (export_id) "
+                    f"WHERE e.paper_id = %s{extra} ORDER BY t.table_id", args)
+        return [(name.replace("`", ""), restr) for name, restr in cur.fetchall()]
+
+
+def djtui_export_keys(server: Any, leaves: list[tuple[str, str]] | None = None, *, paper: str | None = None,
+                      analysis: str | None = None) -> dict[str, set[tuple[str, ...]]]:
     """The key sets of ``djtui export``'s cascade (the service ``export plan`` and ``export write``
-    run), per table, for the tables it reaches with at least one row."""
+    run), per table, for the tables it reaches with at least one row; the leaves given, or those
+    djtui reads from Spyglass's export log for ``paper`` (``--paper``, ``--analysis``)."""
     from djtui.services.database import Database
-    from djtui.services.export import ExportSession, load_graph, parse_leaf
+    from djtui.services.export import ExportSession, load_graph, paper_leaves, parse_leaf
 
     db = Database(server.settings)
     try:
         graph = load_graph(db, SPYGLASS_PREFIXES)
-        with ExportSession(db, graph, [parse_leaf(f"{t}:{r}") for t, r in leaves]) as session:
+        parsed = [parse_leaf(f"{t}:{r}") for t, r in leaves or []]
+        if paper:
+            parsed += paper_leaves(db, paper, analysis)
+        with ExportSession(db, graph, parsed) as session:
             session.run()
             out = {t: {key_tuple(k) for k in session.keys(t)} for t in session.plan.tables}
     finally:

@@ -14,9 +14,12 @@ import pytest
 
 from .spyglass_lab import (
     EXPORT_CASES,
+    PAPER,
+    PAPER_CASES,
     SpyglassLab,
     djtui_export_keys,
     key_tuple,
+    paper_log,
     primary_keys,
     spyglass_keys,
     truth_export,
@@ -92,3 +95,26 @@ def test_export_files_against_restr_graph(case: str, spyglass_lab: SpyglassLab, 
 
     # Spyglass lists the analysis files (raw files come from Export's own log, not from the graph)
     assert set(spyglass_lab.spyglass["export_files"][case]) == truth["analysis"]
+
+
+@pytest.mark.parametrize("case", sorted(PAPER_CASES))
+def test_paper_export_from_spyglass_log(case: str, spyglass_lab: SpyglassLab, admin_conn):
+    """A paper's exports as Spyglass logged them (``ExportSelection.start_export``, fetches, ``stop_export``):
+    ``djtui export plan --paper`` reads the same log as ``ExportSelection.get_restr_graph``."""
+    analysis = PAPER_CASES[case]
+    leaves = paper_log(admin_conn, PAPER, analysis)
+    assert {t for t, _ in leaves} == ({"common_ephys._electrode", "common_ephys._raw"} if analysis else {
+        "common_ephys.__l_f_p_band", "common_interval.interval_list", "common_ephys._electrode", "common_ephys._raw"})
+    truth = truth_export(admin_conn, leaves)
+
+    pks = primary_keys(admin_conn)
+    sg = {t: spyglass_keys(k, pks[t]) for t, k in spyglass_lab.spyglass["export"][case].items()}
+    sg_truth = {t: k for t, k in truth.items() if not t.split(".", 1)[1].startswith("~")}
+    assert sg == sg_truth, f"Spyglass's paper graph is not the truth:\n{_diff('Spyglass', sg, sg_truth)}"
+
+    args = ["--paper", PAPER, *(["--analysis", analysis] if analysis else [])]
+    plan = spyglass_lab.djtui_json("export", "plan", *args)
+    counts = {p["table"]: p["rows"] for p in plan if p["rows"]}
+    keys = djtui_export_keys(spyglass_lab.server, paper=PAPER, analysis=analysis)
+    assert {t: len(k) for t, k in keys.items()} == counts, "export plan and its cascade disagree"
+    assert keys == truth, f"djtui's export of the paper is not the truth:\n{_diff('djtui', keys, truth)}"

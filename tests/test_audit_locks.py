@@ -24,12 +24,13 @@ def test_intent_then_outcome(tmp_path):
     entries = log.entries()
     assert [e["event"] for e in entries] == ["intent", "outcome"]
     assert entries[1]["status"] == "ok" and entries[1]["id"] == rec.action_id
-    assert entries[0]["session"] == "p1/20250101" and entries[0]["user"] and entries[0]["host"]
+    assert entries[0]["details"]["session"] == "p1/20250101" and entries[0]["actor"]["os_user"]
+    assert entries[0]["actor"]["host"]
     assert oct((tmp_path / "a" / "audit.jsonl").stat().st_mode & 0o777) == "0o600"
     with pytest.raises(RuntimeError), log.action("delete-session"):
         raise RuntimeError("disk gone")
     last = log.entries()[-1]
-    assert last["status"] == "failed" and "disk gone" in last["error"]
+    assert last["status"] == "failed" and "disk gone" in last["details"]["error"]
     assert log.interrupted() == []
 
 
@@ -103,3 +104,31 @@ def test_lock_of_a_killed_holder_is_free(tmp_path):
         assert time.monotonic() - start < 5
     info = json.loads(next((tmp_path / "locks").iterdir()).read_text())
     assert info["pid"] == os.getpid()
+
+
+def test_details_named_user_or_host_never_replace_the_actor(tmp_path):
+    """`users add alice` used to log `"user": "alice"` where the actor (the OS user) belonged."""
+    import getpass
+    import socket
+    log = AuditLog(tmp_path / "audit.jsonl", db_user="root")
+    with log.action("users-add", target="alice", user="alice", host="10.0.%", pid=1, actor="mallory"):
+        pass
+    refused = log.event("outcome", "delete-session", status="refused", target="p1 2025-01-01", user="x")
+    for e in log.entries():
+        assert e["actor"] == {"os_user": getpass.getuser(), "db_user": "root", "host": socket.gethostname(),
+                              "pid": os.getpid()}, e
+        assert "user" not in e and "host" not in e
+    intent, outcome, refusal = log.entries()
+    assert intent["target"] == "alice" and intent["details"] == {"user": "alice", "host": "10.0.%", "pid": 1,
+                                                                 "actor": "mallory"}
+    assert outcome["status"] == "ok" and outcome["target"] == "alice"
+    assert refusal["id"] == refused and refusal["details"] == {"user": "x"}
+
+
+def test_interrupted_reads_lines_written_before_the_actor_field(tmp_path):
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.write({"event": "intent", "id": "old1", "action": "bulk-delete", "user": "op", "host": "elsewhere",
+               "pid": 1, "sessions": ["a", "b"]})
+    (cut,) = log.interrupted()
+    from djtui.cli.audit import describe
+    assert "bulk-delete of 2 sessions (a, b)" in describe(cut) and "by op" in describe(cut)

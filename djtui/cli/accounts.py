@@ -65,7 +65,7 @@ def _service(ctx: Context) -> AccountsService:
 
 
 def _apply(ctx: Context, service: AccountsService, plan: g.Plan, *, dry_run: bool, action: str,
-           **details: object) -> int:
+           target: str | None = None, **details: object) -> int:
     from djtui.services.audit import AuditLog
     print(plan.render())
     if dry_run or plan.empty:
@@ -74,7 +74,7 @@ def _apply(ctx: Context, service: AccountsService, plan: g.Plan, *, dry_run: boo
         return 0
     ctx.require_writable(plan.title)
     done = service.apply(plan, audit=AuditLog(ctx.config.audit_log), state_dir=ctx.config.state_dir,
-                         action=action, **details)
+                         action=action, target=target, **details)
     print(f"done: {done} statement(s) ran")
     return 0
 
@@ -99,7 +99,7 @@ def roles_add_module(ctx: Context) -> int:
         ctx.require_writable("roles add-module")
     service = _service(ctx)
     return _apply(ctx, service, service.plan_add_module(ctx.args.name), dry_run=ctx.args.dry_run,
-                  action="roles-add-module", module=ctx.args.name)
+                  action="roles-add-module", target=ctx.args.name, module=ctx.args.name)
 
 
 def users_list(ctx: Context) -> int:
@@ -148,7 +148,7 @@ def users_add(ctx: Context) -> int:
     password = _read_password_stdin() if ctx.args.password_stdin else None
     service = _service(ctx)
     plan, pw = service.plan_add_user(ctx.args.name, ctx.args.role, host=ctx.args.host, password=password)
-    code = _apply(ctx, service, plan, dry_run=ctx.args.dry_run, action="users-add",
+    code = _apply(ctx, service, plan, dry_run=ctx.args.dry_run, action="users-add", target=ctx.args.name,
                   user=ctx.args.name, role=ctx.args.role)
     if not ctx.args.dry_run and password is None:
         _show_once(ctx.args.name, pw)
@@ -163,7 +163,7 @@ def users_reset_password(ctx: Context) -> int:
     service = _service(ctx)
     plan, pw = service.plan_reset_password(ctx.args.name, host=ctx.args.host, password=password)
     code = _apply(ctx, service, plan, dry_run=ctx.args.dry_run, action="users-reset-password",
-                  user=ctx.args.name)
+                  target=ctx.args.name, user=ctx.args.name)
     if not ctx.args.dry_run and password is None:
         _show_once(ctx.args.name, pw)
     return code
@@ -187,6 +187,6 @@ def passwd(ctx: Context) -> int:
             raise UserError("the two passwords differ", where="passwd", hint="nothing was changed; try again")
     service = _service(ctx)
     plan = service.plan_passwd(new)
-    code = _apply(ctx, service, plan, dry_run=False, action="passwd")
+    code = _apply(ctx, service, plan, dry_run=False, action="passwd", target=service.db.settings.user)
     print("your password is changed; update DJ_PASS / .secrets/ / dj_local_conf.json where you keep it")
     return code

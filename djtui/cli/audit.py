@@ -29,12 +29,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def describe(entry: dict[str, Any]) -> str:
     """One line naming the action, its target, who ran it and when."""
-    target = entry.get("session") or entry.get("source") or entry.get("plan") or entry.get("batch") or ""
-    if not target and entry.get("sessions"):
-        sessions = entry["sessions"]
+    from djtui.services.audit import actor_of
+    details = entry.get("details") if isinstance(entry.get("details"), dict) else entry  # older lines: flat
+    target = entry.get("target") or details.get("session") or details.get("source") or details.get("plan") \
+        or details.get("batch") or ""
+    if details.get("sessions"):
+        sessions = details["sessions"]
         target = f"{len(sessions)} sessions ({', '.join(sessions[:3])}{', ...' if len(sessions) > 3 else ''})"
+    who = actor_of(entry)
+    by = str(who.get("os_user")) + (f" as database user {who['db_user']}" if who.get("db_user") else "")
     return (f"{entry.get('action')}{' of ' + str(target) if target else ''} started {entry.get('time')} "
-            f"by {entry.get('user')} (pid {entry.get('pid')} on {entry.get('host')}) was interrupted")
+            f"by {by} (pid {who.get('pid')} on {who.get('host')}) was interrupted")
 
 
 def warn_interrupted(ctx: Context) -> None:
@@ -52,7 +57,7 @@ def warn_interrupted(ctx: Context) -> None:
 
 
 def run_interrupted(ctx: Context) -> int:
-    from djtui.services.audit import AuditLog
+    from djtui.services.audit import AuditLog, actor_of
     cut = AuditLog(ctx.config.audit_log).interrupted()
     if ctx.json:
         emit_json(cut)
@@ -61,7 +66,7 @@ def run_interrupted(ctx: Context) -> int:
         print("no interrupted actions")
         return 0
     print(render_table(("id", "started", "user", "action"),
-                       [(e.get("id"), e.get("time"), e.get("user"), describe(e)) for e in cut]))
+                       [(e.get("id"), e.get("time"), actor_of(e).get("os_user"), describe(e)) for e in cut]))
     return 0
 
 

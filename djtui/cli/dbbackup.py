@@ -158,7 +158,8 @@ def run_prune(ctx: Context) -> int:
     with exclusive(ctx.config.state_dir, dbbackup.lock_name(out), purpose="dbbackup prune"):
         # re-check at the moment of action: the set may have changed since the plan
         doomed = dbbackup.plan_prune(out, policy)
-        with _audit(ctx).action("dbbackup-prune", out=str(out), backups=[b.path.name for b in doomed]) as rec:
+        with _audit(ctx).action("dbbackup-prune", target=str(out), out=str(out),
+                                backups=[b.path.name for b in doomed]) as rec:
             for b in doomed:
                 dbbackup.remove_backup(b)
                 removed.append(str(b.path))

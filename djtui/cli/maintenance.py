@@ -91,7 +91,8 @@ def _clean(ctx: Context, dry_run: bool, days: float):
         return maintenance.clean_temp(dirs, max_age_days=days, dry_run=True)
     ctx.require_writable("temp clean")
     with exclusive(ctx.config.state_dir, "maintenance:tmp-clean", purpose="tmp-clean"), \
-            AuditLog(ctx.config.audit_log).action("tmp-clean", dirs=[str(d) for d in dirs], days=days) as rec:
+            AuditLog(ctx.config.audit_log).action("tmp-clean", target=", ".join(map(str, dirs)),
+                                                   dirs=[str(d) for d in dirs], days=days) as rec:
         res = maintenance.clean_temp(dirs, max_age_days=days)
         rec.outcome("ok" if not res.errors else "partial", files=len(res.files), dirs=len(res.dirs),
                     bytes=res.bytes, errors=res.errors[:20])

@@ -19,7 +19,7 @@ from djtui.config import AccountSettings
 from djtui.domain import grants as g
 from djtui.errors import OperationFailed, UserError
 from djtui.services import commandlog
-from djtui.services.audit import AuditLog
+from djtui.services.audit import AuditLog, db_user_of
 from djtui.services.database import Database
 from djtui.services.locks import exclusive
 from djtui.services.testhook import pause_between_items
@@ -479,8 +479,12 @@ class AccountsService:
     # -- applying -----------------------------------------------------------
 
     def apply(self, plan: g.Plan, *, audit: AuditLog | None = None, state_dir: Path | None = None,
-              action: str = "accounts", **details: object) -> int:
-        """Run the plan's statements in order, under the accounts lock, audited; return how many ran."""
+              action: str = "accounts", target: str | None = None, **details: object) -> int:
+        """Run the plan's statements in order, under the accounts lock, audited; return how many ran.
+
+        ``target`` is the user or role acted on; the actor (OS user, database user, host) is the
+        audit log's own field, so a detail such as ``user=alice`` never stands in for who acted.
+        """
         if plan.empty:
             return 0
         if self.db.readonly:
@@ -489,8 +493,8 @@ class AccountsService:
         lock = exclusive(state_dir, "accounts", purpose=plan.title) if state_dir else nullcontext()
         with lock:
             if audit is not None:
-                with audit.action(action, plan=plan.title, statements=[s.sql for s in plan.statements],
-                                  **details) as rec:
+                with audit.action(action, target=target or plan.title, db_user=db_user_of(self.db),
+                                  plan=plan.title, statements=[s.sql for s in plan.statements], **details) as rec:
                     done = self._execute(plan)
                     rec.outcome("ok", statements_run=done)
                     return done

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import stat as statmod
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 from djtui.domain.sessions import SessionKey, SessionStatus
 from djtui.services import filesystem
-from djtui.services.audit import AuditLog
+from djtui.services.audit import AuditLog, db_user_of
 from djtui.services.locks import LockBusy, exclusive
 from djtui.services.sessions import SessionService
 from djtui.services.testhook import pause_between_items
@@ -124,10 +123,8 @@ def _refused(audit: AuditLog, key: SessionKey, target: Path, reasons: Sequence[s
 
     One ``outcome`` line and no intent: nothing was started, so nothing can be reported as interrupted.
     """
-    action_id = uuid.uuid4().hex[:12]
-    audit.write({"event": "outcome", "id": action_id, "action": "delete-session", "status": "refused",
-                 "session": key.label, "path": str(target), **details, "reasons": [r[:500] for r in reasons[:20]]})
-    return action_id
+    return audit.event("outcome", "delete-session", status="refused", target=key.label,
+                       path=str(target), **details, reasons=[r[:500] for r in reasons[:20]])
 
 
 def delete_session(service: SessionService, audit: AuditLog, key: SessionKey, *, dry_run: bool = False,
@@ -154,7 +151,8 @@ def delete_session(service: SessionService, audit: AuditLog, key: SessionKey, *,
             checks = {"dj": True, "destinations": [
                 {"name": d.name, "path": d.path, "files": d.listing.count if d.listing else 0, "verified": d.verified}
                 for d in status.destinations]}
-            with audit.action("delete-session", session=key.label, path=str(target), files=status.source.count,
+            with audit.action("delete-session", target=key.label, db_user=db_user_of(service.db), path=str(target),
+                              files=status.source.count,
                               bytes=status.source.bytes, kept_excluded=list(kept[:50]), checks=checks) as rec:
                 if before_unlink:
                     before_unlink()
@@ -238,7 +236,8 @@ def bulk_delete(service: SessionService, audit: AuditLog, keys: Sequence[Session
         # one bulk run per source tree: a second operator's bulk delete is refused up front, naming the first
         with exclusive(service.config.state_dir, f"bulk-delete:{service.source_base}",
                        purpose=f"bulk-delete of {len(keys)} sessions"), \
-                audit.action("bulk-delete", sessions=[k.label for k in keys], count=len(keys)) as rec:
+                audit.action("bulk-delete", target=f"{len(keys)} sessions", db_user=db_user_of(service.db),
+                             sessions=[k.label for k in keys], count=len(keys)) as rec:
             for n, k in enumerate(keys):
                 if n:
                     pause_between_items()

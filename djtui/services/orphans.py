@@ -31,7 +31,7 @@ from djtui.config import Config, StoreSettings
 from djtui.domain import stores as ds
 from djtui.errors import OperationFailed, ReadOnlyError, UserError
 from djtui.services import commandlog
-from djtui.services.audit import AuditLog
+from djtui.services.audit import AuditLog, db_user_of
 from djtui.services.database import Database
 from djtui.services.locks import exclusive
 from djtui.services.quarantine import Quarantine
@@ -798,7 +798,8 @@ class OrphanService:
                 return "younger than the grace age"
             return None
 
-        with self.audit.action("orphans-quarantine", source=source.name, items=len(acting),
+        with self.audit.action("orphans-quarantine", target=source.name, db_user=db_user_of(self.db),
+                               items=len(acting),
                                bytes=sum(i.size for i in acting),
                                reasons=sorted({i.reason for i in acting})) as rec:
             moves = ((i.path, i.reason, verify) for i in by_path.values() if i.path)
@@ -828,7 +829,8 @@ class OrphanService:
         deleted = 0
         committing = False
         try:
-            with self.audit.action("orphans-delete-rows", source=source.name, rows=len(acting),
+            with self.audit.action("orphans-delete-rows", target=source.name, db_user=db_user_of(self.db),
+                                   rows=len(acting),
                                    keys=[i.to_json()["key"] for i in acting[:1000]]) as rec:
                 with conn.cursor() as cur:
                     conn.begin()
@@ -899,7 +901,8 @@ class OrphanService:
         deleted: list[tuple] = []
         committing = False
         try:
-            with self.audit.action("orphans-delete-rows", source=source.name, table=f"{db}.{table}",
+            with self.audit.action("orphans-delete-rows", target=source.name, db_user=db_user_of(self.db),
+                                   table=f"{db}.{table}",
                                    rows=len(todo), hashes=[str(uuid.UUID(h)) for h in todo[:1000]]) as rec:
                 with conn.cursor() as cur:
                     conn.begin()
@@ -956,7 +959,8 @@ class OrphanService:
     def restore(self, batch_id: str) -> list[dict]:
         self._writable("orphans restore")
         with exclusive(self.config.state_dir, "orphans-quarantine", purpose="orphans restore"), \
-                self.audit.action("orphans-restore", batch=batch_id) as rec:
+                self.audit.action("orphans-restore", target=batch_id, db_user=db_user_of(self.db),
+                                  batch=batch_id) as rec:
             qr = self.quarantine()
             manifest = qr.read_manifest(batch_id)
             s3 = self.s3(self.store(manifest["store"])) if manifest.get("backend") == "s3" else None
@@ -968,7 +972,8 @@ class OrphanService:
         self._writable("orphans purge")
         days = self.settings.purge_after_days if older_than_days is None else older_than_days
         with exclusive(self.config.state_dir, "orphans-quarantine", purpose="orphans purge"), \
-                self.audit.action("orphans-purge", older_than_days=days) as rec:
+                self.audit.action("orphans-purge", target=f"quarantine batches older than {days:g} days",
+                                  older_than_days=days) as rec:
             purged = self.quarantine().purge(days, now=self.now(), s3_for=lambda name: self.s3(self.store(name)))
             rec.outcome("ok", batches=[b.batch_id for b in purged])
         return purged

@@ -83,7 +83,7 @@ def test_prune_dry_run_then_confirmed(cli_config, tmp_path):
     assert partial.exists()  # never touches what is not a finished backup
     log = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert [e["event"] for e in log if e["action"] == "dbbackup-prune"] == ["intent", "outcome"]
-    assert os.path.basename(str(dirs[0])) in log[0]["backups"]
+    assert os.path.basename(str(dirs[0])) in log[0]["details"]["backups"]
 
 
 def test_run_copies_to_remote_with_rsync(cli_config, lab_schema, tmp_path):

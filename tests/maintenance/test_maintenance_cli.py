@@ -80,7 +80,7 @@ def test_tmp_clean_dry_run_then_real_with_audit(tmp_path, config_writer):
     assert not old.exists() and new.exists()
     log = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert [(e["action"], e["event"]) for e in log] == [("tmp-clean", "intent"), ("tmp-clean", "outcome")]
-    assert log[1]["files"] == 1
+    assert log[1]["details"]["files"] == 1
 
 
 def test_tmp_clean_without_dirs_is_user_error(tmp_path, config_writer):

@@ -79,7 +79,7 @@ def test_unused_rows_are_deleted_after_a_recheck_and_logged_in_full(server, db, 
     # the audit log holds the deleted row in full, enough to put it back by hand
     entries = [e for e in svc.audit.entries() if e["action"] == "orphans-delete-rows"]
     assert [e["event"] for e in entries] == ["intent", "detail", "outcome"]  # the rows are logged before DELETE
-    assert entries[2]["status"] == "ok" and entries[2]["deleted"] == 1
+    assert entries[2]["status"] == "ok" and entries[2]["details"]["deleted"] == 1
     assert entries[1]["rows"] == [{"hash": str(unused), "size": 6, "attachment_name": None, "filepath": None,
                                    "contents_hash": None}]
     # the schema_v2 store table is untouched

@@ -68,7 +68,8 @@ def test_connection_killed_during_users_add_leaves_no_half_made_account(lab):
     assert "undone: DROP USER" in err, err
     assert not account_exists(lab, name)  # no account without its role
     (outcome,) = outcomes(lab, "users-add") or outcomes(lab, "accounts")
-    assert outcome["status"] == "failed" and ("Lost connection" in outcome["error"] or "2013" in outcome["error"])
+    error = outcome["details"]["error"]
+    assert outcome["status"] == "failed" and ("Lost connection" in error or "2013" in error)
     res = lab.cli("users", "add", name, "--role", "user")  # and the same command now just works
     assert res.returncode == 0, res.stdout + res.stderr
     assert "dj_user" in grants_of(lab, f"'{name}'@'%'")

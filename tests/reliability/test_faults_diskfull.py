@@ -131,4 +131,4 @@ def test_disk_full_during_quarantine_puts_every_file_back(lab):
     assert after == before  # rolled back: every file where it was
     assert batches == []  # and no batch that looks like it holds them
     (outcome,) = [e for e in lab.audit() if e.get("event") == "outcome" and e.get("action") == "orphans-quarantine"]
-    assert outcome["status"] == "failed" and "No space left" in outcome["error"]
+    assert outcome["status"] == "failed" and "No space left" in outcome["details"]["error"]

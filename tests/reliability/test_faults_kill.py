@@ -157,7 +157,7 @@ def test_connection_killed_during_bulk_delete_refuses_the_rest(lab):
     for p in pids[1:]:
         assert tree_files(lab.session_dir(p)) == before[p]
     (bulk,) = outcomes(lab, "bulk-delete")
-    assert bulk["status"] == "partial" and bulk["deleted"] == 1 and bulk["failed"] == 2
+    assert bulk["status"] == "partial" and bulk["details"]["deleted"] == 1 and bulk["details"]["failed"] == 2
     assert not [e for e in json.loads(lab.cli("audit", "interrupted", "--json").stdout)]
 
 

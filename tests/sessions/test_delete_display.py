@@ -76,9 +76,9 @@ def test_excluded_files_are_kept_and_the_delete_succeeds(lab, capsys):
     assert (lab.dest_dir(PID, DATE) / "cam0.mp4").exists()
     log = audit_entries(lab)
     assert [e["event"] for e in log] == ["intent", "outcome"]
-    assert log[0]["kept_excluded"] == ["notes.tmp", "rec.tmp"]
-    assert log[1]["status"] == "ok" and log[1]["removed_files"] == 5
-    assert log[1]["kept_excluded"] == ["notes.tmp", "rec.tmp"] and log[1]["left_behind"] == []
+    assert log[0]["details"]["kept_excluded"] == ["notes.tmp", "rec.tmp"]
+    assert log[1]["status"] == "ok" and log[1]["details"]["removed_files"] == 5
+    assert log[1]["details"]["kept_excluded"] == ["notes.tmp", "rec.tmp"] and log[1]["details"]["left_behind"] == []
 
 
 def test_a_file_that_appears_during_the_delete_is_still_reported(lab, capsys):
@@ -92,8 +92,8 @@ def test_a_file_that_appears_during_the_delete_is_still_reported(lab, capsys):
     assert res.message.startswith("partial: deleted 5 files") and "changed during delete, kept: late.mp4" in res.message
     assert sorted(p.name for p in src.iterdir()) == ["late.mp4", "notes.tmp"]
     last = audit_entries(lab)[-1]
-    assert last["status"] == "partial" and last["left_behind"] == ["late.mp4"]
-    assert last["kept_excluded"] == ["notes.tmp"]
+    assert last["status"] == "partial" and last["details"]["left_behind"] == ["late.mp4"]
+    assert last["details"]["kept_excluded"] == ["notes.tmp"]
 
 
 # -- #3: symlinks and FIFOs make a session unsafe in every view ---------------------------------
@@ -178,8 +178,8 @@ def test_a_delete_refused_at_the_moment_of_action_is_audited(lab, capsys):
     assert not res.ok and res.message.startswith("refused: ") and src.exists()
     (entry,) = audit_entries(lab)
     assert entry["event"] == "outcome" and entry["status"] == "refused" and entry["action"] == "delete-session"
-    assert entry["session"] == f"{PID} {DATE}" and entry["id"] == res.audit_id
-    assert any("late_cam9.mp4" in r for r in entry["reasons"]), entry
+    assert entry["target"] == f"{PID} {DATE}" and entry["id"] == res.audit_id
+    assert any("late_cam9.mp4" in r for r in entry["details"]["reasons"]), entry
     assert audit.interrupted() == []  # a refusal is not an interrupted action
 
     (src / "late_cam9.mp4").unlink()
@@ -187,7 +187,7 @@ def test_a_delete_refused_at_the_moment_of_action_is_audited(lab, capsys):
         res = delete_session(svc, audit, KEY)
     assert not res.ok and "another operator" in res.message
     last = audit_entries(lab)[-1]
-    assert last["status"] == "refused" and "another operator" in last["reasons"][0]
+    assert last["status"] == "refused" and "another operator" in last["details"]["reasons"][0]
 
     n = len(audit_entries(lab))
     assert not delete_session(svc, audit, KEY, dry_run=True).audit_id  # a dry run writes nothing

@@ -70,8 +70,8 @@ def test_sync_makes_verified_and_safe_then_delete_removes_exactly_it(lab, capsys
     assert (d / "cam1.mp4").exists()
     log = [json.loads(line) for line in lab.config.audit_log.read_text().splitlines()]
     assert [e["event"] for e in log] == ["intent", "outcome"]
-    assert log[0]["session"] == "p001 20250104" and log[0]["files"] == 5
-    assert log[1]["status"] == "ok" and log[1]["removed_files"] == 5
+    assert log[0]["target"] == "p001 20250104" and log[0]["details"]["files"] == 5
+    assert log[1]["status"] == "ok" and log[1]["details"]["removed_files"] == 5
 
 
 def test_delete_refuses_unverified_and_file_added_after_verification(lab, capsys):

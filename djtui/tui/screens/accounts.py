@@ -289,7 +289,8 @@ class AccountsScreen(DjtuiScreen):
     def _plan_add_user(self, answer: tuple[str, str, str] | None) -> None:
         if answer:
             name, kind, host = answer
-            self.run_change(lambda s: s.plan_add_user(name, kind, host=host), action="users-add", user=name)
+            self.run_change(lambda s: s.plan_add_user(name, kind, host=host), action="users-add", target=name,
+                            user=name)
 
     def action_add_module(self) -> None:
         if self._writable("adding a module"):
@@ -297,7 +298,8 @@ class AccountsScreen(DjtuiScreen):
 
     def _plan_module(self, name: str | None) -> None:
         if name:
-            self.run_change(lambda s: (s.plan_add_module(name), None), action="roles-add-module", module=name)
+            self.run_change(lambda s: (s.plan_add_module(name), None), action="roles-add-module", target=name,
+                            module=name)
 
     def action_roles_init(self) -> None:
         if self._writable("initialising roles"):
@@ -310,7 +312,7 @@ class AccountsScreen(DjtuiScreen):
             return
         if self._writable("resetting a password"):
             self.run_change(lambda s: s.plan_reset_password(u.user, host=u.host), action="users-reset-password",
-                            user=u.user, confirm_word=u.user)
+                            target=u.account, user=u.user, confirm_word=u.user)
 
     @work(exclusive=True, exit_on_error=False, group="accounts-change")
     async def run_change(self, make_plan, *, action: str, confirm_word: str | None = None,

@@ -21,7 +21,7 @@ The lab, by design:
   empty reservation file, an untracked file younger than the age limit, a non-NWB file, and a stray
   copy of a tracked file in the wrong folder (``backup_2022/``).
 - ``Nwbfile``: one row deleted, its ``~external_raw`` row left unused.
-- ``ExportSelection``: a paper's two analyses, logged by Spyglass while they fetch (``start_export``...).
+- ``ExportSelection``: a paper's three analyses, logged by Spyglass while they fetch (``start_export``...).
 - ``Probe`` with two shanks (``Probe.Shank``) and four electrodes (``Probe.Electrode`` -> ``Probe.Shank``);
   downstream (``Electrode``) references only shank 0's two electrodes. A second probe nobody uses.
 
@@ -61,7 +61,12 @@ AGE_LIMIT_H = 1.0  # the untracked-file age limit both tools are given
 
 # the paper whose exports Spyglass logs while the lab is built, and its cases: case -> analysis_id (None: all)
 PAPER = "conformance-paper"
-PAPER_CASES: dict[str, str | None] = {"paper": None, "paper_fig2": "fig2"}
+PAPER_CASES: dict[str, str | None] = {"paper": None, "paper_fig2": "fig2", "paper_fig3": "fig3"}
+PAPER_TABLES = {  # analysis -> the tables it fetched from
+    "fig1": {"common_ephys.__l_f_p_band", "common_interval.interval_list"},
+    "fig2": {"common_ephys._electrode", "common_ephys._raw"},
+    "fig3": {"lfp_band_v1.l_f_p_band_selection", "lfp_merge.l_f_p_output"},
+}
 # export leaves asked of both tools: case -> [(db.table, SQL restriction)]
 EXPORT_CASES: dict[str, list[tuple[str, str]]] = {
     "lfp_band_v0": [("common_ephys.__l_f_p_band", "nwb_file_name = 'alpha_.nwb'")],
@@ -250,6 +255,10 @@ es.stop_export()
 es.start_export(os.environ["LAB_PAPER"], "fig2")
 (sgc.Electrode & "electrode_id = 0").fetch("KEY")
 (sgc.Raw & {"nwb_file_name": "beta_.nwb"}).fetch()
+es.stop_export()
+es.start_export(os.environ["LAB_PAPER"], "fig3")  # keyed by a uuid: Spyglass logs it as X'<hex>'
+(band_v1.LFPBandSelection & {"lfp_merge_id": merge_id}).fetch()
+(lfp_merge.LFPOutput & {"merge_id": merge_id}).fetch()
 es.stop_export()
 
 print(json.dumps(dict(analysis_dir=analysis_dir, raw_dir=raw_dir, files=files, merge_id=str(merge_id),

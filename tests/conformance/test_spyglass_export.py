@@ -10,12 +10,15 @@ counts; the keys come from the same cascade service the command runs.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .spyglass_lab import (
     EXPORT_CASES,
     PAPER,
     PAPER_CASES,
+    PAPER_TABLES,
     SpyglassLab,
     djtui_export_keys,
     key_tuple,
@@ -103,8 +106,9 @@ def test_paper_export_from_spyglass_log(case: str, spyglass_lab: SpyglassLab, ad
     ``djtui export plan --paper`` reads the same log as ``ExportSelection.get_restr_graph``."""
     analysis = PAPER_CASES[case]
     leaves = paper_log(admin_conn, PAPER, analysis)
-    assert {t for t, _ in leaves} == ({"common_ephys._electrode", "common_ephys._raw"} if analysis else {
-        "common_ephys.__l_f_p_band", "common_interval.interval_list", "common_ephys._electrode", "common_ephys._raw"})
+    assert {t for t, _ in leaves} == (PAPER_TABLES[analysis] if analysis else set().union(*PAPER_TABLES.values()))
+    if analysis == "fig3":
+        assert all(re.search(r"merge_id\s*=\s*X'[0-9a-f]{32}'", r) for _, r in leaves), leaves
     truth = truth_export(admin_conn, leaves)
 
     pks = primary_keys(admin_conn)

@@ -408,13 +408,22 @@ def _tool_env(server: Any, base: Path) -> dict[str, str]:
             if not k.startswith(("SPYGLASS_", "KACHERY_", "DLC_", "MOSEQ_")) or k == "SPYGLASS_BASE_DIR"}
 
 
-def _drop_schemas(server: Any, schemas: list[str]) -> None:
+def _in_lab(column: str) -> tuple[str, list[str]]:
+    """A SQL condition (and its arguments) selecting the lab's schemas by ``column``."""
+    return ("(" + " OR ".join([f"{column} LIKE %s"] * len(SPYGLASS_PREFIXES)) + ")",
+            [p.replace("_", "\\_") + "%" for p in SPYGLASS_PREFIXES])
+
+
+def _drop_schemas(server: Any) -> None:
+    """Drop what Spyglass declared (its schema names are fixed: ``common_*``, ``lfp_*``), built or half built."""
     conn = server.connect()
     try:
         with conn.cursor() as cur:
             cur.execute("SET FOREIGN_KEY_CHECKS = 0")
-            for db in schemas:
-                cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
+            cond, args = _in_lab("schema_name")
+            cur.execute(f"SELECT schema_name FROM information_schema.schemata WHERE {cond}", args)
+            for (db,) in cur.fetchall():
+                cur.execute(f"DROP DATABASE `{db}`")
     finally:
         conn.close()
 
@@ -425,23 +434,25 @@ def spyglass_lab(server, tmp_path_factory) -> Iterator[SpyglassLab]:
     base = tmp_path_factory.mktemp("spyglass_lab")
     (base / "home").mkdir()
     env = _tool_env(server, base)
-    t = time.perf_counter()
-    built = run_tool("spyglass", BUILD, env=env, cwd=base)
-    t_build = time.perf_counter() - t
-    lab = SpyglassLab(server=server, base=base, analysis_dir=Path(built["analysis_dir"]),
-                      raw_dir=Path(built["raw_dir"]), config=Path(), files=built["files"],
-                      merge_id=built["merge_id"], schemas=built["schemas"])
+    timings: dict[str, float] = {}
+    answers: dict[str, Any] = {}
     try:
+        t = time.perf_counter()
+        built = run_tool("spyglass", BUILD, env=env, cwd=base)
+        timings.update(build_wall_s=time.perf_counter() - t, build_in_tool_s=built["build_s"],
+                       import_s=built["import_s"])
+        lab = SpyglassLab(server=server, base=base, analysis_dir=Path(built["analysis_dir"]),
+                          raw_dir=Path(built["raw_dir"]), config=Path(), files=built["files"],
+                          merge_id=built["merge_id"], schemas=built["schemas"], timings=timings)
         lab.config = _djtui_config(server, base, lab.analysis_dir, lab.raw_dir)
         t = time.perf_counter()
-        lab.spyglass = run_tool("spyglass", ASK, env=env, cwd=base)
-        lab.timings.update(build_wall_s=t_build, build_in_tool_s=built["build_s"], import_s=built["import_s"],
-                           ask_wall_s=time.perf_counter() - t)
+        answers = lab.spyglass = run_tool("spyglass", ASK, env=env, cwd=base)
+        timings.update(ask_wall_s=time.perf_counter() - t)
         yield lab
     finally:
-        lab.timings.update({f"restr_graph {c}": s for c, s in lab.spyglass.get("export_case_s", {}).items()})
-        print(f"\nspyglass lab timings (s): {json.dumps({k: round(v, 2) for k, v in lab.timings.items()})}")
-        _drop_schemas(server, built["schemas"])
+        timings.update({f"restr_graph {c}": s for c, s in answers.get("export_case_s", {}).items()})
+        print(f"\nspyglass lab timings (s): {json.dumps({k: round(v, 2) for k, v in timings.items()})}")
+        _drop_schemas(server)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -462,10 +473,10 @@ def key_tuple(values: Any) -> tuple[str, ...]:
 def primary_keys(conn: Any) -> dict[str, tuple[str, ...]]:
     """db.table -> its primary key columns, for every table of the lab's schemas."""
     with conn.cursor() as cur:
+        cond, args = _in_lab("table_schema")
         cur.execute("SELECT table_schema, table_name, column_name FROM information_schema.key_column_usage "
-                    "WHERE constraint_name = 'PRIMARY' AND (" + " OR ".join(["table_schema LIKE %s"] * len(
-                        SPYGLASS_PREFIXES)) + ") ORDER BY table_schema, table_name, ordinal_position",
-                    [p.replace("_", "\\_") + "%" for p in SPYGLASS_PREFIXES])
+                    f"WHERE constraint_name = 'PRIMARY' AND {cond} ORDER BY table_schema, table_name, ordinal_position",
+                    args)
         out: dict[str, list[str]] = {}
         for s, t, c in cur.fetchall():
             out.setdefault(f"{s}.{t}", []).append(c)
@@ -475,11 +486,11 @@ def primary_keys(conn: Any) -> dict[str, tuple[str, ...]]:
 def foreign_keys(conn: Any) -> list[tuple[str, str, list[tuple[str, str]]]]:
     """(child, parent, [(child column, parent column)]) for every foreign key of the lab's schemas."""
     with conn.cursor() as cur:
+        cond, args = _in_lab("table_schema")
         cur.execute("SELECT table_schema, table_name, constraint_name, column_name, referenced_table_schema, "
                     "referenced_table_name, referenced_column_name FROM information_schema.key_column_usage "
-                    "WHERE referenced_table_name IS NOT NULL AND (" + " OR ".join(["table_schema LIKE %s"] * len(
-                        SPYGLASS_PREFIXES)) + ") ORDER BY table_schema, table_name, constraint_name, "
-                    "ordinal_position", [p.replace("_", "\\_") + "%" for p in SPYGLASS_PREFIXES])
+                    f"WHERE referenced_table_name IS NOT NULL AND {cond} "
+                    "ORDER BY table_schema, table_name, constraint_name, ordinal_position", args)
         fks: dict[tuple[str, str, str], list] = {}
         for s, t, c, col, rs, rt, rc in cur.fetchall():
             fks.setdefault((f"{s}.{t}", c, f"{rs}.{rt}"), []).append((col, rc))

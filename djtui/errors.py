@@ -40,8 +40,19 @@ class OperationFailed(Exception):
     exit_code = 1
 
 
+READONLY_RULE = (
+    "Read-only (--readonly, or `readonly: true` in the config) means djtui changes nothing in the lab: "
+    "no database write, and no file written, moved or deleted in the session data, the backup "
+    "destinations, the stores, the quarantine, the database dumps or the export folder. It still writes "
+    "its own private state under state_dir (verification records, the hash cache, locks, the command "
+    "log), which changes no data: so verifying sessions works (nothing becomes deletable, since delete "
+    "is refused), while restore-verifying a dump is refused (it writes verified.json into the dump's "
+    "folder). Every write is refused with the same message, and the app does not offer write keys."
+)
+
+
 class ReadOnlyError(UserError):
-    """A write was asked for while djtui runs read-only."""
+    """A write was asked for while djtui runs read-only: the one refusal, in the CLI and the app."""
 
     def __init__(self, action: str):
         super().__init__(

@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from djtui.errors import OperationFailed, ReadOnlyError, UserError
+from djtui.errors import READONLY_RULE, OperationFailed, ReadOnlyError, UserError
 from djtui.services import commandlog
 
 if TYPE_CHECKING:
@@ -128,10 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="djtui",
         description="Move, check, clean, export and govern a DataJoint lab's data. "
                     "Without a command, opens the terminal app.",
+        epilog=READONLY_RULE,
     )
     parser.add_argument("--config", metavar="FILE", help="config file (default: $DJTUI_CONFIG, "
                         "./backup_config.yaml, then ~/.config/djtui/config.yaml)")
-    parser.add_argument("--readonly", action="store_true", help="refuse every write")
+    parser.add_argument("--readonly", action="store_true",
+                        help="change nothing in the lab (see Read-only below); djtui's own state_dir is still written")
     parser.add_argument("--no-mouse", action="store_true", help="app: leave the mouse to the terminal")
     parser.add_argument("--version", action="version", version=f"djtui {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.markup import escape
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -23,7 +24,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from djtui.config import Config
-from djtui.errors import UserError
+from djtui.errors import READONLY_RULE, UserError
 from djtui.services import commandlog
 from djtui.services.audit import AuditLog
 from djtui.services.database import ConnectionSettings, Database, ServerInfo, resolve_connection
@@ -114,19 +115,23 @@ class HelpScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
-    def __init__(self, screen_bindings: list[tuple[str, str]]):
+    def __init__(self, screen_bindings: list[tuple[str, str]], *, readonly: bool = False):
         super().__init__()
         self.screen_bindings = screen_bindings
+        self.readonly = readonly
 
     def compose(self) -> ComposeResult:
         lines = ["[b]djtui keys[/b]", ""]
         for name, (key, cls) in SCREENS.items():
             lines.append(f"  [b]{key}[/b]  {cls.SCREEN_TITLE} ({name})")
         lines += ["", "  [b]?[/b]  this help", "  [b]ctrl+p[/b]  command palette (every action)",
-                  "  [b]L[/b]  command log: every SQL statement and command djtui ran", "  [b]q[/b]  quit"]
+                  "  [b]L[/b]  command log: every SQL statement and command djtui ran",
+                  "  [b]ctrl+x[/b]  cancel a wait for the database (offered while one runs)", "  [b]q[/b]  quit"]
         if self.screen_bindings:
             lines += ["", "[b]This screen[/b]", ""]
-            lines += [f"  [b]{k}[/b]  {d}" for k, d in self.screen_bindings]
+            lines += [f"  [b]{k}[/b]  {escape(d)}" for k, d in self.screen_bindings]
+        state = "djtui is read-only now" if self.readonly else "djtui is not read-only now"
+        lines += ["", f"[b]Read-only[/b] ({state})", "", escape(READONLY_RULE)]
         with VerticalScroll():
             yield Static("\n".join(lines))
 
@@ -332,9 +337,9 @@ class DjtuiApp(App[int]):
     def action_help(self) -> None:
         bindings = []
         for b in self.screen.BINDINGS:
-            if isinstance(b, Binding) and b.description:
+            if isinstance(b, Binding) and b.description and self.screen.check_action(b.action, ()) is not False:
                 bindings.append((b.key, b.description))
-        self.push_screen(HelpScreen(bindings))
+        self.push_screen(HelpScreen(bindings, readonly=self.ctx.readonly))
 
     def _active_transfers(self) -> list:
         queue = getattr(self.ctx, "_session_jobs", None)  # never made here: only if a job was ever queued
@@ -373,7 +378,7 @@ class DjtuiApp(App[int]):
         yield SystemCommand("Command log", "every SQL statement and command djtui ran", self.action_command_log)
         yield SystemCommand("Reconnect to the database", "connect again", self.connect_database)
         for b in getattr(screen, "BINDINGS", []):
-            if isinstance(b, Binding) and b.description:
+            if isinstance(b, Binding) and b.description and screen.check_action(b.action, ()) is not False:
                 action = b.action
                 yield SystemCommand(f"{screen.__class__.__name__.removesuffix('Screen')}: {b.description}",
                                     f"key {b.key}", lambda a=action, s=screen: self.run_worker(s.run_action(a)))

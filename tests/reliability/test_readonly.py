@@ -211,6 +211,7 @@ WRITE_KEYS = {
     "accounts.add_user": ("accounts", "a"), "accounts.add_module": ("accounts", "m"),
     "accounts.reset_password": ("accounts", "p"), "accounts.roles_init": ("accounts", "i"),
     "backups.run": ("backups", "b"), "backups.verify": ("backups", "v"),
+    "transfers.retry": ("transfers", "t"),
 }
 # keys that only move, show, filter, select or stop: nothing persistent changes
 NON_WRITE_KEYS = {
@@ -218,6 +219,8 @@ NON_WRITE_KEYS = {
     "sessions.verify", "sessions.refresh", "sessions.clear", "transfers.cancel", "transfers.clear",
     "orphans.rescan", "orphans.cancel_scan", "orphans.tab_items", "orphans.tab_quarantine", "export.search",
     "export.restriction", "export.remove", "export.files", "accounts.refresh", "backups.refresh",
+    "screen.cancel_wait",  # stops waiting for the database
+    "export.verify",  # loads the export into a scratch private server in a temp folder, as the CLI's
 }
 
 
@@ -236,10 +239,61 @@ def _screen_binding_ids() -> set[str]:
 
 
 def test_every_screen_key_is_classified() -> None:
+    from djtui.tui.screens.base import WRITE_BINDINGS
+
     ids = _screen_binding_ids()
     assert not (set(WRITE_KEYS) & NON_WRITE_KEYS)
     assert ids - set(WRITE_KEYS) - NON_WRITE_KEYS == set(), "classify the new key(s) as write or not"
     assert set(WRITE_KEYS) - ids == set(), "a write key listed here no longer exists"
+    # the app hides and refuses exactly the keys this test calls writes
+    assert set(WRITE_BINDINGS) == set(WRITE_KEYS)
+
+
+@pytest.mark.parametrize("readonly", [True, False], ids=["readonly", "writable"])
+async def test_tui_footer_offers_no_write_key_when_read_only(tmp_path, readonly: bool) -> None:
+    """Under read-only no write key is offered (footer, help, command palette); otherwise all are."""
+    from textual.widgets import Footer
+
+    from djtui.config import parse_config
+    from djtui.tui.app import SCREENS, DjtuiApp, HelpScreen
+    from djtui.tui.screens.base import WRITE_BINDINGS
+
+    app = DjtuiApp(config=parse_config(f"state_dir: {tmp_path}/state\nreadonly: {str(readonly).lower()}\n"),
+                   connect=False)
+    offered: dict[str, set[str]] = {}
+    async with app.run_test(size=(200, 40)) as pilot:
+        for name in SCREENS:
+            await app.switch_mode(name)
+            await pilot.pause()
+            screen = app.screen
+            active = {ab.binding.id for ab in screen.active_bindings.values()}
+            footer_keys = {k.description for k in screen.query_one(Footer).query("FooterKey")}
+            palette = {c.title for c in app.get_system_commands(screen)}
+            offered[name] = {i for i in active if i in WRITE_BINDINGS}
+            own = [b for b in screen._bindings.key_to_bindings.values() for b in b if b.id in WRITE_BINDINGS]
+            for b in own:
+                assert (b.description in footer_keys) is (not readonly), (name, b.description, footer_keys)
+                assert any(t.endswith(f": {b.description}") for t in palette) is (not readonly), (name, b.id)
+            app.action_help()
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            help_text = "\n".join(str(w.render()) for w in app.screen.query("Static"))
+            assert "Read-only" in help_text and "state_dir" in help_text
+            for b in own:
+                assert (f"{b.key}  {b.description}" in help_text) is (not readonly), (name, b.id)
+            await pilot.press("escape")
+    every = set().union(*offered.values())
+    assert every == (set() if readonly else set(WRITE_BINDINGS))
+
+
+def test_cli_help_states_the_rule(capsys) -> None:
+    from djtui.errors import READONLY_RULE
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert " ".join(READONLY_RULE.split()) in out
+    assert "state_dir" in out and "verified.json" in out
 
 
 @pytest.mark.parametrize("mode", ["flag", "config"])
@@ -278,7 +332,9 @@ async def test_tui_every_write_key_refuses(lab, mode: str) -> None:
                 notes = [n.message for n in app._notifications if not any(n is o for o in seen)]
                 if notes:
                     break
-            results[binding_id] = (any("read-only" in n for n in notes), app.screen is screen, notes)
+            # the one refusal, in the CLI's words (ReadOnlyError), on every screen
+            results[binding_id] = (any(n.startswith("refused: ") and "writes, and djtui is running read-only" in n
+                                       for n in notes), app.screen is screen, notes)
             while app.screen is not screen and len(app.screen_stack) > 1:
                 await pilot.press("escape")
                 await pilot.pause()

@@ -4,16 +4,46 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from djtui.errors import ReadOnlyError
 from djtui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:
     from djtui.tui.app import AppContext
+
+
+# Every key that changes the lab (see READONLY_RULE), by binding id, with what it writes: under
+# read-only these keys are not offered in the footer, and pressing one gives the one refusal.
+# tests/reliability/test_readonly.py fails while a screen key is in neither this table nor its list
+# of keys that write nothing.
+WRITE_BINDINGS: dict[str, str] = {
+    "sessions.sync": "sync (copies files to the destination)",
+    "sessions.delete": "delete",
+    "sessions.bulk_delete": "bulk delete",
+    "transfers.retry": "retrying a sync (copies files to the destination)",
+    "orphans.quarantine": "quarantine (moves files, deletes rows)",
+    "orphans.restore": "restore (moves files back, inserts rows)",
+    "orphans.purge": "purge (deletes quarantined files)",
+    "export.write": "writing the export (files in the export folder)",
+    "export.mermaid": "saving the graph (a file in the export folder)",
+    "accounts.add_user": "adding a user",
+    "accounts.add_module": "adding a module",
+    "accounts.reset_password": "resetting a password",
+    "accounts.roles_init": "creating or fixing the roles",
+    "backups.run": "a database backup (writes a dump)",
+    "backups.verify": "restore-verify (writes verified.json into the dump's folder)",
+}
+
+
+def refuse_readonly(widget: object, action: str) -> None:
+    """The one read-only refusal of the app: the same words as the CLI's (ReadOnlyError)."""
+    widget.notify(ReadOnlyError(action).render(), title="Read-only", severity="warning")  # type: ignore[attr-defined]
 
 
 class DjtuiScreen(Screen):
@@ -30,6 +60,29 @@ class DjtuiScreen(Screen):
     @property
     def ctx(self) -> AppContext:
         return self.app.ctx  # type: ignore[attr-defined]
+
+    def _write_binding(self, *, action: str | None = None, key: str | None = None) -> Binding | None:
+        """This screen's write binding for an action name or a key, if it has one."""
+        table = self._bindings.key_to_bindings
+        candidates = table.get(key, []) if key is not None else [b for bs in table.values() for b in bs]
+        for binding in candidates:
+            if binding.id in WRITE_BINDINGS and (action is None or binding.action == action):
+                return binding
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only: write keys are not offered (the footer hides them, the palette leaves them out)."""
+        return not (self.ctx.readonly and self._write_binding(action=action) is not None)
+
+    def on_key(self, event: events.Key) -> None:
+        """Read-only: a write key that reached the screen (no field took it) gets the one refusal."""
+        if not self.ctx.readonly:
+            return
+        binding = self._write_binding(key=event.key)
+        if binding is not None and binding.id is not None:
+            event.stop()
+            event.prevent_default()
+            refuse_readonly(self, WRITE_BINDINGS[binding.id])
 
     def compose(self) -> ComposeResult:
         yield AppHeader(self.SCREEN_TITLE)

@@ -86,6 +86,7 @@ class ExportScreen(DjtuiScreen):
         Binding("x", "remove_leaf", "Remove", id="export.remove"),
         Binding("w", "write", "Write", id="export.write"),
         Binding("m", "save_graph", "Save graph", id="export.mermaid"),
+        Binding("v", "verify_export", "Verify export", id="export.verify"),
     ]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -587,6 +588,52 @@ class ExportScreen(DjtuiScreen):
             self.app.call_from_thread(lambda: self.notify(f"saved the graph: {path} and {dot.name}", markup=False))
         except OSError as exc:
             self.app.call_from_thread(self.notify, f"cannot save the graph in {out}: {exc}", severity="error")
+
+    # -- verifying (the service `djtui export verify` runs) -------------------------------------
+
+    def _export_to_verify(self) -> Path | None:
+        """The export written last here, else the newest one in the export folder."""
+        if self.last_export is not None:
+            return self.last_export
+        base = Path(self.ctx.config.export.out_dir or (self.ctx.config.state_dir / "exports"))
+        try:
+            found = [d for d in base.iterdir() if (d / "manifest.json").is_file()]
+        except OSError:
+            return None
+        return max(found, key=lambda d: d.stat().st_mtime, default=None)
+
+    def action_verify_export(self) -> None:
+        target = self._export_to_verify()
+        if target is None:
+            self.notify("no export to verify: write one first (w), or run `djtui export verify DIR`",
+                        severity="warning", markup=False)
+            return
+        self.verify_export(target)
+
+    @work(thread=True, exclusive=True, group="export-verify", exit_on_error=False)
+    def verify_export(self, target: Path) -> None:
+        from djtui.services.export_writers import verify_export
+
+        self.app.call_from_thread(self._status, f"verifying {target}: loading it into a scratch server…")
+        try:
+            checks = verify_export(target)
+        except UserError as exc:
+            self.app.call_from_thread(self._verified, target, f"✗ cannot verify {target}: {exc.render()}", False)
+            return
+        except Exception as exc:
+            self.app.call_from_thread(self._verified, target, f"✗ cannot verify {target}: {exc}", False)
+            return
+        bad = [c for c in checks if not c.ok]
+        if bad:
+            text = (f"✗ {target.name}: {len(bad)} of {len(checks)} table(s) differ from the manifest: "
+                    + ", ".join(c.table for c in bad[:5]))
+        else:
+            text = f"✓ verified {target.name}: {len(checks)} table(s) match the manifest (rows and checksums)"
+        self.app.call_from_thread(self._verified, target, text, not bad)
+
+    def _verified(self, target: Path, text: str, ok: bool) -> None:
+        self._status(text)
+        self.notify(text, severity="information" if ok else "error", timeout=15, markup=False)
 
     def action_focus_search(self) -> None:
         self.query_one("#export-search", Input).focus()

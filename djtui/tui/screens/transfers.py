@@ -94,6 +94,7 @@ class TransfersScreen(DjtuiScreen):
     BINDINGS = [
         Binding("c", "cancel", "Cancel job", id="transfers.cancel"),
         Binding("x", "clear_finished", "Clear finished", id="transfers.clear"),
+        Binding("t", "retry", "Retry job", id="transfers.retry"),
     ]
 
     def __init__(self) -> None:
@@ -171,6 +172,21 @@ class TransfersScreen(DjtuiScreen):
             return
         q.cancel(job)
         self.notify(f"cancelling job {job.id}")
+
+    def action_retry(self) -> None:
+        """Queue the highlighted failed or cancelled job again (a new row, 'retry of #N')."""
+        job = self.current_job()
+        q = self.queue()
+        if job is None or q is None:
+            self.notify("no job selected", severity="warning")
+            return
+        try:
+            new = q.retry(job)
+        except UserError as exc:
+            self.notify(exc.render(), severity="warning", markup=False)
+            return
+        self.notify(f"queued job {new.id}: {new.label}", markup=False)
+        self.refresh_jobs()
 
     def action_clear_finished(self) -> None:
         q = self.queue()

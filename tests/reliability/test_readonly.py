@@ -211,7 +211,6 @@ WRITE_KEYS = {
     "accounts.add_user": ("accounts", "a"), "accounts.add_module": ("accounts", "m"),
     "accounts.reset_password": ("accounts", "p"), "accounts.roles_init": ("accounts", "i"),
     "backups.run": ("backups", "b"), "backups.verify": ("backups", "v"),
-    "transfers.retry": ("transfers", "t"),
 }
 # keys that only move, show, filter, select or stop: nothing persistent changes
 NON_WRITE_KEYS = {
@@ -220,6 +219,7 @@ NON_WRITE_KEYS = {
     "orphans.rescan", "orphans.cancel_scan", "orphans.tab_items", "orphans.tab_quarantine", "export.search",
     "export.restriction", "export.remove", "export.files", "accounts.refresh", "backups.refresh",
     "screen.cancel_wait",  # stops waiting for the database
+    "transfers.retry",  # a verify or a dry run writes nothing; a sync refuses: test_tui_retry_refuses_only_a_sync
     "export.verify",  # loads the export into a scratch private server in a temp folder, as the CLI's
 }
 
@@ -341,6 +341,47 @@ async def test_tui_every_write_key_refuses(lab, mode: str) -> None:
         await app.workers.wait_for_complete()
     bad = {k: v for k, v in results.items() if v[:2] != (True, True)}
     assert not bad, bad
+    assert diff(before, snapshot(lab, skip=("state",))) == []
+
+
+async def test_tui_retry_refuses_only_a_sync(lab) -> None:
+    """Transfers `t` under read-only: a failed sync is not run again (the one refusal), a failed verify is."""
+    from textual.widgets import DataTable
+
+    from djtui.domain.sessions import session_key
+    from djtui.services.transfer import get_job_queue
+    from djtui.tui.app import DjtuiApp
+
+    lab, _backup = lab
+    app = DjtuiApp(config=load_config(lab.config_path), readonly=True, connect=False)
+    before = snapshot(lab, skip=("state",))
+    async with app.run_test(size=(120, 30)) as pilot:
+        q = get_job_queue(app.ctx)
+        sync = q.submit("sync", session_key("p404", DATE), "net")  # cancelled before it runs: never copies
+        q.cancel(sync)
+        verify = q.submit("verify", session_key("p404", DATE), "net")  # no such session: fails
+        for _ in range(200):
+            if not verify.active:
+                break
+            await pilot.pause(0.05)
+        assert (sync.state, verify.state) == ("cancelled", "failed")
+        await app.switch_mode("transfers")
+        await pilot.pause(0.5)
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=0)
+        await pilot.press("t")
+        await pilot.pause()
+        assert len(q.jobs) == 2
+        assert any(n.message.startswith("refused: retrying a sync") and "djtui is running read-only" in n.message
+                   for n in app._notifications)
+        table.move_cursor(row=1)
+        await pilot.press("t")
+        await pilot.pause()
+        assert len(q.jobs) == 3 and q.jobs[2].kind == "verify" and q.jobs[2].retry_of == verify.id
+        for _ in range(200):
+            if not q.jobs[2].active:
+                break
+            await pilot.pause(0.05)
     assert diff(before, snapshot(lab, skip=("state",))) == []
 
 

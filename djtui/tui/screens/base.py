@@ -21,12 +21,12 @@ if TYPE_CHECKING:
 # Every key that changes the lab (see READONLY_RULE), by binding id, with what it writes: under
 # read-only these keys are not offered in the footer, and pressing one gives the one refusal.
 # tests/reliability/test_readonly.py fails while a screen key is in neither this table nor its list
-# of keys that write nothing.
+# of keys that write nothing. A key that writes only sometimes (Transfers `t`: retrying a sync writes,
+# retrying a verify or a dry run does not) is offered, and refuses with refuse_readonly when it would.
 WRITE_BINDINGS: dict[str, str] = {
     "sessions.sync": "sync (copies files to the destination)",
     "sessions.delete": "delete",
     "sessions.bulk_delete": "bulk delete",
-    "transfers.retry": "retrying a sync (copies files to the destination)",
     "orphans.quarantine": "quarantine (moves files, deletes rows)",
     "orphans.restore": "restore (moves files back, inserts rows)",
     "orphans.purge": "purge (deletes quarantined files)",

@@ -19,7 +19,7 @@ from textual.widgets import DataTable, ProgressBar, Sparkline, Static
 from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.transfer import Job, JobQueue, get_job_queue
-from djtui.tui.screens.base import DjtuiScreen
+from djtui.tui.screens.base import DjtuiScreen, refuse_readonly
 
 COLUMNS = ("#", "Job", "State", "%", "Bytes", "Files", "Rate", "ETA", "Current file / result")
 # the widest value each short column can take ("cancelled", "100%", "00:00:00"): a column sized by
@@ -179,6 +179,9 @@ class TransfersScreen(DjtuiScreen):
         q = self.queue()
         if job is None or q is None:
             self.notify("no job selected", severity="warning")
+            return
+        if self.ctx.readonly and job.kind == "sync" and not job.dry_run:  # a verify or a dry run writes nothing
+            refuse_readonly(self, "retrying a sync (copies files to the destination)")
             return
         try:
             new = q.retry(job)

@@ -47,6 +47,34 @@ def register(sub: argparse._SubParsersAction) -> None:
                                       "warns when roles can read the `mysql` schema)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=users_check)
+    p = usub.add_parser("fix", help="bring users and roles back to their definition: revoke what they hold "
+                                    "beyond it, grant what is missing (plan first, typed confirmation FIX)")
+    p.add_argument("names", nargs="*", metavar="USER|ROLE",
+                   help="users (NAME or NAME@HOST) and roles (dj_user ...); none: everything that drifted")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--confirm", metavar="FIX", help="confirm without a terminal: --confirm FIX")
+    p.set_defaults(func=users_fix)
+    p = usub.add_parser("set-role", help="give a user another djtui role (the old one is revoked)")
+    p.add_argument("name")
+    p.add_argument("role", choices=g.KINDS)
+    p.add_argument("--host", default=None, help="the account's host, when the user has several")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--confirm", metavar="NAME", help="confirm without a terminal: the user's name")
+    p.set_defaults(func=users_set_role)
+    for verb, what in (("lock", "lock an account: it keeps its grants and cannot log in (ACCOUNT LOCK)"),
+                       ("unlock", "unlock a locked account (ACCOUNT UNLOCK)")):
+        p = usub.add_parser(verb, help=what)
+        p.add_argument("name")
+        p.add_argument("--host", default=None, help="the account's host, when the user has several")
+        p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+        p.add_argument("--confirm", metavar="NAME", help="confirm without a terminal: the user's name")
+        p.set_defaults(func=users_lock, locked=verb == "lock")
+    p = usub.add_parser("drop", help="drop a user: the account, its grants and roles (its schemas stay)")
+    p.add_argument("name")
+    p.add_argument("--host", default=None, help="the account's host, when the user has several")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--confirm", metavar="'DROP NAME'", help="confirm without a terminal: --confirm 'DROP NAME'")
+    p.set_defaults(func=users_drop)
     p = usub.add_parser("reset-password", help="give a user a new generated password, shown once")
     p.add_argument("name")
     p.add_argument("--host", default=None, help="the account's host, when the user has several")
@@ -77,6 +105,60 @@ def _apply(ctx: Context, service: AccountsService, plan: g.Plan, *, dry_run: boo
                          action=action, target=target, **details)
     print(f"done: {done} statement(s) ran")
     return 0
+
+
+def _confirmed_apply(ctx: Context, service: AccountsService, plan: g.Plan, word: str, *, action: str,
+                     target: str, recheck, **details: object) -> int:
+    """Plan shown, dry run stops; else read-only refused, typed confirmation, re-planned under the lock, audited."""
+    from djtui.cli import confirm_typed
+    from djtui.services.audit import AuditLog
+    print(plan.render())
+    if plan.empty:
+        return 0
+    if ctx.args.dry_run:
+        print("dry run: nothing was changed")
+        return 0
+    ctx.require_writable(plan.title)
+    confirm_typed(word, ctx.args.confirm, f"{plan.title}: {len(plan.statements)} statement(s)")
+    done = service.apply(plan, audit=AuditLog(ctx.config.audit_log), state_dir=ctx.config.state_dir,
+                         action=action, target=target, recheck=recheck, **details)
+    print(f"done: {done} statement(s) ran")
+    return 0
+
+
+def users_fix(ctx: Context) -> int:
+    service = _service(ctx)
+    names = tuple(ctx.args.names)
+    plan = service.plan_fix(names)
+    return _confirmed_apply(ctx, service, plan, "FIX", action="users-fix", target=" ".join(names) or "all drift",
+                            recheck=lambda: service.plan_fix(names), names=list(names))
+
+
+def users_set_role(ctx: Context) -> int:
+    service = _service(ctx)
+    a = ctx.args
+    plan = service.plan_set_role(a.name, a.role, host=a.host)
+    return _confirmed_apply(ctx, service, plan, a.name.partition("@")[0], action="users-set-role",
+                            target=plan.target, user=a.name, role=a.role,
+                            recheck=lambda: service.plan_set_role(a.name, a.role, host=a.host))
+
+
+def users_lock(ctx: Context) -> int:
+    service = _service(ctx)
+    a = ctx.args
+    plan = service.plan_lock(a.name, host=a.host, locked=a.locked)
+    return _confirmed_apply(ctx, service, plan, a.name.partition("@")[0],
+                            action="users-lock" if a.locked else "users-unlock", target=plan.target,
+                            user=a.name, recheck=lambda: service.plan_lock(a.name, host=a.host, locked=a.locked))
+
+
+def users_drop(ctx: Context) -> int:
+    service = _service(ctx)
+    a = ctx.args
+    plan = service.plan_drop(a.name, host=a.host)
+    return _confirmed_apply(ctx, service, plan, f"DROP {a.name.partition('@')[0]}", action="users-drop",
+                            target=plan.target, user=a.name,
+                            recheck=lambda: service.plan_drop(a.name, host=a.host))
 
 
 def _read_password_stdin() -> str:
@@ -123,15 +205,31 @@ def users_list(ctx: Context) -> int:
 
 
 def users_check(ctx: Context) -> int:
+    """Expected against actual, per role and per user; exit 1 on any difference, either way."""
     state = _service(ctx).read()
     drift = state.drift
+    roles = [r for r in state.roles if r.drift]
+    users = [u for u in state.users if u.drift]
     if ctx.json:
         emit_json({"ok": not drift, "drift": drift, "warnings": list(state.warnings),
-                   "server": f"{state.flavor} {state.version}"})
+                   "server": f"{state.flavor} {state.version}",
+                   "roles": [{"name": r.name, "exists": r.exists, "diff": list(r.drift),
+                              **({k: v for k, v in r.diff.to_json(state.flavor).items() if k != "diff"}
+                                 if r.diff else {})} for r in roles],
+                   "users": [{"account": u.account, "user": u.user, "host": u.host, "role": u.role,
+                              "diff": list(u.drift),
+                              **({k: v for k, v in u.diff.to_json(state.flavor).items() if k != "diff"}
+                                 if u.diff else {})} for u in users]})
         return 1 if drift else 0
+    for r in roles:
+        print(f"✗ role {r.name}: {len(r.drift)} difference(s) from its definition (+ held beyond it, - missing)")
+        print("\n".join(f"    {line}" for line in r.drift))
+    for u in users:
+        print(f"✗ user {u.account} ({u.role}): {len(u.drift)} difference(s) (+ held beyond the role, - missing)")
+        print("\n".join(f"    {line}" for line in u.drift))
     if drift:
-        print("\n".join(f"✗ {d}" for d in drift))
-        print(f"\n{len(drift)} difference(s) from the expected grants; `djtui roles init` fixes the roles' part")
+        print(f"\n{len(drift)} difference(s) from the expected grants; `djtui users fix [USER|ROLE ...] --dry-run` "
+              "shows the SQL that brings them back")
     else:
         print(f"✓ {len(state.users)} users and {len(state.roles)} roles match the expected grants")
     for warning in state.warnings:

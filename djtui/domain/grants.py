@@ -189,6 +189,20 @@ class Dialect:
     def alter_password(self, user: str, host: str) -> str:
         return f"ALTER USER {self.account(user, host)} IDENTIFIED BY {PASSWORD_SHOWN}"
 
+    def lock(self, user: str, host: str, *, locked: bool = True) -> str:
+        """The same on both flavors (MySQL 5.7.6+, MariaDB 10.4.2+)."""
+        return f"ALTER USER {self.account(user, host)} ACCOUNT {'LOCK' if locked else 'UNLOCK'}"
+
+    def drop_user(self, user: str, host: str) -> str:
+        return f"DROP USER {self.account(user, host)}"
+
+    def locked_accounts_sql(self) -> str:
+        """``User, Host`` of every locked account (MariaDB keeps the flag in ``mysql.global_priv``'s JSON)."""
+        if self.is_mariadb:
+            return ("SELECT User, Host FROM mysql.global_priv "
+                    "WHERE JSON_VALUE(Priv, '$.account_locked') IN ('1', 'true')")
+        return "SELECT User, Host FROM mysql.user WHERE account_locked = 'Y'"
+
     def own_password(self) -> str:
         # MariaDB refuses ALTER USER CURRENT_USER() without CREATE USER; SET PASSWORD needs nothing
         if self.is_mariadb:
@@ -323,6 +337,7 @@ class Plan:
     statements: tuple[Statement, ...] = ()
     diff: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    target: str = ""  # the user or role acted on, for the audit log
 
     @property
     def empty(self) -> bool:
@@ -538,3 +553,263 @@ def role_admin_advice(dialect: Dialect, role: str, me: str, admins: Sequence[str
     return text + ("Fix, as root (needs INSERT on mysql and RELOAD): `INSERT INTO mysql.roles_mapping "
                    f"(Host, User, Role, Admin_option) VALUES ({quote_string(host)}, {quote_string(user)}, "
                    f"{quote_string(role)}, 'Y'); FLUSH PRIVILEGES`, then run `djtui roles init`")
+
+
+# ---------------------------------------------------------------------------
+# two-way drift: every privilege held beyond the definition, and every one missing
+
+# the order privileges are listed in (MySQL's own), so a diff reads the same every time
+PRIV_ORDER = ("ALL PRIVILEGES", "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "RELOAD", "SHUTDOWN",
+              "PROCESS", "FILE", "REFERENCES", "INDEX", "ALTER", "SHOW DATABASES", "SUPER",
+              "CREATE TEMPORARY TABLES", "LOCK TABLES", "EXECUTE", "REPLICATION SLAVE", "REPLICATION CLIENT",
+              "CREATE VIEW", "SHOW VIEW", "CREATE ROUTINE", "ALTER ROUTINE", "CREATE USER", "EVENT", "TRIGGER",
+              "CREATE TABLESPACE", "DELETE HISTORY", "CREATE ROLE", "DROP ROLE", "PROXY", "GRANT OPTION")
+_RANK = {p: n for n, p in enumerate(PRIV_ORDER)}
+
+
+@dataclass(frozen=True, order=True)
+class Priv:
+    """One privilege on one object, as the server holds it.
+
+    ``on`` is the ON clause as SQL (``*.*``, `` `db\\_%`.* ``, `` `db`.`t` ``, ``PROCEDURE `db`.`p` ``);
+    ``column`` is set for a column-level privilege. ``GRANT OPTION`` is a privilege of its own.
+    ``ALL PRIVILEGES`` stays whole where it cannot be expanded (global, table level).
+    """
+
+    on: str
+    name: str
+    column: str = ""
+
+    @property
+    def level(self) -> str:
+        if self.on == "*.*":
+            return "global"
+        if self.on.endswith(".*") and self.on.startswith("`"):
+            return "db"
+        return "object"
+
+
+@dataclass(frozen=True)
+class GrantDiff:
+    """Expected against actual for one user or role; ``lines`` is the diff a person reads.
+
+    ``+`` is held beyond the definition, ``-`` is missing from it.
+    """
+
+    grantee: str
+    extra: frozenset[Priv] = frozenset()
+    missing: frozenset[Priv] = frozenset()
+    extra_roles: tuple[str, ...] = ()
+    missing_roles: tuple[str, ...] = ()
+    other: tuple[str, ...] = ()  # differences that are no privilege: the role is missing, inactive at login
+
+    @property
+    def empty(self) -> bool:
+        return not (self.extra or self.missing or self.extra_roles or self.missing_roles or self.other)
+
+    def lines(self, flavor: str) -> list[str]:
+        out = list(self.other)
+        out += [f"+ ROLE {r}" for r in self.extra_roles]
+        out += [f"- ROLE {r}" for r in self.missing_roles]
+        for on in sorted({p.on for p in self.extra | self.missing}, key=_on_key):
+            for sign, privs in (("+", self.extra), ("-", self.missing)):
+                here = [p for p in privs if p.on == on]
+                if here:
+                    out.append(f"{sign} {grant_text(here, on, flavor)}")
+        return out
+
+    def to_json(self, flavor: str) -> dict:
+        return {"grantee": self.grantee, "diff": self.lines(flavor),
+                "extra": [grant_text([p], p.on, flavor) for p in sorted(self.extra)],
+                "missing": [grant_text([p], p.on, flavor) for p in sorted(self.missing)],
+                "extra_roles": list(self.extra_roles), "missing_roles": list(self.missing_roles),
+                "other": list(self.other)}
+
+
+def _on_key(on: str) -> tuple[int, str]:
+    return (0 if on == "*.*" else 1 if on.endswith(".*") else 2, on)
+
+
+def render_privs(privs: Iterable[Priv], flavor: str) -> str:
+    """``INSERT, DELETE``, ``ALL PRIVILEGES``, ``SELECT (`a`, `b`), UPDATE (`b`)`` (GRANT OPTION left out)."""
+    privs = list(privs)
+    names = {p.name for p in privs if not p.column and p.name != "GRANT OPTION"}
+    level = privs[0].level if privs else "db"
+    if level == "db" and names >= DB_ALL[flavor]:
+        names = (names - DB_ALL[flavor]) | {"ALL PRIVILEGES"}
+    cols: dict[str, list[str]] = {}
+    for p in privs:
+        if p.column:
+            cols.setdefault(p.name, []).append(p.column)
+    parts = [(n, n) for n in names]
+    parts += [(n, f"{n} ({', '.join(quote_ident(c) for c in sorted(cs))})") for n, cs in cols.items()]
+    return ", ".join(t for _n, t in sorted(parts, key=lambda x: (_RANK.get(x[0], 999), x[0])))
+
+
+def grant_text(privs: Sequence[Priv], on: str, flavor: str) -> str:
+    """``ALL PRIVILEGES ON *.* WITH GRANT OPTION``: privileges on one object as GRANT spells them."""
+    text = render_privs(privs, flavor)
+    if any(p.name == "GRANT OPTION" for p in privs):
+        return f"{text} ON {on} WITH GRANT OPTION" if text else f"GRANT OPTION ON {on}"
+    return f"{text} ON {on}"
+
+
+_GRANT_FULL = re.compile(r"^GRANT (?P<privs>.+?) ON (?P<kind>(?:PROCEDURE|FUNCTION|PACKAGE BODY|PACKAGE) )?"
+                         r"(?P<target>\*\.\*|`(?:[^`]|``)*`\.(?:\*|`(?:[^`]|``)*`)|\S+) TO (?P<to>.+)$", re.DOTALL)
+_QUOTED = r"`(?:[^`]|``)*`|'(?:[^']|'')*'"
+_GRANTEE = re.compile(rf"^(?P<user>{_QUOTED}|[^@\s]+)(?:@(?P<host>{_QUOTED}|\S+))?")
+
+
+def _unquote_any(text: str) -> str:
+    if len(text) >= 2 and text[0] in "`'" and text[-1] == text[0]:
+        return text[1:-1].replace(text[0] * 2, text[0])
+    return text
+
+
+def grantee_of(rest: str) -> tuple[str, str | None]:
+    """``(user, host)`` of the text after ``TO`` in a SHOW GRANTS line (host None for a MariaDB role)."""
+    m = _GRANTEE.match(rest.strip())
+    if not m:
+        return rest.strip(), None
+    host = m.group("host")
+    return _unquote_any(m.group("user")), (_unquote_any(host) if host is not None else None)
+
+
+def _split_privs(text: str) -> list[str]:
+    """Split a privilege list on the commas outside column lists."""
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    if "".join(cur).strip():
+        out.append("".join(cur).strip())
+    return out
+
+
+def line_privs(line: str, flavor: str) -> tuple[frozenset[Priv], tuple[str, str | None] | None]:
+    """The privileges one ``GRANT ... ON ... TO ...`` line gives, and to whom; empty for other lines.
+
+    ALL on a database pattern is expanded (so it compares with a definition privilege by privilege);
+    ALL on ``*.*`` or on a table stays ``ALL PRIVILEGES``. ``USAGE`` is no privilege.
+    """
+    m = _GRANT_FULL.match(line)
+    if not m:
+        return frozenset(), None
+    target = m.group("target")
+    kind = m.group("kind") or ""
+    if target != "*.*" and target.endswith(".*") and target.startswith("`") and not kind:
+        on = quote_ident(_unquote_ident(target[:-2])) + ".*"
+    else:
+        on = kind + target
+    rest = m.group("to")
+    head = rest.split(" IDENTIFIED ")[0].split(" WITH ")[0].split(" REQUIRE ")[0]
+    who = grantee_of(head)
+    out: set[Priv] = set()
+    for item in _split_privs(m.group("privs")):
+        name, _, cols = item.partition("(")
+        name = " ".join(name.split()).upper()
+        if name == "USAGE":
+            continue
+        if name in ("ALL", "ALL PRIVILEGES"):
+            if on.endswith(".*") and on != "*.*":
+                out |= {Priv(on, n) for n in DB_ALL[flavor]}
+            else:
+                out.add(Priv(on, "ALL PRIVILEGES"))
+            continue
+        if cols:
+            for c in re.findall(r"`((?:[^`]|``)*)`|(\w+)", cols.rstrip(")")):
+                out.add(Priv(on, name, (c[0] or c[1]).replace("``", "`")))
+        else:
+            out.add(Priv(on, name))
+    if " WITH GRANT OPTION" in rest:
+        out.add(Priv(on, "GRANT OPTION"))
+    return frozenset(out), who
+
+
+def held_privs(lines: Iterable[str], flavor: str, grantee: tuple[str, str | None]) -> frozenset[Priv]:
+    """Everything ``grantee`` holds directly, from its SHOW GRANTS lines.
+
+    MariaDB's SHOW GRANTS for a role also lists the grants of the roles granted to it, each
+    ``TO`` that role: only the lines to ``grantee`` itself count.
+    """
+    user, host = grantee
+    out: set[Priv] = set()
+    for line in lines:
+        privs, who = line_privs(line, flavor)
+        if who is None or who[0] != user or (host is not None and who[1] is not None and who[1] != host):
+            continue
+        out |= privs
+    return frozenset(out)
+
+
+def expected_privs(expected: Sequence[ExpectedGrant], flavor: str) -> frozenset[Priv]:
+    out: set[Priv] = set()
+    for eg in expected:
+        on = "*.*" if eg.pattern == "*" else f"{quote_ident(eg.pattern)}.*"
+        out |= {Priv(on, n) for n in eg.privileges.expand(flavor)}
+    return frozenset(out)
+
+
+def diff_privs(expected: frozenset[Priv], actual: frozenset[Priv]) -> tuple[frozenset[Priv], frozenset[Priv]]:
+    """``(extra, missing)``; a whole ``ALL PRIVILEGES`` covers what is expected on its object."""
+    extra = actual - expected
+    missing = expected - actual
+    whole = {p.on for p in actual if p.name == "ALL PRIVILEGES"}
+    missing = frozenset(p for p in missing if p.on not in whole or p.name == "GRANT OPTION")
+    return extra, missing
+
+
+def fix_privs_statements(d: Dialect, grantee_sql: str, expected: Sequence[ExpectedGrant], diff: GrantDiff,
+                         *, default_role: str | None = None, user: tuple[str, str] | None = None
+                         ) -> list[Statement]:
+    """Take back what is held beyond the definition, then grant what is missing.
+
+    A whole ``ALL PRIVILEGES`` (global or on a table) can only go whole: it is revoked and what the
+    definition wants on that object is granted again.
+    """
+    out: list[Statement] = []
+    want = {("*.*" if g_.pattern == "*" else f"{quote_ident(g_.pattern)}.*"): g_.privileges for g_ in expected}
+    regrant: set[str] = set()
+    for role in diff.extra_roles:
+        name = role.split(" ", 1)[0]
+        out.append(Statement(f"REVOKE {d.role(name)} FROM {grantee_sql}", f"{role} is not in the definition"))
+    for on in sorted({p.on for p in diff.extra}, key=_on_key):
+        here = [p for p in diff.extra if p.on == on]
+        option = any(p.name == "GRANT OPTION" for p in here)
+        names = [p for p in here if p.name != "GRANT OPTION"]
+        if any(p.name == "ALL PRIVILEGES" for p in names):
+            out.append(Statement(f"REVOKE ALL PRIVILEGES ON {on} FROM {grantee_sql}", f"held beyond it on {on}"))
+            if on in want:
+                regrant.add(on)
+        elif names:
+            text = render_privs(names, d.flavor)
+            if text.startswith("ALL PRIVILEGES") and len(names) >= len(DB_ALL[d.flavor]):
+                text = "ALL PRIVILEGES"
+            out.append(Statement(f"REVOKE {text} ON {on} FROM {grantee_sql}", f"held beyond it on {on}"))
+        if option:
+            out.append(Statement(f"REVOKE GRANT OPTION ON {on} FROM {grantee_sql}", f"may hand on grants on {on}"))
+    for role in diff.missing_roles:
+        out.append(Statement(f"GRANT {d.role(role)} TO {grantee_sql}", f"the definition holds {role}"))
+    for on in sorted({p.on for p in diff.missing} | regrant, key=_on_key):
+        privs = want.get(on)
+        names = sorted({p.name for p in diff.missing if p.on == on} if on not in regrant
+                       else (privs.expand(d.flavor) if privs else set()), key=lambda n: (_RANK.get(n, 999), n))
+        if not names:
+            continue
+        if privs is not None and privs.all_:
+            out.append(Statement(f"GRANT ALL PRIVILEGES ON {on} TO {grantee_sql}", f"the definition gives ALL on {on}"))
+            if privs.minus:
+                out.append(Statement(f"REVOKE {', '.join(sorted(privs.minus))} ON {on} FROM {grantee_sql}",
+                                     f"leave {', '.join(sorted(privs.minus))} out"))
+        else:
+            out.append(Statement(f"GRANT {', '.join(names)} ON {on} TO {grantee_sql}", f"missing on {on}"))
+    if default_role and user:
+        out.append(Statement(d.set_default_role(default_role, *user), "so the role is active at login"))
+    return out

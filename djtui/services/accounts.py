@@ -8,7 +8,7 @@ secrets so no log or screen shows them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +35,7 @@ class RoleState:
     admins: tuple[str, ...] = ()  # accounts that may grant the role (ADMIN OPTION)
     revoked: frozenset[str] = frozenset()  # schemas SELECT is partially revoked on (MySQL partial_revokes)
     reads_system: tuple[str, ...] = ()  # system schemas (`mysql`, `sys`) the role can SELECT from
+    diff: g.GrantDiff | None = None  # expected against actual, privilege by privilege
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class AccountState:
     own: dict[str, frozenset[str]]
     effective: dict[str, frozenset[str]]
     drift: tuple[str, ...] = ()
+    diff: g.GrantDiff | None = None  # expected against actual (None: not managed by djtui)
+    locked: bool = False  # ACCOUNT LOCK: nobody can log in as it
 
     @property
     def account(self) -> str:
@@ -173,12 +176,15 @@ class AccountsService:
         role_states: dict[str, RoleState] = {}
         role_grants: dict[str, dict[str, frozenset[str]]] = {}
         role_revoked: dict[str, frozenset[str]] = {}
+        role_privs: dict[str, frozenset[g.Priv]] = {}
         for name in g.ROLE_OF_KIND.values():
             if name not in existing_roles:
                 role_states[name] = RoleState(name, False, drift=("role does not exist (run `djtui roles init`)",))
                 role_grants[name] = {}
                 continue
-            parsed = g.parse_grants(self._show_grants(d.role(name)))
+            lines = self._show_grants(d.role(name))
+            parsed = g.parse_grants(lines)
+            role_privs[name] = g.held_privs(lines, flavor, (name, None if d.is_mariadb else "%"))
             role_grants[name] = g.effective(parsed.db, flavor)
             role_revoked[name] = frozenset(x.pattern for x in parsed.revoked if "SELECT" in x.privileges)
         modules = self._modules(role_grants.get("dj_user", {}))
@@ -187,11 +193,13 @@ class AccountsService:
             if name in role_states:
                 continue
             expected = self.expected_role_grants(kind, modules, d)
-            drift = g.diff_grants(expected, role_grants[name], flavor,
-                                  managed_extra=self._managed_extra(kind, modules))
-            drift_text = [_drift_text(x, flavor) for x in drift]
-            drift_text += [f"missing partial revoke of SELECT on `{s}`.*"
-                           for s in self._expected_revokes(kind, d) if s not in role_revoked[name]]
+            extra, missing = g.diff_privs(g.expected_privs(expected, flavor), role_privs[name])
+            nested = sorted(r + (" WITH ADMIN OPTION" if adm else "")
+                            for r, adm in held.get((name, "" if d.is_mariadb else "%"), []))
+            other = tuple(f"- partial revoke of SELECT ON `{s}`.*"
+                          for s in self._expected_revokes(kind, d) if s not in role_revoked[name])
+            diff = g.GrantDiff(name, extra, missing, tuple(nested), (), other)
+            drift_text = diff.lines(flavor)
             holders = tuple(sorted(f"{u}@{h}" for (u, h), rs in held.items() for r, adm in rs
                                    if r == name and not adm))
             admins = tuple(sorted(f"{u}@{h}" for (u, h), rs in held.items() for r, adm in rs
@@ -203,14 +211,16 @@ class AccountsService:
                 warnings.append(f"nobody holds ADMIN OPTION on {name}: no account may grant it to new users; "
                                 + g.role_admin_advice(d, name, info.current_user, ()))
             role_states[name] = RoleState(name, True, role_grants[name], holders, tuple(drift_text), admins,
-                                          role_revoked[name], system)
+                                          role_revoked[name], system, diff)
 
+        locked = self._locked(d)
         users = []
         for user, host in sorted(accounts):
             roles = tuple(sorted(r for r, adm in held.get((user, host), []) if not adm))
             kinds = sorted((g.KIND_OF_ROLE[r] for r in roles if r in g.KIND_OF_ROLE), key=g.RANK.__getitem__)
             kind = kinds[-1] if kinds else None
-            parsed = g.parse_grants(self._show_grants(d.account(user, host)))
+            lines = self._show_grants(d.account(user, host))
+            parsed = g.parse_grants(lines)
             own = g.effective(parsed.db, flavor)
             dflt = tuple(defaults.get((user, host), []))
             active = kind is not None and (activate_all or g.ROLE_OF_KIND[kind] in dflt)
@@ -219,16 +229,17 @@ class AccountsService:
                 if kind is not None and (r in dflt or activate_all):
                     for pattern, privs in role_grants.get(r, {}).items():
                         eff[pattern] = eff.get(pattern, frozenset()) | privs
-            drift: list[str] = []
+            diff = None
             if kind is not None:
-                if len(kinds) > 1:
-                    drift.append(f"holds several djtui roles: {', '.join(roles)}")
-                if not active:
-                    drift.append(f"{g.ROLE_OF_KIND[kind]} is not active at login (no default role)")
-                expected = g.user_own_grants(kind, user, host)
-                for x in g.diff_grants(expected, own, flavor, managed_extra=[g.prefix_pattern(user)]):
-                    drift.append(_drift_text(x, flavor))
-            users.append(AccountState(user, host, kind, roles, dflt, active, own, eff, tuple(drift)))
+                role = g.ROLE_OF_KIND[kind]
+                extra, missing = g.diff_privs(g.expected_privs(g.user_own_grants(kind, user, host), flavor),
+                                              g.held_privs(lines, flavor, (user, host)))
+                extra_roles = [r for r in roles if r != role]
+                extra_roles += [f"{r} WITH ADMIN OPTION" for r, adm in held.get((user, host), []) if adm]
+                other = () if active else (f"- DEFAULT ROLE {role} (the role is inactive at login)",)
+                diff = g.GrantDiff(f"{user}@{host}", extra, missing, tuple(sorted(extra_roles)), (), other)
+            users.append(AccountState(user, host, kind, roles, dflt, active, own, eff,
+                                      tuple(diff.lines(flavor)) if diff else (), diff, (user, host) in locked))
         return ServerAccounts(flavor, info.version, tuple(d.notes() + extra_notes),
                               tuple(role_states[n] for n in g.ROLE_OF_KIND.values()), tuple(users), modules,
                               tuple(warnings), account_admins, info.current_user)
@@ -265,11 +276,22 @@ class AccountsService:
     async def aread(self) -> ServerAccounts:
         return await self.db.run(self.read)
 
+    def _locked(self, d: g.Dialect) -> set[tuple[str, str]]:
+        try:
+            return {(u, h) for u, h in self._q(d.locked_accounts_sql())}
+        except pymysql.err.MySQLError:
+            return set()  # an old server without account locking
+
     def _modules(self, user_role: dict[str, frozenset[str]]) -> tuple[str, ...]:
-        """Configured shared prefixes plus any prefix pattern dj_user writes to (modules added later)."""
+        """Configured shared prefixes plus the prefixes dj_user holds ALL on (modules added later by add-module).
+
+        Only a whole ALL (CREATE may be left out) counts: a hand-made `INSERT, DELETE` on a prefix
+        is drift, not a module.
+        """
         found = list(self.settings.shared_prefixes)
+        whole = g.DB_ALL[self.db.server_info().flavor] - {"CREATE"}
         for pattern, privs in user_role.items():
-            if pattern.endswith("\\_%") and privs - {"SELECT"}:
+            if pattern.endswith("\\_%") and privs >= whole:
                 prefix = pattern[:-3].replace("\\_", "_").replace("\\%", "%").replace("\\\\", "\\")
                 if prefix not in found:
                     found.append(prefix)
@@ -290,14 +312,20 @@ class AccountsService:
             return ()
         return g.read_revokes(self.settings.read_scope, partial_revokes=d.partial_revokes)
 
-    def _managed_extra(self, kind: str, modules: Iterable[str]) -> list[str]:
-        """Patterns where a grant djtui does not expect is drift: the read scopes djtui may have set before."""
-        if kind == "admin":
-            return []
-        out = [g.ANY_SCHEMA, g.LAB_SCHEMAS, "*"]
-        if kind in ("guest", "collab"):
-            out += [g.prefix_pattern(p) for p in modules]
-        return out
+    def _role_fix(self, kind: str, rs: RoleState, state: ServerAccounts, d: g.Dialect
+                  ) -> tuple[list[g.Statement], list[str], g.GrantDiff]:
+        """The statements that bring role ``rs`` to its definition, the diff lines, and the diff."""
+        expected = self.expected_role_grants(kind, state.modules, d)
+        diff = rs.diff if rs.diff is not None else g.GrantDiff(
+            rs.name, missing=g.expected_privs(expected, state.flavor))
+        stmts = g.fix_privs_statements(d, d.role(rs.name), expected, diff)
+        lines = [line for line in diff.lines(state.flavor) if not line.startswith("- partial revoke")]
+        for schema in self._expected_revokes(kind, d):
+            if schema not in rs.revoked:
+                stmts.append(g.Statement(d.revoke("SELECT", schema, d.role(rs.name)),
+                                         f"partial revoke: {rs.name} must not read `{schema}`"))
+                lines.append(f"- partial revoke of SELECT ON `{schema}`.*")
+        return stmts, lines, diff
 
     def schemas_losing_read(self, before: dict[str, frozenset[str]], after: Sequence[str]) -> list[str]:
         """Schemas a role reads now (``before``) and would not with the ``after`` read patterns."""
@@ -325,17 +353,10 @@ class AccountsService:
             if not rs.exists:
                 statements.append(g.Statement(d.create_role(name), f"{name} does not exist"))
                 diff.append(f"{name}: missing role")
-            expected = self.expected_role_grants(kind, state.modules, d)
-            drift = g.diff_grants(expected, rs.grants, state.flavor,
-                                  managed_extra=self._managed_extra(kind, state.modules))
-            diff += [f"{name}: {_drift_text(x, state.flavor)}" for x in drift]
-            statements += g.fix_statements(d, d.role(name), expected, drift)
-            for schema in self._expected_revokes(kind, d):
-                if schema not in rs.revoked:
-                    statements.append(g.Statement(d.revoke("SELECT", schema, d.role(name)),
-                                                  f"partial revoke: {name} must not read `{schema}`"))
-                    diff.append(f"{name}: missing partial revoke of SELECT on `{schema}`.*")
-            if kind != "admin" and rs.exists and any(x[0] == "extra" and "SELECT" in x[2] for x in drift):
+            stmts, lines, rdiff = self._role_fix(kind, rs, state, d)
+            statements += stmts
+            diff += [f"{name}: {line}" for line in lines]
+            if kind != "admin" and rs.exists and any(p.name == "SELECT" for p in rdiff.extra):
                 lost = self.schemas_losing_read(rs.grants, read)
                 if lost:
                     notes.append(f"{name} will no longer read {len(lost)} schema(s) outside accounts.read_scope: "
@@ -476,14 +497,168 @@ class AccountsService:
         return g.Plan(f"passwd: a new password for {self.db.server_info().current_user}",
                       (g.Statement(d.own_password(), "your own password", password=password),))
 
+    # -- bringing accounts back to their definition, and account admin --------
+
+    def _accounts_named(self, state: ServerAccounts, name: str, host: str | None, where: str) -> list[AccountState]:
+        user, _, at = name.partition("@")
+        host = host or at or None
+        found = [u for u in state.users if u.user == user and (host is None or u.host == host)]
+        if not found:
+            hosts = [u.host for u in state.users if u.user == user]
+            raise UserError(f"there is no user {name!r}" + (f" from host {host!r}" if host and hosts else ""),
+                            where=where, hint=(f"hosts: {', '.join(hosts)}" if hosts
+                                               else "`djtui users list` shows who exists"))
+        return found
+
+    def _one_account(self, state: ServerAccounts, name: str, host: str | None, where: str) -> AccountState:
+        found = self._accounts_named(state, name, host, where)
+        if len(found) > 1:
+            raise UserError(f"{name!r} exists from several hosts: {', '.join(u.host for u in found)}",
+                            where="--host", hint="name the host with --host (or write NAME@HOST)")
+        return found[0]
+
+    @staticmethod
+    def _refuse_self(state: ServerAccounts, acct: AccountState, what: str, where: str) -> None:
+        if acct.account == state.current_user:
+            raise UserError(f"{acct.account} is the account djtui runs as: {what} would change djtui's own "
+                            "privileges while it uses them", where=where,
+                            hint="do it as another admin account (a config whose database.user is someone else), "
+                                 "or by hand in a SQL shell")
+
+    def _user_fix(self, d: g.Dialect, u: AccountState) -> list[g.Statement]:
+        assert u.kind is not None and u.diff is not None
+        role = g.ROLE_OF_KIND[u.kind]
+        return g.fix_privs_statements(d, d.account(u.user, u.host), g.user_own_grants(u.kind, u.user, u.host),
+                                      u.diff, default_role=None if u.default_active else role,
+                                      user=(u.user, u.host))
+
+    def plan_fix(self, names: Sequence[str] = (), state: ServerAccounts | None = None) -> g.Plan:
+        """Revoke what users and roles hold beyond their definition, grant what is missing.
+
+        No names: every role and managed user that drifted (the account djtui runs as is left out,
+        with a note). A name is a role (``dj_user``), a user (every host) or ``user@host``.
+        """
+        state = state or self.read()
+        d = self.dialect()
+        statements: list[g.Statement] = []
+        diff: list[str] = []
+        notes: list[str] = []
+        kinds = {r: k for k, r in g.ROLE_OF_KIND.items()}
+        roles: list[RoleState] = []
+        users: list[AccountState] = []
+        if not names:
+            roles = [r for r in state.roles if r.drift]
+            for u in state.users:
+                if u.kind is None or not u.drift:
+                    continue
+                if u.account == state.current_user:
+                    notes.append(f"left out {u.account}: djtui runs as it (fix it as another admin account)")
+                    continue
+                users.append(u)
+        for name in names:
+            if name in kinds:
+                roles.append(state.role(name))
+                continue
+            g.validate_user_name(name.partition("@")[0], where="users fix NAME")
+            for u in self._accounts_named(state, name, None, "users fix NAME"):
+                if u.kind is None:
+                    raise UserError(f"{u.account} holds no djtui role, so it has no definition to go back to",
+                                    where="users fix NAME",
+                                    hint=f"give it one first: `djtui users set-role {u.user} ROLE`")
+                self._refuse_self(state, u, "fixing it", "users fix NAME")
+                users.append(u)
+        for rs in roles:
+            if not rs.exists:
+                statements.append(g.Statement(d.create_role(rs.name), f"{rs.name} does not exist"))
+                diff.append(f"{rs.name}: missing role")
+            stmts, lines, _ = self._role_fix(kinds[rs.name], rs, state, d)
+            statements += stmts
+            diff += [f"{rs.name}: {line}" for line in lines]
+        for u in users:
+            statements += self._user_fix(d, u)
+            diff += [f"{u.account}: {line}" for line in u.drift]
+        title = f"users fix {' '.join(names)}" if names else "users fix: every user and role that drifted"
+        return g.Plan(title, tuple(statements), tuple(diff), tuple(notes))
+
+    def plan_set_role(self, name: str, kind: str, *, host: str | None = None,
+                      state: ServerAccounts | None = None) -> g.Plan:
+        """Give a user another djtui role: the old role goes, the new one is granted and made default.
+
+        The user's own prefix follows the role (a guest has none); other privileges are left
+        as they are (``users fix`` is what takes extras away).
+        """
+        if kind not in g.KINDS:
+            raise UserError(f"{kind!r} is not a role", where="users set-role ROLE", hint=f"one of {', '.join(g.KINDS)}")
+        g.validate_user_name(name.partition("@")[0], where="users set-role NAME")
+        state = state or self.read()
+        d = self.dialect()
+        u = self._one_account(state, name, host, "users set-role NAME")
+        self._refuse_self(state, u, "changing its role", "users set-role NAME")
+        role = g.ROLE_OF_KIND[kind]
+        if not state.role(role).exists:
+            raise UserError(f"the role {role} does not exist", hint="run `djtui roles init` first")
+        stmts: list[g.Statement] = []
+        for old in u.roles:
+            if old in g.KIND_OF_ROLE and old != role:
+                stmts.append(g.Statement(d.revoke_role(old, u.user, u.host), f"{old} is the old role"))
+        if role not in u.roles:
+            stmts.append(g.Statement(d.grant_role(role, u.user, u.host), f"the {kind} role"))
+        if role not in u.default_roles or len(u.default_roles) > 1 or stmts:
+            stmts.append(g.Statement(d.set_default_role(role, u.user, u.host), "so the role is active at login"))
+        own = g.prefix_pattern(u.user)
+        acct = d.account(u.user, u.host)
+        have = u.own.get(own, frozenset())
+        if kind == "guest" and have:
+            stmts.append(g.Statement(d.revoke("ALL PRIVILEGES", own, acct), "a guest has no schemas of its own"))
+        elif kind != "guest" and not have >= g.DB_ALL[state.flavor]:
+            stmts.append(g.Statement(d.grant("ALL PRIVILEGES", own, acct), "the user's own schemas"))
+        return g.Plan(f"users set-role {u.account}: {u.role or 'no djtui role'} -> {role}", tuple(stmts),
+                      (f"{u.account}: role {u.role or '-'} -> {role}",), (), u.account)
+
+    def plan_lock(self, name: str, *, host: str | None = None, locked: bool = True,
+                  state: ServerAccounts | None = None) -> g.Plan:
+        """ALTER USER ... ACCOUNT LOCK/UNLOCK; a locked account keeps its grants and cannot log in."""
+        verb = "lock" if locked else "unlock"
+        g.validate_user_name(name.partition("@")[0], where=f"users {verb} NAME")
+        state = state or self.read()
+        d = self.dialect()
+        u = self._one_account(state, name, host, f"users {verb} NAME")
+        if locked:
+            self._refuse_self(state, u, "locking it", f"users {verb} NAME")
+        stmts = () if u.locked == locked else (
+            g.Statement(d.lock(u.user, u.host, locked=locked), "nobody can log in as it" if locked
+                        else "it can log in again"),)
+        notes = () if stmts else (f"{u.account} is already {'locked' if locked else 'unlocked'}",)
+        if locked and stmts:
+            notes = ("sessions already open stay open until they end; KILL them to end them now",)
+        return g.Plan(f"users {verb} {u.account}", stmts, (), notes, u.account)
+
+    def plan_drop(self, name: str, *, host: str | None = None, state: ServerAccounts | None = None) -> g.Plan:
+        """DROP USER: the account, its grants and its roles go; its schemas stay (listed in a note)."""
+        g.validate_user_name(name.partition("@")[0], where="users drop NAME")
+        state = state or self.read()
+        d = self.dialect()
+        u = self._one_account(state, name, host, "users drop NAME")
+        self._refuse_self(state, u, "dropping it", "users drop NAME")
+        schemas = [s for (s,) in self._q("SELECT schema_name FROM information_schema.schemata")
+                   if g.like_match(g.prefix_pattern(u.user), s)]
+        notes = [f"its {len(schemas)} schema(s) stay: {', '.join(schemas[:10])}{' ...' if len(schemas) > 10 else ''}"
+                 ] if schemas else []
+        return g.Plan(f"users drop {u.account}", (g.Statement(d.drop_user(u.user, u.host), "the account goes"),),
+                      (f"{u.account}: account, grants and roles ({', '.join(u.roles) or 'none'}) removed",),
+                      tuple(notes), u.account)
+
     # -- applying -----------------------------------------------------------
 
     def apply(self, plan: g.Plan, *, audit: AuditLog | None = None, state_dir: Path | None = None,
-              action: str = "accounts", target: str | None = None, **details: object) -> int:
+              action: str = "accounts", target: str | None = None,
+              recheck: Callable[[], g.Plan] | None = None, **details: object) -> int:
         """Run the plan's statements in order, under the accounts lock, audited; return how many ran.
 
         ``target`` is the user or role acted on; the actor (OS user, database user, host) is the
         audit log's own field, so a detail such as ``user=alice`` never stands in for who acted.
+        ``recheck`` plans again under the lock, at the moment of action: if the server changed
+        since the plan was shown (someone granted or revoked by hand), nothing runs.
         """
         if plan.empty:
             return 0
@@ -492,6 +667,11 @@ class AccountsService:
                             hint="drop --readonly to allow writes")
         lock = exclusive(state_dir, "accounts", purpose=plan.title) if state_dir else nullcontext()
         with lock:
+            if recheck is not None:
+                fresh = recheck()
+                if [s.sql for s in fresh.statements] != [s.sql for s in plan.statements]:
+                    raise OperationFailed(f"{plan.title}: the server changed since the plan was shown; nothing "
+                                          "was changed. The plan now would be:\n" + fresh.render())
             if audit is not None:
                 with audit.action(action, target=target or plan.title, db_user=db_user_of(self.db),
                                   plan=plan.title, statements=[s.sql for s in plan.statements], **details) as rec:

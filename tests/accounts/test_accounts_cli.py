@@ -123,12 +123,15 @@ def test_users_check_exit_1_on_drift(server: PrivateServer, cfg: Path, capsys,
     admin = server.connect()
     try:
         with admin.cursor() as cur:
-            cur.execute(f"GRANT DROP ON `common\\_%`.* TO '{name}'@'%'")  # not drift: not a managed pattern
+            cur.execute(f"GRANT DROP ON `common\\_%`.* TO '{name}'@'%'")  # beside the role: drift too
             cur.execute(f"REVOKE ALL PRIVILEGES ON `{name.replace('_', chr(92) + '_')}\\_%`.* FROM '{name}'@'%'")
         assert run(cfg, "users", "check", "--json") == 1
         report = json.loads(capsys.readouterr().out)
         mine = [d for d in report["drift"] if name in d]
-        assert mine and "missing ALL PRIVILEGES" in mine[0]
+        own = name.replace("_", "\\_")
+        assert mine == [f"user {name}@%: - ALL PRIVILEGES ON `{own}\\_%`.*", f"user {name}@%: + DROP ON `common\\_%`.*"]
+        (entry,) = [u for u in report["users"] if u["user"] == name]
+        assert entry["missing"][0].endswith(f"ON `{own}\\_%`.*") and entry["extra"] == ["DROP ON `common\\_%`.*"]
     finally:
         with admin.cursor() as cur:
             cur.execute(f"DROP USER '{name}'@'%'")

@@ -218,11 +218,13 @@ class AccountsService:
         for user, host in sorted(accounts):
             roles = tuple(sorted(r for r, adm in held.get((user, host), []) if not adm))
             kinds = sorted((g.KIND_OF_ROLE[r] for r in roles if r in g.KIND_OF_ROLE), key=g.RANK.__getitem__)
-            kind = kinds[-1] if kinds else None
+            dflt = tuple(defaults.get((user, host), []))
+            # the role djtui gave (the default role) is the definition; a role granted by hand beside it is drift
+            chosen = [g.KIND_OF_ROLE[r] for r in dflt if r in g.KIND_OF_ROLE and r in roles]
+            kind = chosen[0] if len(chosen) == 1 else (kinds[-1] if kinds else None)
             lines = self._show_grants(d.account(user, host))
             parsed = g.parse_grants(lines)
             own = g.effective(parsed.db, flavor)
-            dflt = tuple(defaults.get((user, host), []))
             active = kind is not None and (activate_all or g.ROLE_OF_KIND[kind] in dflt)
             eff = dict(own)
             for r in roles:

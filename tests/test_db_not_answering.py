@@ -16,7 +16,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 
 from djtui.config import ConfigError, parse_config
-from djtui.services.database import Database, DatabaseNotAnswering, resolve_connection, statement_limit_sql
+from djtui.services.database import (
+    RECHECK_S,
+    Database,
+    DatabaseNotAnswering,
+    resolve_connection,
+    statement_limit_sql,
+)
 
 
 @contextlib.contextmanager
@@ -137,12 +143,18 @@ def test_waits_are_seen_and_interrupt_ends_them(server) -> None:
             t.join(5)
             t2.join(5)
             assert not t.is_alive() and not t2.is_alive()
-        for o in (out, out2):
-            assert isinstance(o.get("error"), DatabaseNotAnswering), o
-            assert "cancelled" in o["error"].what
+            for o in (out, out2):
+                assert isinstance(o.get("error"), DatabaseNotAnswering), o
+                assert "cancelled" in o["error"].what
+            # the next call does not wait on the same silent server again: it fails at once
+            t0 = time.monotonic()
+            with pytest.raises(DatabaseNotAnswering):
+                pool.submit(db.query, "SELECT 4").result(10)
+            assert time.monotonic() - t0 < RECHECK_S + 1.5
+            assert db.waiting_for() is not None  # given up on, still counted as a wait
+        assert db.probe(timeout=3) is True  # answering again: calls wait for it again
         assert db.waiting_for() is None
-        assert db.probe(timeout=3) is True
-        assert db.query("SELECT 3") == [(3,)]
+        assert pool.submit(db.query, "SELECT 3").result(10) == [(3,)]
     finally:
         db.close()
         pool.shutdown(wait=False)

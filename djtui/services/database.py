@@ -101,6 +101,7 @@ class ServerInfo:
 
 
 DRIVER_GRACE_S = 2  # after the server's own limit, before the driver stops reading
+RECHECK_S = 2.0  # after a cancel, how often a new call may ask whether the server answers again
 TIMEOUT_ERRORS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time exceeded
 
 
@@ -296,6 +297,9 @@ class Database:
         self._calls: dict[int, tuple[float, Any]] = {}  # token -> (monotonic start, connection or None)
         self._calls_lock = threading.Lock()
         self._cancelled_at = -math.inf
+        self._given_up_at: float | None = None  # interrupt(): calls fail fast until the server answers
+        self._recheck_lock = threading.Lock()
+        self._rechecked_at = -math.inf
 
     @classmethod
     def from_config(cls, cfg: Config, *, readonly: bool | None = None) -> Database:
@@ -320,10 +324,27 @@ class Database:
                 self._calls[token] = (self._calls[token][0], conn)
 
     def waiting_for(self) -> float | None:
-        """Seconds the oldest call in flight has waited; None when none is."""
+        """Seconds the oldest call in flight has waited (or since interrupt() gave up); None when none is."""
         with self._calls_lock:
             starts = [start for start, _ in self._calls.values()]
+        if self._given_up_at is not None:
+            starts.append(self._given_up_at)
         return time.monotonic() - min(starts) if starts else None
+
+    def _fail_fast(self) -> None:
+        """After interrupt(), a new call does not wait on the same silent server again: it fails at once,
+        until a probe (at most one every RECHECK_S, or the app's own) finds the server answering."""
+        if self._given_up_at is None:
+            return
+        if time.monotonic() - self._rechecked_at >= RECHECK_S and self._recheck_lock.acquire(blocking=False):
+            try:
+                self._rechecked_at = time.monotonic()
+                if self.probe(timeout=RECHECK_S):
+                    return
+            finally:
+                self._recheck_lock.release()
+        if self._given_up_at is not None:
+            raise self._cancelled_error()
 
     def interrupt(self) -> int:
         """End every wait in flight: calls queued or running raise DatabaseNotAnswering("cancelled").
@@ -334,6 +355,8 @@ class Database:
         with self._calls_lock:
             self._cancelled_at = time.monotonic()
             calls = list(self._calls.values())
+            if calls and self._given_up_at is None:
+                self._given_up_at = min(start for start, _ in calls)
         for _start, conn in calls:
             sock = getattr(conn, "_sock", None)  # pymysql's socket: nothing public wakes a blocked read
             if sock is not None:
@@ -376,6 +399,7 @@ class Database:
             raise describe_error(Exception(0, "no user configured"), self.settings)
         kw = self.settings.pymysql_kwargs(database)
         kw.update(extra)
+        self._fail_fast()
         with self._call() as (token, started):
             conn = pymysql.connect(defer_connect=True, **kw)
             self._bind(token, conn)
@@ -433,6 +457,7 @@ class Database:
     def query(self, sql: str, args: Sequence[Any] | dict | None = None, *, dict_rows: bool = False) -> list:
         """Run one read statement on this thread's connection; blocking, within the time limit."""
         commandlog.record("sql", sql, args)
+        self._fail_fast()
         with self._call() as (token, started):
             for attempt in (1, 2):
                 if self._cancelled_since(started):
@@ -462,6 +487,7 @@ class Database:
             def body() -> T:
                 if self._cancelled_since(started):
                     raise self._cancelled_error()
+                self._fail_fast()
                 return fn(*args)
             return await loop.run_in_executor(self._pool, body)
 
@@ -480,11 +506,12 @@ class Database:
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1")
-                return True
         except Exception:
             return False
         finally:
             _close_quietly(conn)
+        self._given_up_at = None  # it answers: calls wait for it again
+        return True
 
     def server_info(self) -> ServerInfo:
         if self._info is None:

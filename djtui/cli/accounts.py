@@ -190,9 +190,9 @@ def users_list(ctx: Context) -> int:
         emit_json(state.to_json())
         return 0
     rows = [(u.user, u.host, u.role or "-", "✓" if u.default_active else ("✗" if u.kind else "-"),
-             ("✗ " + str(len(u.drift))) if u.drift else ("✓" if u.kind else "-"))
+             "locked" if u.locked else "-", ("✗ " + str(len(u.drift))) if u.drift else ("✓" if u.kind else "-"))
             for u in state.users]
-    print(render_table(("user", "host", "role", "role at login", "drift"), rows))
+    print(render_table(("user", "host", "role", "role at login", "locked", "drift"), rows))
     print()
     for r in state.roles:
         status = "missing" if not r.exists else (f"drift: {len(r.drift)}" if r.drift else "ok")

@@ -99,6 +99,7 @@ class ServerAccounts:
                        "grants": {p: sorted(v) for p, v in r.grants.items()}} for r in self.roles],
             "users": [{"user": u.user, "host": u.host, "role": u.role, "roles": list(u.roles),
                        "default_roles": list(u.default_roles), "default_role_active": u.default_active,
+                       "locked": u.locked,
                        "drift": list(u.drift), "grants": {p: sorted(v) for p, v in u.own.items()}}
                       for u in self.users],
         }

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pymysql
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from djtui.config import parse_config
 from djtui.devserver import PrivateServer
 from djtui.services.accounts import AccountsService
 from djtui.tui.app import DjtuiApp
-from djtui.tui.screens.accounts import AccountsScreen, PasswordOnce, PlanDialog
+from djtui.tui.screens.accounts import AccountsScreen, PasswordOnce, PlanDialog, SetRoleDialog
 from djtui.tui.widgets.confirm import ConfirmTyped
 
 from .conftest import login, unique
@@ -60,7 +60,7 @@ async def test_screen_lists_users_matrix_and_adds_a_user(server: PrivateServer, 
         assert isinstance(screen, AccountsScreen)
         users = screen.query_one("#acct-users", DataTable)
         row = users.get_row(f"{existing}@%")
-        assert row[2] == "dj_collab" and row[3] == "✓" and row[4] == "✓"
+        assert row[2] == "dj_collab" and row[3] == "✓" and row[4] == "-" and row[5] == "✓"
         matrix = screen.query_one("#acct-matrix", DataTable)
         mrow = matrix.get_row(f"{existing}@%")
         assert mrow[1] == "ALL" and mrow[2] == "R" and mrow[-1] == "R"  # own, behavior, other
@@ -84,6 +84,8 @@ async def test_screen_lists_users_matrix_and_adds_a_user(server: PrivateServer, 
         await pilot.click("#apply")
         await _until(pilot, lambda: isinstance(app.screen, PasswordOnce))
         password = app.screen.password
+        await pilot.press("c")  # copied with OSC 52 (Textual's copy_to_clipboard)
+        assert app.clipboard == password
         await pilot.click("#close")
         await _settle(app, pilot)
         assert isinstance(app.screen, AccountsScreen)
@@ -133,3 +135,146 @@ async def test_reset_password_needs_typed_name_and_readonly_refuses(server: Priv
         await pilot.pause()
         assert isinstance(ro.screen, AccountsScreen)
         assert any("read-only" in n.message for n in ro._notifications)
+
+
+async def _confirm(app: DjtuiApp, pilot, word: str) -> None:
+    await _until(pilot, lambda: isinstance(app.screen, ConfirmTyped))
+    assert app.screen.expected == word
+    field = app.screen.query_one(Input)
+    field.value = word
+    field.focus()
+    await pilot.pause()
+    await pilot.press("enter")
+
+
+def _cell(users: DataTable, key: str, column: int) -> str:
+    return str(users.get_row(key)[column])
+
+
+def _detail(app: DjtuiApp) -> str:
+    return str(app.screen.query_one("#acct-detail", Static).render())
+
+
+async def test_drift_diff_in_the_detail_pane_and_f_fixes_it(server: PrivateServer, service: AccountsService,
+                                                            tmp_path: Path, cleanup: Callable[..., None]) -> None:
+    """Issue 13.1 on the screen: a hand-made extra grant shows as ✗ with a count and a +/- diff; f fixes it."""
+    service.apply(service.plan_fix(["dj_guest"]))
+    name = unique("drf_")
+    cleanup(user=name, schema=name)
+    plan, pw = service.plan_add_user(name, "user")
+    service.apply(plan)
+    other = unique("notmine_")
+    cleanup(schema=other)
+    admin = server.connect()
+    with admin.cursor() as cur:
+        cur.execute(f"GRANT ALL ON *.* TO '{name}'@'%' WITH GRANT OPTION")
+        cur.execute("GRANT INSERT, DELETE ON `mocap\\_%`.* TO dj_guest")
+    admin.close()
+    try:
+        app = DjtuiApp(config=_config(server, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _settle(app, pilot)
+            await pilot.press("5")
+            await _settle(app, pilot)
+            screen = app.screen
+            summary = str(screen.query_one("#acct-summary", Static).render())
+            assert "no drift" not in summary
+            users = screen.query_one("#acct-users", DataTable)
+            assert _cell(users, f"{name}@%", 5) == "✗ 1"
+            assert _cell(users, "role:dj_guest", 5) == "✗ 1"
+            users.move_cursor(row=users.get_row_index("role:dj_guest"))
+            await pilot.pause()
+            assert "+ INSERT, DELETE ON `mocap\\_%`.*" in _detail(app)
+            users.move_cursor(row=users.get_row_index(f"{name}@%"))
+            await pilot.pause()
+            text = _detail(app)
+            assert "✗ 1 difference(s)" in text and "+ ALL PRIVILEGES ON *.* WITH GRANT OPTION" in text
+            await pilot.press("f")
+            await _confirm(app, pilot, "FIX")
+            await _until(pilot, lambda: isinstance(app.screen, AccountsScreen)
+                         and _cell(users, f"{name}@%", 5) == "✓")
+            users.move_cursor(row=users.get_row_index(f"{name}@%"))
+            await pilot.pause()
+            assert "✓ matches its role" in _detail(app)
+        conn = login(server, name, pw)
+        try:
+            with pytest.raises(pymysql.err.OperationalError), conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE `{other}`")  # the extra privilege is gone
+        finally:
+            conn.close()
+        fixes = [e for e in app.ctx.audit.entries() if e["action"] == "users-fix"]
+        assert fixes[0]["target"] == f"{name}@%" and fixes[0]["actor"]["db_user"] == "djadmin"
+    finally:
+        service.apply(service.plan_fix(["dj_guest"]))
+
+
+async def test_set_role_lock_unlock_and_drop_from_the_screen(server: PrivateServer, service: AccountsService,
+                                                             tmp_path: Path, cleanup: Callable[..., None]) -> None:
+    service.apply(service.plan_roles_init())
+    name = unique("adm_")
+    cleanup(user=name, schema=name)
+    plan, pw = service.plan_add_user(name, "guest")
+    service.apply(plan)
+    app = DjtuiApp(config=_config(server, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("5")
+        await _settle(app, pilot)
+        users = app.screen.query_one("#acct-users", DataTable)
+        users.move_cursor(row=users.get_row_index(f"{name}@%"))
+        await pilot.press("e")
+        await _until(pilot, lambda: isinstance(app.screen, SetRoleDialog))
+        app.screen.query_one("#kind", Select).value = "collab"
+        await pilot.click("#ok")
+        await _confirm(app, pilot, name)
+        await _until(pilot, lambda: isinstance(app.screen, AccountsScreen)
+                     and _cell(users, f"{name}@%", 2) == "dj_collab")
+        assert _cell(users, f"{name}@%", 5) == "✓"  # the own schemas came with the role
+
+        users.move_cursor(row=users.get_row_index(f"{name}@%"))
+        await pilot.press("l")
+        await _confirm(app, pilot, name)
+        await _until(pilot, lambda: isinstance(app.screen, AccountsScreen)
+                     and _cell(users, f"{name}@%", 4) == "locked")
+        with pytest.raises(pymysql.err.OperationalError):
+            login(server, name, pw)
+        users.move_cursor(row=users.get_row_index(f"{name}@%"))
+        await pilot.press("l")
+        await _confirm(app, pilot, name)
+        await _until(pilot, lambda: isinstance(app.screen, AccountsScreen) and _cell(users, f"{name}@%", 4) == "-")
+        conn = login(server, name, pw)
+        with conn.cursor() as cur:
+            cur.execute("SELECT CURRENT_ROLE()")
+            assert cur.fetchone()[0] == "dj_collab"
+        conn.close()
+
+        users.move_cursor(row=users.get_row_index(f"{name}@%"))
+        await pilot.press("d")
+        await _until(pilot, lambda: isinstance(app.screen, ConfirmTyped))
+        await pilot.press("escape")  # cancelled: the user stays
+        await _settle(app, pilot)
+        login(server, name, pw).close()
+        await pilot.press("d")
+        await _confirm(app, pilot, f"DROP {name}")
+        await _until(pilot, lambda: isinstance(app.screen, AccountsScreen) and users.is_valid_row_index(0)
+                     and f"{name}@%" not in [r.value for r in users.rows])
+    with pytest.raises(pymysql.err.OperationalError):
+        login(server, name, pw)
+    actions = [(e["action"], e["event"]) for e in app.ctx.audit.entries() if e.get("target") == f"{name}@%"]
+    assert ("users-set-role", "outcome") in actions and ("users-lock", "outcome") in actions
+    assert ("users-unlock", "outcome") in actions and ("users-drop", "outcome") in actions
+
+
+async def test_account_admin_keys_refused_read_only(server: PrivateServer, tmp_path: Path) -> None:
+    ro = DjtuiApp(config=_config(server, tmp_path, "readonly: true\n"))
+    async with ro.run_test(size=(80, 24)) as pilot:
+        await _settle(ro, pilot)
+        await pilot.press("5")
+        await _settle(ro, pilot)
+        users = ro.screen.query_one("#acct-users", DataTable)
+        users.move_cursor(row=users.get_row_index("djadmin@%"))
+        for key in ("e", "l", "d"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(ro.screen, AccountsScreen), key
+        assert sum("read-only" in n.message for n in ro._notifications) == 3

@@ -7,6 +7,7 @@ a dialog of its own, and never again.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,7 +17,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from djtui.domain import grants as g
 from djtui.errors import OperationFailed, UserError
-from djtui.services.accounts import AccountsService, AccountState, ServerAccounts
+from djtui.services.accounts import AccountsService, AccountState, RoleState, ServerAccounts
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
 
@@ -137,11 +138,35 @@ class PlanDialog(ModalScreen[bool]):
         self.dismiss(event.button.id == "apply")
 
 
+class SetRoleDialog(_FormDialog):
+    """The role a user should hold from now on."""
+
+    DEFAULT_CSS = _DIALOG_CSS.format(name="SetRoleDialog")
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="accounts.setrole.cancel")]
+
+    def __init__(self, account: AccountState):
+        super().__init__()
+        self.account = account
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Role of {self.account.account} (now {self.account.role or 'none'})", classes="title")
+            yield Select([(f"{k} (dj_{k})", k) for k in g.KINDS], value=self.account.kind or "guest",
+                         allow_blank=False, id="kind")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Show plan", id="ok", variant="primary")
+
+    def _submit(self) -> None:
+        self.dismiss(str(self.query_one("#kind", Select).value))
+
+
 class PasswordOnce(ModalScreen[None]):
-    """A generated password, shown this one time."""
+    """A generated password, shown this one time; ``c`` copies it to the terminal's clipboard (OSC 52)."""
 
     DEFAULT_CSS = _DIALOG_CSS.format(name="PasswordOnce")
-    BINDINGS = [Binding("escape,enter", "dismiss(None)", "Close", id="accounts.password.close")]
+    BINDINGS = [Binding("escape,enter", "dismiss(None)", "Close", id="accounts.password.close"),
+                Binding("c", "copy", "Copy (OSC 52)", id="accounts.password.copy")]
 
     def __init__(self, user: str, password: str):
         super().__init__()
@@ -152,11 +177,20 @@ class PasswordOnce(ModalScreen[None]):
         with Vertical():
             yield Label(f"Password for {self.user}", classes="title")
             yield Static(self.password, markup=False, id="password")
-            yield Static("Shown once: give it to the user now. They can change it with `djtui passwd`.")
+            yield Static("Shown once: give it to the user now. They can change it with `djtui passwd`.\n"
+                         "c copies it to the clipboard (OSC 52: over ssh and tmux too, if the terminal allows it).")
             with Horizontal():
+                yield Button("Copy", id="copy")
                 yield Button("Close", id="close", variant="primary")
 
-    def on_button_pressed(self) -> None:
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.password)
+        self.notify("copied to the clipboard (OSC 52)", timeout=4)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "copy":
+            self.action_copy()
+            return
         self.dismiss(None)
 
 
@@ -168,7 +202,7 @@ class AccountsScreen(DjtuiScreen):
     AccountsScreen #acct-summary { height: auto; padding: 0 1; }
     AccountsScreen #acct-users { height: auto; max-height: 50%; }
     AccountsScreen #acct-matrix { height: 1fr; }
-    AccountsScreen #acct-detail { height: auto; max-height: 6; padding: 0 1; color: $text-muted; }
+    AccountsScreen #acct-detail { height: auto; max-height: 10; padding: 0 1; }
     AccountsScreen .acct-label { padding: 0 1; text-style: bold; }
     """
     BINDINGS = [
@@ -177,6 +211,10 @@ class AccountsScreen(DjtuiScreen):
         Binding("m", "add_module", "Add module", id="accounts.add_module"),
         Binding("p", "reset_password", "Reset password", id="accounts.reset_password"),
         Binding("i", "roles_init", "Init/fix roles", id="accounts.roles_init"),
+        Binding("f", "fix", "Fix drift", id="accounts.fix"),
+        Binding("e", "set_role", "Set role", id="accounts.set_role"),
+        Binding("l", "lock", "Lock/unlock", id="accounts.lock"),
+        Binding("d", "drop", "Drop user", id="accounts.drop"),
     ]
 
     def __init__(self, *args: object, **kw: object) -> None:
@@ -193,7 +231,7 @@ class AccountsScreen(DjtuiScreen):
 
     def on_mount(self) -> None:
         users = self.query_one("#acct-users", DataTable)
-        users.add_columns("user", "host", "role", "role at login", "drift")
+        users.add_columns("user", "host", "role", "role at login", "locked", "drift")
         super().on_mount()
 
     def on_db_ready(self) -> None:
@@ -232,9 +270,13 @@ class AccountsScreen(DjtuiScreen):
         matrix = self.query_one("#acct-matrix", DataTable)
         with self.app.batch_update():
             users.clear()
+            for r in state.roles:  # the roles too: what they hold beyond their definition is drift as well
+                users.add_row(r.name, "(role)", "-", "-", "-", f"✗ {len(r.drift)}" if r.drift else "✓",
+                              key=f"role:{r.name}")
             for u in state.users:
                 users.add_row(u.user, u.host, u.role or "-",
                               "✓" if u.default_active else ("✗" if u.kind else "-"),
+                              "locked" if u.locked else "-",
                               (f"✗ {len(u.drift)}" if u.drift else "✓") if u.kind else "-",
                               key=u.account)
             matrix.clear(columns=True)
@@ -248,25 +290,53 @@ class AccountsScreen(DjtuiScreen):
                 matrix.add_row(u.account, *cells, key=u.account)
         self._update_detail()
 
-    def _selected(self) -> AccountState | None:
+    def _highlighted_key(self) -> str | None:
         if self.state is None:
             return None
         users = self.query_one("#acct-users", DataTable)
         if users.row_count == 0:
             return None
-        key = users.coordinate_to_cell_key(users.cursor_coordinate).row_key.value
+        return users.coordinate_to_cell_key(users.cursor_coordinate).row_key.value
+
+    def _selected(self) -> AccountState | None:
+        key = self._highlighted_key()
+        if key is None or self.state is None:
+            return None
         return next((u for u in self.state.users if u.account == key), None)
+
+    def _selected_role(self) -> RoleState | None:
+        key = self._highlighted_key()
+        if key is None or self.state is None or not key.startswith("role:"):
+            return None
+        return next((r for r in self.state.roles if r.name == key[5:]), None)
 
     @on(DataTable.RowHighlighted, "#acct-users")
     def _update_detail(self) -> None:
-        u = self._selected()
+        """The highlighted user's or role's diff: + held beyond its definition, - missing from it."""
         detail = self.query_one("#acct-detail", Static)
-        if u is None:
+        u, r = self._selected(), self._selected_role()
+        if r is not None:
+            head = Text(f"role {r.name}: held by {len(r.holders)}", style="bold")
+            drift = r.drift
+            ok = "✓ matches its definition"
+        elif u is not None:
+            head = Text(f"{u.account}: roles {', '.join(u.roles) or '-'}; default {', '.join(u.default_roles) or '-'}"
+                        + ("; LOCKED" if u.locked else ""), style="bold")
+            drift = u.drift
+            ok = "✓ matches its role" if u.kind else "not managed by djtui (holds no djtui role)"
+        else:
             detail.update("")
             return
-        lines = [f"{u.account}: roles {', '.join(u.roles) or '-'}; default {', '.join(u.default_roles) or '-'}"]
-        lines += [f"✗ {d}" for d in u.drift] or (["✓ matches its role"] if u.kind else ["not managed by djtui"])
-        detail.update("\n".join(lines))
+        text = Text()
+        text.append_text(head)
+        if drift:
+            text.append(f"\n✗ {len(drift)} difference(s) from the definition (+ held beyond it, - missing); "
+                        "f fixes", style="red")
+        for line in drift:
+            text.append("\n  " + line, style="yellow" if line.startswith("+") else "cyan")
+        if not drift:
+            text.append("\n" + ok)
+        detail.update(text)
 
     def action_refresh(self) -> None:
         self.load()
@@ -314,9 +384,56 @@ class AccountsScreen(DjtuiScreen):
             self.run_change(lambda s: s.plan_reset_password(u.user, host=u.host), action="users-reset-password",
                             target=u.account, user=u.user, confirm_word=u.user)
 
+    def action_fix(self) -> None:
+        """Bring the highlighted user or role back to its definition (the same plan as `users fix`)."""
+        u, r = self._selected(), self._selected_role()
+        name = r.name if r is not None else (u.account if u is not None else None)
+        if name is None:
+            self.notify("highlight a user or role first", severity="warning")
+            return
+        if not (r.drift if r is not None else u.drift):  # type: ignore[union-attr]
+            self.notify(f"{name} matches its definition: nothing to fix")
+            return
+        if self._writable("fixing drift"):
+            self.run_change(lambda s: (s.plan_fix([name]), None), action="users-fix", target=name,
+                            confirm_word="FIX", recheck=lambda s: s.plan_fix([name]), names=[name])
+
+    def _user_or_warn(self) -> AccountState | None:
+        u = self._selected()
+        if u is None:
+            self.notify("highlight a user first", severity="warning")
+        return u
+
+    def action_set_role(self) -> None:
+        u = self._user_or_warn()
+        if u is not None and self._writable("changing a role"):
+            self.app.push_screen(SetRoleDialog(u), lambda kind: self._plan_set_role(u, kind))
+
+    def _plan_set_role(self, u: AccountState, kind: str | None) -> None:
+        if kind:
+            self.run_change(lambda s: (s.plan_set_role(u.user, kind, host=u.host), None), action="users-set-role",
+                            target=u.account, confirm_word=u.user, user=u.user, role=kind,
+                            recheck=lambda s: s.plan_set_role(u.user, kind, host=u.host))
+
+    def action_lock(self) -> None:
+        u = self._user_or_warn()
+        if u is not None and self._writable("locking an account"):
+            locked = not u.locked
+            self.run_change(lambda s: (s.plan_lock(u.user, host=u.host, locked=locked), None),
+                            action="users-lock" if locked else "users-unlock", target=u.account,
+                            confirm_word=u.user, user=u.user,
+                            recheck=lambda s: s.plan_lock(u.user, host=u.host, locked=locked))
+
+    def action_drop(self) -> None:
+        u = self._user_or_warn()
+        if u is not None and self._writable("dropping a user"):
+            self.run_change(lambda s: (s.plan_drop(u.user, host=u.host), None), action="users-drop",
+                            target=u.account, confirm_word=f"DROP {u.user}", user=u.user,
+                            recheck=lambda s: s.plan_drop(u.user, host=u.host))
+
     @work(exclusive=True, exit_on_error=False, group="accounts-change")
     async def run_change(self, make_plan, *, action: str, confirm_word: str | None = None,
-                         **details: object) -> None:
+                         recheck=None, **details: object) -> None:
         """Plan in the db thread, show it, apply only after the user says so, then reload."""
         db = await self.ctx.wait_db()
         service = self._service()
@@ -338,7 +455,8 @@ class AccountsScreen(DjtuiScreen):
             return
         try:
             done = await service.aapply(plan, audit=self.ctx.audit, state_dir=self.ctx.config.state_dir,
-                                        action=action, **details)
+                                        action=action, recheck=(lambda: recheck(service)) if recheck else None,
+                                        **details)
         except (UserError, OperationFailed) as exc:
             self.notify(str(exc), title="Failed", severity="error", timeout=15)
             self.load()

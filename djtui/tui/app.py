@@ -155,8 +155,8 @@ class QuitScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.question, classes="title", markup=False)
-            yield Static("rsync is stopped and the jobs are marked cancelled; files it had copied stay as "
-                         "rsync leaves them (a retry or the next sync completes them).", markup=False)
+            yield Static("\nrsync is stopped and the jobs are marked cancelled; files it had copied stay as "
+                         "rsync leaves them (t on Transfers retries a job).", markup=False)
             yield Static("\n[b]y[/b] quit and cancel them   [b]n[/b]/Esc keep them running")
 
 

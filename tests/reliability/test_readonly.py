@@ -63,6 +63,17 @@ def write_argv(lab: R3Lab, backup: Path) -> dict[str, list[str]]:
         "roles add-module": ["rocheck"],
         "users add": [f"{lab.user}ro", "--role", "guest"],
         "users reset-password": [lab.user],
+        "users fix": ["dj_guest", "--confirm", "FIX"],
+        "users set-role": [lab.user, "guest", "--confirm", lab.user],
+        "users lock": [lab.user, "--confirm", lab.user],
+        "users unlock": [lab.user, "--confirm", lab.user],
+        "users drop": [lab.user, "--confirm", f"DROP {lab.user}"],
+        # managed users the fixture made: t (guest, with an extra grant: drift) and l (locked)
+        "users fix": [f"{lab.user}t", "--confirm", "FIX"],
+        "users set-role": [f"{lab.user}t", "user", "--confirm", f"{lab.user}t"],
+        "users lock": [f"{lab.user}t", "--confirm", f"{lab.user}t"],
+        "users unlock": [f"{lab.user}l", "--confirm", f"{lab.user}l"],
+        "users drop": [f"{lab.user}t", "--confirm", f"DROP {lab.user}t"],
         "passwd": ["--password-stdin"],
         "dbbackup run": ["--no-copy"],
         "dbbackup verify": [str(backup)],
@@ -136,6 +147,15 @@ def lab(server, tmp_path_factory) -> Iterator[tuple[R3Lab, Path]]:
         os.utime(lab.root / "tmp" / "stale2.part", (past, past))
         assert main(["--config", cfg, "dbbackup", "run", "--no-copy", "--schemas-only"]) == 0
         backup = next((lab.root / "backups").iterdir())
+        for name in ("t", "l"):  # managed users for users fix/set-role/lock/unlock/drop to act on
+            assert main(["--config", cfg, "users", "add", f"{lab.user}{name}", "--role", "guest"]) == 0
+        assert main(["--config", cfg, "users", "lock", f"{lab.user}l", "--confirm", f"{lab.user}l"]) == 0
+        conn = lab.server.connect()
+        try:
+            with conn.cursor() as cur:  # drift: a privilege beyond the guest role
+                cur.execute(f"GRANT INSERT ON `{lab.base}\\_%`.* TO '{lab.user}t'@'%'")
+        finally:
+            conn.close()
         for day in range(1, 13):  # old backups outside the retention policy: prune has work to refuse
             shutil.copytree(backup, backup.with_name(f"2020-01-{day:02d}_000000"))
         yield lab, backup
@@ -210,6 +230,8 @@ WRITE_KEYS = {
     "export.write": ("export", "w"), "export.mermaid": ("export", "m"),
     "accounts.add_user": ("accounts", "a"), "accounts.add_module": ("accounts", "m"),
     "accounts.reset_password": ("accounts", "p"), "accounts.roles_init": ("accounts", "i"),
+    "accounts.fix": ("accounts", "f"), "accounts.set_role": ("accounts", "e"), "accounts.lock": ("accounts", "l"),
+    "accounts.drop": ("accounts", "d"),
     "backups.run": ("backups", "b"), "backups.verify": ("backups", "v"),
 }
 # keys that only move, show, filter, select or stop: nothing persistent changes

@@ -36,6 +36,10 @@ WRITE_BINDINGS: dict[str, str] = {
     "accounts.add_module": "adding a module",
     "accounts.reset_password": "resetting a password",
     "accounts.roles_init": "creating or fixing the roles",
+    "accounts.fix": "fixing drift (grants and revokes)",
+    "accounts.set_role": "changing a user's role",
+    "accounts.lock": "locking or unlocking a user",
+    "accounts.drop": "dropping a user",
     "backups.run": "a database backup (writes a dump)",
     "backups.verify": "restore-verify (writes verified.json into the dump's folder)",
 }

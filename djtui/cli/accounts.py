@@ -126,7 +126,14 @@ def _confirmed_apply(ctx: Context, service: AccountsService, plan: g.Plan, word:
     return 0
 
 
+def _writable_unless_dry(ctx: Context, what: str) -> None:
+    """Read-only refuses before anything is read: one rule, whatever the plan would be."""
+    if not ctx.args.dry_run:
+        ctx.require_writable(what)
+
+
 def users_fix(ctx: Context) -> int:
+    _writable_unless_dry(ctx, "users fix")
     service = _service(ctx)
     names = tuple(ctx.args.names)
     plan = service.plan_fix(names)
@@ -135,6 +142,7 @@ def users_fix(ctx: Context) -> int:
 
 
 def users_set_role(ctx: Context) -> int:
+    _writable_unless_dry(ctx, "users set-role")
     service = _service(ctx)
     a = ctx.args
     plan = service.plan_set_role(a.name, a.role, host=a.host)
@@ -144,6 +152,7 @@ def users_set_role(ctx: Context) -> int:
 
 
 def users_lock(ctx: Context) -> int:
+    _writable_unless_dry(ctx, "users lock" if ctx.args.locked else "users unlock")
     service = _service(ctx)
     a = ctx.args
     plan = service.plan_lock(a.name, host=a.host, locked=a.locked)
@@ -153,6 +162,7 @@ def users_lock(ctx: Context) -> int:
 
 
 def users_drop(ctx: Context) -> int:
+    _writable_unless_dry(ctx, "users drop")
     service = _service(ctx)
     a = ctx.args
     plan = service.plan_drop(a.name, host=a.host)

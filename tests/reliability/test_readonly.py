@@ -63,11 +63,6 @@ def write_argv(lab: R3Lab, backup: Path) -> dict[str, list[str]]:
         "roles add-module": ["rocheck"],
         "users add": [f"{lab.user}ro", "--role", "guest"],
         "users reset-password": [lab.user],
-        "users fix": ["dj_guest", "--confirm", "FIX"],
-        "users set-role": [lab.user, "guest", "--confirm", lab.user],
-        "users lock": [lab.user, "--confirm", lab.user],
-        "users unlock": [lab.user, "--confirm", lab.user],
-        "users drop": [lab.user, "--confirm", f"DROP {lab.user}"],
         # managed users the fixture made: t (guest, with an extra grant: drift) and l (locked)
         "users fix": [f"{lab.user}t", "--confirm", "FIX"],
         "users set-role": [f"{lab.user}t", "user", "--confirm", f"{lab.user}t"],

@@ -158,7 +158,7 @@ def _detail(app: DjtuiApp) -> str:
 async def test_drift_diff_in_the_detail_pane_and_f_fixes_it(server: PrivateServer, service: AccountsService,
                                                             tmp_path: Path, cleanup: Callable[..., None]) -> None:
     """Issue 13.1 on the screen: a hand-made extra grant shows as ✗ with a count and a +/- diff; f fixes it."""
-    service.apply(service.plan_fix(["dj_guest"]))
+    service.apply(service.plan_roles_init())
     name = unique("drf_")
     cleanup(user=name, schema=name)
     plan, pw = service.plan_add_user(name, "user")
@@ -193,8 +193,9 @@ async def test_drift_diff_in_the_detail_pane_and_f_fixes_it(server: PrivateServe
             await _confirm(app, pilot, "FIX")
             await _until(pilot, lambda: isinstance(app.screen, AccountsScreen)
                          and _cell(users, f"{name}@%", 5) == "✓")
-            users.move_cursor(row=users.get_row_index(f"{name}@%"))
             await pilot.pause()
+            # the reload keeps the fixed user highlighted: what the pane shows is what was acted on
+            assert users.coordinate_to_cell_key(users.cursor_coordinate).row_key.value == f"{name}@%"
             assert "✓ matches its role" in _detail(app)
         conn = login(server, name, pw)
         try:

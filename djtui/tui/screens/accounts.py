@@ -268,6 +268,7 @@ class AccountsScreen(DjtuiScreen):
         self.query_one("#acct-summary", Static).update(text)
         users = self.query_one("#acct-users", DataTable)
         matrix = self.query_one("#acct-matrix", DataTable)
+        keep = self._highlighted_key() if users.row_count else None  # what was highlighted stays highlighted
         with self.app.batch_update():
             users.clear()
             for r in state.roles:  # the roles too: what they hold beyond their definition is drift as well
@@ -288,6 +289,8 @@ class AccountsScreen(DjtuiScreen):
                 cells += [u.level_on(f"{m}_x") for m in state.modules]
                 cells.append(u.level_on("zz_someone_else_x"))
                 matrix.add_row(u.account, *cells, key=u.account)
+            if keep is not None and keep in {r.value for r in users.rows}:
+                users.move_cursor(row=users.get_row_index(keep))
         self._update_detail()
 
     def _highlighted_key(self) -> str | None:

@@ -769,14 +769,32 @@ def diff_privs(expected: frozenset[Priv], actual: frozenset[Priv]) -> tuple[froz
 def fix_privs_statements(d: Dialect, grantee_sql: str, expected: Sequence[ExpectedGrant], diff: GrantDiff,
                          *, default_role: str | None = None, user: tuple[str, str] | None = None
                          ) -> list[Statement]:
-    """Take back what is held beyond the definition, then grant what is missing.
+    """Grant what is missing first (no moment without what the definition gives), then take back the extras.
 
     A whole ``ALL PRIVILEGES`` (global or on a table) can only go whole: it is revoked and what the
-    definition wants on that object is granted again.
+    definition wants on that object is granted again right after.
     """
-    out: list[Statement] = []
     want = {("*.*" if g_.pattern == "*" else f"{quote_ident(g_.pattern)}.*"): g_.privileges for g_ in expected}
-    regrant: set[str] = set()
+    whole = {p.on for p in diff.extra if p.name == "ALL PRIVILEGES"}
+
+    def grants(on: str, names: Iterable[str]) -> list[Statement]:
+        names = sorted(names, key=lambda n: (_RANK.get(n, 999), n))
+        privs = want.get(on)
+        if not names:
+            return []
+        if privs is not None and privs.all_:
+            out = [Statement(f"GRANT ALL PRIVILEGES ON {on} TO {grantee_sql}", f"the definition gives ALL on {on}")]
+            if privs.minus:
+                out.append(Statement(f"REVOKE {', '.join(sorted(privs.minus))} ON {on} FROM {grantee_sql}",
+                                     f"leave {', '.join(sorted(privs.minus))} out"))
+            return out
+        return [Statement(f"GRANT {', '.join(names)} ON {on} TO {grantee_sql}", f"missing on {on}")]
+
+    out: list[Statement] = []
+    for role in diff.missing_roles:
+        out.append(Statement(f"GRANT {d.role(role)} TO {grantee_sql}", f"the definition holds {role}"))
+    for on in sorted({p.on for p in diff.missing} - whole, key=_on_key):
+        out += grants(on, {p.name for p in diff.missing if p.on == on})
     for role in diff.extra_roles:
         name = role.split(" ", 1)[0]
         out.append(Statement(f"REVOKE {d.role(name)} FROM {grantee_sql}", f"{role} is not in the definition"))
@@ -784,10 +802,8 @@ def fix_privs_statements(d: Dialect, grantee_sql: str, expected: Sequence[Expect
         here = [p for p in diff.extra if p.on == on]
         option = any(p.name == "GRANT OPTION" for p in here)
         names = [p for p in here if p.name != "GRANT OPTION"]
-        if any(p.name == "ALL PRIVILEGES" for p in names):
+        if on in whole:
             out.append(Statement(f"REVOKE ALL PRIVILEGES ON {on} FROM {grantee_sql}", f"held beyond it on {on}"))
-            if on in want:
-                regrant.add(on)
         elif names:
             text = render_privs(names, d.flavor)
             if text.startswith("ALL PRIVILEGES") and len(names) >= len(DB_ALL[d.flavor]):
@@ -795,21 +811,8 @@ def fix_privs_statements(d: Dialect, grantee_sql: str, expected: Sequence[Expect
             out.append(Statement(f"REVOKE {text} ON {on} FROM {grantee_sql}", f"held beyond it on {on}"))
         if option:
             out.append(Statement(f"REVOKE GRANT OPTION ON {on} FROM {grantee_sql}", f"may hand on grants on {on}"))
-    for role in diff.missing_roles:
-        out.append(Statement(f"GRANT {d.role(role)} TO {grantee_sql}", f"the definition holds {role}"))
-    for on in sorted({p.on for p in diff.missing} | regrant, key=_on_key):
-        privs = want.get(on)
-        names = sorted({p.name for p in diff.missing if p.on == on} if on not in regrant
-                       else (privs.expand(d.flavor) if privs else set()), key=lambda n: (_RANK.get(n, 999), n))
-        if not names:
-            continue
-        if privs is not None and privs.all_:
-            out.append(Statement(f"GRANT ALL PRIVILEGES ON {on} TO {grantee_sql}", f"the definition gives ALL on {on}"))
-            if privs.minus:
-                out.append(Statement(f"REVOKE {', '.join(sorted(privs.minus))} ON {on} FROM {grantee_sql}",
-                                     f"leave {', '.join(sorted(privs.minus))} out"))
-        else:
-            out.append(Statement(f"GRANT {', '.join(names)} ON {on} TO {grantee_sql}", f"missing on {on}"))
+        if on in whole and on in want:
+            out += grants(on, want[on].expand(d.flavor))
     if default_role and user:
         out.append(Statement(d.set_default_role(default_role, *user), "so the role is active at login"))
     return out

@@ -274,3 +274,14 @@ def test_account_admin_sql_on_both_flavors() -> None:
     assert "mysql.global_priv" in g.Dialect("MariaDB", (10, 11)).locked_accounts_sql()
     assert g.Dialect("MySQL", (8, 0)).locked_accounts_sql() == \
         "SELECT User, Host FROM mysql.user WHERE account_locked = 'Y'"
+
+
+def test_missing_is_granted_before_extras_are_revoked() -> None:
+    """Moving a role from `%` to `%\\_%`: never a moment where it reads nothing."""
+    d = g.Dialect("MariaDB", (10, 11))
+    expected = g.role_grants("guest", (), read=(g.LAB_SCHEMAS,))
+    held = g.held_privs(["GRANT SELECT ON `%`.* TO `dj_guest`"], "MariaDB", ("dj_guest", None))
+    extra, missing = g.diff_privs(g.expected_privs(expected, "MariaDB"), held)
+    stmts = [s.sql for s in g.fix_privs_statements(d, d.role("dj_guest"), expected,
+                                                   g.GrantDiff("dj_guest", extra, missing))]
+    assert stmts == ["GRANT SELECT ON `%\\_%`.* TO `dj_guest`", "REVOKE SELECT ON `%`.* FROM `dj_guest`"]

@@ -64,6 +64,27 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class RsyncSettings:
+    """How rsync runs: the configured flags, plus ``bandwidth_limit`` (KB/s as rsync's ``--bwlimit``
+    reads it: units of 1024 bytes; None or 0 is no limit) and ``timeout`` (seconds without I/O before
+    rsync gives up, ``--timeout``; None or 0 is none)."""
+
+    flags: str = "-a"
+    bandwidth_limit: float | None = None
+    timeout: int | None = None
+
+    def options(self) -> list[str]:
+        """The options these settings add after the flags (so they win over a --bwlimit in the flags)."""
+        out = []
+        if self.bandwidth_limit is not None:  # 0 is rsync's "no limit", and overrides one in the flags
+            bw = self.bandwidth_limit
+            out.append(f"--bwlimit={int(bw) if float(bw).is_integer() else bw}")
+        if self.timeout is not None:
+            out.append(f"--timeout={self.timeout}")
+        return out
+
+
+@dataclass(frozen=True)
 class Destination:
     name: str
     mount_point: Path | None
@@ -71,6 +92,7 @@ class Destination:
     path_structure: str = "{participant_id}/{session_date}"
     enabled: bool = True
     verify_mount: bool = True
+    rsync: RsyncSettings = field(default_factory=RsyncSettings)  # backup.rsync with this destination's overrides
 
 
 @dataclass(frozen=True)
@@ -83,11 +105,6 @@ class Source:
 class Filters:
     participant_prefixes: tuple[str, ...] = ()
     exclude_patterns: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RsyncSettings:
-    flags: str = "-a"
 
 
 @dataclass(frozen=True)
@@ -276,6 +293,7 @@ class _Reader:
         self.source = source
         self.lines = lines
         self.base_dir = base_dir
+        self.warnings: list[str] = []  # unknown keys in formats djtui does not own (lenient mappings)
 
     def where(self, path: tuple[str, ...]) -> str:
         key = ".".join(path) if path else "(top level)"
@@ -288,18 +306,27 @@ class _Reader:
     def fail(self, path: tuple[str, ...], what: str, hint: str | None = None) -> ConfigError:
         return ConfigError(what, where=self.where(path), hint=hint)
 
-    def mapping(self, value: Any, path: tuple[str, ...], allowed: Iterable[str]) -> dict:
+    def mapping(self, value: Any, path: tuple[str, ...], allowed: Iterable[str], *, lenient: bool = False) -> dict:
+        """``value`` as a mapping whose keys are all ``allowed``.
+
+        An unknown key is an error (exit 2) in djtui's own sections. With ``lenient`` (a format
+        djtui does not own, such as the backup manager's ``backup:`` section) it is a warning that
+        names the file, the key and its line, and the key is left out of what is returned.
+        """
         if value is None:
             return {}
         if not isinstance(value, dict):
             raise self.fail(path, f"expected a mapping, got {_kind(value)}")
         allowed = list(allowed)
-        for key in value:
-            if not isinstance(key, str) or key not in allowed:
-                near = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"did you mean `{near[0]}`?" if near else f"allowed keys: {', '.join(allowed)}"
+        unknown = [key for key in value if not isinstance(key, str) or key not in allowed]
+        for key in unknown:
+            near = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean `{near[0]}`?" if near else f"allowed keys: {', '.join(allowed)}"
+            if not lenient:
                 raise self.fail((*path, str(key)), f"unknown key `{key}`", hint)
-        return value
+            self.warnings.append(f"{self.where((*path, str(key)))}: unknown key `{key}` ignored "
+                                 f"(djtui does not use it; {hint})")
+        return {k: v for k, v in value.items() if k not in unknown} if unknown else value
 
     def string(self, m: dict, key: str, path: tuple[str, ...], default: Any = ..., *,
                choices: Iterable[str] | None = None) -> Any:
@@ -439,12 +466,34 @@ def _table_name(r: _Reader, value: str, path: tuple[str, ...]) -> str:
     return value
 
 
+_RSYNC_FLAGS = re.compile(
+    r"(-[A-Za-z]+|--[a-z][a-z-]*(=[^\s;&|`$]*)?)(\s+(-[A-Za-z]+|--[a-z][a-z-]*(=[^\s;&|`$]*)?))*")
+_RSYNC_KEYS = ["flags", "bandwidth_limit", "timeout"]
+
+
+def _read_rsync(r: _Reader, raw: Any, path: tuple[str, ...], base: RsyncSettings) -> RsyncSettings:
+    """``backup.rsync`` (over the defaults) or a destination's ``rsync:`` (over ``backup.rsync``), key by key."""
+    rs = r.mapping(raw, path, _RSYNC_KEYS, lenient=True)
+    flags = r.string(rs, "flags", path, base.flags).strip()
+    if not _RSYNC_FLAGS.fullmatch(flags):
+        raise r.fail((*path, "flags"), f"rsync flags {flags!r} are not a list of options",
+                     "write options only, e.g. \"-avh\"; paths and shell syntax are not allowed here")
+    bw = r.number(rs, "bandwidth_limit", path, base.bandwidth_limit, minimum=0)
+    if bw is not None and 0 < bw < 0.5:
+        raise r.fail((*path, "bandwidth_limit"), f"bandwidth_limit {bw} is below rsync's minimum of 0.5 KB/s",
+                     "write KB/s (units of 1024 bytes) as rsync's --bwlimit reads them, e.g. 10000; 0 is no limit")
+    timeout = r.number(rs, "timeout", path, base.timeout, integer=True, minimum=0)
+    return RsyncSettings(flags=flags, bandwidth_limit=bw, timeout=timeout)
+
+
 def _read_backup(r: _Reader, raw: Any) -> BackupSettings | None:
+    """The MultiCameraTracking backup manager's section: a format djtui does not own, so unknown keys
+    anywhere in it warn (naming file, key and line) and are ignored; known keys are checked strictly."""
     if raw is None:
         return None
     p = ("backup",)
-    m = r.mapping(raw, p, ["destinations", "source", "filters", "rsync", "verification"])
-    src_raw = r.mapping(m.get("source"), (*p, "source"), ["base_path", "path_structure"])
+    m = r.mapping(raw, p, ["destinations", "source", "filters", "rsync", "verification"], lenient=True)
+    src_raw = r.mapping(m.get("source"), (*p, "source"), ["base_path", "path_structure"], lenient=True)
     if "source" not in m:
         raise r.fail((*p, "source"), "missing required key `source`", "add backup.source.base_path")
     sp = (*p, "source")
@@ -453,10 +502,13 @@ def _read_backup(r: _Reader, raw: Any) -> BackupSettings | None:
         path_structure=_check_template(
             r, r.string(src_raw, "path_structure", sp, Source.path_structure), (*sp, "path_structure")),
     )
+    rp = (*p, "rsync")
+    rsync = _read_rsync(r, m.get("rsync"), rp, RsyncSettings())
     dests = []
     seen: set[str] = set()
     for dp, item in r.items(m, "destinations", p):
-        d = r.mapping(item, dp, ["name", "mount_point", "base_path", "path_structure", "enabled", "verify_mount"])
+        d = r.mapping(item, dp, ["name", "mount_point", "base_path", "path_structure", "enabled", "verify_mount",
+                                 "rsync"], lenient=True)
         name = r.string(d, "name", dp)
         if not name.strip():
             raise r.fail((*dp, "name"), "a destination name cannot be empty")
@@ -473,18 +525,12 @@ def _read_backup(r: _Reader, raw: Any) -> BackupSettings | None:
                 r, r.string(d, "path_structure", dp, Destination.path_structure), (*dp, "path_structure")),
             enabled=r.boolean(d, "enabled", dp, True),
             verify_mount=r.boolean(d, "verify_mount", dp, True),
+            rsync=_read_rsync(r, d.get("rsync"), (*dp, "rsync"), rsync),
         ))
     fp = (*p, "filters")
-    f = r.mapping(m.get("filters"), fp, ["participant_prefixes", "exclude_patterns"])
-    rp = (*p, "rsync")
-    rs = r.mapping(m.get("rsync"), rp, ["flags"])
-    flags = r.string(rs, "flags", rp, RsyncSettings.flags)
-    if not re.fullmatch(r"(-[A-Za-z]+|--[a-z][a-z-]*(=[^\s;&|`$]*)?)(\s+(-[A-Za-z]+|--[a-z][a-z-]*(=[^\s;&|`$]*)?))*",
-                        flags.strip()):
-        raise r.fail((*rp, "flags"), f"rsync flags {flags!r} are not a list of options",
-                     "write options only, e.g. \"-avh\"; paths and shell syntax are not allowed here")
+    f = r.mapping(m.get("filters"), fp, ["participant_prefixes", "exclude_patterns"], lenient=True)
     vp = (*p, "verification")
-    v = r.mapping(m.get("verification"), vp, ["verify_after_sync", "verify_method"])
+    v = r.mapping(m.get("verification"), vp, ["verify_after_sync", "verify_method"], lenient=True)
     return BackupSettings(
         source=source,
         destinations=tuple(dests),
@@ -492,7 +538,7 @@ def _read_backup(r: _Reader, raw: Any) -> BackupSettings | None:
             participant_prefixes=r.strings(f, "participant_prefixes", fp, ()),
             exclude_patterns=r.strings(f, "exclude_patterns", fp, ()),
         ),
-        rsync=RsyncSettings(flags=flags.strip()),
+        rsync=rsync,
         verification=Verification(
             verify_after_sync=r.boolean(v, "verify_after_sync", vp, True),
             verify_method=r.string(v, "verify_method", vp, "size", choices=("size", "checksum")),
@@ -757,7 +803,7 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     sections = {name: reader(r, top.get(name)) for name, reader in _SECTIONS.items()}
     state_dir = r.path(top, "state_dir", (), None) or user_state_dir()
     audit_log = r.path(top, "audit_log", (), None) or state_dir / "audit.jsonl"
-    warnings = []
+    warnings = list(r.warnings)
     if path is not None and _has_plain_secret(sections):
         try:
             mode = path.stat().st_mode

@@ -172,3 +172,89 @@ def test_cli_exits_2_without_traceback(tmp_path, text):
     assert str(path) in out.stderr
     assert "Traceback" not in out.stderr and "Traceback" not in out.stdout
     assert "hint:" in out.stderr or "line" in out.stderr
+
+
+# -- the backup manager's real file (issue 12, defect 5) -------------------------------------------
+# tests/conformance/data/mct_backup_config.example.yaml is backup_config.example.yaml exactly as
+# IntelligentSensingAndRehabilitation/MultiCameraTracking ships it.
+MCT_SHIPPED = ROOT / "tests" / "conformance" / "data" / "mct_backup_config.example.yaml"
+
+
+def mct_uncommented() -> str:
+    """The shipped file with every commented option uncommented, as its comments invite."""
+    text = MCT_SHIPPED.read_text()
+    for option in ("bandwidth_limit: 10000", "timeout: 300"):
+        assert f"    # {option}" in text
+        text = text.replace(f"    # {option}", f"    {option}")
+    return text
+
+
+def test_the_backup_managers_shipped_file_loads_unchanged():
+    cfg = parse_config(MCT_SHIPPED.read_text(), source="backup_config.yaml")
+    assert cfg.warnings == ()
+    assert cfg.backup.rsync.flags == "-avzh" and cfg.backup.rsync.bandwidth_limit is None
+    assert cfg.backup.destinations[0].rsync.options() == []
+
+
+def test_its_commented_rsync_options_uncommented_are_read_and_honoured():
+    cfg = parse_config(mct_uncommented(), source="backup_config.yaml")
+    assert cfg.warnings == ()
+    rs = cfg.backup.rsync
+    assert (rs.flags, rs.bandwidth_limit, rs.timeout) == ("-avzh", 10000, 300)
+    (dest,) = cfg.backup.destinations
+    assert dest.rsync == rs  # a destination without its own rsync: inherits backup.rsync
+    from djtui.services.transfer import rsync_args
+    args = rsync_args(dest.rsync, Path("/data/p1/20250101"), Path("/mnt/x/20250101/p1"))
+    # rsync reads --bwlimit in units of 1024 bytes/s, as the file's "KB/s" means; ours follow the user's flags
+    assert args[:4] == ["rsync", "-avzh", "--bwlimit=10000", "--timeout=300"]
+    assert args.index("--no-h") > args.index("-avzh")
+
+
+def test_a_destination_overrides_the_rsync_limits_key_by_key():
+    text = mct_uncommented().replace('      verify_mount: true\n', '      verify_mount: true\n'
+                                     '      rsync:\n        bandwidth_limit: 0\n'
+                                     '    - name: slow\n      base_path: /mnt/slow\n'
+                                     '      rsync: {bandwidth_limit: 500.5, timeout: 0}\n')
+    cfg = parse_config(text)
+    fast, slow = cfg.backup.destinations
+    assert (fast.rsync.bandwidth_limit, fast.rsync.timeout) == (0, 300)
+    assert fast.rsync.options() == ["--bwlimit=0", "--timeout=300"]  # 0: rsync's "no limit", over the global one
+    assert slow.rsync.options() == ["--bwlimit=500.5", "--timeout=0"]
+    assert slow.rsync.flags == "-avzh"
+
+
+def test_unknown_keys_in_the_backup_section_warn_naming_file_key_and_line(tmp_path):
+    path = tmp_path / "backup_config.yaml"
+    path.write_text(mct_uncommented().replace("    timeout: 300  # seconds\n",
+                                              "    timeout: 300  # seconds\n    compress_level: 3\n")
+                    .replace("      enabled: true\n", "      enabled: true\n      owner: cotton\n"))
+    warned: list[str] = []
+    cfg = load_config(path, warn=warned.append)
+    assert cfg.backup.rsync.timeout == 300
+    assert len(warned) == 2, warned
+    text = "\n".join(warned)
+    assert f"{path}, key `backup.rsync.compress_level` (line 36): unknown key `compress_level`" in text
+    assert f"{path}, key `backup.destinations.0.owner` (line 15): unknown key `owner`" in text
+    assert all("ignored" in w for w in warned)
+    # through the CLI: a warning on stderr, exit 0, never 2
+    out = subprocess.run([sys.executable, "-m", "djtui", "--config", str(path), "doctor", "--help"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+def test_djtuis_own_sections_stay_strict():
+    with pytest.raises(ConfigError, match="unknown key `bandwidth_limt`") as info:
+        parse_config("database:\n  bandwidth_limt: 3\n", source="lab.yaml")
+    assert "line 2" in info.value.render()
+    with pytest.raises(ConfigError, match="unknown key `backups`"):  # nor does the top level turn lenient
+        parse_config("backups:\n  source: {base_path: /d}\n")
+
+
+@pytest.mark.parametrize(("value", "words"), [("fast", "expected a number"), ("-5", "below the minimum"),
+                                              ("0.2", "below rsync's minimum"), ("true", "expected a number")])
+def test_a_bad_bandwidth_limit_is_exit_2_naming_the_key(value, words):
+    text = mct_uncommented().replace("bandwidth_limit: 10000", f"bandwidth_limit: {value}")
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="lab.yaml")
+    msg = info.value.render()
+    assert "`backup.rsync.bandwidth_limit` (line 33)" in msg and words in msg, msg

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction) -> None:
     roles = sub.add_parser("roles", help="the four djtui roles (dj_guest, dj_collab, dj_user, dj_admin)")
     rsub = roles.add_subparsers(dest="roles_command", metavar="ACTION", required=True)
-    p = rsub.add_parser("init", help="create the roles and their grants (only what is missing)")
+    p = rsub.add_parser("init", help="create the roles and bring their grants to the definition "
+                                     "(grant what is missing, then revoke what is held beyond it)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.set_defaults(func=roles_init)
     p = rsub.add_parser("add-module", help="give dj_user ALL on a new shared module prefix")
@@ -30,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.set_defaults(func=roles_add_module)
 
-    users = sub.add_parser("users", help="database users: list, add, check, reset passwords")
+    users = sub.add_parser("users", help="database users: list, add, check and fix drift, set roles, lock, drop, "
+                                         "reset passwords")
     usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     p = usub.add_parser("list", help="users with their role, host, default role and drift")
     p.add_argument("--json", action="store_true", help="print users and roles as JSON")

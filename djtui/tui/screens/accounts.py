@@ -195,7 +195,8 @@ class PasswordOnce(ModalScreen[None]):
 
 
 class AccountsScreen(DjtuiScreen):
-    """Users, their roles and drift; a grant matrix; add user / add module / reset password / init roles."""
+    """Roles and users with their drift (a +/- diff of the highlighted one); a grant matrix; add user, add module,
+    reset password, init roles, fix drift, set role, lock/unlock, drop."""
 
     SCREEN_TITLE = "Accounts"
     DEFAULT_CSS = """

@@ -602,6 +602,8 @@ class GrantDiff:
     extra_roles: tuple[str, ...] = ()
     missing_roles: tuple[str, ...] = ()
     other: tuple[str, ...] = ()  # differences that are no privilege: the role is missing, inactive at login
+    expected: frozenset[Priv] = frozenset()  # the whole definition and the whole actual, for the JSON report
+    actual: frozenset[Priv] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -623,7 +625,14 @@ class GrantDiff:
                 "extra": [grant_text([p], p.on, flavor) for p in sorted(self.extra)],
                 "missing": [grant_text([p], p.on, flavor) for p in sorted(self.missing)],
                 "extra_roles": list(self.extra_roles), "missing_roles": list(self.missing_roles),
-                "other": list(self.other)}
+                "other": list(self.other), "expected": _grouped(self.expected, flavor),
+                "actual": _grouped(self.actual, flavor)}
+
+
+def _grouped(privs: frozenset[Priv], flavor: str) -> list[str]:
+    """One ``PRIVS ON object`` line per object, as GRANT spells them."""
+    ons = sorted({p.on for p in privs}, key=_on_key)
+    return [grant_text([p for p in privs if p.on == on], on, flavor) for on in ons]
 
 
 def _on_key(on: str) -> tuple[int, str]:

@@ -194,12 +194,13 @@ class AccountsService:
             if name in role_states:
                 continue
             expected = self.expected_role_grants(kind, modules, d)
-            extra, missing = g.diff_privs(g.expected_privs(expected, flavor), role_privs[name])
+            want = g.expected_privs(expected, flavor)
+            extra, missing = g.diff_privs(want, role_privs[name])
             nested = sorted(r + (" WITH ADMIN OPTION" if adm else "")
                             for r, adm in held.get((name, "" if d.is_mariadb else "%"), []))
             other = tuple(f"- partial revoke of SELECT ON `{s}`.*"
                           for s in self._expected_revokes(kind, d) if s not in role_revoked[name])
-            diff = g.GrantDiff(name, extra, missing, tuple(nested), (), other)
+            diff = g.GrantDiff(name, extra, missing, tuple(nested), (), other, want, role_privs[name])
             drift_text = diff.lines(flavor)
             holders = tuple(sorted(f"{u}@{h}" for (u, h), rs in held.items() for r, adm in rs
                                    if r == name and not adm))
@@ -235,12 +236,14 @@ class AccountsService:
             diff = None
             if kind is not None:
                 role = g.ROLE_OF_KIND[kind]
-                extra, missing = g.diff_privs(g.expected_privs(g.user_own_grants(kind, user, host), flavor),
-                                              g.held_privs(lines, flavor, (user, host)))
+                want = g.expected_privs(g.user_own_grants(kind, user, host), flavor)
+                have = g.held_privs(lines, flavor, (user, host))
+                extra, missing = g.diff_privs(want, have)
                 extra_roles = [r for r in roles if r != role]
                 extra_roles += [f"{r} WITH ADMIN OPTION" for r, adm in held.get((user, host), []) if adm]
                 other = () if active else (f"- DEFAULT ROLE {role} (the role is inactive at login)",)
-                diff = g.GrantDiff(f"{user}@{host}", extra, missing, tuple(sorted(extra_roles)), (), other)
+                diff = g.GrantDiff(f"{user}@{host}", extra, missing, tuple(sorted(extra_roles)), (), other,
+                                   want, have)
             users.append(AccountState(user, host, kind, roles, dflt, active, own, eff,
                                       tuple(diff.lines(flavor)) if diff else (), diff, (user, host) in locked))
         return ServerAccounts(flavor, info.version, tuple(d.notes() + extra_notes),

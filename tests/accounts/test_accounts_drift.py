@@ -91,6 +91,9 @@ def test_extra_global_privileges_are_drift_and_fix_takes_them_back(server: Priva
     assert code == 1
     (mine,) = [u for u in report["users"] if u["user"] == name]
     assert mine["diff"] == ["+ ALL PRIVILEGES ON *.* WITH GRANT OPTION"]
+    own = f"ALL PRIVILEGES ON `{name.replace('_', chr(92) + '_')}\\_%`.*"
+    assert mine["expected"] == [own]  # the definition and what the server holds, both whole
+    assert mine["actual"] == ["ALL PRIVILEGES ON *.* WITH GRANT OPTION", own]
     assert f"user {name}@%: + ALL PRIVILEGES ON *.* WITH GRANT OPTION" in report["drift"]
     assert run(cfg, "users", "check") == 1
     out = capsys.readouterr().out

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import sys
 
 from djtui.cli import Context, confirm_typed, emit_json, render_table
+from djtui.domain.rsync import bwlimit_label
 from djtui.domain.sessions import SessionStatus, cell, parse_date, plural, session_key
 from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.audit import AuditLog
 from djtui.services.deletion import bulk_delete, bulk_plan, delete_session, plan_lines
 from djtui.services.sessions import SessionService, keys_for_batch, parse_range
-from djtui.services.transfer import JobQueue, verify_session
+from djtui.services.transfer import JobQueue, sync_args, verify_session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -250,17 +252,33 @@ def _run_jobs(svc: SessionService, items: list[tuple], *, dry_run: bool, checksu
     return asyncio.run(go())
 
 
+def rsync_limits(svc: SessionService, name: str) -> str:
+    """How rsync is held back on the way to destination ``name``: its bandwidth limit and timeout."""
+    rs = svc.backup.destination(name).rsync
+    bw = (f"{bwlimit_label(rs.bandwidth_limit)} (bandwidth_limit {rs.bandwidth_limit:g} KB/s)"
+          if rs.bandwidth_limit else "no bandwidth limit")
+    return f"{name}: {bw}, " + (f"timeout {rs.timeout} s" if rs.timeout else "no timeout")
+
+
 def cmd_sync(ctx: Context) -> int:
     key = session_key(ctx.args.participant_id, ctx.args.session_date)
     if not ctx.args.dry_run:
         ctx.require_writable("sync")
     svc = _service(ctx)
     dests = _dest_names(svc, ctx.args.dest)
+    commands = {d: sync_args(svc, svc.backup.destination(d), key) for d in dests}
+    if ctx.args.dry_run and not ctx.json:
+        for d in dests:
+            _out(rsync_limits(svc, d))
+            _out(f"  a sync runs: {shlex.join(commands[d])}")
     jobs = _run_jobs(svc, [(key, d) for d in dests], dry_run=ctx.args.dry_run,
                      checksum=True if ctx.args.checksum else None, show=not ctx.json)
     if ctx.json:
+        rsync = {d: svc.backup.destination(d).rsync for d in dests}
         emit_json([{"participant_id": j.key.participant_id, "session_date": j.key.date_str,
-                    "destination": j.destination, "ok": j.ok, "state": j.state, "message": j.message} for j in jobs])
+                    "destination": j.destination, "ok": j.ok, "state": j.state, "message": j.message,
+                    "bandwidth_limit": rsync[j.destination].bandwidth_limit, "timeout": rsync[j.destination].timeout,
+                    **({"command": commands[j.destination]} if ctx.args.dry_run else {})} for j in jobs])
     return 0 if all(j.ok for j in jobs) else 1
 
 
@@ -288,6 +306,9 @@ def cmd_batch(ctx: Context) -> int:
     for key, dest in already:
         if not ctx.json:
             _out(f"- skip {key.label} → {dest}: already backed up and verified")
+    if ctx.args.dry_run and not ctx.json:
+        for d in dests:
+            _out(rsync_limits(svc, d))
     jobs = _run_jobs(svc, todo, dry_run=ctx.args.dry_run, checksum=None, show=not ctx.json) if todo else []
     ok = sum(j.ok for j in jobs)
     failed = len(jobs) - ok

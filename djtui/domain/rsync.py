@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from djtui.domain.units import human_bytes
+
 _PROGRESS = re.compile(
     r"^\s*(?P<bytes>[\d,.]+)\s+(?P<pct>\d+)%\s+(?P<rate>[\d.,]+)(?P<unit>[kKMGT]?B)/s\s+(?P<eta>[\d?]+:[\d?]+:[\d?]+)"
     r"(?:\s+\(xfr#(?P<xfr>\d+),\s*(?P<chk>ir|to)-chk=(?P<rem>\d+)/(?P<tot>\d+)\))?\s*$"
@@ -114,3 +116,11 @@ def exit_meaning(code: int) -> str:
     if code < 0:
         return f"killed by signal {-code}"
     return EXIT_MEANING.get(code, f"rsync exit code {code}")
+
+
+def bwlimit_label(kib_per_s: float | None) -> str:
+    """``bandwidth_limit`` (KB/s as rsync's --bwlimit reads them: 1024 bytes) in the units every rate
+    on screen uses: ``limit 9.8 MB/s``; empty when there is no limit (None or 0)."""
+    if not kib_per_s:
+        return ""
+    return f"limit {human_bytes(kib_per_s * 1024)}/s"

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from djtui.config import Destination
+from djtui.config import Destination, RsyncSettings
 from djtui.domain.rsync import TransferProgress, exit_meaning, parse_itemize, parse_progress, split_records
 from djtui.domain.sessions import (
     Comparison,
@@ -54,15 +54,28 @@ from djtui.services.sessions import SessionService
 # rsync
 
 
-def rsync_args(flags: str, src: Path, dst: Path, *, exclude: Iterable[str] = (), dry_run: bool = False,
-               rsync: str = "rsync") -> list[str]:
-    """The argument list: configured flags, then ours (progress, itemize, parents), then the two trees."""
-    args = [rsync, *shlex.split(flags), "-i", "--info=progress2", "--no-h", "--outbuf=L", "--mkpath"]
+def rsync_args(flags: str | RsyncSettings, src: Path, dst: Path, *, exclude: Iterable[str] = (),
+               dry_run: bool = False, rsync: str = "rsync") -> list[str]:
+    """The argument list: configured flags, the bandwidth limit and timeout, then ours (progress, itemize,
+    parents), then the two trees.
+
+    Ours come after the user's flags, so a ``-h`` or ``-v`` there (the backup manager ships ``-avzh``)
+    cannot change what djtui parses: ``--no-h`` wins over ``-h``, and ``-i`` lines are the same with ``-v``.
+    """
+    settings = flags if isinstance(flags, RsyncSettings) else RsyncSettings(flags=flags)
+    args = [rsync, *shlex.split(settings.flags), *settings.options(),
+            "-i", "--info=progress2", "--no-h", "--outbuf=L", "--mkpath"]
     args += [f"--exclude={p}" for p in exclude]
     if dry_run:
         args.append("--dry-run")
     args += [f"{src}/", f"{dst}/"]
     return args
+
+
+def sync_args(svc: SessionService, dest: Destination, key: SessionKey, *, dry_run: bool = False) -> list[str]:
+    """The rsync command a sync of ``key`` to ``dest`` runs (``sync --dry-run`` shows it)."""
+    return rsync_args(dest.rsync, svc.source_path(key), svc.dest_path(dest, key), exclude=svc.excludes,
+                      dry_run=dry_run)
 
 
 @dataclass(frozen=True)
@@ -799,8 +812,7 @@ class JobQueue:
         probe = await asyncio.to_thread(svc.probe, dest)
         if not probe.ok:
             raise UserError(f"{dest.name}: destination {probe.state}: {probe.detail}")
-        args = rsync_args(svc.backup.rsync.flags, src, svc.dest_path(dest, job.key), exclude=svc.excludes,
-                          dry_run=job.dry_run)
+        args = sync_args(svc, dest, job.key, dry_run=job.dry_run)
 
         def progress(p: TransferProgress) -> None:
             job.progress = p

@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, ProgressBar, Sparkline, Static
 
+from djtui.domain.rsync import bwlimit_label
 from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.transfer import Job, JobQueue, get_job_queue
@@ -35,12 +36,23 @@ def eta_text(seconds: int | None) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(seconds))
 
 
-def job_cells(job: Job) -> tuple:
+def limit_of(queue: JobQueue | None, job: Job | None) -> str:
+    """``limit 9.8 MB/s`` for a sync to a destination with a bandwidth_limit, else empty."""
+    if queue is None or job is None or job.kind != "sync":
+        return ""
+    try:
+        return bwlimit_label(queue.service.backup.destination(job.destination).rsync.bandwidth_limit)
+    except UserError:
+        return ""
+
+
+def job_cells(job: Job, limit: str = "") -> tuple:
     p = job.progress
     tail = job.message if not job.active else (p.current_file if p else "")
     if job.kind == "verify" and job.state == "running":
         tail = f"hashing… {job.files_done} files" if job.checksum else "comparing sizes…"
-    return (str(job.id), job.label, Text(job.state, style=STATE_STYLE.get(job.state, "")),
+    label = f"{job.label} · {limit}" if limit else job.label
+    return (str(job.id), label, Text(job.state, style=STATE_STYLE.get(job.state, "")),
             "100%" if job.ok else (f"{p.percent}%" if p else ""),
             human_bytes(p.bytes) if p else "", str(job.files_done) if job.files_done else "",
             f"{human_bytes(int(p.rate))}/s" if p and job.state == "running" else "",
@@ -61,7 +73,7 @@ class TransferPanel(Vertical):
         yield ProgressBar(total=100, show_eta=False, id="xfer-bar")
         yield Sparkline([], id="xfer-rate")
 
-    def show(self, job: Job | None) -> None:
+    def show(self, job: Job | None, limit: str = "") -> None:
         title = self.query_one("#xfer-title", Static)
         bar = self.query_one(ProgressBar)
         spark = self.query_one(Sparkline)
@@ -71,7 +83,7 @@ class TransferPanel(Vertical):
             spark.display = False
             return
         p = job.progress
-        words = f"{job.label}: {job.state}"
+        words = f"{job.label}: {job.state}" + (f" · {limit}" if limit else "")
         if p:
             words += f" · {human_bytes(p.bytes)} · {job.files_done} files"
             if job.state == "running":  # a finished job has no rate and nothing left to wait for
@@ -131,7 +143,7 @@ class TransfersScreen(DjtuiScreen):
         with self.app.batch_update():
             for job in jobs:
                 k = str(job.id)
-                cells = job_cells(job)
+                cells = job_cells(job, limit_of(q, job))
                 if k in table.rows:
                     for col, value in zip(COLUMNS, cells, strict=True):
                         table.update_cell(k, col, value, update_width=col not in MIN_WIDTHS)
@@ -145,7 +157,7 @@ class TransfersScreen(DjtuiScreen):
         done = sum(j.state == "done" for j in jobs)
         self.query_one("#xfer-summary", Static).update(
             f"{running} running · {queued} queued · {done} done · {failed} failed")
-        self.query_one(TransferPanel).show(self.current_job())
+        self.query_one(TransferPanel).show(self.current_job(), limit_of(q, self.current_job()))
 
     def current_job(self) -> Job | None:
         q = self.queue()
@@ -160,7 +172,7 @@ class TransfersScreen(DjtuiScreen):
 
     @on(DataTable.RowHighlighted)
     def _highlight(self) -> None:
-        self.query_one(TransferPanel).show(self.current_job())
+        self.query_one(TransferPanel).show(self.current_job(), limit_of(self.queue(), self.current_job()))
 
     def action_cancel(self) -> None:
         job = self.current_job()

@@ -129,8 +129,10 @@ def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
             label = f"{dest.name}{'' if dest.enabled else ' (disabled)'}"
             ok = p.state == "ok"
             if ok and dest.verify_mount and dest.mount_point and not os.path.ismount(dest.mount_point):
-                detail = f"{dest.mount_point} answers but is not a mount point"
-                checks.append(Check("destination", label, True, detail, warn=True))
+                # sync refuses it (verify_mount): the share is not mounted
+                detail = (f"{dest.mount_point} is not a mount point (is the share mounted?); sync refuses it "
+                          "while verify_mount is true")
+                checks.append(Check("destination", label, not dest.enabled, detail, warn=not dest.enabled))
             else:
                 checks.append(Check("destination", label, ok or not dest.enabled,
                                     p.detail or f"{target} answers in {p.elapsed * 1000:.0f} ms",

@@ -556,8 +556,11 @@ class SessionService:
 
     # -- status ------------------------------------------------------------------------------
     def probe(self, dest: Destination) -> filesystem.MountProbe:
-        target = dest.mount_point if (dest.verify_mount and dest.mount_point) else dest.base_path
-        probe = filesystem.probe_mount(target, self.timeout)
+        """Does the destination answer? With ``verify_mount`` and a ``mount_point``, that must be mounted:
+        a plain directory there is the share not mounted (the backup manager's ``mountpoint -q``)."""
+        strict = bool(dest.verify_mount and dest.mount_point)
+        target = dest.mount_point if strict else dest.base_path
+        probe = filesystem.probe_mount(target, self.timeout, require_mountpoint=strict)
         if probe.ok and target != dest.base_path:
             probe = filesystem.probe_mount(dest.base_path, self.timeout)
         return probe

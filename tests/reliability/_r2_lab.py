@@ -59,6 +59,7 @@ backup:
       mount_point: {tmp_path}/mnt
       base_path: {tmp_path}/mnt/backup
       path_structure: "{{session_date}}/{{participant_id}}"
+      verify_mount: false  # {tmp_path}/mnt is a plain directory standing in for the share
   rsync:
     flags: "-a"
 database:

@@ -76,6 +76,7 @@ backup:
       mount_point: {root}/mnt
       base_path: {root}/mnt/backup
       path_structure: "{{session_date}}/{{participant_id}}"
+      verify_mount: false  # {root}/mnt is a plain directory standing in for the share
 {d2}
   filters:
     participant_prefixes: ["p", "t"]

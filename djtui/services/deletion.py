@@ -118,12 +118,13 @@ def plan_lines(status: SessionStatus, kept: Sequence[str] | None = None) -> list
     return lines
 
 
-def _refused(audit: AuditLog, key: SessionKey, target: Path, reasons: Sequence[str], **details: Any) -> str:
+def _refused(audit: AuditLog, key: SessionKey, target: Path, reasons: Sequence[str], *, db_user: str | None = None,
+             **details: Any) -> str:
     """A delete stopped at the moment of action leaves evidence: who tried, what, and why it was stopped.
 
     One ``outcome`` line and no intent: nothing was started, so nothing can be reported as interrupted.
     """
-    return audit.event("outcome", "delete-session", status="refused", target=key.label,
+    return audit.event("outcome", "delete-session", status="refused", target=key.label, db_user=db_user,
                        path=str(target), **details, reasons=[r[:500] for r in reasons[:20]])
 
 
@@ -133,7 +134,7 @@ def delete_session(service: SessionService, audit: AuditLog, key: SessionKey, *,
     target = service.source_path(key)
     problems = path_problems(service, key)
     if problems:
-        audit_id = None if dry_run else _refused(audit, key, target, problems)
+        audit_id = None if dry_run else _refused(audit, key, target, problems, db_user=db_user_of(service.db))
         return DeleteResult(key, str(target), False, dry_run, tuple(problems), audit_id=audit_id)
     try:
         with exclusive(service.config.state_dir, f"source:{target}", purpose=f"delete {key.label}"):
@@ -144,7 +145,8 @@ def delete_session(service: SessionService, audit: AuditLog, key: SessionKey, *,
             base = DeleteResult(key, str(target), not reasons, dry_run, tuple(reasons), status.source.count,
                                 status.source.bytes, preserved=preserved, kept_excluded=kept)
             if reasons and not dry_run:
-                return replace(base, audit_id=_refused(audit, key, target, reasons, files=status.source.count,
+                return replace(base, audit_id=_refused(audit, key, target, reasons, db_user=db_user_of(service.db),
+                                                       files=status.source.count,
                                                        bytes=status.source.bytes))
             if reasons or dry_run:
                 return base
@@ -167,7 +169,7 @@ def delete_session(service: SessionService, audit: AuditLog, key: SessionKey, *,
                                 status.source.count, status.source.bytes, removed, removed_bytes, preserved,
                                 tuple(changed), rec.action_id, still_kept)
     except LockBusy as exc:
-        audit_id = None if dry_run else _refused(audit, key, target, [str(exc)])
+        audit_id = None if dry_run else _refused(audit, key, target, [str(exc)], db_user=db_user_of(service.db))
         return DeleteResult(key, str(target), False, dry_run, (str(exc),), audit_id=audit_id)
 
 

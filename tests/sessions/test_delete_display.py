@@ -179,6 +179,7 @@ def test_a_delete_refused_at_the_moment_of_action_is_audited(lab, capsys):
     (entry,) = audit_entries(lab)
     assert entry["event"] == "outcome" and entry["status"] == "refused" and entry["action"] == "delete-session"
     assert entry["target"] == f"{PID} {DATE}" and entry["id"] == res.audit_id
+    assert entry["actor"]["db_user"] == lab.config.database.user
     assert any("late_cam9.mp4" in r for r in entry["details"]["reasons"]), entry
     assert audit.interrupted() == []  # a refusal is not an interrupted action
 

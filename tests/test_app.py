@@ -73,6 +73,24 @@ async def test_interrupted_action_in_audit_log_is_reported(tmp_path):
     assert any("delete-session" in n and "abc123" in n for n in notes)
 
 
+async def test_interrupted_action_names_who_acted_not_the_target(tmp_path):
+    """A detail ``user=alice`` is the target of ``users add``; the notice names the actor (root), never None."""
+    from djtui.services.audit import AuditLog
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.write({"event": "intent", "id": "def456", "action": "users-add", "target": "alice",
+               "actor": {"os_user": "opsroot", "db_user": "djadmin", "host": "acq1", "pid": 999999999},
+               "details": {"user": "alice"}})
+    cfg = parse_config(f"audit_log: {tmp_path}/audit.jsonl\nstate_dir: {tmp_path}/state\n")
+    notes: list[str] = []
+    app = DjtuiApp(config=cfg, connect=False)
+    app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+    note = next(n for n in notes if "def456" in n)
+    assert "by opsroot as database user djadmin" in note and "of alice" in note
+    assert "None" not in note
+
+
 async def test_escape_leaves_a_text_field_so_screen_keys_work(tmp_path):
     from textual.widgets import Input
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from djtui.cli import Context, emit_json, render_table
 from djtui.errors import UserError
+from djtui.services.audit import describe
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,21 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     ap.add_argument("action_id", metavar="ID")
     ap.add_argument("--note", default="", help="what was checked or done")
     ap.set_defaults(func=run_ack, quiet_interrupted=True)
-
-
-def describe(entry: dict[str, Any]) -> str:
-    """One line naming the action, its target, who ran it and when."""
-    from djtui.services.audit import actor_of
-    details = entry.get("details") if isinstance(entry.get("details"), dict) else entry  # older lines: flat
-    target = entry.get("target") or details.get("session") or details.get("source") or details.get("plan") \
-        or details.get("batch") or ""
-    if details.get("sessions"):
-        sessions = details["sessions"]
-        target = f"{len(sessions)} sessions ({', '.join(sessions[:3])}{', ...' if len(sessions) > 3 else ''})"
-    who = actor_of(entry)
-    by = str(who.get("os_user")) + (f" as database user {who['db_user']}" if who.get("db_user") else "")
-    return (f"{entry.get('action')}{' of ' + str(target) if target else ''} started {entry.get('time')} "
-            f"by {by} (pid {who.get('pid')} on {who.get('host')}) was interrupted")
 
 
 def warn_interrupted(ctx: Context) -> None:

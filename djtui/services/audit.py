@@ -168,3 +168,17 @@ def _alive(pid: Any) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def describe(entry: dict[str, Any]) -> str:
+    """One line naming the action, its target, who ran it and when."""
+    details = entry.get("details") if isinstance(entry.get("details"), dict) else entry  # older lines: flat
+    target = entry.get("target") or details.get("session") or details.get("source") or details.get("plan") \
+        or details.get("batch") or ""
+    if details.get("sessions"):
+        sessions = details["sessions"]
+        target = f"{len(sessions)} sessions ({', '.join(sessions[:3])}{', ...' if len(sessions) > 3 else ''})"
+    who = actor_of(entry)
+    by = str(who.get("os_user")) + (f" as database user {who['db_user']}" if who.get("db_user") else "")
+    return (f"{entry.get('action')}{' of ' + str(target) if target else ''} started {entry.get('time')} "
+            f"by {by} (pid {who.get('pid')} on {who.get('host')}) was interrupted")

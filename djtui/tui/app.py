@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState
 from djtui.config import Config
 from djtui.errors import READONLY_RULE, UserError
 from djtui.services import commandlog
-from djtui.services.audit import AuditLog
+from djtui.services.audit import AuditLog, describe
 from djtui.services.database import ConnectionSettings, Database, ServerInfo, resolve_connection
 from djtui.tui.screens.accounts import AccountsScreen
 from djtui.tui.screens.backups import BackupsScreen
@@ -286,8 +286,7 @@ class DjtuiApp(App[int]):
         except OSError:
             return
         for entry in cut[-5:]:
-            self.notify(f"{entry.get('action')} started {entry.get('time')} by {entry.get('user')} was "
-                        f"interrupted; check its target before acting again (audit id {entry.get('id')})",
+            self.notify(f"{describe(entry)}; check its target before acting again (audit id {entry.get('id')})",
                         title="Interrupted action", severity="warning", timeout=20)
 
     @work(exclusive=True, group="connect", exit_on_error=False)

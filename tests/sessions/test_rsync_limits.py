@@ -136,3 +136,53 @@ def test_tr_and_tf_participants_are_found_synced_and_inverted_at_the_destination
     code, out, err = run(lab, capsys, "status-range", "--json")
     rows = {(r["participant_id"], r["session_date"]): r for r in json.loads(out)}
     assert rows[("TR012", "20250104")]["safe"] is True, rows[("TR012", "20250104")]
+
+
+def test_batch_dry_run_shows_each_destinations_limit(lab, capsys):
+    set_rsync(lab, '  rsync:\n    flags: "-avzh"\n    bandwidth_limit: 2048\n')
+    lab.make_session("p001", "20250104")
+    code, out, err = run(lab, capsys, "batch", "20250104", "--dry-run")
+    assert code == 0, out + err
+    assert "net: limit 2.0 MB/s (bandwidth_limit 2048 KB/s), no timeout" in out, out
+
+
+async def test_the_transfers_screen_shows_a_syncs_limit(tmp_path):
+    from textual.widgets import DataTable, Static
+
+    from djtui.config import parse_config
+    from djtui.domain.sessions import SessionKey, parse_date
+    from djtui.services.transfer import get_job_queue
+    from djtui.tui.app import DjtuiApp
+    from djtui.tui.screens.transfers import TransfersScreen
+
+    src = tmp_path / "source" / "p001" / "20250104"
+    src.mkdir(parents=True)
+    (src / "cam0.mp4").write_bytes(os.urandom(600_000))  # about 2 s at 300 KB/s
+    (tmp_path / "dest").mkdir()
+    cfg = parse_config(f"backup:\n  source:\n    base_path: {tmp_path}/source\n"
+                       f"  destinations:\n    - name: net\n      base_path: {tmp_path}/dest\n"
+                       f"      verify_mount: false\n"
+                       f"  rsync:\n    flags: \"-avzh\"\n    bandwidth_limit: 300  # KB/s\n"
+                       f"state_dir: {tmp_path}/state\n")
+    app = DjtuiApp(config=cfg, connect=False)
+    async with app.run_test(size=(160, 30)) as pilot:
+        queue = get_job_queue(app.ctx)
+        job = queue.submit("sync", SessionKey("p001", parse_date("20250104")), "net")
+        verify = queue.submit("verify", job.key, "net")
+        await pilot.press("2")
+        screen = app.screen
+        assert isinstance(screen, TransfersScreen)
+        table = screen.query_one(DataTable)
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if job.state == "running" and job.progress is not None and table.row_count == 2:
+                break
+        assert job.state == "running", job.message
+        table.move_cursor(row=0)
+        await pilot.pause(0.4)
+        assert "limit 300.0 KB/s" in str(table.get_cell(str(job.id), "Job")), table.get_cell(str(job.id), "Job")
+        assert "limit" not in str(table.get_cell(str(verify.id), "Job"))  # a verify is not held back by rsync
+        title = str(screen.query_one("#xfer-title", Static).render())
+        assert "limit 300.0 KB/s" in title, title
+        await queue.wait([job, verify])
+        assert job.ok, job.message

@@ -13,7 +13,7 @@ import sys
 
 from djtui.cli import Context, confirm_typed, emit_json, render_table
 from djtui.domain.rsync import bwlimit_label
-from djtui.domain.sessions import SessionStatus, cell, parse_date, plural, session_key
+from djtui.domain.sessions import SessionStatus, cell, matches_prefix, parse_date, plural, session_key
 from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.audit import AuditLog
@@ -265,6 +265,12 @@ def cmd_sync(ctx: Context) -> int:
     if not ctx.args.dry_run:
         ctx.require_writable("sync")
     svc = _service(ctx)
+    prefixes = svc.backup.filters.participant_prefixes
+    if not matches_prefix(key.participant_id, prefixes):  # the backup manager refuses it too
+        raise UserError(f"participant {key.participant_id!r} is not synced: its id starts with none of "
+                        f"{', '.join(prefixes)}",
+                        where=f"{svc.config.label}, key `backup.filters.participant_prefixes`",
+                        hint="check the id, or add its prefix to backup.filters.participant_prefixes")
     dests = _dest_names(svc, ctx.args.dest)
     commands = {d: sync_args(svc, svc.backup.destination(d), key) for d in dests}
     if ctx.args.dry_run and not ctx.json:

@@ -136,6 +136,10 @@ def test_tr_and_tf_participants_are_found_synced_and_inverted_at_the_destination
     code, out, err = run(lab, capsys, "status-range", "--json")
     rows = {(r["participant_id"], r["session_date"]): r for r in json.loads(out)}
     assert rows[("TR012", "20250104")]["safe"] is True, rows[("TR012", "20250104")]
+    # "Only sync participants with these prefixes": the backup manager refuses x9 ("not in allowed list")
+    code, out, err = run(lab, capsys, "sync", "x9", "20250104")
+    assert code == 2 and "backup.filters.participant_prefixes" in err and "'x9'" in err, out + err
+    assert not (lab.dest / "20250104" / "x9").exists()
 
 
 def test_batch_dry_run_shows_each_destinations_limit(lab, capsys):

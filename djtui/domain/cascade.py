@@ -6,12 +6,16 @@ foreign key is a parallel edge with its own map (DataJoint's ``trace`` trips ove
 
 The result is a :class:`CascadePlan`: for every table reached, where its key set comes from
 (leaf restrictions, each child's key set through one foreign key, and for a part table its
-master's key set). The service materializes those key sets in temporary tables and repeats
-the plan until no key set grows (master/part completion can pull in new ancestors).
+master's key set through the chain of foreign keys that links the part to its master: directly,
+through other parts of the same master, or through renamed keys; the part/master relation itself
+comes from DataJoint's naming, ``master__part``). The service materializes those key sets in
+temporary tables and repeats the plan until no key set grows (master/part completion can pull
+in new ancestors).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -64,7 +68,7 @@ class Step:
     table: str
     leaves: tuple[tuple[int, str], ...]  # (leaf index, restriction)
     from_children: tuple[ForeignKey, ...]  # child's key set moved up through the FK's map
-    from_master: tuple[ForeignKey, ...]  # part rows of the master rows in the export
+    from_master: tuple[tuple[ForeignKey, ...], ...]  # part rows of the master rows: FK chains, master first
     from_self: tuple[ForeignKey, ...] = ()  # a table that references itself: its rows' parent rows
 
 
@@ -133,27 +137,67 @@ def build_graph(tables: Iterable[TableInfo], keys: Iterable[ForeignKey]) -> nx.M
     return g
 
 
-def part_edges(g: nx.MultiDiGraph, table: str) -> list[ForeignKey]:
-    """The FKs by which ``table`` (a part) references its master, plain ones preferred."""
-    db, name = split_name(table)
-    master = master_of(name)
-    if master is None:
-        return []
-    full = f"{db}.{master}"
-    if full not in g or not g.has_edge(full, table):
-        return []
-    fks = [d["fk"] for d in g.get_edge_data(full, table).values()]
+def _fk_options(g: nx.MultiDiGraph, parent: str, child: str) -> list[ForeignKey]:
+    """The FKs from ``child`` to ``parent``, plain ones preferred (renamed ones are all kept, ORed)."""
+    fks = [d["fk"] for _, d in sorted(g.get_edge_data(parent, child).items())]
     plain = [fk for fk in fks if not fk.renamed]
     return plain or fks
 
 
-def parts_of(g: nx.MultiDiGraph, table: str) -> list[str]:
-    return [c for c in g.successors(table) if c != table and part_edges(g, c)
-            and part_edges(g, c)[0].parent == table]
+def parts_by_master(g: nx.MultiDiGraph) -> dict[str, list[str]]:
+    """Master -> its part tables, by DataJoint's naming alone (``master__part`` in the master's database)."""
+    out: dict[str, list[str]] = {}
+    for t in g.nodes:
+        db, name = split_name(t)
+        master = master_of(name)
+        if master is not None and f"{db}.{master}" in g and f"{db}.{master}" != t:
+            out.setdefault(f"{db}.{master}", []).append(t)
+    return {m: sorted(ps) for m, ps in out.items()}
+
+
+def part_chains(g: nx.MultiDiGraph, table: str,
+                parts: dict[str, list[str]] | None = None) -> list[tuple[ForeignKey, ...]]:
+    """How ``table`` (a part, by its name) reaches its master: chains of FKs, master first.
+
+    A part may reference its master directly, through another part of the same master (Spyglass's
+    ``Probe.Electrode`` -> ``Probe.Shank`` -> ``Probe``), or through a renamed key; DataJoint says
+    which master it belongs to by name, the foreign keys say which rows. The shortest chains
+    through the master's own parts are used (failing those, the shortest through any table);
+    where a hop has several foreign keys, plain ones are preferred and renamed ones all kept.
+    [] when ``table`` is no part, or nothing links it to its master.
+    """
+    db, name = split_name(table)
+    master_name = master_of(name)
+    if master_name is None:
+        return []
+    master = f"{db}.{master_name}"
+    if master not in g or master == table:
+        return []
+    parts = parts_by_master(g) if parts is None else parts
+    family = {master, *parts.get(master, ())}
+    paths: set[tuple[str, ...]] = set()
+    for view in (g.subgraph(family), g):
+        try:
+            paths = {tuple(p) for p in nx.all_shortest_paths(view, master, table)}
+        except nx.NetworkXNoPath:
+            continue
+        break
+    chains: list[tuple[ForeignKey, ...]] = []
+    for path in sorted(paths):
+        hops = [_fk_options(g, a, b) for a, b in itertools.pairwise(path)]
+        chains.extend(itertools.product(*hops))
+    return chains
+
+
+def parts_of(g: nx.MultiDiGraph, table: str, parts: dict[str, list[str]] | None = None) -> list[str]:
+    """The parts of master ``table`` that a chain of foreign keys links to it."""
+    parts = parts_by_master(g) if parts is None else parts
+    return [p for p in parts.get(table, ()) if part_chains(g, p, parts)]
 
 
 def reached_tables(g: nx.MultiDiGraph, leaves: Iterable[Leaf], complete_parts: bool = True) -> set[str]:
     """Every table the export may touch: ancestors of leaves, parts of reached masters, closed."""
+    parts = parts_by_master(g) if complete_parts else {}
     todo = [leaf.table for leaf in leaves]
     seen: set[str] = set()
     while todo:
@@ -163,7 +207,7 @@ def reached_tables(g: nx.MultiDiGraph, leaves: Iterable[Leaf], complete_parts: b
         seen.add(t)
         todo.extend(p for p in g.predecessors(t) if p != t)
         if complete_parts:
-            todo.extend(parts_of(g, t))
+            todo.extend(parts_of(g, t, parts))
     return seen
 
 
@@ -181,6 +225,7 @@ def plan_cascade(g: nx.MultiDiGraph, leaves: list[Leaf], *, complete_parts: bool
     """
     check_leaves(g, leaves)
     reached = reached_tables(g, leaves, complete_parts)
+    parts = parts_by_master(g) if complete_parts else {}
     sub = nx.DiGraph()
     sub.add_nodes_from(reached)
     for p, c in g.subgraph(reached).edges():
@@ -197,8 +242,8 @@ def plan_cascade(g: nx.MultiDiGraph, leaves: list[Leaf], *, complete_parts: bool
         own = tuple((i, leaf.restriction) for i, leaf in enumerate(leaves) if leaf.table == t)
         ups = tuple(d["fk"] for _, c, d in sorted(g.out_edges(t, data=True), key=lambda e: (e[1], e[2]["fk"].name))
                     if c in reached and c != t)
-        master = tuple(part_edges(g, t)) if complete_parts and any(
-            fk.parent in reached for fk in part_edges(g, t)) else ()
+        chains = part_chains(g, t, parts) if complete_parts else []
+        master = tuple(c for c in chains if all(fk.parent in reached for fk in c))
         has_parts = has_parts or bool(master)
         selfs = tuple(d["fk"] for _, _, d in sorted(g.out_edges(t, data=True), key=lambda e: e[2]["fk"].name)
                       if d["fk"].child == t)

@@ -347,7 +347,8 @@ class ExportResult:
             src = [f"leaf {i + 1}: {r or 'all rows'}" for i, r in s.leaves]
             src += [f"from {fk.child}" + (f" ({', '.join(f'{a}→{b}' for a, b in fk.columns)})" if fk.renamed else "")
                     for fk in s.from_children]
-            src += [f"parts of {fk.parent}" for fk in s.from_master[:1]]
+            src += [f"parts of {chain[0].parent}" + (f" (through {', '.join(fk.parent for fk in chain[1:])})"
+                                                      if len(chain) > 1 else "") for chain in s.from_master[:1]]
             out.append(TableCount(t, self.counts.get(t, 0), tuple(src)))
         return out
 
@@ -518,8 +519,8 @@ class ExportSession:
                         self._leaf(step.table, i, restr)
                 for fk in step.from_children:
                     self._up(fk)
-                for fk in step.from_master:
-                    self._part(fk)
+                for chain in step.from_master:
+                    self._part(chain)
                 for fk in step.from_self:
                     self._self(fk)
             counts = {t: int(self._scalar(f"SELECT COUNT(*) FROM {self._temp[t]}")) for t in self.plan.tables}
@@ -570,10 +571,23 @@ class ExportSession:
                             where=f"leaf {index + 1}", hint=hint) from None
 
     def _up(self, fk: ForeignKey) -> None:
-        self._carry(fk, upward=True)
+        self._carry(fk)
 
-    def _part(self, fk: ForeignKey) -> None:
-        self._carry(fk, upward=False)
+    def _part(self, chain: tuple[ForeignKey, ...]) -> None:
+        """Every row of a part whose chain of foreign keys (master first) leads to a master row in the export.
+
+        The chain may pass through other parts of the same master (``probe__electrode`` ->
+        ``probe__shank`` -> ``probe``) and through renamed keys; each hop joins on its own column map.
+        """
+        master, part = chain[0].parent, chain[-1].child
+        keys = " AND ".join(f"j0.{quote_ident(c)} = k.{quote_ident(c)}" for c in self.pk(master))
+        joins = []
+        for n, fk in enumerate(chain, start=1):
+            on = " AND ".join(f"j{n}.{quote_ident(a)} = j{n - 1}.{quote_ident(b)}" for a, b in fk.columns)
+            joins.append(f"JOIN {quote_table(fk.child)} AS j{n} ON {on}")
+        cols = ", ".join(f"j{len(chain)}.{quote_ident(c)}" for c in self.pk(part))
+        self._into(part, lambda: f"SELECT DISTINCT {cols} FROM {self._temp[master]} AS k "
+                                 f"JOIN {quote_table(master)} AS j0 ON {keys} {' '.join(joins)}")
 
     def _self(self, fk: ForeignKey) -> None:
         """A table that references itself: add the parent rows of its key set's rows, until none is new.
@@ -599,10 +613,10 @@ class ExportSession:
             if not self._into(t, lambda: f"SELECT {cols} FROM {stage}"):
                 return
 
-    def _carry(self, fk: ForeignKey, *, upward: bool) -> None:
-        """Semijoin one key set across ``fk``: child keys to parent keys (up), or master keys to part keys."""
-        src, dst = (fk.child, fk.parent) if upward else (fk.parent, fk.child)
-        s, d = ("c", "p") if upward else ("p", "c")
+    def _carry(self, fk: ForeignKey) -> None:
+        """Semijoin one key set across ``fk``: child keys to parent keys."""
+        src, dst = fk.child, fk.parent
+        s, d = "c", "p"
         on = " AND ".join(f"c.{quote_ident(a)} = p.{quote_ident(b)}" for a, b in fk.columns)
         keys = " AND ".join(f"{s}.{quote_ident(c)} = k.{quote_ident(c)}" for c in self.pk(src))
         cols = ", ".join(f"{d}.{quote_ident(c)}" for c in self.pk(dst))

@@ -102,6 +102,29 @@ def test_part_chains_follow_naming_not_the_direct_foreign_key():
     assert nx.is_directed_acyclic_graph(g)
 
 
+def test_part_chains_renamed_hops_other_routes_and_unlinked_parts():
+    from djtui.domain.cascade import part_chains
+
+    pk = {"d.#rig": ("r",), "d.#rig__port": ("h", "p"), "d.#rig__pin": ("hr", "pp", "n"),
+          "d.#rig__note": ("x",), "d.notebook": ("x",), "d.#rig__loose": ("z",), "d.rig__fake": ("r",)}
+    fks = [ForeignKey("a1", "d.#rig__port", "d.#rig", (("h", "r"),)),
+           ForeignKey("a2", "d.#rig__pin", "d.#rig__port", (("hr", "h"), ("pp", "p"))),  # renamed hop
+           ForeignKey("a3", "d.notebook", "d.#rig", (("r2", "r"),)),
+           ForeignKey("a4", "d.#rig__note", "d.notebook", (("x", "x"),)),  # reaches its master through another table
+           ForeignKey("a5", "d.rig__fake", "d.#rig", (("r", "r"),))]  # `rig__` is no part of `#rig`: tiers differ
+    g = build_graph([TableInfo(t, k) for t, k in pk.items()], fks)
+    assert [[fk.name for fk in c] for c in part_chains(g, "d.#rig__pin")] == [["a1", "a2"]]
+    assert [[fk.name for fk in c] for c in part_chains(g, "d.#rig__note")] == [["a3", "a4"]]
+    assert part_chains(g, "d.#rig__loose") == []  # nothing links it to its master: no rows can be chosen
+    assert part_chains(g, "d.rig__fake") == []  # its master would be `d.rig`, which does not exist
+    plan = plan_cascade(g, [Leaf("d.#rig", "r = 1")])
+    assert set(plan.tables) == {"d.#rig", "d.#rig__port", "d.#rig__pin", "d.#rig__note", "d.notebook"}
+    assert plan.step("d.notebook").from_master == ()
+    assert [[fk.name for fk in c] for c in plan.step("d.#rig__note").from_master] == [["a3", "a4"]]
+    # without completion (DataJoint's trace): the master alone
+    assert plan_cascade(g, [Leaf("d.#rig", "r = 1")], complete_parts=False).tables == ("d.#rig",)
+
+
 @pytest.mark.parametrize("leaf", ["_lfp_electrode:lfp_id = 1", "implant:implant_id = 10", "probe:probe_id = 'A'"])
 def test_whole_parts_of_an_exported_probe(admin_conn, schema, db, leaf):
     _make_probe_lab(admin_conn, schema)

@@ -571,7 +571,13 @@ class ExportSession:
                             where=f"leaf {index + 1}", hint=hint) from None
 
     def _up(self, fk: ForeignKey) -> None:
-        self._carry(fk)
+        """Semijoin the child's key set across ``fk``: the parent rows its rows reference."""
+        child, parent = fk.child, fk.parent
+        on = " AND ".join(f"c.{quote_ident(a)} = p.{quote_ident(b)}" for a, b in fk.columns)
+        keys = " AND ".join(f"c.{quote_ident(c)} = k.{quote_ident(c)}" for c in self.pk(child))
+        cols = ", ".join(f"p.{quote_ident(c)}" for c in self.pk(parent))
+        self._into(parent, lambda: f"SELECT DISTINCT {cols} FROM {self._temp[child]} AS k "
+                                   f"JOIN {quote_table(child)} AS c ON {keys} JOIN {quote_table(parent)} AS p ON {on}")
 
     def _part(self, chain: tuple[ForeignKey, ...]) -> None:
         """Every row of a part whose chain of foreign keys (master first) leads to a master row in the export.
@@ -612,16 +618,6 @@ class ExportSession:
                        f"JOIN {quote_table(t)} AS c ON {keys} JOIN {quote_table(t)} AS p ON {on}")
             if not self._into(t, lambda: f"SELECT {cols} FROM {stage}"):
                 return
-
-    def _carry(self, fk: ForeignKey) -> None:
-        """Semijoin one key set across ``fk``: child keys to parent keys."""
-        src, dst = fk.child, fk.parent
-        s, d = "c", "p"
-        on = " AND ".join(f"c.{quote_ident(a)} = p.{quote_ident(b)}" for a, b in fk.columns)
-        keys = " AND ".join(f"{s}.{quote_ident(c)} = k.{quote_ident(c)}" for c in self.pk(src))
-        cols = ", ".join(f"{d}.{quote_ident(c)}" for c in self.pk(dst))
-        self._into(dst, lambda: f"SELECT DISTINCT {cols} FROM {self._temp[src]} AS k "
-                                f"JOIN {quote_table(src)} AS {s} ON {keys} JOIN {quote_table(dst)} AS {d} ON {on}")
 
     def _into(self, table: str, select: Callable[[], str]) -> int:
         """Add the keys ``select()`` yields to ``table``'s key set (INSERT IGNORE: safe to repeat).

@@ -3,30 +3,69 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import textwrap
 
 from djtui.cli import Context, emit_json, render_table
+from djtui.domain.units import plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("doctor", help="check config, database, mounts, tools and disk space")
+    p = sub.add_parser("doctor", help="check config, database, stores, mounts, tools and disk space")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="seconds to wait for a mount before calling it hung (default: sessions.mount_timeout)")
     p.set_defaults(func=run)
 
 
+def fit_rows(headers: tuple[str, ...], rows: list[tuple[str, ...]], width: int) -> list[tuple[str, ...]]:
+    """Rows whose last column is wrapped so that each line fits ``width`` columns (continuation rows)."""
+    from rich.cells import cell_len
+    fixed = sum(max(cell_len(r[i]) for r in [headers, *rows]) for i in range(len(headers) - 1))
+    room = max(20, width - fixed - 2 * (len(headers) - 1))
+    out: list[tuple[str, ...]] = []
+    for row in rows:
+        lines = textwrap.wrap(row[-1], room, break_on_hyphens=False) or [""]
+        out.append((*row[:-1], lines[0]))
+        out.extend((*("" for _ in row[:-1]), more) for more in lines[1:])
+    return out
+
+
+def _short(where: str, home: str, cwd: str) -> str:
+    """A searched path as people write it: ``./name`` in the current directory, ``~/...`` in the home."""
+    for base, short in ((cwd, "."), (home, "~")):
+        if where.startswith(base.rstrip("/") + "/"):
+            return short + where[len(base.rstrip("/")):]
+    return where
+
+
 def run(ctx: Context) -> int:
-    from djtui.services.health import run_checks
+    from djtui.services.health import config_search, run_checks
 
     checks = run_checks(ctx.config, timeout=ctx.args.timeout)
+    searched = config_search(getattr(ctx.args, "config", None))
     failed = [c for c in checks if not c.ok]
     if ctx.json:
-        emit_json({"ok": not failed, "checks": [c.__dict__ for c in checks]})
-    else:
-        rows = [("✓" if c.ok and not c.warn else ("⚠" if c.ok or c.warn else "✗"), c.area, c.name,
-                 " ".join(c.detail.split()))
-                for c in checks]
-        print(render_table(("", "area", "check", "detail"), rows))
-        print()
-        print("all good" if not failed else f"{len(failed)} problem(s): see the ✗ rows")
+        emit_json({"ok": not failed, "checks": [c.__dict__ for c in checks],
+                   "searched": [{"where": w, "found": f} for w, f in searched]})
+        return 1 if failed else 0
+    width = shutil.get_terminal_size((100, 24)).columns
+    headers = ("", "area", "check", "detail")
+    rows = [("✓" if c.ok and not c.warn else ("⚠" if c.ok or c.warn else "✗"), c.area, c.name,
+             " ".join(c.detail.split()))
+            for c in checks]
+    print(render_table(headers, fit_rows(headers, rows, width)))
+    print()
+    home, cwd = os.path.expanduser("~"), os.getcwd()
+    print(textwrap.fill(f"config files searched, in order (✓ found; ~ is {home}, . is {cwd}):", width - 1,
+                        break_on_hyphens=False))
+    for where, found in searched:
+        print(textwrap.fill(f"{'✓' if found else '-'} {_short(where, home, cwd)}", width - 1,
+                            initial_indent="  ", subsequent_indent="      "))
+    print()
+    if ctx.config.path is None:
+        print(textwrap.fill("nothing configured: `djtui init` writes a commented config; `djtui demo` opens djtui "
+                            "on a demo lab", width - 1))
+    print("all good" if not failed else f"{plural(len(failed), 'problem')}: see the ✗ rows")
     return 1 if failed else 0

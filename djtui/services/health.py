@@ -17,9 +17,12 @@ from pathlib import Path
 
 import psutil
 
-from djtui.config import Config
+from djtui.config import CONFIG_ENV, DEFAULT_NAMES, Config, user_config_dir
 from djtui.errors import UserError
-from djtui.services.database import Database, resolve_connection
+from djtui.services.database import Database, find_datajoint_json, resolve_connection
+
+# where a connection value came from, per key, when it came from DataJoint's variables
+_DJ_ENV = {"host": "DJ_HOST", "port": "DJ_PORT", "user": "DJ_USER", "password": "DJ_PASS"}
 
 
 @dataclass(frozen=True)
@@ -89,22 +92,128 @@ def _free(path: Path) -> str:
     return f"{u.free / 2**30:,.1f} GiB free of {u.total / 2**30:,.1f} GiB ({100 - u.percent:.0f}%)"
 
 
+def config_search(explicit: str | None = None, *, cwd: Path | None = None,
+                  home: Path | None = None, env: dict[str, str] | None = None) -> list[tuple[str, bool]]:
+    """The files djtui and DataJoint look in, in their order, each with whether it is there.
+
+    djtui: --config, $DJTUI_CONFIG, ./backup_config.yaml, ~/.config/djtui/config.yaml;
+    DataJoint: ~/.datajoint_config.json, ./dj_local_conf.json, datajoint.json upward, the DJ_* variables.
+    """
+    cwd = cwd or Path.cwd()
+    home = home or Path(os.path.expanduser("~"))
+    env = dict(os.environ if env is None else env)
+    out: list[tuple[str, bool]] = []
+    if explicit:
+        out.append((f"--config {explicit}", Path(explicit).expanduser().is_file()))
+    if env.get(CONFIG_ENV):
+        out.append((f"${CONFIG_ENV}={env[CONFIG_ENV]}", Path(env[CONFIG_ENV]).expanduser().is_file()))
+    else:
+        out.append((f"${CONFIG_ENV} (not set)", False))
+    for name in DEFAULT_NAMES:
+        out.append((str(cwd / name), (cwd / name).is_file()))
+    for name in ("config.yaml", *DEFAULT_NAMES):
+        p = user_config_dir() / name
+        out.append((str(p), p.is_file()))
+    out.append((str(home / ".datajoint_config.json"), (home / ".datajoint_config.json").is_file()))
+    out.append((str(cwd / "dj_local_conf.json"), (cwd / "dj_local_conf.json").is_file()))
+    dj = find_datajoint_json(cwd)
+    out.append((str(dj) if dj else "datajoint.json (upward from . to the repository root)", dj is not None))
+    present = [v for v in ("DJ_HOST", "DJ_PORT", "DJ_USER", "DJ_PASS", "DJ_STORES") if env.get(v)]
+    out.append(("DJ_* variables: " + (", ".join(present) if present else "none set"), bool(present)))
+    return out
+
+
+def value_sources(sources: tuple[str, ...], env_labels: dict[str, str] = _DJ_ENV) -> str:
+    """``host from DJ_HOST, user from /x/dj_local_conf.json, ...`` (never a value): from a connection's sources."""
+    parts = []
+    for item in sources:
+        key, _, label = item.partition(": ")
+        if label.startswith("environment"):
+            label = env_labels.get(key, label)
+        parts.append(f"{key} from {label}")
+    return ", ".join(parts) if parts else "every value is a default (localhost:3306, no user)"
+
+
+def datajoint_generation(db: Database | None, *, cwd: Path | None = None,
+                         env: dict[str, str] | None = None) -> tuple[str | None, str]:
+    """("0.14" | "2.x" | None, why): the lab's DataJoint, from its tables and its config files.
+
+    ``~external_*`` tables exist only under DataJoint 0.14; a ``datajoint.json`` or ``DJ_STORES`` is 2.x's config.
+    """
+    env = dict(os.environ if env is None else env)
+    if db is not None:
+        try:
+            rows = db.query("SELECT table_schema, table_name FROM information_schema.tables "
+                            "WHERE table_name LIKE %s LIMIT 1", ("~external\\_%",))
+        except UserError:
+            rows = []
+        if rows:
+            return "0.14", f"`{rows[0][0]}`.`{rows[0][1]}` is a DataJoint 0.14 table"
+    dj = find_datajoint_json(cwd or Path.cwd())
+    if dj is not None:
+        return "2.x", f"{dj} is DataJoint 2.x's config"
+    if env.get("DJ_STORES"):
+        return "2.x", "DJ_STORES is DataJoint 2.x's variable"
+    return None, "no ~external_* tables and no datajoint.json: cannot tell"
+
+
+def _fs(path: Path) -> str:
+    """The filesystem holding ``path``: its mount point and type."""
+    best = None
+    real = os.path.realpath(path)
+    try:
+        parts = psutil.disk_partitions(all=True)
+    except OSError:
+        return "?"
+    for part in parts:
+        mp = part.mountpoint
+        if (real == mp or real.startswith(mp.rstrip("/") + "/")) and (best is None or len(mp) > len(best.mountpoint)):
+            best = part
+    return f"{best.fstype} at {best.mountpoint}" if best else "?"
+
+
+def check_dir(area: str, name: str, path: Path, *, write: bool, timeout: float,
+              may_be_missing: bool = False) -> Check:
+    """A directory djtui reads (and writes, ``write``): there, readable/writable, on which filesystem."""
+    p = probe_path(path, timeout)
+    if p.state == "missing" and may_be_missing:
+        parent = path.parent
+        ok = os.access(parent, os.W_OK) if parent.is_dir() else False
+        return Check(area, name, ok, f"{path} does not exist yet" + (
+            f"; created at first use ({_fs(parent)})" if ok else f"; {parent} is not writable"), warn=ok)
+    if p.state != "ok":
+        return Check(area, name, False, f"{path}: {p.detail}")
+    need = os.R_OK | os.X_OK | (os.W_OK if write else 0)
+    if not os.access(path, need):
+        return Check(area, name, False, f"{path} is not {'writable' if write else 'readable'} by this user")
+    return Check(area, name, True, f"{path} {'writable' if write else 'readable'} ({_fs(path)})")
+
+
 def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
     checks: list[Check] = []
-    checks.append(Check("config", "file", True, cfg.label if cfg.path else "none found: using defaults",
-                        warn=cfg.path is None))
+    if cfg.path:
+        checks.append(Check("config", "file", True, str(cfg.path)))
+    else:
+        checks.append(Check("config", "file", True, "none found (the files searched are listed below): write one "
+                            "with `djtui init`, or try djtui on a demo lab with `djtui demo`", warn=True))
     for w in cfg.warnings:
         checks.append(Check("config", "permissions", True, w, warn=True))
 
     # database
     try:
         settings = resolve_connection(cfg.database)
+        if not settings.user:  # say it once, with what to do (the driver's error repeats itself in its hint)
+            raise UserError(f"no database user configured (server {settings.address}): set database.user in "
+                            "the config (`djtui init` writes one), DJ_USER, or datajoint.json")
         db = Database(settings)
         try:
             info = db.server_info()
             checks.append(Check("database", "server", True,
                                 f"{info.label} at {settings.address} as {info.current_user}"))
-            if info.is_mariadb:
+            checks.append(Check("database", "values", True, value_sources(settings.sources)))
+            gen, why = datajoint_generation(db)
+            checks.append(Check("database", "datajoint", True, f"{gen or 'unknown'}: {why}"))
+            if info.is_mariadb and gen == "2.x":
                 checks.append(Check("database", "flavor", True,
                                     "MariaDB: DataJoint 2.x supports it on a best-effort basis", warn=True))
             try:  # only the lab's admin may read the roles' grants; for others there is nothing to say
@@ -117,6 +226,10 @@ def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
             db.close()
     except UserError as exc:
         checks.append(Check("database", "server", False, exc.render()))
+        try:
+            checks.append(Check("database", "values", True, value_sources(resolve_connection(cfg.database).sources)))
+        except UserError:
+            pass
 
     t = timeout if timeout is not None else cfg.sessions.mount_timeout
     if cfg.backup is not None:
@@ -137,6 +250,17 @@ def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
                 checks.append(Check("destination", label, ok or not dest.enabled,
                                     p.detail or f"{target} answers in {p.elapsed * 1000:.0f} ms",
                                     warn=not ok and not dest.enabled))
+
+    for store in cfg.stores:
+        if store.protocol == "file":
+            checks.append(check_dir("stores", store.name, Path(store.location), write=True, timeout=t))
+    for d in cfg.orphans.directories:
+        checks.append(check_dir("orphans", f"directory ({d.table})", d.path, write=False, timeout=t))
+    for d in cfg.orphans.temp_directories:
+        checks.append(check_dir("orphans", "temp directory", d, write=False, timeout=t))
+    if cfg.orphans.quarantine_dir is not None:
+        checks.append(check_dir("orphans", "quarantine", cfg.orphans.quarantine_dir, write=True, timeout=t,
+                                may_be_missing=True))
 
     for names, what, needed in (
         (("rsync",), "rsync", cfg.backup is not None),

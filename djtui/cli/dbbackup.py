@@ -1,4 +1,4 @@
-"""`djtui dbbackup ...`: dump the server, restore-verify a dump, list and prune dumps.
+"""`djtui dbbackup ...`: dump the server, restore-verify a dump, restore it, list and prune dumps.
 
 ``run`` prints progress on stderr and the finished folder's path as the LAST
 line on stdout, so cron scripts can pick it up with ``tail -n1``.
@@ -18,7 +18,7 @@ CONFIRM = "PRUNE"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dbbackup", help="database dumps: run, restore-verify, list, prune")
+    p = sub.add_parser("dbbackup", help="database dumps: run, restore-verify, restore, list, prune")
     bsub = p.add_subparsers(dest="dbbackup_command", metavar="ACTION", required=True)
 
     r = bsub.add_parser("run", help="dump every schema (in parallel) and the whole server into a dated folder")
@@ -34,6 +34,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--out", type=Path, metavar="DIR", help="with --latest: where to look")
     v.add_argument("--json", action="store_true", help="print JSON")
     v.set_defaults(func=run_verify)
+
+    rs = bsub.add_parser("restore", help="load a backup into the server, over the same schemas or under new names",
+                         description="Restore the per-schema dumps of a backup into the server. The plan is shown "
+                         "first; overwriting existing schemas needs the typed text OVERWRITE N SCHEMAS. Renamed: "
+                         "CREATE DATABASE/USE and every schema-qualified reference to a restored schema go to "
+                         "its new name, so foreign keys between schemas restored together point at the new "
+                         "copies; foreign keys into a schema not restored keep pointing at the live one.")
+    rs.add_argument("backup", type=Path, metavar="BACKUP", help="a backup folder (see `dbbackup list`)")
+    rs.add_argument("--schema", action="append", metavar="S", help="restore only this schema (repeatable)")
+    rs.add_argument("--as", dest="prefix", metavar="PREFIX",
+                    help="restore each schema S as PREFIX+S (e.g. --as restored_)")
+    rs.add_argument("--rename", action="append", metavar="S=NEW", help="restore schema S as NEW (repeatable)")
+    rs.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    rs.add_argument("--confirm", metavar="TEXT",
+                    help="confirm without a terminal: the text the plan asks for (RESTORE or OVERWRITE N SCHEMAS)")
+    rs.add_argument("--json", action="store_true", help="print JSON")
+    rs.set_defaults(func=run_restore)
 
     l_ = bsub.add_parser("list", help="backups with size, age and verified state")
     l_.add_argument("--out", type=Path, metavar="DIR")
@@ -69,12 +86,10 @@ def do_backup(ctx: Context, out: Path, *, copy: bool = True, progress=_err) -> P
     parallel = getattr(ctx.args, "parallel", None) or cfg.parallel
     if parallel < 1:
         raise UserError("--parallel must be at least 1", where="--parallel")
-    res = dbbackup.run_backup_locked(ctx.db, out, ctx.config.state_dir, parallel=parallel,
-                                     full_server=not getattr(ctx.args, "schemas_only", False), progress=progress)
+    res = dbbackup.run_backup_and_copy(ctx.db, out, ctx.config.state_dir, remote=cfg.remote if copy else None,
+                                       parallel=parallel, full_server=not getattr(ctx.args, "schemas_only", False),
+                                       progress=progress)
     progress(f"dumped {len(res.manifest['schemas'])} schemas in {res.seconds:.1f} s")
-    if copy and cfg.remote:
-        progress(f"copying to {cfg.remote}")
-        dbbackup.rsync_copy(res.path, cfg.remote)
     return res.path
 
 
@@ -134,10 +149,16 @@ def _audit(ctx: Context):
     return AuditLog(ctx.config.audit_log)
 
 
+def _db_user(ctx: Context) -> str | None:
+    try:
+        return ctx.config.database.user
+    except Exception:
+        return None
+
+
 def run_prune(ctx: Context) -> int:
     from djtui.domain.retention import RetentionPolicy
     from djtui.services import dbbackup
-    from djtui.services.locks import exclusive
 
     cfg = ctx.config.dbbackup
     out = _out_dir(ctx)
@@ -154,16 +175,10 @@ def run_prune(ctx: Context) -> int:
         return 0
     ctx.require_writable("prune backups")
     confirm_typed(CONFIRM, ctx.args.confirm, f"Remove {len(doomed)} backup(s) from {out}?")
-    removed = []
-    with exclusive(ctx.config.state_dir, dbbackup.lock_name(out), purpose="dbbackup prune"):
-        # re-check at the moment of action: the set may have changed since the plan
-        doomed = dbbackup.plan_prune(out, policy)
-        with _audit(ctx).action("dbbackup-prune", target=str(out), out=str(out),
-                                backups=[b.path.name for b in doomed]) as rec:
-            for b in doomed:
-                dbbackup.remove_backup(b)
-                removed.append(str(b.path))
-            rec.outcome("ok", removed=len(removed))
+    # re-checked at the moment of action: the set must still be the one shown
+    removed = [str(p) for p in dbbackup.prune_backups(out, policy, ctx.config.state_dir, _audit(ctx),
+                                                      expected=[b.path.name for b in doomed],
+                                                      db_user=_db_user(ctx))]
     if ctx.json:
         emit_json({"dry_run": False, "removed": removed})
     else:
@@ -171,3 +186,57 @@ def run_prune(ctx: Context) -> int:
             print(f"removed {r}")
     return 0
 
+
+def _renames(values: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values or []:
+        src, sep, new = v.partition("=")
+        if not sep or not src or not new:
+            raise UserError(f"--rename {v!r} is not S=NEW", where="--rename",
+                            hint="e.g. --rename mocap_sessions=old_sessions")
+        if src in out:
+            raise UserError(f"--rename names {src!r} twice", where="--rename")
+        out[src] = new
+    return out
+
+
+def run_restore(ctx: Context) -> int:
+    from djtui.services import dbbackup
+
+    a = ctx.args
+    if not a.dry_run:
+        ctx.require_writable("restore (loads dumps into the server)")
+    if not a.backup.is_dir():
+        raise UserError(f"{a.backup} is not a folder", where="BACKUP", hint="see `djtui dbbackup list`")
+    plan = dbbackup.plan_restore(ctx.db, a.backup, schemas=a.schema, prefix=a.prefix, renames=_renames(a.rename))
+    if not plan.items:
+        raise UserError(f"{a.backup} holds no schema dumps", where="BACKUP")
+    if a.dry_run:
+        if ctx.json:
+            emit_json(_plan_json(plan, dry_run=True))
+        else:
+            print("\n".join(plan.lines()))
+            print(f"dry run: nothing loaded; to restore, confirm with {plan.confirm_word!r}")
+        return 0
+    if not ctx.json:
+        print("\n".join(plan.lines()), flush=True)
+    confirm_typed(plan.confirm_word, a.confirm, "Restore as planned above?")
+    res = dbbackup.restore_backup(ctx.db, plan, ctx.config.state_dir, _audit(ctx), progress=_err,
+                                  db_user=_db_user(ctx))
+    if ctx.json:
+        emit_json({**_plan_json(plan, dry_run=False), "ok": res.ok, "problems": res.problems,
+                   "tables": res.tables_checked, "seconds": round(res.seconds, 2)})
+    else:
+        for p in res.problems:
+            print(f"MISMATCH {p}")
+        print(f"{'restored' if res.ok else 'restored with MISMATCHES'}: {len(plan.items)} schema(s), "
+              f"{res.tables_checked} table(s) checked against the manifest ({res.seconds:.1f} s)")
+    return 0 if res.ok else 1
+
+
+def _plan_json(plan, *, dry_run: bool) -> dict:
+    return {"dry_run": dry_run, "backup": str(plan.backup), "confirm": plan.confirm_word,
+            "schemas": [{"source": i.source, "target": i.target, "file": i.file, "tables": i.tables,
+                         "overwrites": i.overwrites, "current": i.current, "left_alone": i.left_alone}
+                        for i in plan.items],
+            "foreign_keys": list(plan.foreign)}

@@ -490,3 +490,375 @@ def verify_backup_locked(path: Path, state_dir: Path, **kw: Any) -> VerifyResult
 
     with exclusive(state_dir, lock_name(Path(path).parent), purpose="dbbackup verify"):
         return verify_backup(path, **kw)
+
+
+# ---------------------------------------------------------------------------
+# restore into the server
+
+
+class CopyFailed(OperationFailed):
+    """The dump was written, its copy to ``dbbackup.remote`` failed; ``path`` is the written backup."""
+
+    def __init__(self, path: Path, message: str):
+        self.path = path
+        super().__init__(f"backup {path} was written, but {message}")
+
+
+def run_backup_and_copy(db: Database, out_dir: Path, state_dir: Path, *, remote: str | None,
+                        progress: Progress = _quiet, **kw: Any) -> BackupResult:
+    """The one backup workflow of the CLI (`dbbackup run`, `maintenance run`) and the app: dump, then copy.
+
+    The copy to ``remote`` (``dbbackup.remote``) runs under the same lock as the dump, so a prune
+    cannot remove the folder while rsync reads it. A failed copy raises CopyFailed, which names the
+    folder that was written.
+    """
+    from djtui.services.locks import exclusive
+
+    with exclusive(state_dir, lock_name(out_dir), purpose="dbbackup run"):
+        res = run_backup(db, out_dir, progress=progress, **kw)
+        if remote:
+            progress(f"copying {res.path.name} to {remote}")
+            try:
+                rsync_copy(res.path, remote)
+            except (OperationFailed, UserError) as exc:
+                raise CopyFailed(res.path, str(exc)) from None
+            progress(f"copied to {remote}")
+    return res
+
+
+def prune_backups(out_dir: Path, policy: RetentionPolicy, state_dir: Path, audit: Any, *,
+                  expected: list[str] | None = None, db_user: str | None = None) -> list[Path]:
+    """Remove the backups outside ``policy``, under the folder's lock, audited.
+
+    ``expected`` is the plan the user confirmed (folder names): the set is computed again at the
+    moment of action and, when it differs, nothing is removed (OperationFailed).
+    """
+    from djtui.services.locks import exclusive
+
+    removed: list[Path] = []
+    with exclusive(state_dir, lock_name(out_dir), purpose="dbbackup prune"):
+        doomed = plan_prune(out_dir, policy)
+        names = [b.path.name for b in doomed]
+        if expected is not None and sorted(names) != sorted(expected):
+            raise OperationFailed("the backups outside the policy changed since the plan was shown "
+                                  f"(now: {', '.join(names) or 'none'}); nothing was removed, look again")
+        if not doomed:
+            return removed
+        with audit.action("dbbackup-prune", target=str(out_dir), db_user=db_user, out=str(out_dir),
+                          backups=names) as rec:
+            for b in doomed:
+                remove_backup(b)
+                removed.append(b.path)
+            rec.outcome("ok", removed=len(removed))
+    return removed
+
+
+@dataclass(frozen=True)
+class RestoreItem:
+    """One dump file and where it goes."""
+
+    source: str  # the schema name in the backup
+    target: str  # the schema it is loaded into
+    file: str
+    sha256: str
+    tables: dict[str, int]  # rows per table, from the manifest
+    checksums: dict[str, int] | None
+    current: dict[str, int] | None  # rows per table the target holds now; None: it does not exist
+
+    @property
+    def overwrites(self) -> bool:
+        return self.current is not None
+
+    @property
+    def replaced(self) -> list[str]:
+        """Tables of the target that the dump drops and recreates."""
+        return sorted(set(self.current or {}) & set(self.tables))
+
+    @property
+    def left_alone(self) -> list[str]:
+        """Tables of the target that are not in the backup: the dump does not touch them."""
+        return sorted(set(self.current or {}) - set(self.tables))
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    backup: Path
+    items: tuple[RestoreItem, ...]
+    foreign: tuple[str, ...]  # cross-schema foreign keys and what a rename does to them
+
+    @property
+    def renames(self) -> dict[str, str]:
+        return {i.source: i.target for i in self.items if i.source != i.target}
+
+    @property
+    def overwritten(self) -> list[RestoreItem]:
+        return [i for i in self.items if i.overwrites]
+
+    @property
+    def confirm_word(self) -> str:
+        n = len(self.overwritten)
+        return f"OVERWRITE {n} SCHEMA{'S' if n != 1 else ''}" if n else "RESTORE"
+
+    def lines(self) -> list[str]:
+        out = [f"backup {self.backup}"]
+        for i in self.items:
+            rows = sum(i.tables.values())
+            where = i.target if i.target == i.source else f"{i.target} (renamed from {i.source})"
+            out.append(f"{i.file} -> {where}: {len(i.tables)} table(s), {rows} row(s) in the manifest")
+            for t, n in sorted(i.tables.items()):
+                now = "" if i.current is None else f" (now {i.current[t]})" if t in i.current else " (new)"
+                out.append(f"    {t}: {n}{now}")
+            if i.overwrites:
+                held = sum((i.current or {}).values())
+                out.append(f"    OVERWRITES {i.target}: it exists with {len(i.current or {})} table(s), "
+                           f"{held} row(s); {len(i.replaced)} table(s) are dropped and loaded from the dump")
+                if i.left_alone:
+                    out.append(f"    not in the backup, left as they are: {', '.join(i.left_alone)}")
+            else:
+                out.append(f"    {i.target} does not exist: it is created")
+        out.extend(self.foreign)
+        return out
+
+
+def _restore_targets(manifest: dict[str, Any], schemas: list[str] | None, prefix: str | None,
+                     renames: dict[str, str] | None) -> list[tuple[dict[str, Any], str]]:
+    by_name = {s["name"]: s for s in manifest["schemas"]}
+    chosen = list(schemas) if schemas else list(by_name)
+    for name in chosen:
+        if name not in by_name:
+            raise UserError(f"schema {name!r} is not in this backup", where="--schema",
+                            hint=f"the backup holds: {', '.join(sorted(by_name)) or 'nothing'}")
+    if prefix and renames:
+        raise UserError("give either --as PREFIX or --rename S=NEW, not both", where="--as/--rename")
+    renames = dict(renames or {})
+    for src in renames:
+        if src not in chosen:
+            raise UserError(f"--rename {src}=...: {src!r} is not among the schemas restored", where="--rename",
+                            hint=f"restored: {', '.join(chosen)}")
+    out = []
+    for name in chosen:
+        target = (prefix + name) if prefix else renames.get(name, name)
+        _check_schema_name(target)
+        out.append((by_name[name], target))
+    targets = [t for _, t in out]
+    if len(set(targets)) != len(targets):
+        raise UserError("two schemas would be restored under the same name", where="--as/--rename")
+    return out
+
+
+def _check_schema_name(name: str) -> None:
+    if not name or len(name) > 64 or name.lower() in SYSTEM_SCHEMAS or name != name.strip() \
+            or any(c in name for c in "`/\\.\0") or not name.isprintable():
+        raise UserError(f"{name!r} cannot be a schema name to restore into", where="--as/--rename",
+                        hint="1-64 printable characters without ` / \\ . and not a system schema")
+
+
+def plan_restore(db: Database, path: Path, *, schemas: list[str] | None = None, prefix: str | None = None,
+                 renames: dict[str, str] | None = None) -> RestorePlan:
+    """What a restore would do: which file goes to which schema, what it overwrites, the foreign keys."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    pairs = _restore_targets(manifest, schemas, prefix, renames)
+    existing = set(db.schemas())
+    items = []
+    for s, target in pairs:
+        current = table_counts(db, target) if target in existing else None
+        items.append(RestoreItem(s["name"], target, s["file"], s["sha256"], dict(s["tables"]),
+                                 s.get("checksums"), current))
+    rename = {i.source: i.target for i in items}
+    foreign: list[str] = []
+    for s, _t in pairs:
+        for ref in _foreign_refs(path / s["file"], s["name"]):
+            if ref == s["name"]:
+                continue
+            src_target = rename[s["name"]]
+            if ref in rename:
+                if rename[ref] != ref or src_target != s["name"]:
+                    foreign.append(f"foreign keys {s['name']} -> {ref}: restored as {src_target} -> {rename[ref]}")
+            else:
+                state = "exists" if ref in existing else "DOES NOT EXIST on this server"
+                foreign.append(f"foreign keys {src_target} -> {ref}: {ref} is not restored, they point at the "
+                               f"live {ref} ({state})")
+    return RestorePlan(path, tuple(items), tuple(foreign))
+
+
+def _foreign_refs(dump: Path, schema: str) -> set[str]:
+    """Schemas that the dump's foreign keys (``REFERENCES `other`.`t```) point at."""
+    import re
+
+    refs: set[str] = set()
+    pat = re.compile(r"REFERENCES `((?:[^`]|``)+)`\.`")
+    with _dump_lines(dump) as lines:
+        for kind, line in lines:
+            if kind == "sql" and "REFERENCES" in line:
+                refs.update(m.replace("``", "`") for m in pat.findall(line))
+    return refs
+
+
+@contextlib.contextmanager
+def _dump_lines(dump: Path) -> Iterator[Iterator[tuple[str, str]]]:
+    """The decompressed dump as (``"data"`` | ``"sql"``, line) pairs; data lines are the rows of INSERTs.
+
+    The dump tools write each row on its own line (strings have their newlines escaped), and an
+    INSERT ends on a line ending in ``);``: so a data line is never mistaken for a statement.
+    """
+    with open(dump, "rb") as fin:
+        proc = subprocess.Popen(decompressor_for(dump), stdin=fin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+
+    def gen() -> Iterator[tuple[str, str]]:
+        in_insert = False
+        for raw in proc.stdout:  # type: ignore[union-attr]
+            line = raw.decode("utf-8", "surrogateescape")
+            if not in_insert and line.startswith(("INSERT INTO ", "REPLACE INTO ")):
+                yield "data", line
+                in_insert = not line.rstrip("\n").endswith(";")
+            elif in_insert:
+                yield "data", line
+                in_insert = not line.rstrip("\n").endswith(");")
+            else:
+                yield "sql", line
+
+    try:
+        yield gen()
+    finally:
+        proc.stdout.close()
+        proc.kill()
+        proc.wait()
+
+
+def _renamer(renames: dict[str, str]) -> Callable[[str], str]:
+    """Rewrite one statement line so schema ``S`` becomes ``renames[S]``.
+
+    Quoted names are rewritten where they name a schema: ```S`.`` (a qualified reference: foreign
+    keys, views, trigger bodies) and the name in ``CREATE DATABASE``/``USE``/``ALTER DATABASE``.
+    Unquoted ``S.x`` is rewritten too: trigger and routine bodies keep the text their author typed.
+    """
+    import re
+
+    if not renames:
+        return lambda line: line
+    parts = []
+    for old in sorted(renames, key=len, reverse=True):
+        q = re.escape("`" + old.replace("`", "``") + "`")
+        parts.append((re.compile(r"(?<!\.)" + q + r"(?=\s*\.)"), "`" + renames[old].replace("`", "``") + "`"))
+        if re.fullmatch(r"\w+", old):
+            parts.append((re.compile(r"(?<![\w.`$@])" + re.escape(old) + r"(?=\.[`\w])"), renames[old]))
+    head = re.compile(r"^(?:CREATE DATABASE|USE|(?:/\*!\d+ )?ALTER DATABASE|-- Current Database:)")
+    whole = [(re.compile(re.escape("`" + old.replace("`", "``") + "`")), "`" + new.replace("`", "``") + "`")
+             for old, new in renames.items()]
+
+    def rewrite(line: str) -> str:
+        if head.match(line):
+            for pat, new in whole:
+                line = pat.sub(lambda _m, new=new: new, line)
+            return line
+        for pat, new in parts:
+            line = pat.sub(lambda _m, new=new: new, line)
+        return line
+
+    return rewrite
+
+
+def _load_dump(tools: Tools, cnf: Path, dump: Path, rewrite: Callable[[str], str]) -> None:
+    """Decompress, rewrite statement lines (never data), and feed the client; credentials in ``cnf``."""
+    client = [tools.client, f"--defaults-extra-file={cnf}", "--max-allowed-packet=512M", "--batch"]
+    commandlog.record("exec", [*decompressor_for(dump), "<", str(dump), "|", *client])
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(client, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        assert proc.stdin is not None
+        broken = False
+        try:
+            with _dump_lines(dump) as lines:
+                for kind, line in lines:
+                    out = line if kind == "data" else rewrite(line)
+                    try:
+                        proc.stdin.write(out.encode("utf-8", "surrogateescape"))
+                    except BrokenPipeError:
+                        broken = True
+                        break
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            rc = proc.wait()
+        if rc or broken:
+            err.seek(0)
+            msg = err.read().decode(errors="replace").strip()
+            raise OperationFailed(commandlog.mask(f"{Path(tools.client).name} failed (exit {rc}) loading "
+                                                  f"{dump.name}: {msg[-800:] or 'no message'}"))
+
+
+@dataclass
+class RestoreResult:
+    plan: RestorePlan
+    ok: bool = False
+    problems: list[str] = field(default_factory=list)
+    tables_checked: int = 0
+    seconds: float = 0.0
+
+
+def restore_lock_name(db: Database) -> str:
+    return f"dbbackup-restore:{db.settings.address}"
+
+
+def restore_backup(db: Database, plan: RestorePlan, state_dir: Path, audit: Any, *,
+                   progress: Progress = _quiet, db_user: str | None = None) -> RestoreResult:
+    """Load the plan's dumps into the server: locked, re-checked, hashes first, counts after, audited.
+
+    At the moment of action the plan is made again and must overwrite exactly the schemas the
+    confirmed plan named (else OperationFailed, nothing loaded). Every file's sha256 must match the
+    manifest before the first one is loaded. After loading, each table's COUNT(*) (and CHECKSUM TABLE
+    when the manifest has one) is compared with the manifest.
+    """
+    from djtui.services.locks import exclusive
+
+    t0 = time.monotonic()
+    result = RestoreResult(plan)
+    with exclusive(state_dir, restore_lock_name(db), purpose="dbbackup restore"), \
+            exclusive(state_dir, lock_name(plan.backup.parent), purpose="dbbackup restore"):
+        schemas = [i.source for i in plan.items]
+        now = plan_restore(db, plan.backup, schemas=schemas, renames={i.source: i.target for i in plan.items})
+        if [i.target for i in now.overwritten] != [i.target for i in plan.overwritten]:
+            raise OperationFailed("the schemas this restore would overwrite changed since the plan was shown "
+                                  f"(now: {', '.join(i.target for i in now.overwritten) or 'none'}); "
+                                  "nothing was loaded, look at the plan again")
+        for i in plan.items:
+            f = plan.backup / i.file
+            if not f.is_file():
+                raise OperationFailed(f"{f}: missing; nothing was loaded")
+            if sha256_file(f) != i.sha256:
+                raise OperationFailed(f"{f}: sha256 differs from the manifest; nothing was loaded")
+        progress(f"hashes: {len(plan.items)}/{len(plan.items)} match the manifest")
+        tools = find_tools(prefer_zstd=False)
+        rewrite = _renamer(plan.renames)
+        with audit.action("dbbackup-restore", target=", ".join(i.target for i in plan.items), db_user=db_user,
+                          backup=str(plan.backup), schemas={i.source: i.target for i in plan.items},
+                          overwrites={i.target: sum((i.current or {}).values()) for i in plan.overwritten}) as rec:
+            with defaults_file(db.settings) as cnf:
+                for n, i in enumerate(plan.items, 1):
+                    progress(f"[{n}/{len(plan.items)}] loading {i.file} into {i.target}")
+                    _load_dump(tools, cnf, plan.backup / i.file, rewrite)
+            for i in plan.items:
+                result.problems.extend(_compare(db, i, result))
+            result.ok = not result.problems
+            rec.outcome("ok" if result.ok else "mismatch", tables=result.tables_checked,
+                        problems=result.problems[:20])
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _compare(db: Database, item: RestoreItem, result: RestoreResult) -> list[str]:
+    problems = []
+    got = table_counts(db, item.target)
+    for table, expected in item.tables.items():
+        if table not in got:
+            problems.append(f"{item.target}.{table}: missing after restore")
+            continue
+        result.tables_checked += 1
+        if got[table] != int(expected):
+            problems.append(f"{item.target}.{table}: {got[table]} rows after restore, manifest says {expected}")
+        if item.checksums and table in item.checksums:
+            row = db.query(f"CHECKSUM TABLE {qident(item.target)}.{qident(table)} EXTENDED")
+            if row and row[0][1] is not None and int(row[0][1]) != int(item.checksums[table]):
+                problems.append(f"{item.target}.{table}: CHECKSUM TABLE differs from the manifest")
+    return problems

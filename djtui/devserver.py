@@ -79,6 +79,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _port_free(port: int) -> bool:
+    """Nothing listens on ``port``; connections of a stopped server in TIME_WAIT do not count (the server
+    binds with SO_REUSEADDR too)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -159,6 +171,41 @@ class PrivateServer:
             atexit.register(self.stop)
         return self
 
+    def restart(self, password: Secret, port: int | None = None, timeout: float = 60.0) -> PrivateServer:
+        """Start again a detached server whose data a stop kept: same data and admin, ``port`` if it is free.
+
+        The admin's password is the one the lab's config holds (root's was replaced by a random one at
+        the first start, so readiness is probed as the admin).
+        """
+        self.binary = find_server_binary()
+        state = read_state(self.base_dir)
+        if state is not None:
+            if _pid_alive(int(state["pid"])):
+                raise UserError(f"the private server of {self.base_dir} is already running (pid {state['pid']})",
+                                hint="stop it first (djtui demo --stop --dir ...)")
+            (self.base_dir / STATE_FILE).unlink(missing_ok=True)  # left by a server that died
+        if not (self.datadir / "mysql").is_dir():
+            raise UserError(f"{self.datadir} holds no database: its data was removed when it was stopped",
+                            hint="build a new lab (djtui demo --setup-only --dir NEW_DIR)")
+        self.password = password
+        commandlog.add_secret(password.reveal())
+        self.socket_path = self._pick_socket()
+        ports = [port] if port and _port_free(port) else []
+        last_error = ""
+        for attempt in range(3):
+            self.port = ports[attempt] if attempt < len(ports) else free_port()
+            self._launch()
+            try:
+                self._wait_ready(timeout, self.connect)
+                break
+            except OperationFailed as exc:
+                last_error = str(exc)
+                self._kill()
+        else:
+            raise OperationFailed(last_error)
+        self._write_state()
+        return self
+
     def _user_flag(self) -> list[str]:
         return [f"--user={getpass.getuser()}"] if os.geteuid() == 0 else []
 
@@ -214,8 +261,9 @@ class PrivateServer:
         return pymysql.connect(unix_socket=self.socket_path, user="root", password="",
                                connect_timeout=2, autocommit=True)
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, timeout: float, connect=None) -> None:
         assert self.proc is not None
+        connect = connect or self._root_connect
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -224,7 +272,7 @@ class PrivateServer:
                 raise OperationFailed(f"the private server exited at start (code {self.proc.returncode}):\n{tail}")
             if os.path.exists(self.socket_path):
                 try:
-                    self._root_connect().close()
+                    connect().close()
                     return
                 except pymysql.err.MySQLError:
                     pass

@@ -385,6 +385,63 @@ def test_cli_setup_only_twice_then_stop(tmp_path):
             os.kill(pid, 15)
 
 
+def test_cli_stopped_lab_starts_again_with_its_data_and_moves_port_when_taken(tmp_path):
+    import socket
+
+    import pymysql
+
+    from djtui.config import load_config
+
+    lab_dir = tmp_path / "lab"
+    first = _djtui("demo", "--setup-only", "--dir", str(lab_dir))
+    assert first.returncode == 0, first.stderr
+    cfg_path = lab_dir / "djtui.yaml"
+    pids = [json.loads((lab_dir / "server" / "server.json").read_text())["pid"]]
+
+    def rows() -> int:
+        cfg = load_config(cfg_path)
+        conn = pymysql.connect(host="127.0.0.1", port=cfg.database.port, user=cfg.database.user,
+                               password=cfg.database.password.reveal(), connect_timeout=5)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT COUNT(*) FROM `{cfg.sessions.sessions_schema}`.`session`")
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
+
+    try:
+        before = rows()
+        assert before > 0
+        port = load_config(cfg_path).database.port
+        assert _djtui("demo", "--stop", "--dir", str(lab_dir)).returncode == 0
+        again = _djtui("demo", "--start", "--dir", str(lab_dir))
+        assert again.returncode == 0, again.stderr
+        pids.append(json.loads((lab_dir / "server" / "server.json").read_text())["pid"])
+        assert load_config(cfg_path).database.port == port  # the same port, it was free
+        assert rows() == before  # the same data
+        # a second start while it runs is refused, clearly
+        twice = _djtui("demo", "--start", "--dir", str(lab_dir))
+        assert twice.returncode == 2 and "already running" in twice.stderr
+        assert _djtui("demo", "--stop", "--dir", str(lab_dir)).returncode == 0
+        # its port taken meanwhile: it starts on another one and the config follows
+        with socket.socket() as squatter:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the old server's TIME_WAIT
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            moved = _djtui("demo", "--start", "--dir", str(lab_dir))
+            assert moved.returncode == 0, moved.stderr
+            pids.append(json.loads((lab_dir / "server" / "server.json").read_text())["pid"])
+            new_port = load_config(cfg_path).database.port
+            assert new_port != port and f"now says {new_port}" in moved.stdout
+            assert rows() == before
+        assert _djtui("--config", str(cfg_path), "doctor").returncode == 0
+        assert _djtui("demo", "--stop", "--dir", str(lab_dir)).returncode == 0
+    finally:
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, 15)
+
+
 def test_cli_refuses_foreign_directory_and_missing_dir(tmp_path):
     other = tmp_path / "other"
     other.mkdir()

@@ -20,12 +20,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="build a demo lab on a private server and open the app on it",
                        description="Without options: build a fresh demo lab in a temporary directory, open the "
                                    "app on it, and remove everything on exit. With --setup-only --dir DIR: build "
-                                   "it in DIR and leave its server running; --stop --dir DIR stops that server.")
+                                   "it in DIR and leave its server running; --stop --dir DIR stops that server, "
+                                   "--start --dir DIR starts it again.")
     p.add_argument("--dir", metavar="DIR", help="where to build the lab (required with --setup-only and --stop)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--setup-only", action="store_true",
                       help="build the lab in DIR, leave its server running, print how to use it")
-    mode.add_argument("--stop", action="store_true", help="stop the server of the demo lab in DIR")
+    mode.add_argument("--stop", action="store_true",
+                      help="stop the server of the demo lab in DIR (its data stays, for --start)")
+    mode.add_argument("--start", action="store_true",
+                      help="start the stopped demo lab in DIR again: same data, same port if it is free")
     p.add_argument("--seed", type=int, default=20261123, help="random seed (the lab is the same for a seed)")
     p.set_defaults(func=run)
 
@@ -34,6 +38,8 @@ def run(ctx: Context) -> int:
     args = ctx.args
     if args.stop:
         return _stop(_need_dir(args, "--stop"))
+    if args.start:
+        return _start(_need_dir(args, "--start"))
     if args.setup_only:
         return _setup_only(_need_dir(args, "--setup-only"), args.seed)
     return _interactive(Path(args.dir) if args.dir else None, args.seed, ctx)
@@ -63,7 +69,8 @@ def _check_target(base: Path) -> None:
             f"{base} already holds a demo lab" + (" and its server is running" if running else ""),
             where="--dir",
             hint=(f"use it with `djtui --config {base}/djtui.yaml`, or stop it with `djtui demo --stop --dir {base}`"
-                  if running else f"remove {base} first, or choose another directory"))
+                  if running else f"start it again with `djtui demo --start --dir {base}`, or remove {base} first, "
+                                  "or choose another directory"))
     if base.is_dir() and any(base.iterdir()):
         raise UserError(f"{base} is not empty and is not a demo lab", where="--dir",
                         hint="choose a new or empty directory; djtui will not build over other files")
@@ -182,11 +189,50 @@ def _stop(base: Path) -> int:
     if not is_demo_dir(base):
         raise UserError(f"{base} is not a demo lab", where="--dir",
                         hint="give the directory that `djtui demo --setup-only --dir DIR` built")
-    if stop_detached(base / SERVER_DIR):
-        print(f"stopped the demo server of {base} (the lab's files are still there; remove the directory "
-              "when you no longer need them)")
+    if stop_detached(base / SERVER_DIR, remove_data=False):
+        print(f"stopped the demo server of {base} (the lab's files and data are still there: start it again "
+              f"with `djtui demo --start --dir {base}`, or remove the directory when you no longer need it)")
         return 0
     print(f"no demo server was running for {base}")
+    return 0
+
+
+def _start(base: Path) -> int:
+    """Start a stopped demo lab again: its server on the same data; the config's port follows the server."""
+    import re
+
+    from djtui.config import load_config
+    from djtui.demo import CONFIG_NAME, SERVER_DIR, is_demo_dir
+    from djtui.devserver import PrivateServer
+
+    if not is_demo_dir(base):
+        raise UserError(f"{base} is not a demo lab", where="--dir",
+                        hint="give the directory that `djtui demo --setup-only --dir DIR` built")
+    cfg_path = base / CONFIG_NAME
+    cfg = load_config(cfg_path)
+    if cfg.database.password is None or cfg.database.port is None:
+        raise UserError("the lab's config has no database port or password", where=str(cfg_path),
+                        hint="build a new lab (djtui demo --setup-only --dir NEW_DIR)")
+    server = PrivateServer(base / SERVER_DIR, detached=True, keep_dir=True)
+    server.restart(cfg.database.password, cfg.database.port)
+    moved = server.port != cfg.database.port
+    if moved:  # our own file: only the database section's port line changes
+        text = cfg_path.read_text(encoding="utf-8")
+        new, n = re.subn(r"(?m)^(database:\n(?:[ \t].*\n|\n)*?[ \t]+port:[ \t]*)\d+", rf"\g<1>{server.port}",
+                         text, count=1)
+        if n != 1:
+            server.stop()
+            raise UserError("cannot find database.port in the lab's config to update it", where=str(cfg_path))
+        tmp = cfg_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(new)
+        os.replace(tmp, cfg_path)
+        load_config(cfg_path)  # proves the file is still valid
+    print(f"started the demo lab of {base}: {server.flavor} on 127.0.0.1:{server.port} (pid {server.pid})"
+          + (f"; port {cfg.database.port} was taken, {cfg_path} now says {server.port}" if moved else "") + "\n"
+          f"  open the app:   djtui --config {cfg_path}\n"
+          f"  stop it:        djtui demo --stop --dir {base}")
     return 0
 
 

@@ -185,6 +185,26 @@ class StoreSettings:
     access_key: Secret | None = None
     secret_key: Secret | None = None
     secure: bool = False
+    # the keys that change where DataJoint puts objects; None = the default of the store's DataJoint
+    # version (0.14: subfolding (2, 2); 2.x: no subfolding, hash_prefix `_hash`, schema_prefix `_schema`)
+    subfolding: tuple[int, ...] | None = None
+    hash_prefix: str = "_hash"
+    schema_prefix: str = "_schema"
+    filepath_prefix: str | None = None
+    stage: str | None = None  # 0.14 filepath stores: the local folder files are staged from (not scanned)
+
+    @property
+    def legacy_folds(self) -> tuple[int, ...]:
+        """0.14's subfolding: (2, 2) unless the store says otherwise (an empty list: none)."""
+        return (2, 2) if self.subfolding is None else self.subfolding
+
+
+# DataJoint's store keys (0.14 and 2.3, every protocol): read, or known and not needed by djtui
+DJ_STORE_KEYS = ("protocol", "location", "endpoint", "bucket", "access_key", "secret_key", "secure",
+                 "subfolding", "partition_pattern", "token_length", "hash_prefix", "schema_prefix",
+                 "filepath_prefix", "stage", "proxy_server", "project_name", "token", "project", "container",
+                 "account_name", "account_key", "connection_string")
+MANAGED_LAYOUTS = ("auto", "flat", "spyglass_analysis", "relative")
 
 
 @dataclass(frozen=True)
@@ -192,6 +212,10 @@ class ManagedDirectory:
     path: Path
     table: str
     column: str
+    # where a row's file lies: flat `<dir>/<file name>`, spyglass_analysis `<dir>/<name up to its last _>/<name>`
+    # (or flat, Spyglass's legacy place), relative `<dir>/<the stored relative path>`; auto picks
+    # spyglass_analysis for a table named analysis_nwbfile, else relative
+    layout: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -600,6 +624,22 @@ def _read_sessions(r: _Reader, raw: Any) -> SessionsSettings:
     )
 
 
+def _store_folds(value: Any) -> tuple[int, ...] | str | None:
+    """DataJoint's ``subfolding``: a list of positive whole numbers (empty or null: none); a str is an error."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or any(isinstance(n, bool) or not isinstance(n, int) or n < 1
+                                                   for n in value):
+        return f"expected a list of positive whole numbers such as [2, 2], got {value!r}"
+    return tuple(value)
+
+
+def _store_prefix(value: Any, default: str | None) -> str | None:
+    if value is None:
+        return default
+    return str(value).strip("/")
+
+
 def _read_stores(r: _Reader, raw: Any) -> tuple[StoreSettings, ...]:
     p = ("stores",)
     if raw is None:
@@ -609,8 +649,9 @@ def _read_stores(r: _Reader, raw: Any) -> tuple[StoreSettings, ...]:
     out = []
     for name, item in raw.items():
         sp = (*p, str(name))
-        s = r.mapping(item, sp, ["protocol", "location", "endpoint", "bucket", "access_key",
-                                 "secret_key", "secure"])
+        # a copy of the lab's DataJoint store settings loads unchanged: DataJoint's keys are known, a key
+        # neither DataJoint 0.14/2.3 nor djtui has (a later DataJoint's) is a warning that names it
+        s = r.mapping(item, sp, DJ_STORE_KEYS, lenient=True)
         protocol = r.string(s, "protocol", sp, choices=("file", "s3"))
         location = r.string(s, "location", sp)
         if protocol == "file" and not Path(location).is_absolute():
@@ -619,11 +660,20 @@ def _read_stores(r: _Reader, raw: Any) -> tuple[StoreSettings, ...]:
             for needed in ("endpoint", "bucket"):
                 if not s.get(needed):
                     raise r.fail((*sp, needed), f"an s3 store needs `{needed}`")
+        folds = _store_folds(s.get("subfolding"))
+        if isinstance(folds, str):
+            raise r.fail((*sp, "subfolding"), folds)
+        for key in ("hash_prefix", "schema_prefix", "filepath_prefix", "stage"):
+            r.string(s, key, sp, None)
         out.append(StoreSettings(
             name=str(name), protocol=protocol, location=location,
             endpoint=r.string(s, "endpoint", sp, None), bucket=r.string(s, "bucket", sp, None),
             access_key=r.secret(s, "access_key", sp), secret_key=r.secret(s, "secret_key", sp),
-            secure=r.boolean(s, "secure", sp, False),
+            secure=r.boolean(s, "secure", sp, False), subfolding=folds,
+            hash_prefix=_store_prefix(s.get("hash_prefix"), "_hash") or "",
+            schema_prefix=_store_prefix(s.get("schema_prefix"), "_schema") or "",
+            filepath_prefix=_store_prefix(s.get("filepath_prefix"), None),
+            stage=r.string(s, "stage", sp, None),
         ))
     return tuple(out)
 
@@ -636,11 +686,12 @@ def _read_orphans(r: _Reader, raw: Any) -> OrphanSettings:
                    for i, t in enumerate(r.strings(m, "tables", p, ())))
     dirs = []
     for dp, item in r.items(m, "directories", p):
-        d = r.mapping(item, dp, ["path", "table", "column"])
+        d = r.mapping(item, dp, ["path", "table", "column", "layout"])
         dirs.append(ManagedDirectory(
             path=r.path(d, "path", dp),
             table=_table_name(r, r.string(d, "table", dp), (*dp, "table")),
             column=r.string(d, "column", dp),
+            layout=r.string(d, "layout", dp, "auto", choices=MANAGED_LAYOUTS),
         ))
     temps = tuple(r.path({"p": t}, "p", (*p, "temp_directories", str(i)))
                   for i, t in enumerate(r.strings(m, "temp_directories", p, ())))
@@ -901,6 +952,14 @@ def datajoint_stores(*, cwd: Path | None = None, home: Path | None = None,
         protocol = str(spec.get("protocol", "")).lower()
         where = f"{spec['_from']}: stores.{name}"
         location = spec.get("location")
+        unknown = sorted(k for k in spec if k not in DJ_STORE_KEYS and k not in ("_from", "_v2"))
+        if unknown:
+            warnings.append(f"{where}: unknown key(s) {', '.join(f'`{k}`' for k in unknown)} ignored "
+                            "(neither DataJoint 0.14/2.3 nor djtui reads them)")
+        folds = _store_folds(spec.get("subfolding"))
+        if isinstance(folds, str):
+            warnings.append(f"{where}: subfolding: {folds}; store skipped")
+            continue
         if protocol not in ("file", "s3"):
             warnings.append(f"{where}: protocol {protocol or '(none)'!r} is not scanned by djtui (file and s3 are)")
             continue
@@ -917,7 +976,11 @@ def datajoint_stores(*, cwd: Path | None = None, home: Path | None = None,
             bucket=str(spec["bucket"]) if spec.get("bucket") else None,
             access_key=Secret(str(ak)) if ak else None, secret_key=Secret(str(sk)) if sk else None,
             # 2.x defaults to HTTPS for s3; 0.14 to plain HTTP
-            secure=bool(spec.get("secure", spec.get("_v2", False))),
+            secure=bool(spec.get("secure", spec.get("_v2", False))), subfolding=folds,
+            hash_prefix=_store_prefix(spec.get("hash_prefix"), "_hash") or "",
+            schema_prefix=_store_prefix(spec.get("schema_prefix"), "_schema") or "",
+            filepath_prefix=_store_prefix(spec.get("filepath_prefix"), None),
+            stage=str(spec["stage"]) if spec.get("stage") else None,
         ))
     return tuple(out), tuple(warnings)
 

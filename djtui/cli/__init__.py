@@ -105,6 +105,24 @@ def _width(text: str) -> int:
     return cell_len(text)
 
 
+def foreign_server_origin(db: Database) -> str | None:
+    """Where the host came from when it is a config djtui does not own (DataJoint's files, DJ_*), else None."""
+    for s in db.settings.sources:
+        key, _, origin = s.partition(": ")
+        if key == "host" and origin != "config file":
+            return origin
+    return None
+
+
+def announce_server(db: Database, origin: str) -> str:
+    """Before acting on a server a foreign config named: say which server answered (stderr, JSON stays clean)."""
+    info = db.server_info()
+    line = (f"acting on server {db.settings.address} ({info.flavor} {info.version}, user {info.current_user}), "
+            f"named by {origin}")
+    print(line, file=sys.stderr)
+    return line
+
+
 def confirm_typed(expected: str, supplied: str | None, prompt: str) -> None:
     """A destructive action's confirmation: typed on a terminal, or --confirm without one."""
     if supplied is not None:

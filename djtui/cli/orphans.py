@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from djtui.cli import Context, confirm_typed, emit_json, render_table
+from djtui.cli import Context, announce_server, confirm_typed, emit_json, foreign_server_origin, render_table
 from djtui.domain.stores import REASONS, UNTRACKED_OBJECT
 from djtui.errors import UserError
 
@@ -51,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     rp = osub.add_parser("restore", help="put a quarantined batch back exactly where it was")
     rp.add_argument("batch_id", metavar="BATCH_ID")
+    rp.add_argument("--cleaner-config", metavar="FILE", type=Path,
+                    help="the DataJoint-Cleaner TOML of an `orphans clean` batch: its store's keys")
     rp.add_argument("--json", action="store_true", help="print JSON")
     rp.set_defaults(func=run_restore)
 
@@ -130,6 +132,9 @@ def run_quarantine(ctx: Context) -> int:
         raise UserError(f"--max-share {ctx.args.max_share} is not between 0 and 1", where="--max-share")
     if not ctx.args.dry_run:
         ctx.require_writable("orphans quarantine")
+        origin = foreign_server_origin(ctx.db)
+        if origin is not None:
+            announce_server(ctx.db, origin)
     preview = svc.quarantine_source(ctx.args.source, dry_run=True, max_share=ctx.args.max_share,
                                     reasons=ctx.args.reason)
     if ctx.args.dry_run or not preview.acted:
@@ -158,7 +163,11 @@ def run_quarantine(ctx: Context) -> int:
 
 def run_restore(ctx: Context) -> int:
     ctx.require_writable("orphans restore")
-    restored = _service(ctx).restore(ctx.args.batch_id)
+    runs = []
+    if ctx.args.cleaner_config is not None:
+        from djtui.services.orphans import load_cleaner_runs
+        runs = load_cleaner_runs(ctx.args.cleaner_config)
+    restored = _service(ctx).restore(ctx.args.batch_id, cleaner_runs=runs)
     if ctx.json:
         emit_json({"batch": ctx.args.batch_id, "restored": len(restored)})
     else:
@@ -204,6 +213,9 @@ def run_clean(ctx: Context) -> int:
     services = [cleaner_service(ctx.config, r) for r in runs]
     report: list[dict] = []
     try:
+        for run, svc in zip(runs, services, strict=True):
+            announce_server(svc.db, f"{ctx.args.cleaner_config} (database_servers.{run.database_server}, "
+                                    f"run {run.index})")
         previews = []
         for run, svc in zip(runs, services, strict=True):
             src = f"external:{run.schema}:{run.store}"

@@ -136,8 +136,27 @@ def referenced_paths_2x(values: Iterable[Any], store: str) -> set[str]:
     return out
 
 
+# what DataJoint 2.3 writes beside an object (storage.py put_folder/_put_folder): `<path>.manifest.json`
+# for a folder object; it belongs to `<path>` (live with it, an orphan with it). The store's
+# `datajoint_store.json` lies at the location's root, outside every scanned section.
+SIDECAR_SUFFIXES = (".manifest.json",)
+STORE_METADATA_FILE = "datajoint_store.json"
+
+
+def owner_2x(rel_path: str) -> str:
+    """The object a stored file belongs to: itself, or for a sidecar the object it sits beside."""
+    for suffix in SIDECAR_SUFFIXES:
+        if rel_path.endswith(suffix) and len(rel_path) > len(suffix):
+            return rel_path[: -len(suffix)]
+    return rel_path
+
+
 def is_referenced_2x(rel_path: str, referenced: set[str]) -> bool:
-    """A path is live when named, or when it lies inside a named folder (``<object@>`` stores folders)."""
+    """A path is live when named, when it lies inside a named folder (``<object@>`` stores folders),
+    or when it is the sidecar (``<path>.manifest.json``) of a named object, as DataJoint's GC counts it."""
+    if rel_path in referenced:
+        return True
+    rel_path = owner_2x(rel_path)
     if rel_path in referenced:
         return True
     parts = rel_path.split("/")
@@ -168,6 +187,7 @@ class OrphanItem:
     key: Mapping[str, Any] | None = None  # a row's primary key
     size: int = 0
     mtime: float | None = None
+    detail: str | None = None  # why, when the reason alone would mislead (a tracked name in the wrong place)
 
     @property
     def ident(self) -> str:
@@ -186,6 +206,8 @@ class OrphanItem:
             d["path"] = self.path
         else:
             d["key"] = {k: str(v) if not isinstance(v, (int, float, str)) else v for k, v in (self.key or {}).items()}
+        if self.detail:
+            d["detail"] = self.detail
         return d
 
 
@@ -258,12 +280,12 @@ class LegacyListing:
     details: dict[str, StoredObject] = field(default_factory=dict)
     count: int = 0
 
-    def add(self, db: str, obj: StoredObject) -> None:
+    def add(self, db: str, obj: StoredObject, folds: tuple[int, ...] = DEFAULT_SUBFOLDING) -> None:
         """Add one listed object (S3 and other listings that come with size and mtime)."""
         self.count += 1
         path = obj.path
         name = path.rsplit("/", 1)[-1]
-        if len(name) == 32 and path == f"{db}/{name[:2]}/{name[2:4]}/{name}":
+        if len(name) == 32 and _HEX32.match(name) and path == legacy_blob_path(db, name, folds):
             self.blob_names.add(name)
         else:
             self.others[path] = obj
@@ -283,19 +305,21 @@ class LegacyCandidates:
 
 
 def legacy_candidates(db: str, blob_rows: set[str], other_rows: Iterable[ExternalRow], listing: LegacyListing,
-                      *, extra_present: Mapping[str, StoredObject] | None = None) -> LegacyCandidates:
+                      *, extra_present: Mapping[str, StoredObject] | None = None,
+                      folds: tuple[int, ...] = DEFAULT_SUBFOLDING) -> LegacyCandidates:
     """The set arithmetic of :func:`legacy_store_orphans` on compact keys (same answer, tested so).
 
-    ``blob_rows`` are the 32-hex hashes of rows with neither attachment name nor filepath.
+    ``blob_rows`` are the 32-hex hashes of rows with neither attachment name nor filepath;
+    ``folds`` is the store's ``subfolding`` (the listing must have been made with the same).
     """
     extra = extra_present or {}
-    untracked = [f"{db}/{n[:2]}/{n[2:4]}/{n}" for n in listing.blob_names - blob_rows]
-    missing = [(h, f"{db}/{h[:2]}/{h[2:4]}/{h}") for h in blob_rows - listing.blob_names]
+    untracked = [legacy_blob_path(db, n, folds) for n in listing.blob_names - blob_rows]
+    missing = [(h, legacy_blob_path(db, h, folds)) for h in blob_rows - listing.blob_names]
     expected_other: set[str] = set()
     nrows = len(blob_rows)
     for h, att, fp in other_rows:
         nrows += 1
-        path = legacy_object_path(db, h, att, fp)
+        path = legacy_object_path(db, h, att, fp, folds)
         expected_other.add(path)
         if path not in listing.others and path not in extra:
             missing.append((h, path))
@@ -317,13 +341,60 @@ def store_2x_orphans(source: str, objects: Mapping[str, StoredObject], reference
     return out
 
 
-def is_file_referenced(rel_path: str, referenced: set[str]) -> bool:
-    """A managed-directory file is tracked when a row names its relative path or its file name.
+FLAT, SPYGLASS_ANALYSIS, RELATIVE = "flat", "spyglass_analysis", "relative"
 
-    Spyglass's analysis tables store bare file names while files sit in per-session
-    subfolders, so the name alone must count: a false "tracked" only keeps a file.
+
+def spyglass_analysis_dir(name: str) -> str:
+    """Spyglass 0.6's subfolder of an analysis file: its name up to the last ``_`` (``a_B.nwb`` -> ``a``).
+
+    As Spyglass computes it (``fname[0:fname.rfind("_")]``), also for a name without ``_``.
     """
-    return rel_path in referenced or rel_path.rsplit("/", 1)[-1] in referenced
+    return name[: name.rfind("_")]
+
+
+def layout_paths(value: str, layout: str) -> tuple[str, ...]:
+    """The directory-relative places a row's value says its file lies at, first the one it belongs at.
+
+    ``flat``: ``<file name>``; ``spyglass_analysis``: ``<name up to its last _>/<name>``, or flat (Spyglass's
+    legacy place, found first by ``AnalysisNwbfile.get_abs_path``); ``relative``: the value as a path.
+    """
+    name = value.rsplit("/", 1)[-1]
+    if layout == FLAT:
+        return (name,)
+    if layout == SPYGLASS_ANALYSIS:
+        if "/" in value:  # a stored relative path (filepath@analysis) names its place itself
+            return (value,)
+        return (join(spyglass_analysis_dir(name), name), name)
+    return (value,)
+
+
+@dataclass
+class TrackedFiles:
+    """The paths rows of managed tables give their files, and by name, which table and place."""
+
+    paths: set[str] = field(default_factory=set)
+    names: dict[str, tuple[str, str]] = field(default_factory=dict)  # file name -> (table, where it belongs)
+
+    def add(self, value: str, layout: str, table: str) -> None:
+        places = layout_paths(value, layout)
+        self.paths.update(places)
+        self.names.setdefault(places[0].rsplit("/", 1)[-1], (table, places[0]))
+
+    def why_untracked(self, rel_path: str) -> str | None:
+        """For an untracked file whose name a row names: where that row's file belongs."""
+        hit = self.names.get(rel_path.rsplit("/", 1)[-1])
+        if hit is None:
+            return None
+        return f"name is tracked by {hit[0]}, but it belongs at {hit[1]}"
+
+
+def is_file_referenced(rel_path: str, referenced: set[str] | TrackedFiles) -> bool:
+    """A managed-directory file is tracked when a row's layout puts a file at its very path.
+
+    A copy with a tracked name elsewhere (``backup_2022/x.nwb``) is not tracked.
+    """
+    paths = referenced.paths if isinstance(referenced, TrackedFiles) else referenced
+    return rel_path in paths
 
 
 def normalize_reference(value: Any, root: str) -> str | None:
@@ -346,7 +417,7 @@ class DirectoryFindings:
     files: int
 
 
-def directory_orphans(source: str, files: Iterable[StoredObject], referenced: set[str] | None, *,
+def directory_orphans(source: str, files: Iterable[StoredObject], referenced: set[str] | TrackedFiles | None, *,
                       now: float, min_age_s: float, temp_max_age_s: float | None = None) -> DirectoryFindings:
     """Untracked, zero-byte and (for temp directories, ``referenced is None``) stale files."""
     items: list[OrphanItem] = []
@@ -361,7 +432,8 @@ def directory_orphans(source: str, files: Iterable[StoredObject], referenced: se
         if age < min_age_s:
             continue
         if not is_file_referenced(f.path, referenced):
-            items.append(OrphanItem(source, UNTRACKED_FILE, path=f.path, size=f.size, mtime=f.mtime))
+            why = referenced.why_untracked(f.path) if isinstance(referenced, TrackedFiles) else None
+            items.append(OrphanItem(source, UNTRACKED_FILE, path=f.path, size=f.size, mtime=f.mtime, detail=why))
         elif f.size == 0:
             items.append(OrphanItem(source, ZERO_BYTE, path=f.path, size=0, mtime=f.mtime))
     return DirectoryFindings(tuple(items), n)
@@ -429,6 +501,30 @@ class CleanerRun:
     secure: bool
     bucket: str
     location: str
+    db_port: int = 3306  # DataJoint-Cleaner passes `port` to pymysql next to `host`
+    database_server: str = ""  # the name of its `database_servers` table, for messages
+
+
+def _cleaner_server(db: Mapping[str, Any], where: str, host: str) -> tuple[str, int]:
+    """Host and port of a ``database_servers`` entry: ``port`` as dj-cleaner reads it, or ``host:port``."""
+    port_raw = db.get("port")
+    if ":" in host and host.count(":") == 1:
+        host, _, in_host = host.partition(":")
+        if port_raw in (None, ""):
+            port_raw = in_host
+        elif str(port_raw) != in_host:
+            raise ValueError(f"`{where}` names two ports: host {host}:{in_host} and port {port_raw}")
+    if port_raw in (None, ""):
+        return host, 3306
+    if isinstance(port_raw, bool):
+        raise ValueError(f"`{where}.port` must be a port number, not {port_raw!r}")
+    try:
+        port = int(port_raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{where}.port` must be a port number, not {port_raw!r}") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"`{where}.port` {port} is not a port number (1-65535)")
+    return host, port
 
 
 def parse_cleaner_config(data: Mapping[str, Any]) -> list[CleanerRun]:
@@ -460,8 +556,9 @@ def parse_cleaner_config(data: Mapping[str, Any]) -> list[CleanerRun]:
         db = dbs[db_name]
         st = storages["minio"][st_name]
         dbw, stw = f"database_servers.{db_name}", f"storage_servers.minio.{st_name}"
+        host, port = _cleaner_server(db, dbw, str(need(db, "host", dbw)))
         out.append(CleanerRun(
-            index=n, db_host=str(need(db, "host", dbw)), db_user=str(need(db, "user", dbw)),
+            index=n, db_host=host, db_port=port, database_server=db_name, db_user=str(need(db, "user", dbw)),
             db_password=str(need(db, "password", dbw)), schema=str(need(run, "schema", where)),
             store=str(need(run, "store", where)), endpoint=str(need(st, "endpoint", stw)),
             access_key=str(need(st, "access_key", stw)), secret_key=str(need(st, "secret_key", stw)),

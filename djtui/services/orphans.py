@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Any
 
@@ -494,11 +495,16 @@ class OrphanService:
                 f"SELECT LOWER(HEX(e.`hash`)), e.`size` FROM {ext} e WHERE {self._not_exists(fks, 'e')}{young}",
                 setup="SET SESSION optimizer_switch = 'materialization=off'")}
 
+        folds = store.legacy_folds
+
         def listing() -> ds.LegacyListing:
-            if store.protocol == "s3":
+            if store.protocol == "s3" or folds != ds.DEFAULT_SUBFOLDING:
+                # the fast walk knows the 2/2 layout only; another subfolding is listed file by file
                 out = ds.LegacyListing()
                 for o in self._list(store, db):
-                    out.add(db, o)
+                    out.add(db, o, folds)
+                if store.protocol != "s3":
+                    out.zero = {o.path for o in out.details.values() if o.size == 0}
                 return out
             return walk_legacy(Path(store.location), db, self._exclude(), self.cancelled, sizes=self.empty_check)
 
@@ -515,7 +521,7 @@ class OrphanService:
                     found_obj = self._head(store, fp)
                     if found_obj is not None:
                         extra[fp] = found_obj
-        cand = ds.legacy_candidates(db, blobs, others, objects, extra_present=extra)
+        cand = ds.legacy_candidates(db, blobs, others, objects, extra_present=extra, folds=folds)
         now, grace = self.now(), self.settings.grace_hours * 3600
 
         def detail(path: str) -> ds.StoredObject | None:
@@ -531,9 +537,9 @@ class OrphanService:
             return ds.StoredObject(path, st.st_size, st.st_mtime)
 
         items: list[ds.OrphanItem] = []
-        paths = {r.hash: ds.legacy_object_path(db, r.hash, r.attachment_name, r.filepath) for r in others}
+        paths = {r.hash: ds.legacy_object_path(db, r.hash, r.attachment_name, r.filepath, folds) for r in others}
         for h, n in unused.items():
-            path = paths.get(h) or ds.legacy_blob_path(db, h)
+            path = paths.get(h) or ds.legacy_blob_path(db, h, folds)
             items.append(ds.OrphanItem(source.name, ds.UNUSED_ROW, path=path, key={"hash": ds.uuid_text(h)},
                                        size=n))
         sizes = self._sizes(ext, [h for h, _ in cand.missing]) if cand.missing else {}
@@ -675,32 +681,56 @@ class OrphanService:
         return ds.referenced_paths_2x(values, store_name)
 
     def scan_store_2x(self, source: SourceInfo, store_name: str) -> ScanResult:
+        """Objects in the store's hash and schema sections (its own ``hash_prefix``/``schema_prefix``)
+        that no JSON column names; a sidecar (``<path>.manifest.json``) goes with its object."""
         store = self.store(store_name)
         root = Path(store.location) if store.protocol == "file" else None
         objects: dict[str, ds.StoredObject] = {}
-        for prefix in (ds.HASH_PREFIX, ds.SCHEMA_PREFIX):
-            for o in self._list(store, prefix):
+        for prefix in dict.fromkeys((store.hash_prefix, store.schema_prefix)):
+            for o in self._list_section(store, prefix):
                 objects[o.path] = o
         refs = self.json_references(store_name)
         items = ds.store_2x_orphans(source.name, objects, refs, now=self.now(),
                                     grace_s=self.settings.grace_hours * 3600)
         return ScanResult(source, tuple(items), len(objects), root=root)
 
+    def _list_section(self, store: StoreSettings, prefix: str) -> Iterator[ds.StoredObject]:
+        """One section of a 2.x store. An empty prefix (stores written before 2.3.1 put schema-addressed
+        objects at ``{schema}/...``) is the location's root without the other sections, the filepath
+        section, DataJoint's ``datajoint_store.json`` and djtui's own quarantine."""
+        if prefix:
+            yield from self._list(store, prefix)
+            return
+        from djtui.services.s3 import QUARANTINE_PREFIX
+        skip = {p for p in (store.hash_prefix, store.schema_prefix, store.filepath_prefix, QUARANTINE_PREFIX) if p}
+        if store.protocol == "s3":
+            listed: Iterable[ds.StoredObject] = self._checked(self.s3(store).list(""))
+        else:
+            listed = list_files(Path(store.location), "", self._exclude(), self.cancelled)
+        for o in listed:
+            top = o.path.split("/", 1)[0]
+            if "/" not in o.path or top in skip:
+                continue  # root files (datajoint_store.json) are no schema's objects
+            yield o
+
     # --- managed directories --------------------------------------------------
 
     def scan_dir(self, source: SourceInfo, path: Path) -> ScanResult:
+        """Files of a managed directory no row's layout places there, or (temp directories) stale ones."""
         managed = [d for d in self.settings.directories if Path(d.path) == path]
         files = list(list_files(path, exclude=self._exclude(), cancelled=self.cancelled))
+        refs: ds.TrackedFiles | None = None
         if managed:
-            refs: set[str] | None = set()
+            refs = ds.TrackedFiles()
             for d in managed:
                 db, _, table = d.table.partition(".")
+                layout = d.layout
+                if layout == "auto":
+                    layout = ds.SPYGLASS_ANALYSIS if table.lower() == "analysis_nwbfile" else ds.RELATIVE
                 for (v,) in self.db.query(f"SELECT {q(d.column)} FROM {q(db)}.{q(table)}"):
                     n = ds.normalize_reference(v, str(path))
                     if n:
-                        refs.add(n)  # type: ignore[union-attr]
-        else:
-            refs = None
+                        refs.add(n, layout, d.table)
         found = ds.directory_orphans(source.name, files, refs, now=self.now(),
                                      min_age_s=self.settings.min_file_age_hours * 3600,
                                      temp_max_age_s=self.settings.temp_max_age_days * 86400)
@@ -956,14 +986,39 @@ class OrphanService:
         if self.config.readonly or self.db.readonly:
             raise ReadOnlyError(action)
 
-    def restore(self, batch_id: str) -> list[dict]:
+    def batch_store(self, manifest: dict, cleaner_runs: Iterable[ds.CleanerRun] = ()) -> StoreSettings:
+        """The S3 store a batch lives on: where from its manifest, the keys from the config's store of that
+        name and place, or from a DataJoint-Cleaner run on the same endpoint and bucket."""
+        name = manifest.get("store") or "?"
+        spec = manifest.get("store_spec")
+        if not spec:  # a batch made before manifests said where: only the config can tell
+            return self.store(name)
+        place = StoreSettings(name=name, protocol="s3", location=str(spec.get("location") or ""),
+                              endpoint=spec.get("endpoint"), bucket=spec.get("bucket"),
+                              secure=bool(spec.get("secure", False)))
+        for s in self.config.stores:
+            if s.name == name and s.protocol == "s3" and (s.endpoint, s.bucket) == (place.endpoint, place.bucket):
+                return dc_replace(place, access_key=s.access_key, secret_key=s.secret_key)
+        from djtui.config import Secret
+        for run in cleaner_runs:
+            if (run.endpoint, run.bucket) == (place.endpoint, place.bucket):
+                return dc_replace(place, access_key=Secret(run.access_key), secret_key=Secret(run.secret_key))
+        raise UserError(
+            f"batch {manifest.get('batch')} lives on s3://{place.bucket}/{place.location} at {place.endpoint} "
+            f"(store {name!r}), and no keys for it were given", where="orphans restore",
+            hint="give the DataJoint-Cleaner TOML that made it again (`--cleaner-config FILE`), or add "
+                 f"`stores: {{{name}: {{protocol: s3, endpoint: {place.endpoint}, bucket: {place.bucket}, "
+                 f"location: {place.location}, access_key: ..., secret_key: ...}}}}` to the config")
+
+    def restore(self, batch_id: str, *, cleaner_runs: Iterable[ds.CleanerRun] = ()) -> list[dict]:
         self._writable("orphans restore")
+        runs = list(cleaner_runs)
         with exclusive(self.config.state_dir, "orphans-quarantine", purpose="orphans restore"), \
                 self.audit.action("orphans-restore", target=batch_id, db_user=db_user_of(self.db),
                                   batch=batch_id) as rec:
             qr = self.quarantine()
             manifest = qr.read_manifest(batch_id)
-            s3 = self.s3(self.store(manifest["store"])) if manifest.get("backend") == "s3" else None
+            s3 = self.s3(self.batch_store(manifest, runs)) if manifest.get("backend") == "s3" else None
             restored = qr.restore(batch_id, s3=s3)
             rec.outcome("ok", restored=len(restored))
         return restored
@@ -974,7 +1029,7 @@ class OrphanService:
         with exclusive(self.config.state_dir, "orphans-quarantine", purpose="orphans purge"), \
                 self.audit.action("orphans-purge", target=f"quarantine batches older than {days:g} days",
                                   older_than_days=days) as rec:
-            purged = self.quarantine().purge(days, now=self.now(), s3_for=lambda name: self.s3(self.store(name)))
+            purged = self.quarantine().purge(days, now=self.now(), s3_for=lambda m: self.s3(self.batch_store(m)))
             rec.outcome("ok", batches=[b.batch_id for b in purged])
         return purged
 
@@ -1007,9 +1062,9 @@ def cleaner_service(config: Config, run: ds.CleanerRun) -> OrphanService:
 
     from djtui.config import Secret
     from djtui.services.database import ConnectionSettings
-    host, _, port = run.db_host.partition(":")
-    settings = ConnectionSettings(host=host, port=int(port or 3306), user=run.db_user,
-                                  password=Secret(run.db_password), sources=("cleaner config",))
+    settings = ConnectionSettings(host=run.db_host, port=run.db_port, user=run.db_user,
+                                  password=Secret(run.db_password),
+                                  sources=(f"cleaner config: database_servers.{run.database_server}",))
     store = StoreSettings(name=run.store, protocol="s3", location=run.location, endpoint=run.endpoint,
                           bucket=run.bucket, access_key=Secret(run.access_key), secret_key=Secret(run.secret_key),
                           secure=run.secure)

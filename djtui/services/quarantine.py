@@ -195,6 +195,11 @@ class Quarantine:
         batch_dir.mkdir(parents=True)
         manifest: dict[str, Any] = {"batch": batch_id, "created": time.time(), "source": source, "backend": "s3",
                                     "store": store.settings.name, "bucket": store.bucket, "state": "open",
+                                    # where the batch lives, enough to restore it with no store configured;
+                                    # never a secret (keys come from the config or the cleaner TOML again)
+                                    "store_spec": {"protocol": "s3", "endpoint": store.settings.endpoint,
+                                                   "bucket": store.bucket, "location": store.settings.location,
+                                                   "secure": store.settings.secure},
                                     "items": [], "skipped": []}
         self._write_manifest(batch_dir, manifest)
         store.quarantine(batch_id, source, moves, manifest, lambda: self._write_manifest(batch_dir, manifest))
@@ -270,7 +275,7 @@ class Quarantine:
             if m.get("backend") == "s3":
                 if s3_for is None:
                     continue
-                s3_for(m["store"]).purge(m["items"])
+                s3_for(m).purge(m["items"])
             else:
                 shutil.rmtree(batch_dir / "files", ignore_errors=True)
             m["state"] = "purged"

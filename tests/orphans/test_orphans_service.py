@@ -141,11 +141,11 @@ def dir_lab(server, admin_conn, schema_name, tmp_path):
     d, t = tmp_path / "analysis", tmp_path / "tmp"
     outside = tmp_path / "outside"
     put(outside, "secret.nwb", b"keep me")
-    put(d, "s1/a.nwb", b"aaa")  # named by file name in table one
+    put(d, "s1/s1_A.nwb", b"aaa")  # named by file name in table one, in Spyglass's folder
     put(d, "s2/b.nwb", b"bbb")  # named by absolute path in table two
     put(d, "s2/c.nwb", b"orphan")
     put(d, "young.nwb", b"new", mtime=time.time())
-    put(d, "s1/z.nwb", b"")  # tracked, but empty
+    put(d, "s1/s1_Z.nwb", b"")  # tracked, but empty
     os.symlink(outside, d / "link")
     put(t, "old.tmp", b"old", mtime=time.time() - 8 * 86400)
     put(t, "new.tmp", b"new", mtime=OLD)
@@ -153,7 +153,7 @@ def dir_lab(server, admin_conn, schema_name, tmp_path):
         cur.execute(f"CREATE DATABASE `{schema_name}`")
         cur.execute(f"CREATE TABLE `{schema_name}`.analysis_nwbfile (analysis_file_name VARCHAR(255) PRIMARY KEY)")
         cur.execute(f"CREATE TABLE `{schema_name}`.custom_analysis (id INT PRIMARY KEY, path VARCHAR(255))")
-        cur.execute(f"INSERT INTO `{schema_name}`.analysis_nwbfile VALUES ('a.nwb'), ('z.nwb')")
+        cur.execute(f"INSERT INTO `{schema_name}`.analysis_nwbfile VALUES ('s1_A.nwb'), ('s1_Z.nwb')")
         cur.execute(f"INSERT INTO `{schema_name}`.custom_analysis VALUES (1, %s)", (str(d / "s2/b.nwb"),))
     extra = (f"orphans:\n  directories:\n"
              f"    - {{path: {d}, table: {schema_name}.analysis_nwbfile, column: analysis_file_name}}\n"
@@ -167,13 +167,13 @@ def test_managed_directories_and_temp(server, db, tmp_path, dir_lab):
     svc = OrphanService(make_config(server, tmp_path, extra), db)
     assert {s.name for s in svc.sources() if s.kind == "dir"} == {f"dir:{d}", f"dir:{t}"}
     r = svc.scan(svc.resolve(f"dir:{d}"))
-    assert by_reason(r.items) == {ds.UNTRACKED_FILE: {"s2/c.nwb"}, ds.ZERO_BYTE: {"s1/z.nwb"}}
+    assert by_reason(r.items) == {ds.UNTRACKED_FILE: {"s2/c.nwb"}, ds.ZERO_BYTE: {"s1/s1_Z.nwb"}}
     assert by_reason(svc.scan(svc.resolve(f"dir:{t}")).items) == {ds.STALE_TEMP: {"old.tmp"}}
     done = svc.quarantine_source(f"dir:{d}", dry_run=False, max_share=0.5)
     assert (done.acted, done.files, done.rows) == (2, 2, 0)  # the untracked file and the empty one
-    assert not (d / "s2/c.nwb").exists() and not (d / "s1/z.nwb").exists() and (outside / "secret.nwb").exists()
+    assert not (d / "s2/c.nwb").exists() and not (d / "s1/s1_Z.nwb").exists() and (outside / "secret.nwb").exists()
     svc.restore(done.batch_id)
-    assert (d / "s2/c.nwb").read_bytes() == b"orphan" and (d / "s1/z.nwb").read_bytes() == b""
+    assert (d / "s2/c.nwb").read_bytes() == b"orphan" and (d / "s1/s1_Z.nwb").read_bytes() == b""
 
 
 def test_move_in_rechecks_and_never_leaves_the_store(tmp_path):
@@ -233,7 +233,7 @@ def test_quarantine_inside_a_managed_directory_is_not_scanned(server, db, tmp_pa
     done = svc.quarantine_source(f"dir:{d}", dry_run=False, max_share=0.5, reasons=[ds.UNTRACKED_FILE])
     assert done.acted == 1 and (d / ".quarantine" / done.batch_id / "files" / "s2/c.nwb").exists()
     after = svc.scan(svc.resolve(f"dir:{d}"))
-    assert by_reason(after.items) == {ds.ZERO_BYTE: {"s1/z.nwb"}}
+    assert by_reason(after.items) == {ds.ZERO_BYTE: {"s1/s1_Z.nwb"}}
 
 
 def test_service_refuses_writes_when_readonly(server, tmp_path, legacy_lab):

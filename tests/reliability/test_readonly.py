@@ -228,6 +228,7 @@ WRITE_KEYS = {
     "accounts.fix": ("accounts", "f"), "accounts.set_role": ("accounts", "e"), "accounts.lock": ("accounts", "l"),
     "accounts.drop": ("accounts", "d"),
     "backups.run": ("backups", "b"), "backups.verify": ("backups", "v"),
+    "backups.restore": ("backups", "R"), "backups.prune": ("backups", "p"),
 }
 # keys that only move, show, filter, select or stop: nothing persistent changes
 NON_WRITE_KEYS = {

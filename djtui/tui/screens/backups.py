@@ -1,10 +1,12 @@
-"""The Backups screen: the dumps with size, age and verified state; run and restore-verify with progress.
+"""The Backups screen: the dumps with size, age and verified state; run, restore-verify, restore, prune.
 
 All work goes through :mod:`djtui.services.dbbackup` in thread workers (a dump
 or a restore takes minutes); the UI is only touched via ``call_from_thread``.
-Both actions write (a new folder, ``verified.json``) so both refuse in
-read-only mode. Neither destroys anything, so neither asks for a typed
-confirmation; pruning stays a CLI action with its dry-run and confirmation.
+The screen calls the same service functions as `djtui dbbackup` (run with the
+copy to ``dbbackup.remote``, restore, prune), so the two cannot drift apart.
+Every action writes, so every one refuses in read-only mode. Run and verify
+destroy nothing; restore and prune show their plan and ask for a typed word
+(``OVERWRITE N SCHEMAS`` / ``RESTORE``, ``PRUNE``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label, ProgressBar, Static
 
+from djtui.domain.retention import RetentionPolicy
 from djtui.domain.units import human_age, human_bytes
 from djtui.errors import OperationFailed, UserError
 from djtui.services import dbbackup
 from djtui.tui.screens.base import DjtuiScreen
+from djtui.tui.widgets.confirm import ConfirmTyped
+from djtui.tui.widgets.restore_options import RestoreOptions
 
 _STEP = re.compile(r"^\[(\d+)/(\d+)\]")
 
@@ -37,6 +42,8 @@ class BackupsScreen(DjtuiScreen):
     BINDINGS = [
         Binding("b", "run_backup", "Run backup", id="backups.run"),
         Binding("v", "verify", "Verify selected", id="backups.verify"),
+        Binding("R", "restore", "Restore selected", id="backups.restore"),
+        Binding("p", "prune", "Prune", id="backups.prune"),
         Binding("r", "refresh", "Refresh", id="backups.refresh"),
     ]
 
@@ -62,7 +69,8 @@ class BackupsScreen(DjtuiScreen):
         for col in ("backup", "size", "age", "schemas", "verified"):
             table.add_column(col, key=col)
         where = str(self.out_dir) if self.out_dir else "not set (dbbackup.out_dir in the config)"
-        self.query_one("#backups-where", Label).update(f"Backups in {where}   b run · v verify · r refresh")
+        self.query_one("#backups-where", Label).update(
+            f"Backups in {where}   b run · v verify · R restore · p prune · r refresh")
         self.query_one("#backups-progress", ProgressBar).display = False  # shown once something runs
         self.action_refresh()
 
@@ -98,7 +106,7 @@ class BackupsScreen(DjtuiScreen):
             self.notify(f"read-only mode: {action} is disabled", severity="warning")
             return True
         if self.busy:
-            self.notify("a backup or verify is already running", severity="warning")
+            self.notify("a backup, verify, restore or prune is already running", severity="warning")
             return True
         if self.out_dir is None:
             self.notify("set dbbackup.out_dir in the config first", severity="error")
@@ -136,11 +144,16 @@ class BackupsScreen(DjtuiScreen):
             cfg = self.ctx.config
             assert self.out_dir is not None
             self._status("dumping…")
-            res = await self._in_thread(dbbackup.run_backup_locked, db, self.out_dir, cfg.state_dir,
-                                        parallel=cfg.dbbackup.parallel, progress=self._progress)
+            remote = cfg.dbbackup.remote
+            res = await self._in_thread(dbbackup.run_backup_and_copy, db, self.out_dir, cfg.state_dir,
+                                        remote=remote, parallel=cfg.dbbackup.parallel, progress=self._progress)
+            copied = f", copied to {remote}" if remote else ", not copied (dbbackup.remote is not set)"
             self._last(f"[green]Backup done[/]: {res.path} ({len(res.manifest['schemas'])} schemas, "
-                       f"{res.seconds:.1f} s). Press v on it to restore-verify.")
+                       f"{res.seconds:.1f} s{copied}). Press v on it to restore-verify.")
             self.notify(f"backup written: {res.path.name}")
+        except dbbackup.CopyFailed as exc:
+            self._last(f"[red]Copy failed[/]: {exc}")
+            self.notify(f"the copy to {self.ctx.config.dbbackup.remote} failed", severity="error")
         except (UserError, OperationFailed, OSError) as exc:
             self._last(f"[red]Backup failed[/]: {exc}")
             self.notify(f"backup failed: {exc}", severity="error")
@@ -148,14 +161,20 @@ class BackupsScreen(DjtuiScreen):
             self.busy = False
             self.action_refresh()
 
-    def action_verify(self) -> None:
-        if self._refuse("verify (it writes verified.json)"):
-            return
+    def _selected(self) -> dbbackup.BackupInfo | None:
         table = self.query_one("#backups-table", DataTable)
         if not self.backups or table.cursor_row is None or table.cursor_row >= len(self.backups):
             self.notify("no backup selected", severity="warning")
+            return None
+        return self.backups[table.cursor_row]
+
+    def action_verify(self) -> None:
+        if self._refuse("verify (it writes verified.json)"):
             return
-        target = self.backups[table.cursor_row].path
+        info = self._selected()
+        if info is None:
+            return
+        target = info.path
         self.busy = True
         bar = self.query_one("#backups-progress", ProgressBar)
         bar.display = True
@@ -179,6 +198,104 @@ class BackupsScreen(DjtuiScreen):
         except (UserError, OperationFailed, OSError) as exc:
             self._last(f"[red]Verify failed[/]: {exc}")
             self.notify(f"verify failed: {exc}", severity="error")
+        finally:
+            self.busy = False
+            self.action_refresh()
+
+    # -- restore ---------------------------------------------------------------------
+
+    def action_restore(self) -> None:
+        if self._refuse("restore (loads dumps into the server)"):
+            return
+        info = self._selected()
+        if info is None:
+            return
+        try:
+            names = [s["name"] for s in dbbackup.read_manifest(info.path)["schemas"]]
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.busy = True
+        self._restore(info.path, names)
+
+    @work(exclusive=True, group="backups-action", exit_on_error=False)
+    async def _restore(self, target: Path, names: list[str]) -> None:
+        try:
+            choice = await self.app.push_screen_wait(RestoreOptions(target.name, names))
+            if choice is None:
+                self._last("Restore cancelled: nothing loaded")
+                return
+            prefix, schemas = choice
+            db = await self.ctx.wait_db()
+            self._status(f"planning the restore of {target.name}…")
+            plan = await self._in_thread(dbbackup.plan_restore, db, target, schemas=schemas, prefix=prefix)
+            n = len(plan.overwritten)
+            title = (f"Restore {target.name}: OVERWRITES {n} schema(s)" if n
+                     else f"Restore {target.name} into {len(plan.items)} new schema(s)")
+            ok = await self.app.push_screen_wait(ConfirmTyped(title, plan.lines(), plan.confirm_word))
+            if not ok:
+                self._last("Restore cancelled: nothing loaded")
+                return
+            bar = self.query_one("#backups-progress", ProgressBar)
+            bar.display = True
+            bar.update(total=len(plan.items), progress=0)
+            res = await self._in_thread(dbbackup.restore_backup, db, plan, self.ctx.config.state_dir,
+                                        self.ctx.audit, progress=self._progress, db_user=db.settings.user)
+            where = ", ".join(i.target for i in plan.items)
+            if res.ok:
+                self._last(f"[green]Restored[/] {target.name} into {where}: {res.tables_checked} table(s) match "
+                           f"the manifest ({res.seconds:.1f} s)")
+                self.notify(f"restored {target.name}")
+            else:
+                shown = "\n".join(f"  {p}" for p in res.problems[:5])
+                self._last(f"[red]Restored with mismatches[/] {target.name}: {len(res.problems)} problem(s)\n{shown}")
+                self.notify(f"{target.name}: restored, but counts differ from the manifest", severity="error")
+        except (UserError, OperationFailed, OSError) as exc:
+            self._last(f"[red]Restore failed[/]: {exc}")
+            self.notify(f"restore failed: {exc}", severity="error")
+        finally:
+            self.busy = False
+            self.action_refresh()
+
+    # -- prune -------------------------------------------------------------------------
+
+    def action_prune(self) -> None:
+        if self._refuse("prune (removes backups)"):
+            return
+        self.busy = True
+        self._prune()
+
+    @work(exclusive=True, group="backups-action", exit_on_error=False)
+    async def _prune(self) -> None:
+        cfg = self.ctx.config
+        assert self.out_dir is not None
+        policy = RetentionPolicy(cfg.dbbackup.keep_daily, cfg.dbbackup.keep_weekly, cfg.dbbackup.keep_monthly)
+        try:
+            every = await self._in_thread(dbbackup.list_backups, self.out_dir)
+            doomed = await self._in_thread(dbbackup.plan_prune, self.out_dir, policy)
+            if not doomed:
+                self._status(f"nothing to prune: all {len(every)} backup(s) are within the policy")
+                self.notify("nothing to prune")
+                return
+            gone = {b.path for b in doomed}
+            lines = [f"policy: keep daily {policy.daily}, weekly {policy.weekly}, monthly {policy.monthly}",
+                     f"REMOVES {len(doomed)}:"]
+            lines += [f"    {b.path.name}  {human_bytes(b.bytes)}" for b in doomed]
+            lines.append(f"keeps {len(every) - len(doomed)}:")
+            lines += [f"    {b.path.name}  {human_bytes(b.bytes)}" for b in every if b.path not in gone]
+            ok = await self.app.push_screen_wait(
+                ConfirmTyped(f"Prune {len(doomed)} of {len(every)} backup(s) in {self.out_dir}", lines, "PRUNE"))
+            if not ok:
+                self._last("Prune cancelled: nothing removed")
+                return
+            user = self.ctx.db.settings.user if self.ctx.db is not None else cfg.database.user
+            removed = await self._in_thread(dbbackup.prune_backups, self.out_dir, policy, cfg.state_dir,
+                                            self.ctx.audit, expected=[b.path.name for b in doomed], db_user=user)
+            self._last(f"[green]Pruned[/] {len(removed)} backup(s): {', '.join(p.name for p in removed)}")
+            self.notify(f"removed {len(removed)} backup(s)")
+        except (UserError, OperationFailed, OSError) as exc:
+            self._last(f"[red]Prune failed[/]: {exc}")
+            self.notify(f"prune failed: {exc}", severity="error")
         finally:
             self.busy = False
             self.action_refresh()

@@ -42,6 +42,8 @@ WRITE_BINDINGS: dict[str, str] = {
     "accounts.drop": "dropping a user",
     "backups.run": "a database backup (writes a dump)",
     "backups.verify": "restore-verify (writes verified.json into the dump's folder)",
+    "backups.restore": "restore (loads dumps into the server)",
+    "backups.prune": "prune (removes backups)",
 }
 
 

@@ -45,6 +45,9 @@ def generate(conn, location: Path, schema: str, rows: int, *, orphan_share: floa
     cur.execute(f"CREATE TABLE `{schema}`.`rec` (id INT PRIMARY KEY, data BINARY(16) NOT NULL, "
                 f"FOREIGN KEY (data) REFERENCES `{schema}`.`~external_{STORE}` (hash)) ENGINE=InnoDB")
     old = time.time() - 86400
+    # every row as old as its object: a row younger than the grace age is no orphan yet (DataJoint inserts
+    # the row just before the row that references it), so rows written now would never be unused
+    old_ts = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(old))
     hashes = [uuid.UUID(int=rnd.getrandbits(128), version=4) for _ in range(rows)]
     unused = set(range(0, rows, max(1, rows // n_orphan)))
     missing = set(range(1, rows, max(1, rows // n_orphan)))
@@ -54,8 +57,8 @@ def generate(conn, location: Path, schema: str, rows: int, *, orphan_share: floa
     batch = 10_000
     for start in range(0, rows, batch):
         chunk = range(start, min(rows, start + batch))
-        cur.executemany(f"INSERT INTO `{schema}`.`~external_{STORE}` (hash, size) VALUES (%s, %s)",
-                        [(hashes[i].bytes, 8) for i in chunk])
+        cur.executemany(f"INSERT INTO `{schema}`.`~external_{STORE}` (hash, size, timestamp) VALUES (%s, %s, %s)",
+                        [(hashes[i].bytes, 8, old_ts) for i in chunk])
         cur.executemany(f"INSERT INTO `{schema}`.rec VALUES (%s, %s)",
                         [(i, hashes[i].bytes) for i in chunk if i not in unused])
         conn.commit()

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from djtui.services.database import Database
 
 # modules of this package that add subcommands; each has register(subparsers)
-COMMAND_MODULES = ("doctor", "demo", "sessions", "orphans", "export", "accounts", "dbbackup", "maintenance",
+COMMAND_MODULES = ("doctor", "init", "demo", "sessions", "orphans", "export", "accounts", "dbbackup", "maintenance",
                    "audit")
 
 

@@ -320,3 +320,27 @@ def test_layout_paths_follow_spyglass_rule():
     assert ds.layout_paths("sub/x.nwb", ds.FLAT) == ("x.nwb",)
     assert ds.layout_paths("sub/x.nwb", ds.RELATIVE) == ("sub/x.nwb",)
 
+
+
+def test_quarantine_names_the_server_dj_variables_chose(server, table_lab, tmp_path, monkeypatch, capsys):
+    """djtui's config has no database host: DataJoint's DJ_* variables name the server, so before it
+    deletes anything djtui says which server answered (and where that came from)."""
+    from djtui.cli import main
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for k, v in (("DJ_HOST", "127.0.0.1"), ("DJ_PORT", str(server.port)), ("DJ_USER", "djadmin"),
+                 ("DJ_PASS", server.password.reveal())):
+        monkeypatch.setenv(k, v)
+    cfg = tmp_path / "djtui.yaml"
+    cfg.write_text(f"state_dir: {tmp_path}/state\norphans:\n  max_share: 0.9\n"
+                   f"  tables: [{table_lab.schema}.interval_list]\n")
+    cfg.chmod(0o600)
+    src = f"table:{table_lab.schema}.interval_list"
+    assert main(["--config", str(cfg), "orphans", "quarantine", "--source", src, "--confirm", "QUARANTINE"]) == 0
+    out = capsys.readouterr()
+    assert f"acting on server 127.0.0.1:{server.port} (" in out.err and "named by environment (DJ_*)" in out.err
+    assert server.password.reveal() not in out.out + out.err
+    # a server djtui's own config names is djtui's to know: no line
+    cfg.write_text(config_text(server, tmp_path, f"orphans:\n  tables: [{table_lab.schema}.interval_list]\n"))
+    assert main(["--config", str(cfg), "orphans", "quarantine", "--source", src, "--confirm", "QUARANTINE"]) == 0
+    assert "acting on server" not in capsys.readouterr().err

@@ -10,6 +10,7 @@ and stale files go to the quarantine. ``--reason`` narrows a run to some reasons
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from djtui.cli import Context, announce_server, confirm_typed, emit_json, foreign_server_origin, render_table
@@ -67,6 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     lp = osub.add_parser("list-quarantine", help="list quarantined batches")
     lp.add_argument("--json", action="store_true", help="print JSON")
     lp.set_defaults(func=run_list)
+
+
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr)
 
 
 def _service(ctx: Context):
@@ -166,7 +171,7 @@ def run_restore(ctx: Context) -> int:
     runs = []
     if ctx.args.cleaner_config is not None:
         from djtui.services.orphans import load_cleaner_runs
-        runs = load_cleaner_runs(ctx.args.cleaner_config)
+        runs = load_cleaner_runs(ctx.args.cleaner_config, _warn)
     restored = _service(ctx).restore(ctx.args.batch_id, cleaner_runs=runs)
     if ctx.json:
         emit_json({"batch": ctx.args.batch_id, "restored": len(restored)})
@@ -207,7 +212,7 @@ def run_clean(ctx: Context) -> int:
     """DataJoint-Cleaner's runs, but objects go to the quarantine (and only past the grace age)."""
     from djtui.services.orphans import cleaner_service, load_cleaner_runs
 
-    runs = load_cleaner_runs(ctx.args.cleaner_config)
+    runs = load_cleaner_runs(ctx.args.cleaner_config, _warn)
     if not ctx.args.dry_run:
         ctx.require_writable("orphans clean")
     services = [cleaner_service(ctx.config, r) for r in runs]

@@ -503,6 +503,43 @@ class CleanerRun:
     location: str
     db_port: int = 3306  # DataJoint-Cleaner passes `port` to pymysql next to `host`
     database_server: str = ""  # the name of its `database_servers` table, for messages
+    db_socket: str | None = None  # `unix_socket`: pymysql then connects there, not to host:port
+
+
+# the keys of a DataJoint-Cleaner TOML djtui reads; dj-cleaner hands a server's whole table to pymysql or
+# MinIO, so other keys are legal there: djtui warns, naming them, and does not use them
+_CLEANER_KEYS = {
+    "": ("database_servers", "storage_servers", "cleaning_runs"),
+    "database_servers.*": ("host", "port", "user", "password", "unix_socket"),
+    "storage_servers.minio.*": ("endpoint", "access_key", "secret_key", "secure"),
+    "cleaning_runs[]": ("database_server", "schema", "store", "storage_server", "bucket", "location"),
+}
+
+
+def cleaner_config_warnings(data: Mapping[str, Any]) -> list[str]:
+    """The keys of a DataJoint-Cleaner TOML djtui does not read, each named with where it is."""
+    out: list[str] = []
+
+    def check(m: Any, known: tuple[str, ...], where: str) -> None:
+        if isinstance(m, Mapping):
+            for k in m:
+                if k not in known:
+                    out.append(f"`{where + '.' if where else ''}{k}` is not read by djtui (ignored)")
+
+    check(data, _CLEANER_KEYS[""], "")
+    for name, db in (data.get("database_servers") or {}).items():
+        check(db, _CLEANER_KEYS["database_servers.*"], f"database_servers.{name}")
+    storages = data.get("storage_servers") or {}
+    if isinstance(storages, Mapping):
+        for kind in storages:
+            if kind != "minio":
+                out.append(f"`storage_servers.{kind}` is not read by djtui (only minio servers are)")
+        for name, st in (storages.get("minio") or {}).items():
+            check(st, _CLEANER_KEYS["storage_servers.minio.*"], f"storage_servers.minio.{name}")
+    runs = data.get("cleaning_runs")
+    for n, run in enumerate(runs if isinstance(runs, list) else []):
+        check(run, _CLEANER_KEYS["cleaning_runs[]"], f"cleaning_runs[{n}]")
+    return out
 
 
 def _cleaner_server(db: Mapping[str, Any], where: str, host: str) -> tuple[str, int]:
@@ -559,6 +596,7 @@ def parse_cleaner_config(data: Mapping[str, Any]) -> list[CleanerRun]:
         host, port = _cleaner_server(db, dbw, str(need(db, "host", dbw)))
         out.append(CleanerRun(
             index=n, db_host=host, db_port=port, database_server=db_name, db_user=str(need(db, "user", dbw)),
+            db_socket=str(db["unix_socket"]) if db.get("unix_socket") else None,
             db_password=str(need(db, "password", dbw)), schema=str(need(run, "schema", where)),
             store=str(need(run, "store", where)), endpoint=str(need(st, "endpoint", stw)),
             access_key=str(need(st, "access_key", stw)), secret_key=str(need(st, "secret_key", stw)),

@@ -1034,8 +1034,10 @@ class OrphanService:
         return purged
 
 
-def load_cleaner_runs(path: Path) -> list[ds.CleanerRun]:
-    """Read a DataJoint-Cleaner TOML file; its passwords and keys are registered as secrets at once."""
+def load_cleaner_runs(path: Path, warn: Callable[[str], None] | None = None) -> list[ds.CleanerRun]:
+    """Read a DataJoint-Cleaner TOML file; its passwords and keys are registered as secrets at once.
+
+    Keys djtui does not read are passed to ``warn`` (a format djtui does not own: never an error)."""
     import tomllib
     try:
         with open(path, "rb") as fh:
@@ -1050,6 +1052,9 @@ def load_cleaner_runs(path: Path) -> list[ds.CleanerRun]:
         runs = ds.parse_cleaner_config(data)
     except ValueError as exc:
         raise UserError(str(exc), where=str(path)) from None
+    if warn is not None:
+        for w in ds.cleaner_config_warnings(data):
+            warn(f"{path}: {w}")
     for r in runs:
         commandlog.add_secret(r.db_password)
         commandlog.add_secret(r.secret_key)
@@ -1062,7 +1067,7 @@ def cleaner_service(config: Config, run: ds.CleanerRun) -> OrphanService:
 
     from djtui.config import Secret
     from djtui.services.database import ConnectionSettings
-    settings = ConnectionSettings(host=run.db_host, port=run.db_port, user=run.db_user,
+    settings = ConnectionSettings(host=run.db_host, port=run.db_port, socket=run.db_socket, user=run.db_user,
                                   password=Secret(run.db_password),
                                   sources=(f"cleaner config: database_servers.{run.database_server}",))
     store = StoreSettings(name=run.store, protocol="s3", location=run.location, endpoint=run.endpoint,

@@ -56,6 +56,17 @@ def test_cleaner_toml_port_is_read_as_dj_cleaner_passes_it_to_pymysql(tmp_path):
             ds.parse_cleaner_config(_toml_data("h", bad))
     with pytest.raises(ValueError, match="two ports"):
         ds.parse_cleaner_config(_toml_data("h:3310", 3307))
+    # dj-cleaner hands a server's table to pymysql whole: a socket is where it connects, other keys warn
+    data = _toml_data("h", 3307)
+    data["database_servers"]["lab"].update(unix_socket="/run/db.sock", charset="utf8mb4")
+    data["storage_servers"]["minio"]["m"]["region"] = "eu"
+    data["logging"] = {"level": "INFO"}
+    assert ds.parse_cleaner_config(data)[0].db_socket == "/run/db.sock"
+    assert cleaner_service(make_config_stub(tmp_path), ds.parse_cleaner_config(data)[0]).db.settings.socket == \
+        "/run/db.sock"
+    assert ds.cleaner_config_warnings(data) == [
+        "`logging` is not read by djtui (ignored)", "`database_servers.lab.charset` is not read by djtui (ignored)",
+        "`storage_servers.minio.m.region` is not read by djtui (ignored)"]
 
 
 def make_config_stub(tmp_path):

@@ -314,7 +314,14 @@ def run(ctx: Context) -> int:
     print(f"wrote {path}")
     for w in dj.warnings:
         print(f"note: {w}")
-    default = path == _default_path()
+    from djtui.config import find_config
+    try:
+        used = find_config()
+    except UserError:
+        used = None
+    if used is not None and used.resolve() != path.resolve():
+        print(f"note: without --config, djtui reads {used} (found before this file); run it with --config {path}")
+    default = path == _default_path() and (used is None or used.resolve() == path.resolve())
     print(f"next: djtui {'' if default else f'--config {path} '}doctor   (checks the database, paths and tools)")
     return 0
 

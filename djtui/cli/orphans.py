@@ -118,7 +118,8 @@ def run_scan(ctx: Context) -> int:
         if r.items:
             print()
             shown = r.items[: max(ctx.args.limit, 0)]
-            print(render_table(("path / key", "size", "reason"), [(i.ident, i.size, i.reason) for i in shown],
+            print(render_table(("path / key", "size", "reason"),
+                               [(i.ident, i.size, i.reason + (f" ({i.detail})" if i.detail else "")) for i in shown],
                                align="lrl"))
             if len(r.items) > len(shown):
                 print(f"... and {len(r.items) - len(shown)} more (use --json for all)")

@@ -19,7 +19,8 @@ The lab, by design:
   ``~external_analysis`` row stays, unused, its file stays on disk), one external row uploaded
   without its table row (an insert in flight: young). On disk beside them: an untracked file, an
   empty reservation file, an untracked file younger than the age limit, a non-NWB file, and a stray
-  copy of a tracked file in the wrong folder (``backup_2022/``).
+  copy of a tracked file in the wrong folder (``backup_2022/``), and one at the legacy flat place of a
+  file tracked in its subfolder.
 - ``Nwbfile``: one row deleted, its ``~external_raw`` row left unused.
 - ``ExportSelection``: a paper's three analyses, logged by Spyglass while they fetch (``start_export``...).
 - ``Probe`` with two shanks (``Probe.Shank``) and four electrodes (``Probe.Electrode`` -> ``Probe.Shank``);
@@ -243,6 +244,8 @@ disk("alpha/alpha_EMPTYAAAA1.nwb", b"", OLD_H)  # a name reservation (Spyglass t
 disk("beta/beta_NEWAAAAAA1.nwb", b"y" * 30, 0.1)  # being written now
 disk("alpha/notes.txt", b"lab notes", OLD_H)  # not an NWB file
 disk("backup_2022/alpha_LFPAAAAAA1.nwb", Path(files["alpha_LFPAAAAAA1.nwb"]).read_bytes(), OLD_H)  # stray copy
+# a stray copy at the flat (legacy) place of a file Spyglass tracks in its subfolder
+disk("alpha_BANDAAAAA1.nwb", Path(files["alpha_BANDAAAAA1.nwb"]).read_bytes(), OLD_H)
 
 # a paper's exports, logged by Spyglass itself while an analysis fetches (ExportSelection.Table)
 from spyglass.common.common_usage import ExportSelection

@@ -12,6 +12,7 @@ stops its thread too instead of running on unseen.
 
 from __future__ import annotations
 
+import math
 import threading
 
 from rich.text import Text
@@ -32,6 +33,46 @@ from djtui.tui.widgets.orphans_list import OrphanList, OrphanListHeader, human_s
 def _num(text: str) -> Text:
     """A count or a size, right-aligned so a column of them reads at a glance."""
     return Text(text, justify="right")
+
+
+def middle_truncate(text: str, width: int) -> str:
+    """``dir:/very/long/path/analysis`` -> ``dir:/…/analysis``: the kind and the last part stay readable."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = max(1, (width - 1) // 3)
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+def share_text(n: int, total: int) -> str:
+    """A share as a whole percent, rounded up so the guard's override never claims less than it allows."""
+    return f"{math.ceil(100 * n / total - 1e-9)}%" if total > 0 else "?%"
+
+
+def guard_check(result: ScanResult, kind: str, rows: int, files: int,
+                allowed: float) -> tuple[list[str], float | None, bool]:
+    """The share guard's view of a planned run, computed like the service computes it.
+
+    Returns the lines to show, the override (the exact share to pass as ``max_share``) when the plan
+    is over the guard, and whether an override can help at all (a source of unknown size cannot)."""
+    lines: list[str] = []
+    needed = 0.0
+    over = False
+    helpable = True
+    rows_total = result.total if kind == "table" else result.rows
+    for what, n, total in (("rows", rows, rows_total), ("files", files, result.total)):
+        if not n:
+            continue
+        lines.append(f"{n} of {total} {what} ({share_text(n, total)}) of {result.source.name}; "
+                     f"the guard allows {allowed:.0%}.")
+        if ds.exceeds_share(n, total, allowed):
+            over = True
+            if total <= 0:
+                helpable = False
+            else:
+                needed = max(needed, n / total)
+    return lines, (needed if over and helpable else None), helpable
 
 
 class OrphansScreen(DjtuiScreen):
@@ -59,6 +100,8 @@ class OrphansScreen(DjtuiScreen):
     def __init__(self) -> None:
         super().__init__()
         self.results: dict[str, ScanResult] = {}
+        self.failed: dict[str, str] = {}  # source -> why its last scan failed
+        self._shown: tuple[str | None, int] = (None, 0)  # (source, id of its result) the items pane shows
         self.sources: list[SourceInfo] = []
         self.current: str | None = None
         self.cancel_event = threading.Event()
@@ -122,10 +165,15 @@ class OrphansScreen(DjtuiScreen):
         self._status("finding sources…")
         self.sources = await db.run(svc.sources)
         table = self.query_one("#sources", DataTable)
+        keep = self.highlighted_source() or self.current
         table.clear()
         self.results.clear()
+        self.failed.clear()
         for s in self.sources:
             table.add_row(_num("…"), _num(""), s.name, key=s.name)
+        # the cursor stays on the source it was on (by name); if that one is gone, the pane follows row 0
+        names = [s.name for s in self.sources]
+        self.show_source(keep if keep in names else (names[0] if names else None))
         bar = self.query_one("#orphans-progress", ProgressBar)
         bar.update(total=max(1, len(self.sources)), progress=0)
         if not self.sources:
@@ -146,18 +194,23 @@ class OrphansScreen(DjtuiScreen):
                 failed += 1
                 table.update_cell(s.name, "orphans", _num("error"))
                 self.notify(str(exc), title=f"scan of {s.name} failed", severity="error", timeout=10)
+                self.failed[s.name] = str(exc)
+                if self.highlighted_source() == s.name:
+                    self.show_source(s.name)
             else:
                 self.results[s.name] = result
                 for w in result.warnings:
                     self.notify(w, title=s.name, severity="warning", timeout=15)
                 table.update_cell(s.name, "orphans", _num(str(result.orphans)))
                 table.update_cell(s.name, "bytes", _num(human_size(result.bytes)))
-                if self.current in (None, s.name):
+                if self.highlighted_source() == s.name:
                     self.show_source(s.name)
             bar.advance(1)
         total = sum(r.orphans for r in self.results.values())
         failures = f", {failed} failed" if failed else ""
-        self._status(f"{len(self.sources)} source(s) scanned, {total} orphan(s){failures}; "
+        here = self.highlighted_source()
+        where = f"{here}: {self.results[here].orphans} orphan(s) here. " if here in self.results else ""
+        self._status(f"{where}{len(self.sources)} source(s) scanned, {total} orphan(s){failures}; "
                      "space selects, Q quarantines, z shows the quarantine")
         await self.load_batches()
 
@@ -188,23 +241,46 @@ class OrphansScreen(DjtuiScreen):
     def on_unmount(self) -> None:
         self.cancel_event.set()
 
-    def show_source(self, name: str) -> None:
+    def highlighted_source(self) -> str | None:
+        """The source under the cursor of the sources table, read now (never a remembered one)."""
+        table = self.query_one("#sources", DataTable)
+        if not table.row_count:
+            return None
+        row = min(max(table.cursor_row, 0), table.row_count - 1)
+        return str(table.coordinate_to_cell_key((row, 0)).row_key.value)
+
+    def show_source(self, name: str | None) -> None:
+        """Highlight ``name`` and show its items and status: the cursor, the pane and the status agree."""
+        table = self.query_one("#sources", DataTable)
+        if name is not None and name in table.rows and self.highlighted_source() != name:
+            table.move_cursor(row=table.get_row_index(name), animate=False)
         self.current = name
-        result = self.results.get(name)
-        self.query_one(OrphanList).set_items(result.items if result else ())
+        result = self.results.get(name) if name else None
+        shown = (name, id(result) if result else 0)
+        if shown != self._shown:  # a repeated highlight of the same scan keeps the selection
+            self._shown = shown
+            self.query_one(OrphanList).set_items(result.items if result else ())
+        if name is None:
+            return
         if result:
             extra = "; " + ", ".join(f"{c}: {n}" for c, n in result.children) if result.children else ""
             self._status(f"{name}: {result.orphans} orphan(s), {human_size(result.bytes)}, "
                          f"{result.total} checked{extra}")
+        elif name in self.failed:
+            self._status(f"{name}: the scan failed ({self.failed[name]}); r rescans")
+        else:
+            self._status(f"{name}: not scanned yet" + ("…" if self.scanning else "; r rescans"))
 
     @on(DataTable.RowHighlighted, "#sources")
     def _source_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key and event.row_key.value in self.results:
-            self.show_source(str(event.row_key.value))
+        # the event may be stale (posted before a rebuild of the table): follow the cursor as it is now
+        self.show_source(self.highlighted_source())
 
     @on(OrphanList.SelectionChanged)
     def _selection(self, event: OrphanList.SelectionChanged) -> None:
-        if self.current:
+        if self.current and not event.count:
+            self.show_source(self.current)  # back to the source's own status line
+        elif self.current:
             self._status(f"{self.current}: {event.count} selected ({human_size(event.bytes)}); "
                          "Q quarantines the selection")
 
@@ -223,44 +299,67 @@ class OrphansScreen(DjtuiScreen):
         if self.ctx.readonly:
             self.notify("djtui is read-only: quarantine refused", severity="warning")
             return
-        if not self.current or self.current not in self.results:
-            self.notify("pick a scanned source first", severity="warning")
+        source = self.highlighted_source()  # what is highlighted is what is acted on
+        if source != self.current:  # cannot happen by design; never act on a pane of another source
+            self.show_source(source)
+            self.notify(f"the items pane now shows {source}; press Q again", severity="warning")
             return
-        chosen = self.query_one(OrphanList).selected_items() or list(self.results[self.current].items)
+        if not source or source not in self.results:
+            self.notify(f"{source} is not scanned yet" if source else "no source", severity="warning")
+            return
+        result = self.results[source]
+        selected = self.query_one(OrphanList).selected_items()
+        chosen = selected or list(result.items)
         acting = [i for i in chosen if i.reason in ds.ACTIONABLE]
         if not acting:
             self.notify("nothing to act on", severity="information")
             return
-        unused = {i.ident for i in self.results[self.current].items if i.reason in (ds.UNUSED_ROW, ds.ORPHAN_ROW)}
+        unused = {i.ident for i in result.items if i.reason in (ds.UNUSED_ROW, ds.ORPHAN_ROW)}
         rows = len({i.ident for i in acting if i.reason in ds.ROW_REASONS
                     and (i.reason != ds.MISSING_OBJECT or i.ident in unused)})
         files = [i for i in acting if i.reason in ds.FILE_REASONS]
-        lines = []
+        allowed = self.ctx.config.orphans.max_share
+        guard, override, helpable = guard_check(result, result.source.kind, rows, len(files), allowed)
+        word = "QUARANTINE"
+        lines = list(guard)
+        if override is not None:
+            word = f"QUARANTINE {math.ceil(100 * override - 1e-9)}%"
+            lines.append(f"Over the guard: typing {word} overrides it for this run only "
+                         "(a wrong store location or table makes everything look orphaned).")
+        elif not helpable:
+            lines.append("The source's size is unknown, so the guard will refuse: rescan first.")
+        lines.append("")
         if rows:
-            lines.append(f"{rows} row(s) of {self.current} will be deleted, in one transaction.")
+            lines.append(f"{rows} row(s) of {source} will be deleted, in one transaction.")
         if files:
-            lines.append(f"{len(files)} file(s), {human_size(sum(i.size for i in files))} of {self.current} "
+            lines.append(f"{len(files)} file(s), {human_size(sum(i.size for i in files))} of {source} "
                          "will be moved into the quarantine.")
         lines += ["Each item is checked again at the moment of action; a missing object's row that is "
                   "still referenced is kept.", ""]
         lines += [f"  {i.reason:16} {i.ident}" for i in acting[:30]]
         if len(acting) > 30:
             lines.append(f"  … and {len(acting) - 30} more")
-        source = self.current
+        n = len(acting)
+        scope = f"{n} selected item{'s' * (n != 1)}" if selected else f"all {n} item{'s' * (n != 1)}"
+        head = f"Quarantine {scope} of "
+        box = min(100, int(self.app.size.width * 0.9)) - 4  # ConfirmTyped: 90%, max 100, border and padding
+        title = head + middle_truncate(source, max(12, box - len(head)))
+        refs = [i.ref for i in acting]
 
         def done(ok: bool | None) -> None:
             if ok:
-                self.run_quarantine(source, [i.ref for i in acting])
+                self.run_quarantine(source, refs, override)
 
-        self.app.push_screen(ConfirmTyped(f"Clean orphans of {source}", lines, "QUARANTINE"), done)
+        self.app.push_screen(ConfirmTyped(title, lines, word), done)
 
     @work(exclusive=True, group="orphans-act", exit_on_error=False)
-    async def run_quarantine(self, source: str, refs: list[str]) -> None:
+    async def run_quarantine(self, source: str, refs: list[str], max_share: float | None = None) -> None:
         db = await self.ctx.wait_db()
         svc = self._service(db)
         self._status(f"cleaning {len(refs)} item(s) of {source}…")
         try:
-            result = await db.run(lambda: svc.quarantine_source(source, dry_run=False, only=refs))
+            result = await db.run(lambda: svc.quarantine_source(source, dry_run=False, only=refs,
+                                                                max_share=max_share))
         except (UserError, OperationFailed) as exc:
             self.notify(str(exc), title="quarantine refused", severity="error", timeout=15)
             self._status(f"{source}: nothing was changed")
@@ -274,21 +373,30 @@ class OrphansScreen(DjtuiScreen):
             return
         batches = await db.run(lambda: self._service(db).quarantine().batches())
         table = self.query_one("#batches", DataTable)
+        keep = self._highlighted_batch()
         table.clear()
         for b in batches:
             d = b.to_json()
             table.add_row(d["batch"], d["created"], d["source"], str(d["items"]), human_size(d["bytes"]),
                           d["state"], key=b.batch_id)
+        if keep is not None and keep in table.rows:  # the cursor stays on the same batch across a reload
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+
+    def _highlighted_batch(self) -> str | None:
+        table = self.query_one("#batches", DataTable)
+        if not table.row_count:
+            return None
+        row = min(max(table.cursor_row, 0), table.row_count - 1)
+        return str(table.coordinate_to_cell_key((row, 0)).row_key.value)
 
     def action_restore(self) -> None:
         if self.ctx.readonly:
             self.notify("djtui is read-only: restore refused", severity="warning")
             return
-        table = self.query_one("#batches", DataTable)
-        if not table.row_count:
+        batch = self._highlighted_batch()
+        if batch is None:
             self.notify("the quarantine is empty", severity="information")
             return
-        batch = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
         def done(ok: bool | None) -> None:
             if ok:

@@ -23,3 +23,22 @@ def pause_between_items() -> None:
         time.sleep(float(value))
     except ValueError:
         return
+
+
+FIRST_FRAME_ENV = "DJTUI_TEST_EXIT_AFTER_FIRST_FRAME"
+
+
+def first_frame_report() -> str | None:
+    """Where to write the modules loaded at the app's first frame, then exit (tests only; unset: None).
+
+    The startup test runs the real app with ``$DJTUI_TEST_EXIT_AFTER_FIRST_FRAME=<file>``: right
+    after the first frame the app writes the names in ``sys.modules`` to that file, one a line,
+    and exits, so the test sees what the first frame paid for.
+    """
+    return os.environ.get(FIRST_FRAME_ENV) or None
+
+
+def write_loaded_modules(path: str) -> None:
+    import sys
+    from pathlib import Path
+    Path(path).write_text("\n".join(sorted(sys.modules)) + "\n")

@@ -73,6 +73,7 @@ def write_argv(lab: R3Lab, backup: Path) -> dict[str, list[str]]:
         "dbbackup run": ["--no-copy"],
         "dbbackup verify": [str(backup)],
         "dbbackup prune": ["--confirm", "PRUNE"],
+        "dbbackup restore": [str(backup), "--confirm", "RESTORE"],
         "maintenance tmp-clean": [],
         "maintenance run": ["--no-backup"],
         "audit ack": ["a1b2c3"],

@@ -103,6 +103,8 @@ def run_plan(ctx: Context) -> int:
         print(render_table(("table", "rows", "from"), [(c.table, c.rows, "; ".join(c.sources)) for c in counts],
                            align="lrl"))
         print(f"\n{plural(len(counts), 'table')}, {plural(sum(c.rows for c in counts), 'row')}")
+        for warning in result.warnings:
+            print(f"djtui: warning: {warning}", file=sys.stderr)
         for i, leaf in enumerate(leaves):
             if not result.counts.get(leaf.table):
                 print(f"djtui: warning: {leaf.label(i)} selects no rows: check its restriction", file=sys.stderr)

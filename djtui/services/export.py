@@ -80,16 +80,24 @@ def parse_leaf(text: str, *, where: str = "--leaf") -> Leaf:
     if not m:
         raise UserError(f"cannot read leaf {text!r}", where=where,
                         hint="write it as db.table:RESTRICTION, e.g. 'lab.session:subject_id = 3'")
-    restr = (m.group("restr") or "").strip()
     table = f"{m.group('db')}.{m.group('table')}"
+    return Leaf(table, parse_restriction(m.group("restr") or "", where=f"{where} {table}"))
+
+
+def parse_restriction(text: str, *, where: str) -> str:
+    """A leaf's restriction as the user writes it (``--leaf``'s part after ``:``, the screen's field):
+    a SQL condition, or a JSON object (or list of objects) of key values, made a SQL condition here.
+    The one parser of the CLI and the screen. Returns the SQL condition ('' for every row)."""
+    restr = text.strip()
     if restr.startswith(("{", "[")):
         try:
             keys = json.loads(restr)
         except ValueError as exc:
-            raise UserError(f"the key values of leaf {text!r} are not valid JSON: {exc}", where=where) from None
-        restr = keys_restriction(keys, where=f"{where} {table}")
-    check_restriction(restr, where=f"{where} {table}")
-    return Leaf(table, restr)
+            raise UserError(f"the key values {restr!r} are not valid JSON: {exc}", where=where,
+                            hint='write JSON key values as {"subject_id": 1}, or a SQL condition') from None
+        restr = keys_restriction(keys, where=where)
+    check_restriction(restr, where=where)
+    return restr
 
 
 def keys_restriction(keys: Any, *, where: str) -> str:
@@ -339,6 +347,7 @@ class ExportResult:
     plan: CascadePlan
     counts: dict[str, int] = field(default_factory=dict)
     rounds: int = 0
+    warnings: list[str] = field(default_factory=list)  # values the server coerced in a leaf's restriction
 
     def table_counts(self) -> list[TableCount]:
         out = []
@@ -558,6 +567,10 @@ class ExportSession:
                 self._exec(_time_limit_sql(self._mariadb, self.statement_timeout))
             try:
                 self._into(table, lambda: f"SELECT {cols} FROM {quote_table(table)}{where}")
+                if where:
+                    with self.conn.cursor() as cur:
+                        self.result.warnings += [f"{self.leaves[index].label(index)}: the server coerced a value "
+                                                 f"({w}); check the restriction" for w in coerced_values(cur)]
             finally:
                 if limited:
                     self._exec(_time_limit_sql(self._mariadb, 0))
@@ -891,6 +904,20 @@ def plan_export(db: Database, leaves: Iterable[Leaf], prefixes: Sequence[str] = 
         return session.run()
 
 
+def coerced_values(cur: Any) -> list[str]:
+    """The warnings of the statement just run: a value the server coerced instead of refusing
+    (``session_date > '2026-13-45'`` compares with a truncated value and matches every row:
+    "Truncated incorrect datetime value"). Duplicate keys that INSERT IGNORE skipped are not news."""
+    cur.execute("SHOW WARNINGS")
+    out = []
+    for row in cur.fetchall():
+        code, text = row[1], row[2]
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        if int(code) != 1062 and text not in out:
+            out.append(text)
+    return out
+
+
 def count_leaf(db: Database, leaf: Leaf, index: int = 0, *,
                statement_timeout: float | None = STATEMENT_TIMEOUT_S) -> int:
     """Rows a single restriction selects, run read-only and nonlocking (a plain SELECT), under the
@@ -912,10 +939,12 @@ class LeafCount:
     """
 
     def __init__(self, db: Database, leaf: Leaf, index: int = 0, *,
-                 statement_timeout: float | None = STATEMENT_TIMEOUT_S) -> None:
+                 statement_timeout: float | None = STATEMENT_TIMEOUT_S, label: str | None = None) -> None:
         self.db = db
         self.leaf = leaf
         self.index = index
+        self.label = label or leaf.label(index)  # how errors name it: "leaf 2 (...)", or the text being typed
+        self.warnings: list[str] = []  # what the server coerced (SHOW WARNINGS), e.g. an invalid date
         self.statement_timeout = statement_timeout
         self._lock = threading.Lock()
         self._conn_id: int | None = None
@@ -945,7 +974,8 @@ class LeafCount:
 
     def run(self) -> int:
         leaf, index, statement_timeout = self.leaf, self.index, self.statement_timeout
-        check_restriction(leaf.restriction, where=leaf.label(index))
+        label = self.label
+        check_restriction(leaf.restriction, where=label)
         where = f" WHERE ({leaf.restriction})" if leaf.restriction.strip() else ""
         if self.cancelled:
             raise CountCancelled()
@@ -967,11 +997,12 @@ class LeafCount:
                     if self.cancelled:
                         raise CountCancelled() from None
                     if exc.args and exc.args[0] in _TIMEOUT_ERRORS:
-                        raise timeout_failure(leaf.label(index), index, statement_timeout) from None
+                        raise timeout_failure(label, index, statement_timeout) from None
                     msg = exc.args[1] if len(exc.args) > 1 else str(exc)
-                    raise UserError(f"the restriction of {leaf.label(index)} fails: {msg}",
-                                    where=f"leaf {index + 1}") from None
+                    raise UserError(f"the restriction of {label} fails: {msg}",
+                                    where=f"leaf {index + 1}" if label == leaf.label(index) else None) from None
                 n = int(cur.fetchone()[0])
+                self.warnings = coerced_values(cur)
             if self.cancelled:
                 raise CountCancelled()
             return n

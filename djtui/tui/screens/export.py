@@ -24,8 +24,10 @@ from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
 from djtui.domain.cascade import Leaf, related_count, tree_children
+from djtui.domain.djnames import TableName, display_name, is_part, table_names
 from djtui.errors import OperationFailed, UserError
 from djtui.tui.screens.base import DjtuiScreen
+from djtui.tui.widgets.export_names import FittedName
 from djtui.tui.widgets.export_write import ExportWriteDialog, WriteChoice
 
 TREE_AUTO_NODES = 60  # nodes shown expanded when a table is picked; deeper ones expand on demand (Enter)
@@ -41,6 +43,31 @@ class _Branch:
     path: tuple[str, ...]  # the tables above it, from the picked one
 
 
+@dataclass(frozen=True)
+class _Check:
+    """What the server said about a restriction: its rows, or why not (``ok`` False)."""
+
+    msg: str
+    ok: bool
+    rows: int | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def warn(self) -> bool:
+        return self.ok and (self.rows == 0 or bool(self.warnings))
+
+    @classmethod
+    def counted(cls, rows: int, warnings: list[str]) -> _Check:
+        if warnings:
+            msg = (f"⚠ {rows} rows, but the server coerced a value instead of refusing it: "
+                   f"{'; '.join(warnings)}. Check the restriction")
+        elif rows == 0:
+            msg = "⚠ 0 rows match: Enter adds it anyway, and it exports nothing"
+        else:
+            msg = f"✓ {rows} rows"
+        return cls(msg, True, rows, tuple(warnings))
+
+
 class ExportScreen(DjtuiScreen):
     SCREEN_TITLE = "Export"
     AUTO_FOCUS = "#export-tables"  # not an Input: the number keys must still switch screens
@@ -52,7 +79,7 @@ class ExportScreen(DjtuiScreen):
     DEFAULT_CSS = """
     ExportScreen #export-cols { height: 1fr; }
     ExportScreen #export-left { width: 2fr; layout: horizontal; }
-    ExportScreen #export-pick { width: 1fr; min-width: 24; max-width: 40; }
+    ExportScreen #export-pick { width: 1fr; min-width: 24; max-width: 48; }
     ExportScreen #export-graph { width: 2fr; }
     ExportScreen #export-leaves-col { width: 1fr; min-width: 40; max-width: 64; }
     ExportScreen.-narrow #export-left { width: 1fr; min-width: 20; layout: vertical; }
@@ -70,7 +97,8 @@ class ExportScreen(DjtuiScreen):
     ExportScreen.show-files #export-files { display: block; }
     ExportScreen.show-files #export-file-problems { display: block; }
     ExportScreen .heading { text-style: bold; color: $accent; }
-    ExportScreen #export-restriction-status { height: 1; }
+    ExportScreen #export-restriction-status { height: auto; max-height: 5; }
+    ExportScreen #export-restriction-status.warn { color: $warning; }
     ExportScreen #export-restriction-status.bad { color: $error; }
     ExportScreen #export-restriction-status.good { color: $success; }
     ExportScreen #export-summary { height: auto; max-height: 4; }
@@ -87,6 +115,7 @@ class ExportScreen(DjtuiScreen):
         Binding("w", "write", "Write", id="export.write"),
         Binding("m", "save_graph", "Save graph", id="export.mermaid"),
         Binding("v", "verify_export", "Verify export", id="export.verify"),
+        Binding("i", "toggle_internal", "Internal tables", show=False, id="export.internal"),
     ]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -97,10 +126,15 @@ class ExportScreen(DjtuiScreen):
         self.plan_tables: tuple[str, ...] = ()
         self._check_timer: Timer | None = None
         self._known_bad: dict[Leaf, str] = {}  # server-checked restrictions that failed
-        self._known_good: set[Leaf] = set()  # ... and those that passed
+        self._known_good: dict[Leaf, _Check] = {}  # ... and those that passed
+        self._leaf_checks: dict[Leaf, _Check] = {}  # each leaf's own rows (the Leaves table's column)
         self.files: list = []  # the NeededFile list of the last count
         self.last_export: Path | None = None  # where `w` last wrote: `m` saves the graph next to it
         self.summary = ""
+        self._tree_seen: dict[str, set[str]] = {"up": set(), "down": set()}  # tables the tree shows already
+        self._tables: frozenset[str] = frozenset()
+        self.names: list[TableName] = []  # every table: class name, SQL name, internal or not
+        self.show_internal = False  # DataJoint's ~log, ~jobs, ~external_* tables: listed only on `i`
         # restriction checks: at most one runs on the server at a time (the gate); a newer one (or leaving
         # the screen) stops the one it supersedes there (LeafCount.cancel kills its connection)
         self._check_gate = threading.Lock()
@@ -132,7 +166,7 @@ class ExportScreen(DjtuiScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#export-leaves", DataTable).add_columns("#", "table", "restriction")
+        self.query_one("#export-leaves", DataTable).add_columns("#", "rows", "table", "restriction")
         self.query_one("#export-counts", DataTable).add_columns("rows", "table", "from")  # the number first
         self.query_one("#export-files", DataTable).add_columns("exists", "bytes", "store", "path", "table")
         self.query_one("#export-tree", Tree).guide_depth = 2  # deep ancestor chains keep their labels in view
@@ -192,18 +226,34 @@ class ExportScreen(DjtuiScreen):
 
     def _graph_loaded(self, graph: nx.MultiDiGraph) -> None:
         self.graph = graph
-        self._fill_tables("")
-        self._status(f"{graph.number_of_nodes()} tables, {graph.number_of_edges()} foreign keys; "
-                     "pick a table, type a restriction, Enter")
+        self.names = table_names(list(graph.nodes))
+        self._fill_tables(self.query_one("#export-search", Input).value)
+        internal = sum(1 for n in self.names if n.internal)
+        hidden = f" ({internal} internal ~ tables hidden: i lists them)" if internal else ""
+        self._status(f"{graph.number_of_nodes() - internal} tables{hidden}, {graph.number_of_edges()} foreign "
+                     "keys; pick a table, type a restriction, Enter")
 
     def _fill_tables(self, text: str) -> None:
+        """The tables by class name (``db.Class``, parts ``db.Master.Part``); a search matches the class
+        name or the SQL name. DataJoint's internal tables only when asked (``i``)."""
         if self.graph is None:
             return
         opts = self.query_one("#export-tables", OptionList)
+        keep = opts.highlighted_option.id if opts.highlighted_option is not None else None
         opts.clear_options()
-        needle = text.lower().strip()
-        names = sorted(t for t in self.graph.nodes if needle in t.lower())
-        opts.add_options([Option(Text(t), id=t) for t in names[:2000]])
+        found = [n for n in self.names if (self.show_internal or not n.internal) and n.matches(text)]
+        opts.add_options([Option(FittedName(n.shown, "italic" if n.internal else ""), id=n.full)
+                          for n in found[:2000]])
+        ids = [n.full for n in found[:2000]]
+        if keep in ids:
+            opts.highlighted = ids.index(keep)
+
+    def action_toggle_internal(self) -> None:
+        self.show_internal = not self.show_internal
+        self._fill_tables(self.query_one("#export-search", Input).value)
+        n = sum(1 for t in self.names if t.internal)
+        self.notify(f"{'listing' if self.show_internal else 'hiding'} {n} internal table{'' if n == 1 else 's'} "
+                    "(~log, ~jobs, ~external_…)", markup=False)
 
     def _status(self, text: str) -> None:
         self.query_one("#export-summary", Static).update(Text(text))
@@ -230,7 +280,10 @@ class ExportScreen(DjtuiScreen):
         assert self.graph is not None
         tree = self.query_one("#export-tree", Tree)
         tree.clear()
-        tree.root.set_label(Text(table))
+        shown = display_name(table)
+        tree.root.set_label(Text(shown if shown == table else f"{shown}  ({table})"))
+        self._tree_seen: dict[str, set[str]] = {"up": set(), "down": set()}
+        self._tables = frozenset(self.graph.nodes)
         heads = []
         for direction, name in (("up", "ancestors"), ("down", "descendants")):
             n = related_count(self.graph, table, direction)
@@ -252,17 +305,22 @@ class ExportScreen(DjtuiScreen):
             return 0
         edges = tree_children(self.graph, branch.table, branch.direction, branch.path)
         path = (*branch.path, branch.table)
+        seen = self._tree_seen.setdefault(branch.direction, set())
         for edge in edges[:TREE_MAX_CHILDREN]:
-            label = self._fk_label(edge.table, edge.fk.columns)
+            label = self._fk_label(edge.table, edge.fk.columns, is_part(edge.table, self._tables))
             more = (self.graph.in_degree(edge.table) if branch.direction == "up"
                     else self.graph.out_degree(edge.table))
             if edge.cycle:
                 label.append("  (cycle: already above)", style="italic")
                 node.add_leaf(label)
+            elif edge.table in seen:  # a repeat: its subtree is in the tree already, once is enough
+                label.append("  … (shown above)", style="italic")
+                node.add_leaf(label)
             elif more:
                 node.add(label, data=_Branch(branch.direction, edge.table, path), allow_expand=True)
             else:
                 node.add_leaf(label)
+            seen.add(edge.table)
         if len(edges) > TREE_MAX_CHILDREN:
             node.add_leaf(Text(f"… {len(edges) - TREE_MAX_CHILDREN} more foreign keys not shown", style="italic"))
         return min(len(edges), TREE_MAX_CHILDREN)
@@ -272,9 +330,17 @@ class ExportScreen(DjtuiScreen):
         self._fill_node(event.node)
 
     @staticmethod
-    def _fk_label(table: str, columns: tuple[tuple[str, str], ...]) -> Text:
+    def _fk_label(table: str, columns: tuple[tuple[str, str], ...], part: bool = False) -> Text:
+        """``db.Class`` (a part ``◆ db.Master.Part (part)``), then the renamed columns of the foreign key."""
         renamed = [f"{a}→{b}" for a, b in columns if a != b]
-        return Text(f"{table}  [{', '.join(renamed)}]" if renamed else table)  # Text: no markup in names
+        name = display_name(table)
+        label = Text("◆ " if part else "")  # Text: no markup in names
+        label.append(name)
+        if part:
+            label.append(" (part)", style="italic")
+        if renamed:
+            label.append(f"  [{', '.join(renamed)}]")
+        return label
 
     # -- restrictions and leaves -----------------------------------------------
 
@@ -282,30 +348,47 @@ class ExportScreen(DjtuiScreen):
     def _restriction_changed(self) -> None:
         self._check_restriction()
 
-    def _check_restriction(self) -> None:
-        from djtui.services.export import check_restriction
+    def _typed(self) -> tuple[Leaf | None, str]:
+        """The leaf the field holds now (its text through the CLI's parser), or None and why not."""
+        from djtui.services.export import parse_restriction
 
-        status = self.query_one("#export-restriction-status", Static)
-        text = self.query_one("#export-restriction", Input).value
         if self.selected is None:
-            self._mark(status, "pick a table first", False)
-            return
+            return None, "pick a table first"
         try:
-            check_restriction(text, where="restriction")
+            sql = parse_restriction(self.query_one("#export-restriction", Input).value, where="restriction")
         except UserError as exc:
-            self._mark(status, exc.what, False)
-            return
-        self._mark(status, "checking…", None)
+            return None, exc.what + (f" ({exc.hint})" if exc.hint else "")
+        return Leaf(self.selected, sql), ""
+
+    def _check_restriction(self) -> None:
+        status = self.query_one("#export-restriction-status", Static)
         if self._check_timer is not None:
             self._check_timer.stop()
-        self._check_timer = self.set_timer(0.4, lambda: self.check_on_server(Leaf(self.selected or "", text)))
+        if self.selected is not None and not self.query_one("#export-restriction", Input).value.strip():
+            # nothing typed: no count of the whole table (it read as the count of the leaf just added)
+            self._mark(status, "", None)
+            threading.Thread(target=self._cancel_typing_check, name="djtui-export-cancel", daemon=True).start()
+            return
+        leaf, problem = self._typed()
+        if leaf is None:
+            self._mark(status, problem, False)
+            return
+        self._mark(status, "checking…", None)
+        self._check_timer = self.set_timer(0.4, lambda: self.check_on_server(leaf))
 
-    def _mark(self, status: Static, text: str, ok: bool | None) -> None:
+    def _cancel_typing_check(self) -> None:
+        with self._checks_lock:
+            check, self._typing_check = self._typing_check, None
+        if check is not None:
+            check.cancel()
+
+    def _mark(self, status: Static, text: str, ok: bool | None, warn: bool = False) -> None:
         status.update(Text(text))
         status.set_class(ok is False, "bad")
-        status.set_class(ok is True, "good")
+        status.set_class(ok is True and not warn, "good")
+        status.set_class(ok is True and warn, "warn")
 
-    def _server_check(self, leaf: Leaf, *, typing: bool) -> tuple[str, bool] | None:
+    def _server_check(self, leaf: Leaf, *, typing: bool) -> _Check | None:
         """Count the restriction's rows on the server (runs in a worker thread); None: superseded.
 
         A newer check supersedes the as-you-type check before it (``typing``: this one is such a
@@ -314,8 +397,9 @@ class ExportScreen(DjtuiScreen):
         from djtui.services.export import CountCancelled, LeafCount
 
         if self.ctx.db is None:
-            return "cannot check: not connected to the database", False
-        check = LeafCount(self.ctx.db, leaf, statement_timeout=self.ctx.config.export.statement_timeout_s)
+            return _Check("cannot check: not connected to the database", False)
+        check = LeafCount(self.ctx.db, leaf, statement_timeout=self.ctx.config.export.statement_timeout_s,
+                          label=f"{display_name(leaf.table)}")
         with self._checks_lock:
             old, self._typing_check = self._typing_check, (check if typing else None)
             self._checks.add(check)
@@ -324,15 +408,15 @@ class ExportScreen(DjtuiScreen):
                 old.cancel()
             with self._check_gate:
                 n = check.run()
-            return f"✓ {n} rows", True
+            return _Check.counted(n, check.warnings)
         except CountCancelled:
             return None
-        except UserError as exc:
-            return exc.what, False
-        except OperationFailed as exc:  # the time limit: the first line names the leaf and the limit
-            return str(exc).splitlines()[0], False
+        except UserError as exc:  # the whole error, for the text typed
+            return _Check(exc.what + (f" ({exc.hint})" if exc.hint else ""), False)
+        except OperationFailed as exc:  # the time limit, and its hint
+            return _Check(" ".join(line.strip() for line in str(exc).splitlines()), False)
         except Exception as exc:
-            return f"cannot check: {exc}", False
+            return _Check(f"cannot check: {exc}", False)
         finally:
             with self._checks_lock:
                 self._checks.discard(check)
@@ -345,7 +429,7 @@ class ExportScreen(DjtuiScreen):
             return
         result = self._server_check(leaf, typing=True)
         if result is not None:
-            self.app.call_from_thread(self._checked, leaf, *result)
+            self.app.call_from_thread(self._checked, leaf, result)
 
     @work(thread=True, group="export-add", exit_on_error=False)
     def check_then_add(self, leaf: Leaf) -> None:
@@ -353,57 +437,65 @@ class ExportScreen(DjtuiScreen):
         result = self._server_check(leaf, typing=False)
         if result is None:
             return  # the screen was left: the field keeps the text, checked again on return
-        self.app.call_from_thread(self._checked, leaf, *result)
-        self.app.call_from_thread(self._add_checked, leaf, *result)
+        self.app.call_from_thread(self._checked, leaf, result)
+        self.app.call_from_thread(self._add_checked, leaf, result)
 
-    def _checked(self, leaf: Leaf, msg: str, ok: bool) -> None:
-        if ok:
-            self._known_good.add(leaf)
-        elif not msg.startswith("cannot check"):  # a lost connection is not the restriction's fault
-            self._known_bad[leaf] = msg
-        current = self.query_one("#export-restriction", Input).value
-        if leaf.table == self.selected and leaf.restriction == current:
-            self._mark(self.query_one("#export-restriction-status", Static), msg, ok)
+    def _checked(self, leaf: Leaf, result: _Check) -> None:
+        if result.ok:
+            self._known_good[leaf] = result
+        elif not result.msg.startswith("cannot check"):  # a lost connection is not the restriction's fault
+            self._known_bad[leaf] = result.msg
+        current, _ = self._typed()
+        if current == leaf and self.query_one("#export-restriction", Input).value.strip():
+            self._mark(self.query_one("#export-restriction-status", Static), result.msg, result.ok, result.warn)
 
     @on(Input.Submitted, "#export-restriction")
     def _add_leaf(self, event: Input.Submitted) -> None:
-        from djtui.services.export import check_restriction
-
         if self.selected is None:
             self.notify("pick a table first", severity="warning")
             return
-        try:
-            check_restriction(event.value, where="restriction")
-        except UserError as exc:
-            self.notify(exc.what, severity="error")
+        leaf, problem = self._typed()
+        if leaf is None:
+            self.notify(problem, severity="error", markup=False)
             return
-        leaf = Leaf(self.selected, event.value.strip())
         if leaf in self.leaves:
             self.notify("that leaf is already there", severity="warning")
             return
-        typed = Leaf(self.selected, event.value)  # as the as-you-type check saw it
-        bad = self._known_bad.get(typed) or self._known_bad.get(leaf)
+        bad = self._known_bad.get(leaf)
         if bad:
-            self.notify(f"not added: {bad}", severity="error")
+            self.notify(f"not added: {bad}", severity="error", markup=False)
             return
-        if typed in self._known_good or leaf in self._known_good:
-            self._add_checked(leaf, "", True)
+        good = self._known_good.get(leaf)
+        if good is not None:
+            self._add_checked(leaf, good)
             return
         if self._check_timer is not None:
             self._check_timer.stop()  # this check supersedes the pending one
         self._mark(self.query_one("#export-restriction-status", Static), "checking on the server…", None)
         self.check_then_add(leaf)
 
-    def _add_checked(self, leaf: Leaf, msg: str, ok: bool) -> None:
-        if not ok:
-            self.notify(f"not added: {msg}", severity="error")
+    def _add_checked(self, leaf: Leaf, result: _Check) -> None:
+        if not result.ok:
+            self.notify(f"not added: {result.msg}", severity="error", markup=False)
             return
         if leaf in self.leaves:
             return  # Enter pressed twice while the check ran
-        self.leaves.append(leaf)
+        self._add_leaves([leaf], {leaf: result})
+        if result.rows == 0:
+            self.notify(f"added leaf {len(self.leaves)}, but it matches 0 rows of {display_name(leaf.table)}: "
+                        "it exports nothing (x in the Leaves table removes it)", severity="warning", markup=False)
+        elif result.warnings:
+            self.notify(f"added leaf {len(self.leaves)}; {result.msg}", severity="warning", markup=False)
         field = self.query_one("#export-restriction", Input)
-        if self.selected == leaf.table and field.value.strip() == leaf.restriction:
+        current, _ = self._typed()
+        if current == leaf:
             field.value = ""
+
+    def _add_leaves(self, leaves: list[Leaf], checks: dict[Leaf, _Check]) -> None:
+        for leaf in leaves:
+            if leaf not in self.leaves:
+                self.leaves.append(leaf)
+        self._leaf_checks.update(checks)
         self._refresh_leaves()
 
     def action_remove_leaf(self) -> None:
@@ -422,7 +514,10 @@ class ExportScreen(DjtuiScreen):
         table = self.query_one("#export-leaves", DataTable)
         table.clear()
         for i, leaf in enumerate(self.leaves):
-            table.add_row(str(i + 1), Text(leaf.table), Text(leaf.restriction or "(all rows)"))
+            check = self._leaf_checks.get(leaf)
+            rows = Text("…" if check is None else str(check.rows),
+                        style="bold yellow" if check is not None and (check.rows == 0 or check.warnings) else "")
+            table.add_row(str(i + 1), rows, Text(display_name(leaf.table)), Text(leaf.restriction or "(all rows)"))
         self.recount()
 
     @work(thread=True, exclusive=True, group="export-count", exit_on_error=False)

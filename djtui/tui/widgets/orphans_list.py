@@ -7,6 +7,7 @@ cannot afford; this view keeps the items in a plain list and draws
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Sequence
 
@@ -89,6 +90,10 @@ class OrphanList(ScrollView, can_focus=True):
         self._now = time.time()
 
     def set_items(self, items: Sequence[OrphanItem]) -> None:
+        # A million items are long-lived: left to the cyclic collector, each full collection walks them all
+        # (0.4-0.8 s, freeing nothing) and lands in a keypress. Frozen, the collector skips them; the previous
+        # load is unfrozen first so what it left behind is collectable again rather than kept forever.
+        gc.unfreeze()
         self.items = items
         self.selected = set()
         self.cursor = 0
@@ -97,6 +102,7 @@ class OrphanList(ScrollView, can_focus=True):
         self.scroll_to(y=0, animate=False)
         self.refresh()
         self.post_message(self.SelectionChanged(0, 0))
+        gc.freeze()
 
     def selected_items(self) -> list[OrphanItem]:
         return [self.items[i] for i in sorted(self.selected)]

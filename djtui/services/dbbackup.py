@@ -616,6 +616,10 @@ class RestorePlan:
                     out.append(f"    not in the backup, left as they are: {', '.join(i.left_alone)}")
             else:
                 out.append(f"    {i.target} does not exist: it is created")
+            stores = sorted(t for t in i.tables if t.startswith("~external_"))
+            if stores and i.target != i.source:
+                out.append(f"    NOTE {', '.join(stores)}: store objects stay under {i.source}/ in the store; "
+                           f"DataJoint 0.14 looks for {i.target}'s blobs under {i.target}/, so they are not found")
         out.extend(self.foreign)
         return out
 

@@ -22,7 +22,9 @@ class RestoreOptions(ModalScreen["tuple[str | None, list[str] | None] | None"]):
         border: thick $warning; background: $surface; padding: 0 1;
     }
     RestoreOptions .title { text-style: bold; padding: 1 0 0 0; }
+    RestoreOptions #restore-holds { width: 1fr; max-height: 4; color: $text-muted; }
     RestoreOptions Input { margin: 0 0 1 0; }
+    RestoreOptions Input.-textual-compact { margin: 0; }
     RestoreOptions Horizontal { height: auto; align: right middle; }
     RestoreOptions Button { margin: 0 1; }
     """
@@ -47,6 +49,16 @@ class RestoreOptions(ModalScreen["tuple[str | None, list[str] | None] | None"]):
 
     def on_mount(self) -> None:
         self.query_one("#restore-prefix", Input).focus()
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """On a short terminal the fields and buttons lose their borders, so the buttons stay on screen."""
+        short = self.size.height < 30
+        for w in (*self.query(Input), *self.query(Button)):
+            w.compact = short
 
     def _result(self) -> tuple[str | None, list[str] | None]:
         prefix = self.query_one("#restore-prefix", Input).value.strip() or None

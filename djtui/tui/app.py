@@ -9,8 +9,9 @@ fix it, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,16 +26,10 @@ from textual.worker import Worker, WorkerState
 
 from djtui.config import Config
 from djtui.errors import READONLY_RULE, UserError
-from djtui.services import commandlog
+from djtui.services import commandlog, testhook
 from djtui.services.audit import AuditLog, describe
 from djtui.services.database import ConnectionSettings, Database, ServerInfo, resolve_connection
-from djtui.tui.screens.accounts import AccountsScreen
-from djtui.tui.screens.backups import BackupsScreen
 from djtui.tui.screens.base import DjtuiScreen
-from djtui.tui.screens.export import ExportScreen
-from djtui.tui.screens.orphans import OrphansScreen
-from djtui.tui.screens.status import SessionsScreen
-from djtui.tui.screens.transfers import TransfersScreen
 
 WATCH_EVERY_S = 1.0
 LONG_WAIT_S = 1.0  # a call waiting this long is a wait: the footer offers the Cancel-wait key
@@ -42,14 +37,52 @@ PROBE_AFTER_S = 3.0  # a call waiting this long makes the app ask whether the se
 PROBE_EVERY_S = 5.0
 PROBE_TIMEOUT_S = 3.0
 
-SCREENS: dict[str, tuple[str, type[DjtuiScreen]]] = {
-    "sessions": ("1", SessionsScreen),
-    "transfers": ("2", TransfersScreen),
-    "orphans": ("3", OrphansScreen),
-    "export": ("4", ExportScreen),
-    "accounts": ("5", AccountsScreen),
-    "backups": ("6", BackupsScreen),
+
+
+@dataclass(frozen=True)
+class ScreenEntry:
+    """One of the six screens: its key and title, and where its class lives (imported when first shown)."""
+
+    key: str
+    title: str
+    module: str
+    cls_name: str
+
+    def load(self) -> type[DjtuiScreen]:
+        return getattr(importlib.import_module(self.module), self.cls_name)
+
+
+# The first frame draws only the sessions screen: the others (and what they import: networkx for
+# Export, boto3 for the S3 orphans, ...) load when first shown, so start-up does not pay for them.
+SCREEN_TABLE: dict[str, ScreenEntry] = {
+    "sessions": ScreenEntry("1", "Sessions", "djtui.tui.screens.status", "SessionsScreen"),
+    "transfers": ScreenEntry("2", "Transfers", "djtui.tui.screens.transfers", "TransfersScreen"),
+    "orphans": ScreenEntry("3", "Orphans", "djtui.tui.screens.orphans", "OrphansScreen"),
+    "export": ScreenEntry("4", "Export", "djtui.tui.screens.export", "ExportScreen"),
+    "accounts": ScreenEntry("5", "Accounts", "djtui.tui.screens.accounts", "AccountsScreen"),
+    "backups": ScreenEntry("6", "Backups", "djtui.tui.screens.backups", "BackupsScreen"),
 }
+
+
+class _Screens(Mapping[str, tuple[str, type[DjtuiScreen]]]):
+    """name -> (key, screen class); reading a value imports that screen's module (tests, tools)."""
+
+    def __getitem__(self, name: str) -> tuple[str, type[DjtuiScreen]]:
+        entry = SCREEN_TABLE[name]
+        return entry.key, entry.load()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SCREEN_TABLE)
+
+    def __len__(self) -> int:
+        return len(SCREEN_TABLE)
+
+
+SCREENS: Mapping[str, tuple[str, type[DjtuiScreen]]] = _Screens()
+
+
+def _screen_factory(entry: ScreenEntry) -> Callable[[], Screen]:
+    return lambda: entry.load()()
 
 
 @dataclass
@@ -122,8 +155,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         lines = ["[b]djtui keys[/b]", ""]
-        for name, (key, cls) in SCREENS.items():
-            lines.append(f"  [b]{key}[/b]  {cls.SCREEN_TITLE} ({name})")
+        for name, entry in SCREEN_TABLE.items():
+            lines.append(f"  [b]{entry.key}[/b]  {entry.title} ({name})")
         lines += ["", "  [b]?[/b]  this help", "  [b]ctrl+p[/b]  command palette (every action)",
                   "  [b]L[/b]  command log: every SQL statement and command djtui ran",
                   "  [b]ctrl+x[/b]  cancel a wait for the database (offered while one runs)", "  [b]q[/b]  quit"]
@@ -201,13 +234,13 @@ class CommandLogScreen(Screen):
 class DjtuiApp(App[int]):
     CSS_PATH = str(Path(__file__).with_name("djtui.tcss"))
     TITLE = "djtui"
-    MODES = {name: cls for name, (_, cls) in SCREENS.items()}
+    MODES = {name: _screen_factory(entry) for name, entry in SCREEN_TABLE.items()}
     DEFAULT_MODE = "sessions"
     # every screen gets -short below 20 rows: djtui.tcss compacts dialogs for split panes over ssh
     VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]
     BINDINGS = [
-        *[Binding(key, f"switch_mode('{name}')", cls.SCREEN_TITLE, show=False, id=f"screen.{name}")
-          for name, (key, cls) in SCREENS.items()],
+        *[Binding(e.key, f"switch_mode('{name}')", e.title, show=False, id=f"screen.{name}")
+          for name, e in SCREEN_TABLE.items()],
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("L", "command_log", "Log", show=False, id="app.command_log"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -224,6 +257,9 @@ class DjtuiApp(App[int]):
         self.return_code_value = 0
 
     def on_mount(self) -> None:
+        report = testhook.first_frame_report()
+        if report:  # tests only: what the first frame imported, then exit before connecting
+            self.call_after_refresh(self._exit_after_first_frame, report)
         if self.ctx.readonly:
             self.sub_title = "read-only"
         self._report_interrupted()
@@ -232,6 +268,10 @@ class DjtuiApp(App[int]):
         self.set_interval(WATCH_EVERY_S, self._watch_database)
         if self._connect:
             self.call_after_refresh(self.connect_database)
+
+    def _exit_after_first_frame(self, report: str) -> None:
+        testhook.write_loaded_modules(report)
+        self.exit()
 
     # -- a database that does not answer -------------------------------------------------------
 
@@ -371,8 +411,8 @@ class DjtuiApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for name, (key, cls) in SCREENS.items():
-            yield SystemCommand(f"Go to {cls.SCREEN_TITLE}", f"switch to the {name} screen (key {key})",
+        for name, e in SCREEN_TABLE.items():
+            yield SystemCommand(f"Go to {e.title}", f"switch to the {name} screen (key {e.key})",
                                 lambda n=name: self.run_worker(self.switch_mode(n)))
         yield SystemCommand("Command log", "every SQL statement and command djtui ran", self.action_command_log)
         yield SystemCommand("Reconnect to the database", "connect again", self.connect_database)

@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     rs.add_argument("--as", dest="prefix", metavar="PREFIX",
                     help="restore each schema S as PREFIX+S (e.g. --as restored_)")
     rs.add_argument("--rename", action="append", metavar="S=NEW", help="restore schema S as NEW (repeatable)")
+    rs.add_argument("--no-safety-dump", action="store_true",
+                    help="do not dump the schemas about to be overwritten first (default: they are dumped to "
+                    "DIR/pre-restore/<stamp>, DIR being dbbackup.out_dir or the backup's folder)")
     rs.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     rs.add_argument("--confirm", metavar="TEXT",
                     help="confirm without a terminal: the text the plan asks for (RESTORE or OVERWRITE N SCHEMAS)")
@@ -211,27 +214,43 @@ def run_restore(ctx: Context) -> int:
     plan = dbbackup.plan_restore(ctx.db, a.backup, schemas=a.schema, prefix=a.prefix, renames=_renames(a.rename))
     if not plan.items:
         raise UserError(f"{a.backup} holds no schema dumps", where="BACKUP")
+    safety = None if a.no_safety_dump else _safety_dir(ctx, a.backup)
+    lines = plan.lines()
+    if plan.overwritten:
+        lines.append(f"first, the {len(plan.overwritten)} schema(s) overwritten are dumped as they are now to {safety}"
+                     if safety else "the overwritten schemas are NOT dumped first (--no-safety-dump)")
     if a.dry_run:
         if ctx.json:
             emit_json(_plan_json(plan, dry_run=True))
         else:
-            print("\n".join(plan.lines()))
+            print("\n".join(lines))
             print(f"dry run: nothing loaded; to restore, confirm with {plan.confirm_word!r}")
         return 0
     if not ctx.json:
-        print("\n".join(plan.lines()), flush=True)
+        print("\n".join(lines), flush=True)
     confirm_typed(plan.confirm_word, a.confirm, "Restore as planned above?")
     res = dbbackup.restore_backup(ctx.db, plan, ctx.config.state_dir, _audit(ctx), progress=_err,
-                                  db_user=_db_user(ctx))
+                                  db_user=_db_user(ctx),
+                                  safety_dir=safety)
     if ctx.json:
         emit_json({**_plan_json(plan, dry_run=False), "ok": res.ok, "problems": res.problems,
-                   "tables": res.tables_checked, "seconds": round(res.seconds, 2)})
+                   "tables": res.tables_checked, "seconds": round(res.seconds, 2),
+                   "safety_backup": str(res.safety_backup) if res.safety_backup else None})
     else:
+        if res.safety_backup:
+            print(f"the overwritten schemas as they were: {res.safety_backup}")
         for p in res.problems:
             print(f"MISMATCH {p}")
         print(f"{'restored' if res.ok else 'restored with MISMATCHES'}: {len(plan.items)} schema(s), "
               f"{res.tables_checked} table(s) checked against the manifest ({res.seconds:.1f} s)")
     return 0 if res.ok else 1
+
+
+def _safety_dir(ctx: Context, backup: Path) -> Path:
+    """Where the schemas about to be overwritten are dumped first: beside the backups, out of `list`'s way."""
+    from djtui.services.dbbackup import SAFETY_FOLDER
+
+    return Path(ctx.config.dbbackup.out_dir or Path(backup).resolve().parent) / SAFETY_FOLDER
 
 
 def _plan_json(plan, *, dry_run: bool) -> dict:

@@ -38,6 +38,7 @@ PARTIAL_PREFIX = ".partial-"
 MANIFEST = "manifest.json"
 VERIFIED = "verified.json"
 SERVER_FILE = "_server"
+SAFETY_FOLDER = "pre-restore"  # in out_dir: the schemas a restore overwrote, as they were
 
 Progress = Callable[[str], None]
 
@@ -799,6 +800,7 @@ class RestoreResult:
     problems: list[str] = field(default_factory=list)
     tables_checked: int = 0
     seconds: float = 0.0
+    safety_backup: Path | None = None  # the overwritten schemas as they were, when a safety dump was made
 
 
 def restore_lock_name(db: Database) -> str:
@@ -806,13 +808,18 @@ def restore_lock_name(db: Database) -> str:
 
 
 def restore_backup(db: Database, plan: RestorePlan, state_dir: Path, audit: Any, *,
-                   progress: Progress = _quiet, db_user: str | None = None) -> RestoreResult:
+                   progress: Progress = _quiet, db_user: str | None = None,
+                   safety_dir: Path | None = None) -> RestoreResult:
     """Load the plan's dumps into the server: locked, re-checked, hashes first, counts after, audited.
 
     At the moment of action the plan is made again and must overwrite exactly the schemas the
     confirmed plan named (else OperationFailed, nothing loaded). Every file's sha256 must match the
     manifest before the first one is loaded. After loading, each table's COUNT(*) (and CHECKSUM TABLE
     when the manifest has one) is compared with the manifest.
+
+    With ``safety_dir``, the schemas about to be overwritten are first dumped there (a normal djtui
+    backup, ``safety_dir/<stamp>``, restorable the same way): a restore that loads the wrong backup,
+    or fails half-way, loses nothing.
     """
     from djtui.services.locks import exclusive
 
@@ -835,9 +842,14 @@ def restore_backup(db: Database, plan: RestorePlan, state_dir: Path, audit: Any,
         progress(f"hashes: {len(plan.items)}/{len(plan.items)} match the manifest")
         tools = find_tools(prefer_zstd=False)
         rewrite = _renamer(plan.renames)
+        if safety_dir is not None and plan.overwritten:
+            progress(f"dumping the {len(plan.overwritten)} schema(s) about to be overwritten to {safety_dir}")
+            result.safety_backup = run_backup(db, Path(safety_dir), schemas=[i.target for i in plan.overwritten],
+                                              full_server=False).path
         with audit.action("dbbackup-restore", target=", ".join(i.target for i in plan.items), db_user=db_user,
                           backup=str(plan.backup), schemas={i.source: i.target for i in plan.items},
-                          overwrites={i.target: sum((i.current or {}).values()) for i in plan.overwritten}) as rec:
+                          overwrites={i.target: sum((i.current or {}).values()) for i in plan.overwritten},
+                          safety_backup=str(result.safety_backup) if result.safety_backup else None) as rec:
             with defaults_file(db.settings) as cnf:
                 for n, i in enumerate(plan.items, 1):
                     progress(f"[{n}/{len(plan.items)}] loading {i.file} into {i.target}")

@@ -189,10 +189,13 @@ async def test_restore_from_the_app_overwrites_after_typed_word(server, lab_sche
         assert dialog.expected == "OVERWRITE 1 SCHEMA"
         plan = "\n".join(dialog.lines)
         assert f"OVERWRITES {lab_schema}" in plan and "odd`name: 5 (now 1)" in plan
+        assert f"dumped as they are now to {tmp_path / 'backups' / 'pre-restore'}" in plan
         await _type(pilot, "OVERWRITE 1 SCHEMA")
         await pilot.press("enter")
         await _settle(app, pilot, lambda: "Restored" in _text(screen, "#backups-last"))
     assert rows() == before
+    (safety,) = (tmp_path / "backups" / "pre-restore").iterdir()  # what it overwrote, kept
+    assert json.loads((safety / "manifest.json").read_text())["schemas"][0]["tables"]["odd`name"] == 1
     log = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert [e["event"] for e in log if e["action"] == "dbbackup-restore"] == ["intent", "outcome"]
 

@@ -48,7 +48,11 @@ def two_schemas(lab_schema, admin_conn):
         cur.execute(f"CREATE TABLE `{b}`.session (id INT PRIMARY KEY, subject_id INT, note BLOB, "
                     f"FOREIGN KEY (subject_id) REFERENCES `{lab_schema}`.subject (id)) ENGINE=InnoDB")
         cur.executemany(f"INSERT INTO `{b}`.session VALUES (%s, %s, %s)",
-                        [(i, i % 37, bytes([i % 256]) * 3 + b"\n'`\0") for i in range(50)])
+                        [(i, i % 37, bytes([i % 256]) * 3 + b"\n'`\0") for i in range(45)])
+        # data that looks like the statements a rename rewrites: data is never rewritten
+        cur.executemany(f"INSERT INTO `{b}`.session VALUES (%s, %s, %s)",
+                        [(i, 0, f"`{lab_schema}`.subject {lab_schema}.subject\nUSE `{lab_schema}`;".encode())
+                         for i in range(45, 50)])
     admin_conn.commit()
     yield lab_schema, b
     admin_conn.rollback()
@@ -98,6 +102,12 @@ def test_restore_over_same_names_is_byte_identical(cli_config, two_schemas, back
     r = _djtui(cli_config, "dbbackup", "restore", str(backup), "--confirm", "OVERWRITE 2 SCHEMAS")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "OVERWRITES" in r.stdout and "later" in r.stdout and "restored: 2 schema(s)" in r.stdout
+    # what was overwritten was dumped first, outside what `dbbackup list` and prune see
+    (safety,) = (tmp_path / "backups" / "pre-restore").iterdir()
+    assert f"the overwritten schemas as they were: {safety}" in r.stdout
+    tables = {s["name"]: s["tables"] for s in json.loads((safety / "manifest.json").read_text())["schemas"]}
+    assert tables[a] == {"audit": 37, "later": 0, "odd`name": 2, "subject": 37}
+    assert [x.path for x in dbbackup.list_backups(tmp_path / "backups")] == [backup]
     assert server.password.reveal() not in r.stdout + r.stderr
     admin_conn.commit()  # a fresh snapshot
     after = {s: _rows(admin_conn, s) for s in (a, b)}

@@ -232,7 +232,13 @@ class BackupsScreen(DjtuiScreen):
             n = len(plan.overwritten)
             title = (f"Restore {target.name}: OVERWRITES {n} schema(s)" if n
                      else f"Restore {target.name} into {len(plan.items)} new schema(s)")
-            ok = await self.app.push_screen_wait(ConfirmTyped(title, plan.lines(), plan.confirm_word))
+            assert self.out_dir is not None
+            safety = self.out_dir / dbbackup.SAFETY_FOLDER
+            lines = plan.lines()
+            if plan.overwritten:
+                lines.append(f"first, the {len(plan.overwritten)} schema(s) overwritten are dumped as they are now "
+                             f"to {safety}")
+            ok = await self.app.push_screen_wait(ConfirmTyped(title, lines, plan.confirm_word))
             if not ok:
                 self._last("Restore cancelled: nothing loaded")
                 return
@@ -240,11 +246,13 @@ class BackupsScreen(DjtuiScreen):
             bar.display = True
             bar.update(total=len(plan.items), progress=0)
             res = await self._in_thread(dbbackup.restore_backup, db, plan, self.ctx.config.state_dir,
-                                        self.ctx.audit, progress=self._progress, db_user=db.settings.user)
+                                        self.ctx.audit, progress=self._progress, db_user=db.settings.user,
+                                        safety_dir=safety)
             where = ", ".join(i.target for i in plan.items)
+            kept = f"; what they overwrote is in {res.safety_backup}" if res.safety_backup else ""
             if res.ok:
                 self._last(f"[green]Restored[/] {target.name} into {where}: {res.tables_checked} table(s) match "
-                           f"the manifest ({res.seconds:.1f} s)")
+                           f"the manifest ({res.seconds:.1f} s){kept}")
                 self.notify(f"restored {target.name}")
             else:
                 shown = "\n".join(f"  {p}" for p in res.problems[:5])

@@ -211,3 +211,28 @@ def test_restore_rechecks_the_plan_and_is_locked(server, two_schemas, backup, ad
             dbbackup.restore_backup(db, plan, tmp_path / "state", AuditLog(tmp_path / "a.jsonl"))
     finally:
         db.close()
+
+
+def test_restore_compares_checksum_table_where_the_manifest_has_it(server, two_schemas, backup, admin_conn, tmp_path):
+    """A manifest that carries CHECKSUM TABLE values gets them compared after the load (right ones pass)."""
+    from djtui.services.audit import AuditLog
+
+    a, _b = two_schemas
+    with admin_conn.cursor() as cur:
+        cur.execute(f"CHECKSUM TABLE `{a}`.subject EXTENDED")
+        right = int(cur.fetchone()[1])
+    mpath = backup / "manifest.json"
+    mf = json.loads(mpath.read_text())
+    entry = next(s for s in mf["schemas"] if s["name"] == a)
+    db = Database(server.settings)
+    try:
+        for value, ok in ((right, True), (right + 1, False)):
+            entry["checksums"] = {"subject": value}
+            mpath.write_text(json.dumps(mf))
+            new = f"{a}_c{int(ok)}"
+            plan = dbbackup.plan_restore(db, backup, schemas=[a], renames={a: new})
+            res = dbbackup.restore_backup(db, plan, tmp_path / "state", AuditLog(tmp_path / "a.jsonl"))
+            assert res.ok is ok, res.problems
+            assert ok or res.problems == [f"{new}.subject: CHECKSUM TABLE differs from the manifest"]
+    finally:
+        db.close()

@@ -206,3 +206,58 @@ async def test_a_value_the_server_coerced_is_said(server, admin_conn, schema, tm
         status = await _type(screen, pilot, app, "session_date > '2026-13-45'")
         text = str(status.render())
         assert status.has_class("warn") and "coerced" in text and "2026-13-45" in text, text
+
+
+async def test_leaves_from_a_papers_export_log_or_a_leaves_file(server, admin_conn, schema, tmp_path):
+    """`l` opens a dialog: a paper of Spyglass's export log, or a leaves file, read by the CLI's services."""
+    import json
+
+    from djtui.tui.widgets.export_load import ExportLoadDialog
+
+    _lab(admin_conn, schema)
+    log = f"{schema}_usage"
+    with admin_conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{log}`")
+        cur.execute(f"CREATE TABLE `{log}`.`export_selection` (export_id int NOT NULL, paper_id varchar(32), "
+                    "analysis_id varchar(32), PRIMARY KEY (export_id))")
+        cur.execute(f"CREATE TABLE `{log}`.`export_selection__table` (export_id int NOT NULL, table_id int NOT NULL,"
+                    f" table_name varchar(128), restriction mediumblob, PRIMARY KEY (export_id, table_id), "
+                    f"FOREIGN KEY (export_id) REFERENCES `{log}`.`export_selection` (export_id))")
+        cur.execute(f"INSERT INTO `{log}`.`export_selection` VALUES (1, 'p1', 'fig1')")
+        cur.executemany(f"INSERT INTO `{log}`.`export_selection__table` VALUES (%s, %s, %s, %s)", [
+            (1, 1, f"`{schema}`.`__l_f_p_band`", b"session_id = 1"),
+            (1, 2, f"`{schema}`.`_electrode`", b"electrode_id = 7")])
+    admin_conn.commit()
+    leaves_file = tmp_path / "leaves.json"
+    leaves_file.write_text(json.dumps({"leaves": [{"table": f"{schema}.session", "restriction": "session_id = 2"}]}))
+    app = _app(server, tmp_path, schema)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_export(app, pilot)
+        notes: list[tuple[str, str]] = []
+        app.notify = lambda message, **kw: notes.append((str(message), kw.get("severity", "")))  # type: ignore
+        screen.query_one("#export-tables", OptionList).focus()
+        await pilot.press("l")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ExportLoadDialog)
+        for wid in ("#load-paper", "#load-file", "#load-ok"):
+            w = dialog.query_one(wid)
+            assert w.region.bottom <= 24 and w.region.right <= 80 and w.region.width > 0, wid
+        dialog.query_one("#load-paper", Input).value = "p1"
+        dialog.query_one("#load-log", Input).value = log
+        await pilot.click("#load-ok")
+        await _settle(app, pilot)
+        assert app.screen is screen
+        assert [(lf.table, lf.restriction) for lf in screen.leaves] == [
+            (f"{schema}.__l_f_p_band", "session_id = 1"), (f"{schema}._electrode", "electrode_id = 7")]
+        table = screen.query_one("#export-leaves", DataTable)
+        assert [str(table.get_row_at(i)[1]) for i in range(2)] == ["1", "0"]
+        assert any("loaded 2 leaves from paper p1; 1 matches 0 rows" in m for m, _ in notes), notes
+        await pilot.press("l")
+        await pilot.pause()
+        app.screen.query_one("#load-file", Input).value = str(leaves_file)
+        await pilot.click("#load-ok")
+        await _settle(app, pilot)
+        assert [lf.table for lf in screen.leaves][-1] == f"{schema}.session" and len(screen.leaves) == 3
+        counts = screen.query_one("#export-counts", DataTable)
+        assert {str(counts.get_row_at(i)[1]) for i in range(counts.row_count)} >= {f"{schema}.session"}

@@ -27,6 +27,7 @@ from djtui.domain.cascade import Leaf, related_count, tree_children
 from djtui.domain.djnames import TableName, display_name, is_part, table_names
 from djtui.errors import OperationFailed, UserError
 from djtui.tui.screens.base import DjtuiScreen
+from djtui.tui.widgets.export_load import ExportLoadDialog, LoadChoice
 from djtui.tui.widgets.export_names import FittedName
 from djtui.tui.widgets.export_write import ExportWriteDialog, WriteChoice
 
@@ -115,6 +116,7 @@ class ExportScreen(DjtuiScreen):
         Binding("w", "write", "Write", id="export.write"),
         Binding("m", "save_graph", "Save graph", id="export.mermaid"),
         Binding("v", "verify_export", "Verify export", id="export.verify"),
+        Binding("l", "load_leaves", "Load leaves", show=False, id="export.load"),
         Binding("i", "toggle_internal", "Internal tables", show=False, id="export.internal"),
     ]
 
@@ -497,6 +499,64 @@ class ExportScreen(DjtuiScreen):
                 self.leaves.append(leaf)
         self._leaf_checks.update(checks)
         self._refresh_leaves()
+
+    # -- leaves from a paper's export log or a leaves file (the CLI's --paper / --leaves) ----------
+
+    def action_load_leaves(self) -> None:
+        if self.graph is None:
+            self.notify("the graph is still loading", severity="warning")
+            return
+        self.app.push_screen(ExportLoadDialog(), self._load_chosen)
+
+    def _load_chosen(self, choice: LoadChoice | None) -> None:
+        if choice is not None:
+            self.load_leaves(choice)
+
+    @work(thread=True, exclusive=True, group="export-load", exit_on_error=False)
+    def load_leaves(self, choice: LoadChoice) -> None:
+        """The CLI's services read the leaves; each is counted as a typed one is (its own rows)."""
+        from djtui.services.export import LeafCount, paper_leaves
+
+        source = str(choice.file) if choice.file is not None else f"paper {choice.paper}"
+        try:
+            if choice.file is not None:
+                from djtui.recording import read_leaves
+                leaves = read_leaves(choice.file)
+            else:
+                leaves = paper_leaves(self.ctx.db, choice.paper, choice.analysis, choice.export_log)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, f"cannot load leaves: {exc.render()}", severity="error",
+                                      markup=False)
+            return
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"cannot load leaves from {source}: {exc}", severity="error",
+                                      markup=False)
+            return
+        graph = self.graph
+        unknown = [lf for lf in leaves if graph is None or lf.table not in graph]
+        known = [lf for lf in leaves if lf not in unknown]
+        checks: dict[Leaf, _Check] = {}
+        for n, leaf in enumerate(known):
+            count = LeafCount(self.ctx.db, leaf, n, statement_timeout=self.ctx.config.export.statement_timeout_s)
+            try:
+                checks[leaf] = _Check.counted(count.run(), count.warnings)
+            except (UserError, OperationFailed) as exc:
+                checks[leaf] = _Check(str(exc), False)
+        self.app.call_from_thread(self._loaded, source, known, unknown, checks)
+
+    def _loaded(self, source: str, known: list[Leaf], unknown: list[Leaf], checks: dict[Leaf, _Check]) -> None:
+        bad = [lf for lf in known if not checks[lf].ok]
+        good = [lf for lf in known if checks[lf].ok and lf not in self.leaves]
+        self._add_leaves(good, {lf: checks[lf] for lf in good})
+        empty = [lf for lf in good if checks[lf].rows == 0]
+        text = f"loaded {len(good)} lea{'f' if len(good) == 1 else 'ves'} from {source}"
+        if empty:
+            text += f"; {len(empty)} match{'es' if len(empty) == 1 else ''} 0 rows"
+        problems = [f"{lf.table}: not in the loaded graph (schema prefixes?)" for lf in unknown]
+        problems += [f"{lf.table}: {checks[lf].msg}" for lf in bad]
+        if problems:
+            text += "; not loaded: " + "; ".join(problems)
+        self.notify(text, severity="warning" if problems or empty else "information", timeout=15, markup=False)
 
     def action_remove_leaf(self) -> None:
         table = self.query_one("#export-leaves", DataTable)

@@ -13,6 +13,7 @@ import argparse
 import math
 import os
 import pty
+import resource
 import select
 import shutil
 import statistics
@@ -25,12 +26,18 @@ from pathlib import Path
 TARGET_S = 0.3
 
 
-def first_frame(cmd: list[str], marker: bytes, timeout: float = 20.0) -> float:
+def first_frame(cmd: list[str], marker: bytes, timeout: float = 20.0) -> tuple[float, float]:
+    """Wall seconds from exec to the marker on the terminal, and the CPU seconds the child used until then.
+
+    CPU time (user+sys, the child is killed at the marker) is steadier than wall time on a busy machine.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     pid, fd = pty.fork()
     if pid == 0:  # child
         os.environ.update({"TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
         os.execvp(cmd[0], cmd)
     start = time.perf_counter()
+    wall = None
     buf = b""
     try:
         while time.perf_counter() - start < timeout:
@@ -42,12 +49,16 @@ def first_frame(cmd: list[str], marker: bytes, timeout: float = 20.0) -> float:
                     break
                 buf += chunk
                 if marker in buf:
-                    return time.perf_counter() - start
-        raise RuntimeError(f"no first frame within {timeout} s; output: {buf[-400:]!r}")
+                    wall = time.perf_counter() - start
+                    break
+        if wall is None:
+            raise RuntimeError(f"no first frame within {timeout} s; output: {buf[-400:]!r}")
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
         os.close(fd)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def timed(cmd: list[str]) -> float:
@@ -82,10 +93,13 @@ def main(argv: list[str]) -> int:
                                  f"  use_datajoint_config: false\nstate_dir: {tmp}/state\n")
         djtui = [sys.executable, "-m", "djtui", "--config", cfg]
         frames: list[float] = []
+        cpu: list[float] = []
         python: list[float] = []
         helps: list[float] = []
         for _ in range(args.runs):  # interleaved, so a busy moment on a shared machine hits every row alike
-            frames.append(first_frame(djtui, b"config:"))
+            wall, used = first_frame(djtui, b"config:")
+            frames.append(wall)
+            cpu.append(used)
             python.append(timed([sys.executable, "-c", "pass"]))
             helps.append(timed([sys.executable, "-m", "djtui", "--help"]))
         dj = [timed([sys.executable, "-c", "import datajoint"]) for _ in range(3)]
@@ -95,6 +109,7 @@ def main(argv: list[str]) -> int:
     f, d = statistics.median(frames), statistics.median(dj)
     print(f"{'what (seconds)':<44}{'median':>9}{'p99':>9}{'max':>9}{'min':>9}{'runs':>6}")
     print(row("djtui start -> first frame", frames))
+    print(row("  the same, CPU seconds (user+sys)", cpu))
     print(row("djtui --help", helps))
     print(row("python -c pass (interpreter floor)", python))
     print(row("python -c import datajoint (per shell query)", dj))

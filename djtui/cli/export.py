@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def leaves_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--leaf", action="append", default=[], metavar="DB.TABLE:RESTRICTION",
-                       help="a table and a SQL condition (or JSON key values); repeat for more leaves")
+                       help="a table (SQL name, or DataJoint class: common_ephys.LFPBand, db.Master.Part) and a "
+                            "SQL condition (or JSON key values); repeat for more leaves")
         q.add_argument("--leaves", metavar="FILE", help="leaves recorded with djtui.record_export (JSON)")
         q.add_argument("--paper", metavar="ID", help="leaves Spyglass logged for this paper (export_selection)")
         q.add_argument("--analysis", metavar="ID", help="with --paper: only this analysis")
@@ -91,11 +92,13 @@ def _timeout(ctx: Context) -> float:
 
 
 def run_plan(ctx: Context) -> int:
-    from djtui.services.export import plan_export
+    from djtui.services.export import load_graph, plan_export, resolve_leaf_tables
 
     timeout = _timeout(ctx)
     leaves = _leaves(ctx)
-    result = plan_export(ctx.db, leaves, _prefixes(ctx), statement_timeout=timeout)
+    graph = load_graph(ctx.db, _prefixes(ctx))
+    leaves = resolve_leaf_tables(leaves, graph)
+    result = plan_export(ctx.db, leaves, graph=graph, statement_timeout=timeout)
     counts = result.table_counts()
     if ctx.json:
         emit_json([c.to_json() for c in counts])
@@ -112,7 +115,7 @@ def run_plan(ctx: Context) -> int:
 
 
 def run_write(ctx: Context) -> int:
-    from djtui.services.export import load_graph
+    from djtui.services.export import load_graph, resolve_leaf_tables
     from djtui.services.export_writers import export_sql
 
     cfg = ctx.config.export
@@ -126,6 +129,7 @@ def run_write(ctx: Context) -> int:
     timeout = _timeout(ctx)
     leaves = _leaves(ctx)
     graph = load_graph(ctx.db, _prefixes(ctx))
+    leaves = resolve_leaf_tables(leaves, graph)
     manifest = export_sql(ctx.db, graph, leaves, out, strip=strip, batch_rows=cfg.insert_batch_rows,
                           fmt=ctx.args.format, statement_timeout=timeout, stores=ctx.config.stores,
                           progress=None if ctx.json else (lambda t, n: print(f"  {t}: {n} rows", file=sys.stderr)))
@@ -150,11 +154,12 @@ def run_write(ctx: Context) -> int:
 
 
 def run_files(ctx: Context) -> int:
-    from djtui.services.export import ExportSession, load_graph, needed_files, problem_notes
+    from djtui.services.export import ExportSession, load_graph, needed_files, problem_notes, resolve_leaf_tables
 
     timeout = _timeout(ctx)
     leaves = _leaves(ctx)
     graph = load_graph(ctx.db, _prefixes(ctx))
+    leaves = resolve_leaf_tables(leaves, graph)
     with ExportSession(ctx.db, graph, leaves, statement_timeout=timeout) as session:
         session.run()
         found = needed_files(session, ctx.config.stores)

@@ -100,6 +100,22 @@ def parse_restriction(text: str, *, where: str) -> str:
     return restr
 
 
+def resolve_leaf_tables(leaves: list[Leaf], graph: nx.MultiDiGraph) -> list[Leaf]:
+    """Leaves named by DataJoint class (``common_ephys.LFPBand``, ``common_device.Probe.Electrode``) get
+    their SQL table (``common_ephys.__l_f_p_band``); SQL names stay. An unknown name is left for the
+    cascade to refuse."""
+    from djtui.domain.djnames import display_name
+
+    by_class: dict[str, list[str]] = {}
+    for t in graph.nodes:
+        by_class.setdefault(display_name(t), []).append(t)
+    out = []
+    for leaf in leaves:
+        found = by_class.get(leaf.table, []) if leaf.table not in graph else []
+        out.append(Leaf(found[0], leaf.restriction) if len(found) == 1 else leaf)
+    return out
+
+
 def keys_restriction(keys: Any, *, where: str) -> str:
     """Key values as a SQL condition with every value a literal: a list of objects means OR, a list
     of values for one attribute means IN."""

@@ -22,7 +22,8 @@ def test_class_name_leaves_and_coerced_values(server, admin_conn, schema, tmp_pa
     cfg.write_text(config_text(server, tmp_path))
     cfg.chmod(0o600)
     by_class = _plan(cfg, schema, f'{schema}.Probe.Electrode:{{"electrode_id": 1}}', f"{schema}.LFPBand:session_id = 2")
-    by_sql = _plan(cfg, schema, f"{schema}.probe__electrode:(`electrode_id` = 1)", f"{schema}.__l_f_p_band:session_id = 2")
+    by_sql = _plan(cfg, schema, f"{schema}.probe__electrode:(`electrode_id` = 1)",
+                   f"{schema}.__l_f_p_band:session_id = 2")
     assert by_class.returncode == 0, by_class.stderr
     assert by_class.stdout == by_sql.stdout and f"{schema}.__l_f_p_band" in by_class.stdout
     run = subprocess.run([sys.executable, "-m", "djtui", "--config", str(cfg), "export", "plan", "--prefix", schema,

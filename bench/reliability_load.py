@@ -1,9 +1,12 @@
 """Keypress-to-repaint under load: 50k sessions, 1M orphans, 8 verify jobs, a 500-table graph.
 
-The real app runs headless (Textual's test driver) on a private server; each case waits until its
-screen holds its data, then presses keys and times each press from the key until the next frame the
-app hands to its driver (a hook on ``App._display``, as in bench/sessions_screen.py; the driver's own
-idle waits are not counted). Target: median under 100 ms for each case (issue #7, Load).
+The real app runs headless (Textual's test driver) on a private server; each case runs in a fresh
+Python process (so no case pays for the garbage of the one before), waits until its screen holds its
+data, then presses keys and times each press from the key until the next frame the app hands to its
+driver (a hook on ``App._display``, as in bench/sessions_screen.py; the driver's own idle waits are not
+counted). A press that produces no frame within 1 s is counted and reported, not dropped. Each case
+reports median, p99 and maximum. Targets: median and maximum under 100 ms for each case (issue #7,
+Load; issue #17: maxima under 100 ms with 50,000 sessions loaded).
 
     python -m bench reliability_load [--sessions 50000] [--orphans 1000000] [--tables 500] [--presses 60]
                                      [--only sessions,orphans,transfers,export]
@@ -13,11 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -30,6 +37,8 @@ CASES = ("sessions", "orphans", "transfers", "export")
 class Frames:
     """Time stamps of the frames the app hands to its (headless) driver."""
 
+    NO_FRAME_WAIT = 1.0  # a press whose frame has not come after this long is counted as "no frame"
+
     def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
         self.stamps: list[float] = []
         original = app._display
@@ -41,20 +50,30 @@ class Frames:
 
         app._display = spy
         self.by_key: list[tuple[str, float]] = []
+        self.no_frame: list[str] = []
 
     async def press(self, pilot, key: str) -> float | None:  # type: ignore[no-untyped-def]
         t = time.perf_counter()
         await pilot.press(key)
         await pilot.pause()
-        after = [s for s in self.stamps if s > t]
-        if not after:
+        deadline = time.perf_counter() + self.NO_FRAME_WAIT
+        while not (self.stamps and self.stamps[-1] > t) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.005)
+        after = next((s for s in self.stamps if s > t), None)
+        if after is None:
+            self.no_frame.append(key)
             return None
-        self.by_key.append((key, after[0] - t))
-        return after[0] - t
+        self.by_key.append((key, after - t))
+        return after - t
 
     def slowest(self, n: int = 3) -> str:
         worst = sorted(self.by_key, key=lambda kv: -kv[1])[:n]
         return ", ".join(f"{k} {v * 1000:.0f}" for k, v in worst)
+
+    def note(self) -> str:
+        missing = f"{len(self.no_frame)} presses without a frame ({', '.join(sorted(set(self.no_frame)))})" \
+            if self.no_frame else "every press produced a frame"
+        return f"{missing}; slowest ms: {self.slowest()}"
 
 
 async def press_all(frames: Frames, pilot, keys: list[str]) -> list[float]:  # type: ignore[no-untyped-def]
@@ -74,11 +93,22 @@ async def until(cond: Callable[[], bool], timeout: float, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-def browse_keys(n: int) -> list[str]:
+def browse_keys(n: int, end: str = "end", home: str = "home") -> list[str]:
+    """down x9, pagedown, down x9, end, home, ...: every press moves the cursor, so each one repaints.
+
+    A DataTable (the Sessions screen) goes to its last/first row with ctrl+end/ctrl+home; its end/home scroll
+    sideways, which moves nothing in a table as narrow as the screen (and so draws no frame).
+    """
     keys = []
     for i in range(n):
-        keys.append("pagedown" if i % 10 == 9 else ("end" if i % 20 == 19 else "down"))
-    keys[n // 2] = "home"
+        if i % 20 == 19:
+            keys.append(end)
+        elif i % 20 == 0 and i:
+            keys.append(home)  # back from the end (a down there would move nothing)
+        elif i % 10 == 9:
+            keys.append("pagedown")
+        else:
+            keys.append("down")
     return keys
 
 
@@ -100,13 +130,13 @@ async def case_sessions(cfg_path: Path, presses: int) -> tuple[list[float], str]
         loaded = time.perf_counter() - t0
         rows = screen.query_one(DataTable).row_count
         frames = Frames(app)
-        lat = await press_all(frames, pilot, browse_keys(presses))
+        lat = await press_all(frames, pilot, browse_keys(presses, "ctrl+end", "ctrl+home"))
         # typing in the filter narrows 50k rows: each key re-filters
         await pilot.press("slash")
         lat_f = await press_all(frames, pilot, list("p12"))
         await pilot.press("escape")
-    return lat + lat_f, (f"{rows} rows, loaded in {loaded:.1f} s; keys: down/pagedown/end/home, then filter "
-                         f"'p12'; slowest ms: {frames.slowest()}")
+    return lat + lat_f, (f"{rows} rows, loaded in {loaded:.1f} s; keys: down/pagedown/ctrl+end/ctrl+home, then filter "
+                         f"'p12'; {frames.note()}")
 
 
 async def case_orphans(cfg_path: Path, n: int, presses: int) -> tuple[list[float], str]:
@@ -131,7 +161,7 @@ async def case_orphans(cfg_path: Path, n: int, presses: int) -> tuple[list[float
         keys = browse_keys(presses) + ["space"] * 5
         lat = await press_all(frames, pilot, keys)
     return lat, (f"{n} items in the screen's OrphanList, first paint {first:.2f} s; down/pagedown/end/home/space; "
-                 f"slowest ms: {frames.slowest()}")
+                 f"{frames.note()}")
 
 
 async def case_transfers(cfg_path: Path, manifest: list[dict], presses: int) -> tuple[list[float], str]:
@@ -148,29 +178,40 @@ async def case_transfers(cfg_path: Path, manifest: list[dict], presses: int) -> 
         q = get_job_queue(app.ctx)
         dest = q.service.destinations[0].name
         full = [m for m in manifest if m["backup"] == "full"][:8]
-        jobs = [q.submit("verify", session_key(m["participant_id"], m["session_date"]), dest, checksum=True)
-                for m in full]
-        await until(lambda: any(j.state == "running" for j in jobs), 60, "a running job")
+        jobs: list = []
+
+        def running() -> bool:
+            return any(j.state == "running" for j in jobs)
+
+        async def keep_one_running() -> None:
+            """Every press falls while a job runs: when the batch is done, the next batch goes in."""
+            if not any(j.active for j in jobs):
+                jobs.extend(q.submit("verify", session_key(m["participant_id"], m["session_date"]), dest,
+                                     checksum=True) for m in full)
+            await until(running, 60, "a running job")
+
+        await keep_one_running()
         frames = Frames(app)
         lat = []
-        busy_presses = 0
-        for i in range(max(presses, 400)):
-            k = "down" if i % 2 == 0 else "up"
-            active = any(j.active for j in jobs)
-            if not active and i >= presses:
-                break
-            v = await frames.press(pilot, k)
-            if v is not None and active:
+        busy_start = busy_presses = 0
+        for i in range(presses):
+            await keep_one_running()
+            busy_start += running()
+            v = await frames.press(pilot, "down" if i % 2 == 0 else "up")
+            if v is not None:
                 lat.append(v)
-                busy_presses += 1
+                busy_presses += running()  # still running when its frame came: the press fell inside a job
             await asyncio.sleep(0.03)
         done = sum(j.state == "done" for j in jobs)
+        failed = [j.message for j in jobs if j.state == "failed"]
         for j in jobs:
             q.cancel(j)
         await q.wait(jobs)
-    return lat, (f"8 verify jobs (checksum) of {full[0]['files'] if full else '?'} files each submitted; "
-                 f"{busy_presses} presses while jobs ran, {done} done at the end (the queue runs one at a time); "
-                 f"slowest ms: {frames.slowest()}")
+    return lat, (f"verify jobs (checksum) of {full[0]['files'] if full else '?'} files each, 8 at a time; "
+                 f"{busy_start} of {presses} presses began while a job ran, {busy_presses} still ran at the frame, "
+                 f" {len(jobs)} jobs submitted, {done} done"
+                 f"{f', {len(failed)} failed ({failed[0]})' if failed else ''} (the queue runs one at a time); "
+                 f"{frames.note()}")
 
 
 async def case_export(cfg_path: Path, presses: int) -> tuple[list[float], str]:
@@ -195,7 +236,7 @@ async def case_export(cfg_path: Path, presses: int) -> tuple[list[float], str]:
         await pilot.press("slash")
         lat += await press_all(frames, pilot, list("t01"))
     return lat, (f"{nodes} tables, {screen.graph.number_of_edges()} foreign keys; moving through the table list "
-                 f"(each move redraws the FK tree), then search 't01'; slowest ms: {frames.slowest()}")
+                 f"(each move redraws the FK tree), then search 't01'; {frames.note()}")
 
 
 # --- setup -------------------------------------------------------------------------------------
@@ -240,13 +281,52 @@ def export_config(work: Path, server, prefix: str) -> Path:  # type: ignore[no-u
     return cfg
 
 
+def percentile(ms: list[float], q: float) -> float:
+    """The q-th percentile of sorted ``ms`` (nearest rank)."""
+    return ms[min(len(ms) - 1, max(0, -(-len(ms) * q // 100) - 1))] if ms else float("nan")
+
+
 def summarize(name: str, lat: list[float], note: str) -> tuple[str, ...]:
     if not lat:
         return (name, "0", "-", "-", "-", "no frame seen", note)
     ms = sorted(x * 1000 for x in lat)
     med = statistics.median(ms)
-    p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
-    return (name, str(len(ms)), f"{med:.1f}", f"{p95:.1f}", f"{ms[-1]:.1f}", "met" if med < 100 else "NOT met", note)
+    verdict = "met" if ms[-1] < 100 else ("median met, max NOT" if med < 100 else "NOT met")
+    return (name, str(len(ms)), f"{med:.1f}", f"{percentile(ms, 99):.1f}", f"{ms[-1]:.1f}", verdict, note)
+
+
+def run_case(spec: dict) -> dict:
+    """One case in this (fresh) process; the parent reads the JSON it prints."""
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1 PID prints where a stuck case is
+    case, presses = spec["case"], spec["presses"]
+    if spec.get("no_freeze"):  # the app as it was before issue 17: every row left to the cyclic collector
+        import gc
+
+        gc.freeze = gc.unfreeze = lambda: None  # type: ignore[assignment]
+    if case == "sessions":
+        coro = case_sessions(Path(spec["cfg"]), presses)
+    elif case == "transfers":
+        coro = case_transfers(Path(spec["cfg"]), json.loads(Path(spec["manifest"]).read_text()), presses)
+    elif case == "orphans":
+        coro = case_orphans(Path(spec["cfg"]), spec["n"], presses)
+    else:
+        coro = case_export(Path(spec["cfg"]), presses)
+    lat, note = asyncio.run(coro)
+    return {"lat": lat, "note": note}
+
+
+def in_fresh_process(spec: dict) -> tuple[list[float], str]:
+    proc = subprocess.run([sys.executable, "-m", "bench", "reliability_load", "--run-case", json.dumps(spec)],
+                          stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    if proc.returncode != 0 or not last.startswith("{"):
+        return [], f"the case's process failed (exit {proc.returncode}); its output: {proc.stdout[-500:]!r}"
+    out = json.loads(last)
+    return out["lat"], out["note"]
 
 
 def main(argv: list[str]) -> int:
@@ -261,28 +341,36 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--presses", type=int, default=60)
     ap.add_argument("--only", default=",".join(CASES))
     ap.add_argument("--dir", type=Path, help="keep the generated data here")
+    ap.add_argument("--also-without-freeze", action="store_true",
+                    help="run each case a second time with gc.freeze() disabled (the app before issue 17)")
+    ap.add_argument("--run-case", help=argparse.SUPPRESS)  # internal: one case, in the child process
     a = ap.parse_args(argv)
+    if a.run_case:
+        print(json.dumps(run_case(json.loads(a.run_case))), flush=True)
+        return 0
     wanted = [c.strip() for c in a.only.split(",") if c.strip()]
     from djtui.devserver import PrivateServer
 
     work = a.dir or Path(tempfile.mkdtemp(prefix="bench-rel-load-"))
     server = PrivateServer(work / "server", buffer_pool_mb=256)
     server.start()
-    rows: list[tuple[str, ...]] = [("case", "presses", "median ms", "p95 ms", "max ms", "< 100 ms", "what")]
-    runs: list[tuple[str, Callable[[], Awaitable[tuple[list[float], str]]]]] = []
+    rows: list[tuple[str, ...]] = [("case", "presses", "median ms", "p99 ms", "max ms", "max < 100 ms", "what")]
+    runs: list[tuple[str, dict]] = []
     try:
         if "sessions" in wanted:
             t = time.perf_counter()
             n = a.sessions
             cfg, _ = build_sessions(work / "lab", server, n, a.session_files)
             print(f"generated {n} sessions in {time.perf_counter() - t:.1f} s", flush=True)
-            runs.append((f"Sessions, {n} sessions", lambda: case_sessions(cfg, a.presses)))
+            runs.append((f"Sessions, {n} sessions", {"case": "sessions", "cfg": str(cfg)}))
         if "transfers" in wanted:
             vcfg, vmanifest = verify_lab(work / "vlab", server, a.verify_files, a.verify_size)
-            runs.append(("Transfers, 8 verify jobs", lambda: case_transfers(vcfg, vmanifest, a.presses)))
+            mpath = work / "vlab" / "manifest.json"
+            mpath.write_text(json.dumps(vmanifest, default=str))
+            runs.append(("Transfers, verify jobs", {"case": "transfers", "cfg": str(vcfg), "manifest": str(mpath)}))
         if "orphans" in wanted:
             ocfg = orphans_config(work / "olab")
-            runs.append((f"Orphans list, {a.orphans} rows", lambda: case_orphans(ocfg, a.orphans, a.presses)))
+            runs.append((f"Orphans list, {a.orphans} rows", {"case": "orphans", "cfg": str(ocfg), "n": a.orphans}))
         if "export" in wanted:
             from bench import gen_graph
             t = time.perf_counter()
@@ -293,17 +381,19 @@ def main(argv: list[str]) -> int:
                 conn.close()
             ecfg = export_config(work / "elab", server, "rl_")
             print(f"generated the graph in {time.perf_counter() - t:.1f} s", flush=True)
-            runs.append((f"Export, {a.tables} tables", lambda: case_export(ecfg, a.presses)))
-        for name, fn in runs:
-            print(f"running: {name}", flush=True)
-            lat, note = asyncio.run(fn())
-            rows.append(summarize(name, lat, note))
-            print(" | ".join(rows[-1]), flush=True)
+            runs.append((f"Export, {a.tables} tables", {"case": "export", "cfg": str(ecfg)}))
+        for name, spec in runs:
+            print(f"running: {name} (a fresh process)", flush=True)
+            for no_freeze in (False, True) if a.also_without_freeze else (False,):
+                lat, note = in_fresh_process({**spec, "presses": a.presses, "no_freeze": no_freeze})
+                rows.append(summarize(name + (" (no gc.freeze)" if no_freeze else ""), lat, note))
+                print(" | ".join(rows[-1]), flush=True)
     finally:
         server.stop()
         if a.dir is None:
             shutil.rmtree(work, ignore_errors=True)
     print()
     print(table(rows))
-    print("\nmachine: 2 cores, shared with other jobs while measuring; repeat and take medians.")
-    return 0 if all(r[5] == "met" for r in rows[1:]) else 1
+    print("\ntarget: every press repaints in under 100 ms, the maximum included (issue 17).")
+    print("machine: 2 cores, shared with other jobs while measuring; repeat and take medians.")
+    return 0 if all(r[5] == "met" for r in rows[1:] if "no gc.freeze" not in r[0]) else 1

@@ -274,7 +274,8 @@ class ExportScreen(DjtuiScreen):
             return
         self.selected = table
         self._show_tree(table)
-        self.query_one("#export-restriction", Input).placeholder = f"restriction on {table}, Enter adds a leaf"
+        field = self.query_one("#export-restriction", Input)
+        field.placeholder = f"restriction on {display_name(table)}, Enter adds a leaf"
         self._check_restriction()
 
     def _show_tree(self, table: str) -> None:

@@ -375,8 +375,10 @@ class TrackedFiles:
     paths: set[str] = field(default_factory=set)
     names: dict[str, tuple[str, str]] = field(default_factory=dict)  # file name -> (table, where it belongs)
 
-    def add(self, value: str, layout: str, table: str) -> None:
-        places = layout_paths(value, layout)
+    def add(self, value: str, layout: str, table: str, *, exact: str | None = None) -> None:
+        """A row's file; ``exact`` is the one path the row names itself (a ``filepath@`` column's
+        ``~external`` row), which wins over the places the layout allows."""
+        places = (exact,) if exact else layout_paths(value, layout)
         self.paths.update(places)
         self.names.setdefault(places[0].rsplit("/", 1)[-1], (table, places[0]))
 

@@ -727,14 +727,43 @@ class OrphanService:
                 layout = d.layout
                 if layout == "auto":
                     layout = ds.SPYGLASS_ANALYSIS if table.lower() == "analysis_nwbfile" else ds.RELATIVE
+                exact = self._filepath_places(db, table, d.column, path)
                 for (v,) in self.db.query(f"SELECT {q(d.column)} FROM {q(db)}.{q(table)}"):
                     n = ds.normalize_reference(v, str(path))
                     if n:
-                        refs.add(n, layout, d.table)
+                        refs.add(n, layout, d.table, exact=exact.get(n))
         found = ds.directory_orphans(source.name, files, refs, now=self.now(),
                                      min_age_s=self.settings.min_file_age_hours * 3600,
                                      temp_max_age_s=self.settings.temp_max_age_days * 86400)
         return ScanResult(source, found.items, found.files, root=path)
+
+    def _filepath_places(self, db: str, table: str, column: str, root: Path) -> dict[str, str]:
+        """Column value -> the path (relative to ``root``) a ``filepath@`` column of the same row names.
+
+        Spyglass's AnalysisNwbfile keeps ``analysis_file_abs_path: filepath@analysis``: its ``~external``
+        row's ``filepath`` says which of the layout's places the file is at. Used only when that store is
+        configured as a file store, so where its paths start is known; otherwise the layout decides.
+        """
+        fks = self.db.query(
+            "SELECT column_name, referenced_table_name FROM information_schema.key_column_usage "
+            "WHERE table_schema = %s AND table_name = %s AND referenced_table_schema = %s "
+            "AND referenced_table_name LIKE %s", (db, table, db, "~external\\_%"))
+        out: dict[str, str] = {}
+        base = os.path.normpath(str(root)) + "/"
+        for col, ext in fks:
+            store = next((s for s in self.config.stores if s.name == ext[len("~external_"):]), None)
+            if store is None or store.protocol != "file" or \
+                    not self._has_column(db, ext, "filepath"):
+                continue
+            sql = (f"SELECT t.{q(column)}, e.filepath FROM {q(db)}.{q(table)} t JOIN {q(db)}.{q(ext)} e "
+                   f"ON e.`hash` = t.{q(col)} WHERE e.filepath IS NOT NULL")
+            for v, fp in self.db.query(sql):
+                n = ds.normalize_reference(v, str(root))
+                full = os.path.normpath(os.path.join(store.location, str(fp)))
+                # a store elsewhere, or a path to another file name, says nothing about this directory's file
+                if n and full.startswith(base) and full.rsplit("/", 1)[-1] == n.rsplit("/", 1)[-1]:
+                    out.setdefault(n, full[len(base):])
+        return out
 
     # --- acting ---------------------------------------------------------------
 

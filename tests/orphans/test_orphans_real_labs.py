@@ -355,3 +355,36 @@ def test_quarantine_names_the_server_dj_variables_chose(server, table_lab, tmp_p
     cfg.write_text(config_text(server, tmp_path, f"orphans:\n  tables: [{table_lab.schema}.interval_list]\n"))
     assert main(["--config", str(cfg), "orphans", "quarantine", "--source", src, "--confirm", "QUARANTINE"]) == 0
     assert "acting on server" not in capsys.readouterr().err
+
+
+def test_a_filepath_column_names_the_one_place_of_its_file(server, db, admin_conn, schema_name, tmp_path):
+    """Spyglass's AnalysisNwbfile also keeps ``analysis_file_abs_path: filepath@analysis``: its
+    ``~external_analysis`` row says which of the layout's two places the file is at; a copy at the other
+    place is untracked."""
+    d = tmp_path / "analysis"
+    h_sub, h_flat = uuid.uuid4(), uuid.uuid4()
+    with admin_conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{schema_name}`")
+        cur.execute(ext_ddl(schema_name, "analysis"))
+        cur.execute(f"CREATE TABLE `{schema_name}`.analysis_nwbfile (analysis_file_name VARCHAR(64) PRIMARY KEY, "
+                    "analysis_file_abs_path BINARY(16) NOT NULL, CONSTRAINT fp FOREIGN KEY (analysis_file_abs_path) "
+                    "REFERENCES `~external_analysis` (hash)) ENGINE=InnoDB")
+        for h, fp in ((h_sub, "alpha/alpha_SUB1.nwb"), (h_flat, "alpha_FLAT1.nwb")):
+            cur.execute(f"INSERT INTO `{schema_name}`.`~external_analysis` (hash, size, filepath) VALUES (%s, 1, %s)",
+                        (h.bytes, fp))
+        cur.execute(f"INSERT INTO `{schema_name}`.analysis_nwbfile VALUES ('alpha_SUB1.nwb', %s), "
+                    "('alpha_FLAT1.nwb', %s)", (h_sub.bytes, h_flat.bytes))
+    for rel in ("alpha/alpha_SUB1.nwb", "alpha_SUB1.nwb", "alpha_FLAT1.nwb", "alpha/alpha_FLAT1.nwb"):
+        put(d, rel, b"x")
+    text = (f"orphans:\n  max_share: 0.9\n  directories:\n"
+            f"    - {{path: {d}, table: {schema_name}.analysis_nwbfile, column: analysis_file_name}}\n")
+    svc = OrphanService(make_config(server, tmp_path, f"stores:\n  analysis: {{protocol: file, location: {d}}}\n"
+                                    + text), db)
+    items = svc.scan(svc.resolve(f"dir:{d}")).items
+    assert {i.path: i.detail for i in items} == {
+        "alpha_SUB1.nwb": f"name is tracked by {schema_name}.analysis_nwbfile, but it belongs at alpha/alpha_SUB1.nwb",
+        "alpha/alpha_FLAT1.nwb": f"name is tracked by {schema_name}.analysis_nwbfile, but it belongs at "
+                                 "alpha_FLAT1.nwb"}
+    # without the store configured, where its paths start is unknown: the layout's two places both count
+    svc = OrphanService(make_config(server, tmp_path, text), db)
+    assert svc.scan(svc.resolve(f"dir:{d}")).items == ()

@@ -28,6 +28,7 @@ READ_ONLY = {
     "app": "opens the TUI: its keys are walked by test_tui_every_write_key_refuses",
     "doctor": "checks only",
     "demo": "builds its own private demo server in its own folder, never the configured lab",
+    "init": "writes only djtui's own new config file (never over one without --force), nothing of the lab",
     "status-range": "reads", "status": "reads",
     "verify": "reads both sides; records its result only in djtui's own state_dir",
     "orphans scan": "reads", "orphans list-quarantine": "reads",
@@ -38,7 +39,7 @@ READ_ONLY = {
     "maintenance disk": "reads; the disk history is not recorded when read-only",
     "audit interrupted": "reads the audit log",
 }
-NOT_RUN = {"app", "demo"}  # interactive / builds a server: covered elsewhere
+NOT_RUN = {"app", "demo", "init"}  # interactive / builds a server / writes a config: covered elsewhere
 
 
 def write_argv(lab: R3Lab, backup: Path) -> dict[str, list[str]]:

@@ -261,3 +261,21 @@ async def test_leaves_from_a_papers_export_log_or_a_leaves_file(server, admin_co
         assert [lf.table for lf in screen.leaves][-1] == f"{schema}.session" and len(screen.leaves) == 3
         counts = screen.query_one("#export-counts", DataTable)
         assert {str(counts.get_row_at(i)[1]) for i in range(counts.row_count)} >= {f"{schema}.session"}
+
+
+async def test_enter_and_down_in_search_enter_the_list(server, admin_conn, schema, tmp_path):
+    _lab(admin_conn, schema)
+    app = _app(server, tmp_path, schema)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_export(app, pilot)
+        opts = screen.query_one("#export-tables", OptionList)
+        for key in ("enter", "down"):
+            await pilot.press("slash")
+            await pilot.pause()
+            assert screen.focused is screen.query_one("#export-search", Input)
+            await pilot.press(*"probe", key)
+            await pilot.pause()
+            assert screen.focused is opts, key
+            assert opts.highlighted is not None and screen.selected == f"{schema}.probe", key
+            screen.query_one("#export-search", Input).value = ""
+            await pilot.pause()

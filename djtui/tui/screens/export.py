@@ -266,6 +266,23 @@ class ExportScreen(DjtuiScreen):
     def _search(self, event: Input.Changed) -> None:
         self._fill_tables(event.value)
 
+    @on(Input.Submitted, "#export-search")
+    def _search_done(self) -> None:
+        self._enter_list()
+
+    def on_key(self, event) -> None:
+        """Down in the search field enters the list, as Enter does (DjtuiScreen.on_key runs after this one)."""
+        if event.key == "down" and self.focused is self.query_one("#export-search", Input):
+            event.stop()
+            event.prevent_default()
+            self._enter_list()
+
+    def _enter_list(self) -> None:
+        opts = self.query_one("#export-tables", OptionList)
+        opts.focus()
+        if opts.option_count and opts.highlighted is None:
+            opts.highlighted = 0
+
     @on(OptionList.OptionHighlighted, "#export-tables")
     @on(OptionList.OptionSelected, "#export-tables")
     def _pick(self, event: OptionList.OptionHighlighted | OptionList.OptionSelected) -> None:

@@ -241,6 +241,8 @@ NON_WRITE_KEYS = {
     "screen.cancel_wait",  # stops waiting for the database
     "transfers.retry",  # a verify or a dry run writes nothing; a sync refuses: test_tui_retry_refuses_only_a_sync
     "export.verify",  # loads the export into a scratch private server in a temp folder, as the CLI's
+    "export.load",  # reads leaves (the export log, a leaves file) into the screen's list: nothing written
+    "export.internal",  # lists DataJoint's ~ tables too
 }
 
 

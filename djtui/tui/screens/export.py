@@ -243,7 +243,7 @@ class ExportScreen(DjtuiScreen):
         opts = self.query_one("#export-tables", OptionList)
         keep = opts.highlighted_option.id if opts.highlighted_option is not None else None
         opts.clear_options()
-        found = [n for n in self.names if (self.show_internal or not n.internal) and n.matches(text)]
+        found = [n for n in self.names if (self.show_internal or not n.internal or "~" in text) and n.matches(text)]
         opts.add_options([Option(FittedName(n.shown, "italic" if n.internal else ""), id=n.full)
                           for n in found[:2000]])
         ids = [n.full for n in found[:2000]]

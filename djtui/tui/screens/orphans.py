@@ -209,8 +209,9 @@ class OrphansScreen(DjtuiScreen):
         total = sum(r.orphans for r in self.results.values())
         failures = f", {failed} failed" if failed else ""
         here = self.highlighted_source()
-        where = f"{here}: {self.results[here].orphans} orphan(s) here. " if here in self.results else ""
-        self._status(f"{where}{len(self.sources)} source(s) scanned, {total} orphan(s){failures}; "
+        # the totals first: a narrow terminal keeps the start of the line, and a source name can be long
+        where = f"; {self.results[here].orphans} orphan(s) in {here}" if here in self.results else ""
+        self._status(f"{len(self.sources)} source(s) scanned, {total} orphan(s){failures}{where}; "
                      "space selects, Q quarantines, z shows the quarantine")
         await self.load_batches()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -51,6 +52,28 @@ class Frames:
         app._display = spy
         self.by_key: list[tuple[str, float]] = []
         self.no_frame: list[str] = []
+        # every full (generation 2) collection while the keys are pressed, and how long it held the GIL
+        self.full_gcs: list[float] = []
+        self._gc_t = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._gc_t = time.perf_counter()
+        else:
+            self.full_gcs.append(time.perf_counter() - self._gc_t)
+
+    def full_collection(self) -> str:
+        """What one full collection costs with the data loaded (as one landing in a keypress would)."""
+        gc.callbacks.remove(self._on_gc)
+        t = time.perf_counter()
+        gc.collect()
+        took = time.perf_counter() - t
+        seen = (f"{len(self.full_gcs)} full collections during the presses (max {max(self.full_gcs) * 1000:.0f} ms)"
+                if self.full_gcs else "no full collection during the presses")
+        return f"{seen}; a forced gc.collect() now takes {took * 1000:.0f} ms ({gc.get_freeze_count()} objects frozen)"
 
     async def press(self, pilot, key: str) -> float | None:  # type: ignore[no-untyped-def]
         t = time.perf_counter()
@@ -135,8 +158,9 @@ async def case_sessions(cfg_path: Path, presses: int) -> tuple[list[float], str]
         await pilot.press("slash")
         lat_f = await press_all(frames, pilot, list("p12"))
         await pilot.press("escape")
+        gcs = frames.full_collection()
     return lat + lat_f, (f"{rows} rows, loaded in {loaded:.1f} s; keys: down/pagedown/ctrl+end/ctrl+home, then filter "
-                         f"'p12'; {frames.note()}")
+                         f"'p12'; {frames.note()}; {gcs}")
 
 
 async def case_orphans(cfg_path: Path, n: int, presses: int) -> tuple[list[float], str]:
@@ -160,8 +184,9 @@ async def case_orphans(cfg_path: Path, n: int, presses: int) -> tuple[list[float
         frames = Frames(app)
         keys = browse_keys(presses) + ["space"] * 5
         lat = await press_all(frames, pilot, keys)
+        gcs = frames.full_collection()
     return lat, (f"{n} items in the screen's OrphanList, first paint {first:.2f} s; down/pagedown/end/home/space; "
-                 f"{frames.note()}")
+                 f"{frames.note()}; {gcs}")
 
 
 async def case_transfers(cfg_path: Path, manifest: list[dict], presses: int) -> tuple[list[float], str]:
@@ -303,8 +328,6 @@ def run_case(spec: dict) -> dict:
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 PID prints where a stuck case is
     case, presses = spec["case"], spec["presses"]
     if spec.get("no_freeze"):  # the app as it was before issue 17: every row left to the cyclic collector
-        import gc
-
         gc.freeze = gc.unfreeze = lambda: None  # type: ignore[assignment]
     if case == "sessions":
         coro = case_sessions(Path(spec["cfg"]), presses)

@@ -7,8 +7,6 @@ equal where Spyglass is right, and where it is not, the assertion names Spyglass
 
 from __future__ import annotations
 
-import pytest
-
 from .spyglass_lab import AGE_LIMIT_H, SpyglassLab, key_tuple, primary_keys, spyglass_keys, truth_orphan_rows
 
 INTERVALS = "common_interval.interval_list"
@@ -142,13 +140,10 @@ def test_untracked_analysis_files(spyglass_lab: SpyglassLab):
     assert str(lab.analysis_dir / "beta/beta_GONEAAAAA1.nwb") in plan["tracked_paths"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "djtui's spyglass_analysis layout counts a row's file as tracked at both <name up to its last _>/<name> "
-    "and the flat <name>; the row's filepath@analysis (~external_analysis.filepath) says which one it is"))
 def test_flat_copy_of_a_subfolder_file_is_untracked(spyglass_lab: SpyglassLab):
     """The truth, and Spyglass's plan: a file is tracked at the one path its ``~external_analysis`` row names.
-    djtui, which reads only ``analysis_file_name``, takes a copy at the other possible place for tracked
-    (a false "tracked" only keeps a file: the safe direction, but a missed orphan)."""
+    djtui reads that row through the table's ``filepath@`` column, so a copy at the other place the name
+    could live (flat, or the subfolder) is untracked (it took both places for tracked before)."""
     lab = spyglass_lab
     assert lab.rel(lab.files["alpha_BANDAAAAA1.nwb"]) == "alpha/alpha_BANDAAAAA1.nwb"
     assert str(lab.analysis_dir / FLAT_COPY) in lab.spyglass["file_plan"]["untracked"]

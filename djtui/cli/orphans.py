@@ -54,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("batch_id", metavar="BATCH_ID")
     rp.add_argument("--cleaner-config", metavar="FILE", type=Path,
                     help="the DataJoint-Cleaner TOML of an `orphans clean` batch: its store's keys")
+    rp.add_argument("--skip-existing", action="store_true",
+                    help="a row batch: restore the rows whose keys are free and keep the rows that took the others "
+                         "(without it, a key that exists again with other contents refuses the whole batch)")
     rp.add_argument("--json", action="store_true", help="print JSON")
     rp.set_defaults(func=run_restore)
 
@@ -129,7 +132,7 @@ def run_scan(ctx: Context) -> int:
 def _result_json(r) -> dict:
     return {"source": r.source, "dry_run": r.dry_run, "batch": r.batch_id, "items": r.acted, "rows": r.rows,
             "files": r.files, "bytes": r.bytes, "skipped": r.skipped,
-            "skipped_why": dict(r.why_skipped), "reported_only": r.reported_only}
+            "skipped_why": dict(r.why_skipped), "reported_only": r.reported_only, "row_batch": r.row_batch}
 
 
 def run_quarantine(ctx: Context) -> int:
@@ -154,7 +157,8 @@ def run_quarantine(ctx: Context) -> int:
         return 0
     what = []
     if preview.rows:
-        what.append(f"{preview.rows} row(s) will be deleted (each re-checked in one transaction)")
+        what.append(f"{preview.rows} row(s) will be deleted (each re-checked in one transaction); rows are saved "
+                    "in the batch and `djtui orphans restore` puts them back")
     if preview.files:
         what.append(f"{preview.files} file(s), {_size(preview.bytes)} will be moved into the quarantine")
     confirm_typed(CONFIRM, ctx.args.confirm, f"{preview.source}: " + "; ".join(what) + ".")
@@ -173,7 +177,22 @@ def run_restore(ctx: Context) -> int:
     if ctx.args.cleaner_config is not None:
         from djtui.services.orphans import load_cleaner_runs
         runs = load_cleaner_runs(ctx.args.cleaner_config, _warn)
-    restored = _service(ctx).restore(ctx.args.batch_id, cleaner_runs=runs)
+    svc = _service(ctx)
+    restored = svc.restore(ctx.args.batch_id, cleaner_runs=runs, skip_existing=ctx.args.skip_existing)
+    manifest = svc.quarantine().read_manifest(ctx.args.batch_id)
+    if manifest.get("backend") == "rows":
+        out = manifest.get("restore", {})
+        if ctx.json:
+            emit_json({"batch": ctx.args.batch_id, "table": manifest.get("table"), "restored": out.get("inserted"),
+                       "already_present": out.get("already_present"),
+                       "skipped_existing": out.get("skipped_existing")})
+        else:
+            extra = [f"{out[k]} {w}" for k, w in (("already_present", "were still in the table, identical"),
+                                                  ("skipped_existing", "kept: their keys exist again"))
+                     if out.get(k)]
+            print(f"restored {out.get('inserted')} row(s) of batch {ctx.args.batch_id} into {manifest.get('table')}"
+                  + (f" ({'; '.join(extra)})" if extra else ""))
+        return 0
     if ctx.json:
         emit_json({"batch": ctx.args.batch_id, "restored": len(restored)})
     else:

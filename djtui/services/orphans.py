@@ -35,7 +35,8 @@ from djtui.services import commandlog
 from djtui.services.audit import AuditLog, db_user_of
 from djtui.services.database import Database
 from djtui.services.locks import exclusive
-from djtui.services.quarantine import Quarantine
+from djtui.services.quarantine import CHUNK, Quarantine
+from djtui.services.row_quarantine import RAW, RowBatch, restore_rows
 from djtui.services.testhook import pause_between_items
 
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
@@ -88,12 +89,21 @@ class ActionResult:
     files: int = 0  # of ``acted``: files/objects moved into the quarantine (or to move)
     why_skipped: tuple[tuple[str, int], ...] = ()  # (reason given by the re-check, count)
     reported_only: int = 0  # missing-object rows still referenced: deleting them would break their referrers
+    row_batch: str | None = None  # the batch holding the deleted rows whole (``orphans restore`` puts them back)
 
     def describe(self) -> str:
         """One line for the CLI and the screen: what was (or would be) done."""
         parts = []
         if self.rows or not self.files:
-            parts.append(f"{self.rows} row(s) {'to delete' if self.dry_run else 'deleted'}")
+            if self.dry_run:
+                parts.append(f"{self.rows} row(s) to delete" + (
+                    " (rows are saved in the batch and `djtui orphans restore BATCH` puts them back)"
+                    if self.rows else ""))
+            elif self.row_batch:
+                parts.append(f"{self.rows} row(s) deleted, saved whole in batch {self.row_batch} "
+                             f"(`djtui orphans restore {self.row_batch}` puts them back)")
+            else:
+                parts.append(f"{self.rows} row(s) deleted")
         if self.files:
             where = f" into batch {self.batch_id}" if self.batch_id else ""
             parts.append(f"{self.files} file(s) {'to quarantine' if self.dry_run else 'quarantined' + where}")
@@ -795,8 +805,11 @@ class OrphanService:
                       and (wanted is None or i.ref in wanted or i.ident in wanted)]
             rows = [i for i in acting if i.reason in ds.ROW_REASONS]
             # a missing object's row that is still referenced cannot go: the rows naming it would break
+            # (counted over the whole re-scan, not only the chosen refs: a confirmed run restricted to a preview's
+            # refs reports the same referenced rows as the preview did)
             unused = {i.ident for i in result.items if i.reason in (ds.UNUSED_ROW, ds.ORPHAN_ROW)}
-            referenced = {i.ident for i in rows if i.reason == ds.MISSING_OBJECT and i.ident not in unused}
+            referenced = {i.ident for i in result.items if i.reason == ds.MISSING_OBJECT
+                          and (kinds is None or i.reason in kinds) and i.ident not in unused}
             rows = [i for i in rows if i.ident not in referenced]
             acting = [i for i in acting if i.reason in ds.FILE_REASONS or i.ident not in referenced]
             files = [i for i in acting if i.reason in ds.FILE_REASONS]
@@ -822,11 +835,11 @@ class OrphanService:
                 return ActionResult(source.name, None, n_rows + len(files), nbytes, sum(why.values()), dry_run,
                                     tuple(acting), rows=n_rows, files=len(files), reported_only=len(referenced),
                                     why_skipped=tuple(sorted(why.items())))
-            deleted, row_skips = 0, {}
+            deleted, row_skips, row_batch = 0, {}, None
             if rows and source.kind == "table":
-                deleted, row_skips = self._delete_rows(source, rows)
+                deleted, row_skips, row_batch = self._delete_rows(source, rows)
             elif rows:
-                deleted, row_skips = self._delete_external_rows(source, rows)
+                deleted, row_skips, row_batch = self._delete_external_rows(source, rows)
             batch_id, moved, moved_bytes, file_skips = None, 0, 0, {}
             if files:
                 batch_id, moved, moved_bytes, file_skips = self._quarantine_files(source, result, files)
@@ -835,7 +848,7 @@ class OrphanService:
             skipped = n_rows - deleted + len(files) - moved + why.get("no longer an orphan at the re-scan", 0)
             return ActionResult(source.name, batch_id, deleted + moved, moved_bytes, skipped, False,
                                 tuple(acting), rows=deleted, files=moved, why_skipped=tuple(sorted(why.items())),
-                                reported_only=len(referenced))
+                                reported_only=len(referenced), row_batch=row_batch)
 
     def _quarantine_files(self, source: SourceInfo, result: ScanResult,
                           acting: list[ds.OrphanItem]) -> tuple[str, int, int, dict[str, int]]:
@@ -876,7 +889,13 @@ class OrphanService:
             pass
         return batch_id, len(moved), sum(e["size"] for e in moved), why
 
-    def _delete_rows(self, source: SourceInfo, acting: list[ds.OrphanItem]) -> tuple[int, dict[str, int]]:
+    def _delete_rows(self, source: SourceInfo, acting: list[ds.OrphanItem]) -> tuple[int, dict[str, int], str]:
+        """Delete orphan rows of a table in one transaction, each kept whole in a row batch first.
+
+        Per chunk: the rows still orphaned are locked and read whole (``SELECT ... FOR UPDATE``, the
+        re-check), written to the batch (fsynced), then deleted by exactly those keys; a count that
+        differs from what was captured rolls everything back.
+        """
         db, table = ds.parse_source(source.name).parts
         pk = self.primary_key(db, table)
         fks = self.foreign_keys_to(db, table)
@@ -884,53 +903,76 @@ class OrphanService:
         full = f"{q(db)}.{q(table)}"
         cond = " AND ".join(f"{full}.{q(c)} = %s" for c in pk)
         sql = f"DELETE FROM {full} WHERE {cond} AND {self._not_exists(fks, full)}"
-        conn = self.db.connect(autocommit=False)
+        conn = self.db.connect(autocommit=False, **RAW)
         deleted = 0
         committing = False
+        batch: RowBatch | None = None
         try:
+            self.quarantine().root.mkdir(parents=True, exist_ok=True)
+            batch = RowBatch(self.quarantine(), source.name, db, table, conn)
+            sel = batch.select_sql(f"{cond} AND {self._not_exists(fks, full)} FOR UPDATE")
             with self.audit.action("orphans-delete-rows", target=source.name, db_user=db_user_of(self.db),
-                                   rows=len(acting),
+                                   rows=len(acting), batch=batch.batch_id,
                                    keys=[i.to_json()["key"] for i in acting[:1000]]) as rec:
                 with conn.cursor() as cur:
                     conn.begin()
-                    for n, item in enumerate(acting):
-                        if n:
-                            pause_between_items()
-                        args = [item.key[c] for c in pk]  # type: ignore[index]
-                        commandlog.record("sql", sql, args)
-                        deleted += cur.execute(sql, args)
+                    for start in range(0, len(acting), CHUNK):
+                        found, keys = [], []
+                        for n, item in enumerate(acting[start:start + CHUNK]):
+                            if n or start:
+                                pause_between_items()
+                            args = [item.key[c] for c in pk]  # type: ignore[index]
+                            commandlog.record("sql", sel, args)
+                            cur.execute(sel, args)
+                            row = cur.fetchone()
+                            if row is not None:
+                                found.append(row)
+                                keys.append(args)
+                        batch.write_ahead(found, ds.ORPHAN_ROW)  # on disk before any of them is deleted
+                        for args in keys:
+                            commandlog.record("sql", sql, args)
+                            n_del = cur.execute(sql, args)
+                            if n_del != 1:  # cannot happen under the row locks; never commit a surprise
+                                raise OperationFailed(f"{full}: {n_del} rows deleted for a key locked and "
+                                                      "captured as one row; rolled back")
+                            deleted += 1
                     committing = True
                     conn.commit()
-                rec.outcome("ok", deleted=deleted)
+                batch.finish("done", deleted=deleted)
+                rec.outcome("ok", deleted=deleted, batch=batch.batch_id)
         except pymysql.err.MySQLError as exc:
             # one transaction: a dropped connection (KILL, restart) rolls the whole batch back
             with contextlib.suppress(Exception):
                 conn.rollback()
             what = "the outcome of COMMIT is unknown: run the scan again" if committing else \
                 "the transaction was rolled back: no row was deleted"
+            if batch is not None and not committing:
+                batch.finish("rolled-back", error=str(exc))
             raise OperationFailed(f"{source.name}: deleting orphan rows failed "
                                   f"({exc.args[-1] if exc.args else exc}); {what}") from None
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 conn.rollback()
+            if batch is not None and not committing:
+                batch.finish("rolled-back", error=f"{type(exc).__name__}: {exc}")
             raise
         finally:
             conn.close()
         skipped = len(acting) - deleted
-        return deleted, ({"referenced again": skipped} if skipped else {})
+        return deleted, ({"referenced again": skipped} if skipped else {}), batch.batch_id if deleted else None
 
     def _has_column(self, db: str, table: str, column: str) -> bool:
         return bool(self.db.query("SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
                                   "AND table_name = %s AND column_name = %s", (db, table, column)))
 
     def _delete_external_rows(self, source: SourceInfo,
-                              acting: list[ds.OrphanItem]) -> tuple[int, dict[str, int]]:
+                              acting: list[ds.OrphanItem]) -> tuple[int, dict[str, int], str | None]:
         """Delete ``~external_<store>`` rows in one transaction, each re-checked inside it.
 
         A row goes only when no table references it, its ``timestamp`` is past the grace age
         (DataJoint inserts the row before the row that references it) and, when it was chosen
         as a ``missing-object``, its object is still missing. The rows are locked (``FOR UPDATE``)
-        and written to the audit log in full before they are deleted, so they can be put back.
+        and written whole into a row batch before they are deleted: ``orphans restore`` puts them back.
         """
         db, store_name = ds.parse_source(source.name).parts
         store = self.store(store_name)
@@ -956,59 +998,64 @@ class OrphanService:
         if self._has_column(db, table, "timestamp"):
             cond += f" AND {full}.`timestamp` < NOW() - INTERVAL %s SECOND"
             args_tail.append(int(self.settings.grace_hours * 3600))
-        conn = self.db.connect(autocommit=False)
+        conn = self.db.connect(autocommit=False, **RAW)
         deleted: list[tuple] = []
         committing = False
+        batch: RowBatch | None = None
         try:
+            self.quarantine().root.mkdir(parents=True, exist_ok=True)
+            batch = RowBatch(self.quarantine(), source.name, db, table, conn)
+            at = batch.names.index("hash")
             with self.audit.action("orphans-delete-rows", target=source.name, db_user=db_user_of(self.db),
-                                   table=f"{db}.{table}",
+                                   table=f"{db}.{table}", batch=batch.batch_id,
                                    rows=len(todo), hashes=[str(uuid.UUID(h)) for h in todo[:1000]]) as rec:
                 with conn.cursor() as cur:
                     conn.begin()
                     for start in range(0, len(todo), 1000):
                         chunk = [uuid.UUID(h).bytes for h in todo[start:start + 1000]]
                         marks = ", ".join(["%s"] * len(chunk))
-                        sel = (f"SELECT `hash`, `size`, attachment_name, filepath, contents_hash "
-                               f"FROM {full} WHERE `hash` IN ({marks}) AND {cond} FOR UPDATE")
+                        sel = batch.select_sql(f"`hash` IN ({marks}) AND {cond} FOR UPDATE")
                         commandlog.record("sql", sel, None)
                         cur.execute(sel, [*chunk, *args_tail])
                         found = list(cur.fetchall())
                         if not found:
                             continue
-                        # the locked rows go to the audit log before they are deleted: enough to put them back
-                        self.audit.write({"event": "detail", "id": rec.action_id, "action": rec.action, "rows": [
-                            {"hash": str(uuid.UUID(bytes=bytes(h))), "size": int(size), "attachment_name": att,
-                             "filepath": fp, "contents_hash": str(uuid.UUID(bytes=bytes(ch))) if ch else None}
-                            for h, size, att, fp, ch in found]})
+                        # the locked rows, whole, go to the batch (on disk) before they are deleted
+                        batch.write_ahead(found, ["+".join(sorted(reasons[bytes(r[at]).hex()])) for r in found])
                         marks = ", ".join(["%s"] * len(found))
                         dele = f"DELETE FROM {full} WHERE `hash` IN ({marks}) AND {cond}"
                         commandlog.record("sql", dele, None)
-                        n = cur.execute(dele, [*(r[0] for r in found), *args_tail])
+                        n = cur.execute(dele, [*(bytes(r[at]) for r in found), *args_tail])
                         if n != len(found):  # cannot happen under the row locks; never commit a surprise
                             raise OperationFailed(f"{full}: {n} rows deleted where {len(found)} were locked; "
                                                   "rolled back")
                         deleted.extend(found)
                     committing = True
                     conn.commit()
-                rec.outcome("ok", deleted=len(deleted))
+                batch.finish("done", deleted=len(deleted))
+                rec.outcome("ok", deleted=len(deleted), batch=batch.batch_id)
         except pymysql.err.MySQLError as exc:
             # one transaction: a dropped connection (KILL, restart) rolls the whole batch back
             with contextlib.suppress(Exception):
                 conn.rollback()
             what = "the outcome of COMMIT is unknown: run the scan again" if committing else \
                 "the transaction was rolled back: no row was deleted"
+            if batch is not None and not committing:
+                batch.finish("rolled-back", error=str(exc))
             raise OperationFailed(f"{source.name}: deleting unused rows failed "
                                   f"({exc.args[-1] if exc.args else exc}); {what}") from None
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 conn.rollback()
+            if batch is not None and not committing:
+                batch.finish("rolled-back", error=f"{type(exc).__name__}: {exc}")
             raise
         finally:
             conn.close()
         rest = len(todo) - len(deleted)
         if rest:
             why["referenced again or younger than the grace age"] = rest
-        return len(deleted), why
+        return len(deleted), why, batch.batch_id if deleted else None
 
     def _writable(self, action: str) -> None:
         """The service refuses writes on its own too, whatever the caller forgot."""
@@ -1039,14 +1086,26 @@ class OrphanService:
                  f"`stores: {{{name}: {{protocol: s3, endpoint: {place.endpoint}, bucket: {place.bucket}, "
                  f"location: {place.location}, access_key: ..., secret_key: ...}}}}` to the config")
 
-    def restore(self, batch_id: str, *, cleaner_runs: Iterable[ds.CleanerRun] = ()) -> list[dict]:
+    def restore(self, batch_id: str, *, cleaner_runs: Iterable[ds.CleanerRun] = (),
+                skip_existing: bool = False) -> list[dict]:
+        """Put a batch back: files where they were, rows into their table (see :mod:`row_quarantine`).
+
+        A row batch whose keys exist again with other contents is refused as a whole unless
+        ``skip_existing``; then those rows stay as they are now and the others go back.
+        """
         self._writable("orphans restore")
         runs = list(cleaner_runs)
         with exclusive(self.config.state_dir, "orphans-quarantine", purpose="orphans restore"), \
                 self.audit.action("orphans-restore", target=batch_id, db_user=db_user_of(self.db),
-                                  batch=batch_id) as rec:
+                                  batch=batch_id, skip_existing=skip_existing) as rec:
             qr = self.quarantine()
             manifest = qr.read_manifest(batch_id)
+            if manifest.get("backend") == "rows":
+                restored, outcome = restore_rows(self.db, qr, batch_id, skip_existing=skip_existing)
+                rec.outcome("ok", table=manifest.get("table"), restored=outcome["inserted"],
+                            already_present=outcome["already_present"],
+                            skipped_existing=outcome["skipped_existing"])
+                return restored
             s3 = self.s3(self.batch_store(manifest, runs)) if manifest.get("backend") == "s3" else None
             restored = qr.restore(batch_id, s3=s3)
             rec.outcome("ok", restored=len(restored))

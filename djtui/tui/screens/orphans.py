@@ -331,7 +331,8 @@ class OrphansScreen(DjtuiScreen):
             lines.append("The source's size is unknown, so the guard will refuse: rescan first.")
         lines.append("")
         if rows:
-            lines.append(f"{rows} row(s) of {source} will be deleted, in one transaction.")
+            lines.append(f"{rows} row(s) of {source} will be deleted, in one transaction; rows are saved in "
+                         "the batch and `djtui orphans restore` puts them back (R on the Quarantine tab).")
         if files:
             lines.append(f"{len(files)} file(s), {human_size(sum(i.size for i in files))} of {source} "
                          "will be moved into the quarantine.")
@@ -404,7 +405,8 @@ class OrphansScreen(DjtuiScreen):
                 self.run_restore(batch)
 
         self.app.push_screen(ConfirmTyped(f"Restore batch {batch}",
-                                          ["Every file of the batch goes back where it was."], "RESTORE"), done)
+                                          ["Every file or row of the batch goes back where it was; a row whose key "
+                                           "exists again with other contents refuses the batch."], "RESTORE"), done)
 
     @work(exclusive=True, group="orphans-act", exit_on_error=False)
     async def run_restore(self, batch: str) -> None:
@@ -414,7 +416,7 @@ class OrphansScreen(DjtuiScreen):
         except (UserError, OperationFailed) as exc:
             self.notify(str(exc), title="restore failed", severity="error", timeout=15)
             return
-        self.notify(f"restored {len(restored)} file(s) of {batch}", title="Restore")
+        self.notify(f"restored {len(restored)} item(s) of {batch}", title="Restore")
         self.scan_all()
 
     def action_purge(self) -> None:

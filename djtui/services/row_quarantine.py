@@ -1,0 +1,234 @@
+"""Quarantine of table rows: every deleted row is kept whole in a batch and can be put back.
+
+A row batch is a quarantine batch (``<quarantine>/<batch id>/manifest.json``, ``backend: rows``)
+whose ``files/rows.jsonl`` holds one JSON line per row: each column's value exactly as the
+server sent it in the text protocol (the bytes ``mysqldump`` writes too), base64-encoded, or
+``null``. The manifest carries the table (``SHOW CREATE TABLE``), the primary key, the columns
+with their types, and one item per row (its key, its size). Rows are written (and fsynced)
+before the ``DELETE`` that removes them, inside the transaction that holds them locked, so a
+kill between the two loses nothing: a row listed but never deleted is found identical in the
+table at restore and left alone.
+
+A restore loads the rows into a temporary copy of the table (``CREATE TEMPORARY TABLE ... LIKE``,
+so each value is converted by the server exactly as a first insert would), compares keys that
+exist again byte for byte, and inserts the rest with ``INSERT ... SELECT`` in one transaction.
+A key that exists again with other contents refuses the whole batch (naming the keys) unless
+``skip_existing`` is given; a table that lost one of the batch's columns refuses it too.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pymysql.converters
+
+from djtui.errors import OperationFailed, UserError
+from djtui.services import commandlog
+from djtui.services.quarantine import Quarantine
+
+ROWS_FILE = "files/rows.jsonl"
+# values arrive as the server's bytes: no decoding of text, no conversion of numbers or dates
+RAW = {"use_unicode": False,
+       "conv": {k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)}}
+
+
+def q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def encode(value: Any) -> str | None:
+    return None if value is None else base64.b64encode(bytes(value)).decode("ascii")
+
+
+def decode(value: str | None) -> bytes | None:
+    return None if value is None else base64.b64decode(value)
+
+
+def show_key(key: dict[str, str | None]) -> str:
+    """A key for messages: text where the bytes are printable text, hex otherwise."""
+    parts = []
+    for col, v in key.items():
+        raw = decode(v)
+        if raw is None:
+            parts.append(f"{col}=NULL")
+            continue
+        try:
+            text = raw.decode("utf-8")
+            shown = repr(text) if text.isprintable() else "0x" + raw.hex()
+        except UnicodeDecodeError:
+            shown = "0x" + raw.hex()
+        parts.append(f"{col}={shown}")
+    return "(" + ", ".join(parts) + ")"
+
+
+class RowBatch:
+    """One batch of rows of one table, written ahead of their DELETE on the locking connection ``conn``."""
+
+    def __init__(self, quarantine: Quarantine, source: str, db: str, table: str, conn: Any):
+        self.qr = quarantine
+        self.db, self.table = db, table
+        with conn.cursor() as cur:
+            cur.execute(f"SHOW CREATE TABLE {q(db)}.{q(table)}")
+            create = cur.fetchone()[1]
+            cur.execute("SELECT column_name, column_type, is_nullable, extra FROM information_schema.columns "
+                        "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position", (db, table))
+            cols = cur.fetchall()
+            cur.execute("SELECT column_name FROM information_schema.key_column_usage WHERE table_schema = %s "
+                        "AND table_name = %s AND constraint_name = 'PRIMARY' ORDER BY ordinal_position", (db, table))
+            pk = [_text(r[0]) for r in cur.fetchall()]
+        self.columns = [{"name": _text(n), "type": _text(t), "nullable": _text(nl) == "YES",
+                         "generated": "GENERATED" in _text(e).upper()} for n, t, nl, e in cols]
+        self.names = [c["name"] for c in self.columns]
+        self.pk = pk
+        self.batch_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.dir = quarantine.root / self.batch_id
+        (self.dir / "files").mkdir(parents=True)
+        self.manifest: dict[str, Any] = {
+            "batch": self.batch_id, "created": time.time(), "source": source, "backend": "rows",
+            "table": f"{db}.{table}", "create_table": _text(create), "primary_key": pk, "columns": self.columns,
+            "rows_file": ROWS_FILE, "state": "open", "items": [], "skipped": []}
+        self.qr._write_manifest(self.dir, self.manifest)
+
+    def select_sql(self, where: str) -> str:
+        return f"SELECT {', '.join(q(n) for n in self.names)} FROM {q(self.db)}.{q(self.table)} WHERE {where}"
+
+    def write_ahead(self, rows: list[tuple], reason: str | list[str]) -> None:
+        """Rows (in :attr:`names` order, raw bytes) to the batch, on disk before they are deleted."""
+        if not rows:
+            return
+        with open(self.dir / ROWS_FILE, "a", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps({"row": [encode(v) for v in row]}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        idx = [self.names.index(c) for c in self.pk]
+        now = time.time()
+        why = [reason] * len(rows) if isinstance(reason, str) else reason
+        self.manifest["items"] += [{"key": {c: encode(row[i]) for c, i in zip(self.pk, idx, strict=True)},
+                                    "size": sum(len(v) for v in row if v is not None),
+                                    "reason": r, "time": now} for row, r in zip(rows, why, strict=True)]
+        self.qr._write_manifest(self.dir, self.manifest)
+
+    def finish(self, state: str, **extra: Any) -> None:
+        """``done`` after the commit; ``rolled-back`` when no row was deleted (the batch is removed then)."""
+        self.manifest["state"] = state
+        self.manifest.update(extra)
+        with contextlib.suppress(OSError):
+            self.qr._write_manifest(self.dir, self.manifest)
+        if state == "rolled-back":
+            with contextlib.suppress(OSError):
+                (self.dir / ROWS_FILE).unlink(missing_ok=True)
+
+
+def _text(v: Any) -> str:
+    return v.decode("utf-8") if isinstance(v, (bytes, bytearray)) else str(v)
+
+
+def read_rows(batch_dir: Path, manifest: dict[str, Any]) -> list[list[bytes | None]]:
+    path = batch_dir / manifest.get("rows_file", ROWS_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [[decode(v) for v in json.loads(line)["row"]] for line in fh if line.strip()]
+    except FileNotFoundError:
+        raise OperationFailed(f"{path} is missing: the rows of batch {manifest.get('batch')} are gone") from None
+
+
+def restore_rows(db: Any, qr: Quarantine, batch_id: str, *,
+                 skip_existing: bool = False) -> tuple[list[dict], dict[str, Any]]:
+    """Put the rows of a row batch back, byte-identical; see the module's docstring for what is refused."""
+    manifest = qr.read_manifest(batch_id)
+    state = manifest.get("state")
+    if state == "restored":
+        raise UserError(f"batch {batch_id} was already restored")
+    if state == "purged":
+        raise UserError(f"batch {batch_id} was purged; its rows are gone")
+    if state == "rolled-back":
+        raise UserError(f"batch {batch_id} was rolled back: its rows were never deleted")
+    batch_dir = qr.root / batch_id
+    rows = read_rows(batch_dir, manifest)
+    dbname, table = manifest["table"].split(".", 1)
+    full = f"{q(dbname)}.{q(table)}"
+    names = [c["name"] for c in manifest["columns"]]
+    insert_cols = [c["name"] for c in manifest["columns"] if not c.get("generated")]
+    pk = manifest["primary_key"]
+    conn = db.connect(autocommit=False)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                        "AND table_name = %s", (dbname, table))
+            now_cols = {r[0] for r in cur.fetchall()}
+            if not now_cols:
+                raise UserError(f"table {manifest['table']} of batch {batch_id} does not exist",
+                                where="orphans restore",
+                                hint=f"create it again (its definition is in {batch_dir / 'manifest.json'}, "
+                                     "key create_table), then restore")
+            missing = [c for c in insert_cols if c not in now_cols]
+            if missing:
+                raise UserError(f"table {manifest['table']} lost column(s) {', '.join(missing)} since batch "
+                                f"{batch_id} was made; nothing was restored", where="orphans restore",
+                                hint="add the columns back (the old definition is in the batch's manifest, key "
+                                     "create_table), then restore")
+            tmp = q(dbname) + "." + q("djtui_restore_" + uuid.uuid4().hex[:12])  # a session-private copy
+            conn.begin()
+            cur.execute(f"CREATE TEMPORARY TABLE {tmp} LIKE {full}")
+            ins_idx = [names.index(c) for c in insert_cols]
+            marks = ", ".join(["%s"] * len(insert_cols))
+            sql = f"INSERT INTO {tmp} ({', '.join(q(c) for c in insert_cols)}) VALUES ({marks})"
+            commandlog.record("sql", sql, None)
+            for start in range(0, len(rows), 500):
+                cur.executemany(sql, [[r[i] for i in ins_idx] for r in rows[start:start + 500]])
+            on = " AND ".join(f"t.{q(c)} = x.{q(c)}" for c in pk)
+            same = " AND ".join(f"CAST(t.{q(c)} AS BINARY) <=> CAST(x.{q(c)} AS BINARY)" for c in insert_cols)
+            check = (f"SELECT {', '.join(f'CAST(t.{q(c)} AS BINARY)' for c in pk)}, {same} "
+                     f"FROM {tmp} t JOIN {full} x ON {on} FOR UPDATE")
+            commandlog.record("sql", check, None)
+            cur.execute(check)
+            present, conflicts = [], []
+            for r in cur.fetchall():
+                if r[-1]:  # listed but never deleted (a batch cut off before its COMMIT): already whole
+                    present.append({c: encode(v) for c, v in zip(pk, r[:-1], strict=False)})
+                else:
+                    conflicts.append({c: encode(v) for c, v in zip(pk, r[:-1], strict=False)})
+            if conflicts and not skip_existing:
+                shown = ", ".join(show_key(k) for k in conflicts[:10])
+                more = f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
+                raise OperationFailed(
+                    f"batch {batch_id}: {len(conflicts)} key(s) of {manifest['table']} exist again with other "
+                    f"contents: {shown}{more}; nothing was restored (pass --skip-existing to restore the others "
+                    "and keep the rows now in the table)")
+            put = (f"INSERT INTO {full} ({', '.join(q(c) for c in insert_cols)}) "
+                   f"SELECT {', '.join('t.' + q(c) for c in insert_cols)} FROM {tmp} t "
+                   f"WHERE NOT EXISTS (SELECT 1 FROM {full} x WHERE {on})")
+            commandlog.record("sql", put, None)
+            inserted = cur.execute(put)
+            cur.execute(f"DROP TEMPORARY TABLE {tmp}")
+            conn.commit()
+    except pymysql.err.MySQLError as exc:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        raise OperationFailed(f"batch {batch_id}: restoring rows into {manifest['table']} failed "
+                              f"({exc.args[-1] if exc.args else exc}); the transaction was rolled back, "
+                              "no row was restored") from None
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        raise
+    finally:
+        conn.close()
+    outcome = {"inserted": inserted, "already_present": len(present), "skipped_existing": len(conflicts),
+               "skipped_keys": conflicts[:1000]}
+    manifest["state"] = "restored"
+    manifest["restored_at"] = time.time()
+    manifest["restore"] = outcome
+    qr._write_manifest(batch_dir, manifest)
+    left = {json.dumps(k, sort_keys=True) for k in (*present, *conflicts)}
+    restored = [e for e in manifest["items"] if json.dumps(e["key"], sort_keys=True) not in left]
+    return restored, outcome

@@ -80,8 +80,8 @@ class ExportScreen(DjtuiScreen):
     DEFAULT_CSS = """
     ExportScreen #export-cols { height: 1fr; }
     ExportScreen #export-left { width: 2fr; layout: horizontal; }
-    ExportScreen #export-pick { width: 1fr; min-width: 24; max-width: 48; }
-    ExportScreen #export-graph { width: 2fr; }
+    ExportScreen #export-pick { width: 2fr; min-width: 24; max-width: 46; }
+    ExportScreen #export-graph { width: 3fr; }
     ExportScreen #export-leaves-col { width: 1fr; min-width: 40; max-width: 64; }
     ExportScreen.-narrow #export-left { width: 1fr; min-width: 20; layout: vertical; }
     ExportScreen.-narrow #export-pick { width: 1fr; min-width: 0; max-width: 100%; height: 1fr; }

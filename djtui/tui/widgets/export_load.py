@@ -36,6 +36,8 @@ class ExportLoadDialog(ModalScreen[LoadChoice | None]):
     ExportLoadDialog .field { margin: 1 0 0 0; color: $text-muted; }
     ExportLoadDialog #load-error { color: $error; height: auto; }
     ExportLoadDialog Horizontal { height: auto; align: right middle; margin: 1 0 0 0; }
+    ExportLoadDialog #load-paper-row { margin: 0; align: left middle; }
+    ExportLoadDialog #load-paper-row Input { width: 1fr; margin: 0 1 0 0; }
     ExportLoadDialog Button { margin: 0 1; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="export_load.cancel")]
@@ -45,7 +47,7 @@ class ExportLoadDialog(ModalScreen[LoadChoice | None]):
             yield Label("Load leaves", classes="title")
             yield Label("A paper of Spyglass's export log (--paper), optionally one analysis (--analysis)",
                         classes="field")
-            with Horizontal():
+            with Horizontal(id="load-paper-row"):
                 yield Input(placeholder="paper id", id="load-paper", compact=True)
                 yield Input(placeholder="analysis id (all)", id="load-analysis", compact=True)
                 yield Input("common_usage", placeholder="log schema", id="load-log", compact=True)

@@ -117,6 +117,21 @@ class ActionResult:
         return text
 
 
+def _external_row(names: list[str], raw: tuple) -> dict[str, Any]:
+    """A ``~external`` row read as the server's bytes, as the audit log shows it."""
+    row = dict(zip(names, raw, strict=True))
+
+    def text(v: Any) -> str | None:
+        return None if v is None else bytes(v).decode("utf-8", "replace")
+
+    def uid(v: Any) -> str | None:
+        return None if v is None else str(uuid.UUID(bytes=bytes(v)))
+
+    return {"hash": uid(row.get("hash")), "size": int(row["size"]) if row.get("size") is not None else None,
+            "attachment_name": text(row.get("attachment_name")), "filepath": text(row.get("filepath")),
+            "contents_hash": uid(row.get("contents_hash"))}
+
+
 def never() -> bool:
     return False
 
@@ -1020,7 +1035,10 @@ class OrphanService:
                         found = list(cur.fetchall())
                         if not found:
                             continue
-                        # the locked rows, whole, go to the batch (on disk) before they are deleted
+                        # the locked rows, whole, go to the batch (on disk) and to the audit log before they are deleted
+                        self.audit.write({"event": "detail", "id": rec.action_id, "action": rec.action,
+                                          "batch": batch.batch_id,
+                                          "rows": [_external_row(batch.names, r) for r in found]})
                         batch.write_ahead(found, ["+".join(sorted(reasons[bytes(r[at]).hex()])) for r in found])
                         marks = ", ".join(["%s"] * len(found))
                         dele = f"DELETE FROM {full} WHERE `hash` IN ({marks}) AND {cond}"

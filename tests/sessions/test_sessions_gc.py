@@ -45,5 +45,14 @@ async def test_a_load_freezes_its_rows_and_a_reload_unfreezes_the_previous_one(l
                 gc.unfreeze = real_unfreeze  # type: ignore[assignment]
             assert seen and seen[0] > 0
             assert gc.get_freeze_count() > 0
+            # a filter rebuilds the table's rows: the new ones are frozen too (gc.get_objects() lists only what the
+            # collector still walks)
+            await pilot.press("slash", "p", "0", "0")
+            await wait_for(lambda: screen.query_one(DataTable).row_count == 10)
+            await pilot.pause()
+            table = screen.query_one(DataTable)
+            cells = [table._data[k] for k in list(table._data)[:3]]
+            walked = {id(o) for o in gc.get_objects()}
+            assert not any(id(c) in walked for c in cells), "a filter's rows are walked by every full collection"
     finally:
         gc.unfreeze()

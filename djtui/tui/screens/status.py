@@ -171,9 +171,6 @@ class SessionsScreen(DjtuiScreen):
         self.statuses = {row_key(s.key): s for s in [*head, *rest]}
         self.selected &= set(self.statuses)
         self.render_rows()
-        # 50,000 sessions and their table rows live until the next load: left to the cyclic collector, each full
-        # collection walks them all (0.4-0.8 s, freeing nothing) and lands in a keypress. Frozen, it skips them.
-        gc.freeze()
         self.loaded.set()
 
     def _warn_odd(self, svc: SessionService) -> None:
@@ -233,6 +230,10 @@ class SessionsScreen(DjtuiScreen):
             table.move_cursor(row=table.get_row_index(current))
         self._update_summary()
         self._show_detail_for_cursor()
+        # 50,000 sessions and their table rows live until the next load or filter: left to the cyclic collector,
+        # each full collection walks them all (0.4-0.8 s, freeing nothing) and lands in a keypress. Frozen, it
+        # skips them (the rows a filter replaces are freed by their reference counts; a reload unfreezes first).
+        gc.freeze()
 
     def _update_summary(self) -> None:
         vis = self.visible()

@@ -52,6 +52,7 @@ class Frames:
         app._display = spy
         self.by_key: list[tuple[str, float]] = []
         self.no_frame: list[str] = []
+        self.settled: list[float] = []
         # every full (generation 2) collection while the keys are pressed, and how long it held the GIL
         self.full_gcs: list[float] = []
         self._gc_t = 0.0
@@ -87,6 +88,9 @@ class Frames:
             self.no_frame.append(key)
             return None
         self.by_key.append((key, after - t))
+        # the last frame before the app went idle: what the key did is on screen (a filter's rebuilt rows come
+        # a frame after the typed character)
+        self.settled.append(self.stamps[-1] - t)
         return after - t
 
     def slowest(self, n: int = 3) -> str:
@@ -96,7 +100,10 @@ class Frames:
     def note(self) -> str:
         missing = f"{len(self.no_frame)} presses without a frame ({', '.join(sorted(set(self.no_frame)))})" \
             if self.no_frame else "every press produced a frame"
-        return f"{missing}; slowest ms: {self.slowest()}"
+        v = sorted(x * 1000 for x in self.settled)
+        settled = (f"key -> last frame before idle: median {statistics.median(v):.1f}, p99 {percentile(v, 99):.1f}, "
+                   f"max {v[-1]:.1f} ms") if v else ""
+        return f"{missing}; slowest ms: {self.slowest()}; {settled}"
 
 
 async def press_all(frames: Frames, pilot, keys: list[str]) -> list[float]:  # type: ignore[no-untyped-def]

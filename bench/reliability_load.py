@@ -241,7 +241,7 @@ async def case_transfers(cfg_path: Path, manifest: list[dict], presses: int) -> 
         await q.wait(jobs)
     return lat, (f"verify jobs (checksum) of {full[0]['files'] if full else '?'} files each, 8 at a time; "
                  f"{busy_start} of {presses} presses began while a job ran, {busy_presses} still ran at the frame, "
-                 f" {len(jobs)} jobs submitted, {done} done"
+                 f"{len(jobs)} jobs submitted, {done} done"
                  f"{f', {len(failed)} failed ({failed[0]})' if failed else ''} (the queue runs one at a time); "
                  f"{frames.note()}")
 
@@ -364,7 +364,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--sessions", type=int, default=50_000)
     ap.add_argument("--session-files", type=int, default=2)
     ap.add_argument("--verify-files", type=int, default=300, help="files per session of the verify jobs")
-    ap.add_argument("--verify-size", type=int, default=64 << 20, help="bytes per file of the verify jobs (sparse)")
+    ap.add_argument("--verify-size", type=int, default=8 << 20,
+                    help="bytes per file of the verify jobs (sparse; 8 MiB: a job lasts seconds, so cancelling "
+                         "the running one at the end does not wait minutes for its hashing)")
     ap.add_argument("--orphans", type=int, default=1_000_000)
     ap.add_argument("--tables", type=int, default=500)
     ap.add_argument("--rows", type=int, default=100_000, help="rows of the 500-table graph")

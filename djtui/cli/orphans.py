@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "for (one stat per object is most of a big store's scan)")
     s.set_defaults(func=run_scan)
 
-    qp = osub.add_parser("quarantine", help="move a source's orphans into the quarantine (rows: delete)")
+    qp = osub.add_parser("quarantine",
+                         help="move a source's orphans into the quarantine (rows: saved in a batch, then deleted)")
     qp.add_argument("--source", metavar="NAME", required=True)
     qp.add_argument("--reason", action="append", choices=REASONS, metavar="REASON",
                     help="act only on items of this reason (repeatable): " + ", ".join(REASONS))

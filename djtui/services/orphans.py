@@ -7,7 +7,8 @@ schema's objects under ``<schema>/`` (with the slash). A quarantine run re-scans
 the source under a lock and acts only on items that are still orphans: files and
 objects (untracked, zero-byte, stale) move into the quarantine; rows (orphan rows,
 unused ``~external`` rows, unreferenced rows whose object is missing) are deleted in
-one transaction that checks each again and logs it in full before it goes.
+one transaction that checks each again and writes it whole into a row batch before it
+goes (:mod:`djtui.services.row_quarantine`), so ``orphans restore`` can put it back.
 """
 
 from __future__ import annotations

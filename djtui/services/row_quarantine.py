@@ -22,6 +22,7 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -118,14 +119,15 @@ class RowBatch:
         self.qr._write_manifest(self.dir, self.manifest)
 
     def finish(self, state: str, **extra: Any) -> None:
-        """``done`` after the commit; ``rolled-back`` when no row was deleted (the batch is removed then)."""
+        """``done`` after the commit; ``rolled-back`` when no row was deleted: a batch with no deleted row
+        (rolled back, or every row kept by the re-check) is removed, as a file batch that moved nothing."""
         self.manifest["state"] = state
         self.manifest.update(extra)
+        if state == "rolled-back" or not self.manifest["items"]:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            return
         with contextlib.suppress(OSError):
             self.qr._write_manifest(self.dir, self.manifest)
-        if state == "rolled-back":
-            with contextlib.suppress(OSError):
-                (self.dir / ROWS_FILE).unlink(missing_ok=True)
 
 
 def _text(v: Any) -> str:

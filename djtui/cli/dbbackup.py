@@ -180,8 +180,7 @@ def run_prune(ctx: Context) -> int:
     confirm_typed(CONFIRM, ctx.args.confirm, f"Remove {len(doomed)} backup(s) from {out}?")
     # re-checked at the moment of action: the set must still be the one shown
     removed = [str(p) for p in dbbackup.prune_backups(out, policy, ctx.config.state_dir, _audit(ctx),
-                                                      expected=[b.path.name for b in doomed],
-                                                      db_user=_db_user(ctx))]
+                                                      expected=[b.path.name for b in doomed])]
     if ctx.json:
         emit_json({"dry_run": False, "removed": removed})
     else:

@@ -296,9 +296,8 @@ class BackupsScreen(DjtuiScreen):
             if not ok:
                 self._last("Prune cancelled: nothing removed")
                 return
-            user = self.ctx.db.settings.user if self.ctx.db is not None else cfg.database.user
             removed = await self._in_thread(dbbackup.prune_backups, self.out_dir, policy, cfg.state_dir,
-                                            self.ctx.audit, expected=[b.path.name for b in doomed], db_user=user)
+                                            self.ctx.audit, expected=[b.path.name for b in doomed])
             self._last(f"[green]Pruned[/] {len(removed)} backup(s): {', '.join(p.name for p in removed)}")
             self.notify(f"removed {len(removed)} backup(s)")
         except (UserError, OperationFailed, OSError) as exc:

@@ -193,7 +193,7 @@ def managed(server, schema_name, tmp_path):
             cur.execute(f"CREATE DATABASE `{schema_name}`")
             cur.execute(f"CREATE TABLE `{schema_name}`.analysis_nwbfile (analysis_file_name VARCHAR(255) PRIMARY KEY)")
             cur.executemany(f"INSERT INTO `{schema_name}`.analysis_nwbfile VALUES (%s)",
-                            [(os.path.basename(n).decode(),) for n in tracked])
+                            [(n.decode(),) for n in tracked])  # paths relative to the directory
         conn.commit()
     finally:
         conn.close()
@@ -202,7 +202,8 @@ def managed(server, schema_name, tmp_path):
                    f"  password: {server.password.reveal()}\n  use_datajoint_config: false\n"
                    f"state_dir: {tmp_path}/state\naudit_log: {tmp_path}/audit.jsonl\n"
                    f"orphans:\n  directories:\n"
-                   f"    - {{path: {root}, table: {schema_name}.analysis_nwbfile, column: analysis_file_name}}\n"
+                   f"    - {{path: {root}, table: {schema_name}.analysis_nwbfile, column: analysis_file_name, "
+                   f"layout: relative}}\n"
                    f"  quarantine_dir: {tmp_path}/quarantine\n")
     cfg.chmod(0o600)
     return root, outside, cfg, tracked, untracked

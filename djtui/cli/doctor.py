@@ -20,15 +20,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def fit_rows(headers: tuple[str, ...], rows: list[tuple[str, ...]], width: int) -> list[tuple[str, ...]]:
-    """Rows whose last column is wrapped so that each line fits ``width`` columns (continuation rows)."""
+    """Rows whose last two columns are wrapped so that each line fits ``width`` (continuation rows).
+
+    The next-to-last column (a check's name, which can be a long path) keeps its natural width while it
+    takes at most a third of the room; the last column (the detail) gets the rest.
+    """
     from rich.cells import cell_len
-    fixed = sum(max(cell_len(r[i]) for r in [headers, *rows]) for i in range(len(headers) - 1))
-    room = max(20, width - fixed - 2 * (len(headers) - 1))
+    n = len(headers)
+    natural = [max(cell_len(r[i]) for r in [headers, *rows]) for i in range(n)]
+    room = max(32, width - sum(natural[:-2]) - 2 * (n - 1))
+    name_w = min(natural[-2], max(12, room // 3)) if natural[-2] + natural[-1] > room else natural[-2]
+    detail_w = max(20, room - name_w)
     out: list[tuple[str, ...]] = []
     for row in rows:
-        lines = textwrap.wrap(row[-1], room, break_on_hyphens=False) or [""]
-        out.append((*row[:-1], lines[0]))
-        out.extend((*("" for _ in row[:-1]), more) for more in lines[1:])
+        names = textwrap.wrap(row[-2], name_w, break_on_hyphens=False) or [""]
+        details = textwrap.wrap(row[-1], detail_w, break_on_hyphens=False) or [""]
+        for i in range(max(len(names), len(details))):
+            head = row[:-2] if i == 0 else tuple("" for _ in row[:-2])
+            out.append((*head, names[i] if i < len(names) else "", details[i] if i < len(details) else ""))
     return out
 
 

@@ -97,9 +97,10 @@ def test_verify_mount_refuses_a_plain_directory_at_the_mount_point(lab, capsys):
     assert not any((lab.root / "mnt").rglob("*.mp4"))  # nothing written under the bare mount point
     code, out, err = run(lab, capsys, "status", "p001", "20250104")
     assert "not a mount point" in out and "Safe to delete: ✗" in out, out
-    code, out, err = run(lab, capsys, "doctor")
-    line = next(x for x in out.splitlines() if "net" in x and "mount point" in x)
-    assert "✗" in line or "FAIL" in line.upper(), out
+    code, out, err = run(lab, capsys, "doctor", "--json")
+    net = next(c for c in json.loads(out)["checks"] if c["area"] == "destination" and c["name"] == "net")
+    assert not net["ok"] and "is not a mount point" in net["detail"], net  # doctor's ✗
+    assert code == 1
 
 
 def test_verify_mount_accepts_a_real_mount_point(lab, capsys):

@@ -152,19 +152,7 @@ class PrivateServer:
         commandlog.add_secret(self.password.reveal())
         self.socket_path = self._pick_socket()
         self._initialize()
-        last_error = ""
-        for _attempt in range(3):
-            self.port = free_port()
-            self._launch()
-            try:
-                self._wait_ready(timeout)
-                break
-            except OperationFailed as exc:
-                # a port taken between free_port() and bind, or a slow start on a loaded machine: retry
-                last_error = str(exc)
-                self._kill()
-        else:
-            raise OperationFailed(last_error)
+        self._launch_until_ready([], timeout)
         self._create_admin()
         self._write_state()
         if not self.detached:
@@ -190,21 +178,26 @@ class PrivateServer:
         self.password = password
         commandlog.add_secret(password.reveal())
         self.socket_path = self._pick_socket()
-        ports = [port] if port and _port_free(port) else []
+        self._launch_until_ready([port] if port and _port_free(port) else [], timeout, self.connect)
+        self._write_state()
+        return self
+
+    def _launch_until_ready(self, ports: list[int], timeout: float, probe=None) -> None:
+        """Launch on ``ports`` first, then on free ports, up to three tries until the server answers.
+
+        A port taken between free_port() and bind, or a slow start on a loaded machine, gets a retry.
+        """
         last_error = ""
         for attempt in range(3):
             self.port = ports[attempt] if attempt < len(ports) else free_port()
             self._launch()
             try:
-                self._wait_ready(timeout, self.connect)
-                break
+                self._wait_ready(timeout, probe)
+                return
             except OperationFailed as exc:
                 last_error = str(exc)
                 self._kill()
-        else:
-            raise OperationFailed(last_error)
-        self._write_state()
-        return self
+        raise OperationFailed(last_error)
 
     def _user_flag(self) -> list[str]:
         return [f"--user={getpass.getuser()}"] if os.geteuid() == 0 else []

@@ -51,6 +51,26 @@ def schema_name(server: PrivateServer) -> Iterator[str]:
         conn.close()
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3 server (moto) on a free loopback port, for the whole run; yields ``127.0.0.1:PORT``.
+
+    Tests keep apart by bucket name (each makes its own)."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    srv.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        srv.stop()
+
+
 def write_config(path: Path, text: str) -> Path:
     """Write a config file as a careful admin would (0600: it may hold a password)."""
     path.write_text(text)

@@ -7,9 +7,6 @@ Every test here carries the ``conformance`` marker (``pytest -m conformance`` ru
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-
 import pytest
 
 
@@ -20,19 +17,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[str]:
-    """A local S3 server (moto) on a free loopback port; yields its endpoint ``127.0.0.1:PORT``."""
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    srv.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        srv.stop()
+def s3_server(s3_endpoint: str) -> str:
+    """The suite's local S3 server (moto, ``tests/conftest.py``); yields its endpoint ``127.0.0.1:PORT``."""
+    return s3_endpoint
 
 
 # the Spyglass lab, built once per session by Spyglass itself (tests/conformance/spyglass_lab.py)

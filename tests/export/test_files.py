@@ -12,8 +12,6 @@ import threading
 import time
 import uuid
 
-import pytest
-
 from djtui.config import StoreSettings
 from djtui.services.export import NeededFile, check_files
 from tests.export.conftest import config_text
@@ -72,18 +70,6 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-    port = _free_port()
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    srv.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        srv.stop()
 
 
 def test_export_files_checked_in_an_s3_store(server, admin_conn, schema, tmp_path, s3_endpoint):

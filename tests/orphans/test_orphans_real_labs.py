@@ -4,7 +4,6 @@ managed-directory layouts, batches restorable from what their manifest holds).""
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 
 import pytest
@@ -76,22 +75,6 @@ def make_config_stub(tmp_path):
 boto3 = pytest.importorskip("boto3")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-    port = _free_port()
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    srv.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,12 @@ class Context:
     def readonly(self) -> bool:
         return bool(getattr(self.args, "readonly", False)) or self.config.readonly
 
+    def announce_foreign_server(self) -> str | None:
+        """Before acting on a server that a config djtui does not own named (DataJoint's files, DJ_*), say
+        which server answered (host:port, flavor, version, user) on stderr; None when djtui's config named it."""
+        origin = foreign_server_origin(self.db)
+        return announce_server(self.db, origin) if origin is not None else None
+
     def require_writable(self, action: str) -> None:
         if self.readonly:
             raise ReadOnlyError(action)

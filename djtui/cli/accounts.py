@@ -103,6 +103,7 @@ def _apply(ctx: Context, service: AccountsService, plan: g.Plan, *, dry_run: boo
             print("dry run: nothing was changed")
         return 0
     ctx.require_writable(plan.title)
+    ctx.announce_foreign_server()
     done = service.apply(plan, audit=AuditLog(ctx.config.audit_log), state_dir=ctx.config.state_dir,
                          action=action, target=target, **details)
     print(f"done: {done} statement(s) ran")
@@ -121,6 +122,7 @@ def _confirmed_apply(ctx: Context, service: AccountsService, plan: g.Plan, word:
         print("dry run: nothing was changed")
         return 0
     ctx.require_writable(plan.title)
+    ctx.announce_foreign_server()
     confirm_typed(word, ctx.args.confirm, f"{plan.title}: {len(plan.statements)} statement(s)")
     done = service.apply(plan, audit=AuditLog(ctx.config.audit_log), state_dir=ctx.config.state_dir,
                          action=action, target=target, recheck=recheck, **details)

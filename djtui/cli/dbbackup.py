@@ -227,6 +227,7 @@ def run_restore(ctx: Context) -> int:
         return 0
     if not ctx.json:
         print("\n".join(lines), flush=True)
+    ctx.announce_foreign_server()
     confirm_typed(plan.confirm_word, a.confirm, "Restore as planned above?")
     res = dbbackup.restore_backup(ctx.db, plan, ctx.config.state_dir, _audit(ctx), progress=_err,
                                   db_user=_db_user(ctx),

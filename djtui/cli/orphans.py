@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from djtui.cli import Context, announce_server, confirm_typed, emit_json, foreign_server_origin, render_table
+from djtui.cli import Context, announce_server, confirm_typed, emit_json, render_table
 from djtui.domain.stores import REASONS, UNTRACKED_OBJECT
 from djtui.errors import UserError
 
@@ -142,9 +142,7 @@ def run_quarantine(ctx: Context) -> int:
         raise UserError(f"--max-share {ctx.args.max_share} is not between 0 and 1", where="--max-share")
     if not ctx.args.dry_run:
         ctx.require_writable("orphans quarantine")
-        origin = foreign_server_origin(ctx.db)
-        if origin is not None:
-            announce_server(ctx.db, origin)
+        ctx.announce_foreign_server()
     preview = svc.quarantine_source(ctx.args.source, dry_run=True, max_share=ctx.args.max_share,
                                     reasons=ctx.args.reason)
     if ctx.args.dry_run or not preview.acted:

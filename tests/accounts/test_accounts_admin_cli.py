@@ -129,3 +129,28 @@ def test_the_account_djtui_runs_as_is_refused(cfg: Path, capsys) -> None:
     assert "several hosts" in capsys.readouterr().err
     assert run(cfg, "users", "drop", unique("ghost_"), "--confirm", "DROP x") == 2
     assert "there is no user" in capsys.readouterr().err
+
+
+def test_a_server_named_by_datajoint_variables_is_announced_before_acting(
+        server: PrivateServer, tmp_path: Path, monkeypatch, capsys, guest) -> None:
+    """djtui's config names no host: DJ_* (DataJoint's, not djtui's) chose the server, so before a grant
+    changes anything djtui says which server answered; a dry run and djtui's own config say nothing."""
+    name, _pw = guest
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for k, v in (("DJ_HOST", "127.0.0.1"), ("DJ_PORT", str(server.port)), ("DJ_USER", "djadmin"),
+                 ("DJ_PASS", server.password.reveal())):
+        monkeypatch.setenv(k, v)
+    own = write_config(tmp_path / "djtui.yaml", f"state_dir: {tmp_path}/state\n")
+    assert run(own, "users", "lock", name, "--dry-run") == 0
+    assert "acting on server" not in capsys.readouterr().err
+    assert run(own, "users", "lock", name, "--confirm", name) == 0
+    err = capsys.readouterr().err
+    assert f"acting on server 127.0.0.1:{server.port} (MariaDB" in err and "user djadmin@" in err, err
+    assert "named by environment (DJ_*)" in err and server.password.reveal() not in err
+    monkeypatch.delenv("DJ_HOST")
+    monkeypatch.delenv("DJ_PORT")
+    with_host = write_config(tmp_path / "own.yaml", f"database:\n  host: 127.0.0.1\n  port: {server.port}\n"
+                                                    f"state_dir: {tmp_path}/state\n")
+    assert run(with_host, "users", "unlock", name, "--confirm", name) == 0
+    assert "acting on server" not in capsys.readouterr().err

@@ -22,9 +22,9 @@ try:
     HAVE_MYSQLCLIENT = True
 except ImportError:
     HAVE_MYSQLCLIENT = False
-# both drivers write the same export; mysqlclient is installed by `./dev setup` (extra "fast")
+# both drivers write the same export; the C one comes with djtui where a mysqlclient-static wheel exists
 DRIVERS = ["pymysql", pytest.param("mysqlclient", marks=pytest.mark.skipif(
-    not HAVE_MYSQLCLIENT, reason="mysqlclient is not installed (pip install -e '.[fast]')"))]
+    not HAVE_MYSQLCLIENT, reason="MySQLdb is not installed (no mysqlclient-static wheel here)"))]
 
 
 def _make(conn, schema):

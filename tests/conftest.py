@@ -82,3 +82,8 @@ def write_config(path: Path, text: str) -> Path:
 def config_writer():
     """``write_config`` as a fixture, for test modules in sub-folders."""
     return write_config
+
+
+# the Spyglass lab, built once per run by Spyglass itself (tests/conformance/spyglass_lab.py); registered
+# here, at the root, so the conformance suite and the Export screen's test share one build
+from tests.conformance.spyglass_lab import spyglass_lab  # noqa: E402, F401

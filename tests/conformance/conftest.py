@@ -20,7 +20,3 @@ def pytest_collection_modifyitems(config, items):
 def s3_server(s3_endpoint: str) -> str:
     """The suite's local S3 server (moto, ``tests/conftest.py``); yields its endpoint ``127.0.0.1:PORT``."""
     return s3_endpoint
-
-
-# the Spyglass lab, built once per session by Spyglass itself (tests/conformance/spyglass_lab.py)
-from .spyglass_lab import spyglass_lab  # noqa: E402, F401

@@ -11,7 +11,7 @@ from textual.widgets import Input, OptionList, Static, Tree
 
 from djtui.config import load_config
 from djtui.tui.app import DjtuiApp
-from tests.conformance.spyglass_lab import PASSWORD_ENV, SpyglassLab, spyglass_lab  # noqa: F401
+from tests.conformance.spyglass_lab import PASSWORD_ENV, SpyglassLab
 from tests.export.test_screen import _highlight, _open_export, _settle
 
 pytestmark = pytest.mark.conformance
@@ -33,7 +33,7 @@ def _walk(node):
         yield from _walk(child)
 
 
-async def test_the_export_screen_on_a_spyglass_lab(spyglass_lab: SpyglassLab, monkeypatch):  # noqa: F811
+async def test_the_export_screen_on_a_spyglass_lab(spyglass_lab: SpyglassLab, monkeypatch):
     monkeypatch.setenv(PASSWORD_ENV, spyglass_lab.server.password.reveal())
     app = DjtuiApp(config=load_config(spyglass_lab.config))
     async with app.run_test(size=(160, 50)) as pilot:

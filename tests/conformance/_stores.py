@@ -134,3 +134,21 @@ def fk_truth_014(conn: Any, db: str, store: str) -> tuple[dict[str, dict], set[s
 
 def hex_of(u: str) -> str:
     return uuid.UUID(u).hex
+
+
+# the start of every script run in the dj014 venv: DataJoint 0.14 connected to the suite's server from DJ_*
+DJ014_CONNECT = r"""
+import json
+import os
+from pathlib import Path
+
+import datajoint as dj
+import numpy as np
+
+dj.config["database.host"] = os.environ["DJ_HOST"]
+dj.config["database.port"] = int(os.environ["DJ_PORT"])
+dj.config["database.user"] = os.environ["DJ_USER"]
+dj.config["database.password"] = os.environ["DJ_PASS"]
+dj.config["database.use_tls"] = False
+dj.config["safemode"] = False
+"""

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from ._stores import (
+    DJ014_CONNECT,
     age_s3_objects,
     djtui,
     djtui_json,
@@ -40,20 +41,7 @@ from .tools import run_tool, server_env
 
 LOCATION = "labdata"
 
-PRELUDE = r"""
-import json
-import os
-from pathlib import Path
-
-import datajoint as dj
-import numpy as np
-
-dj.config["database.host"] = os.environ["DJ_HOST"]
-dj.config["database.port"] = int(os.environ["DJ_PORT"])
-dj.config["database.user"] = os.environ["DJ_USER"]
-dj.config["database.password"] = os.environ["DJ_PASS"]
-dj.config["database.use_tls"] = False
-dj.config["safemode"] = False
+PRELUDE = DJ014_CONNECT + r"""
 dj.config["stores"] = {"cloud": json.loads(os.environ["CF_STORE"])}
 src = Path(os.environ["CF_SRC"])
 S = os.environ["CF_SCHEMA"]

@@ -26,25 +26,21 @@ from pathlib import Path
 
 import pytest
 
-from ._stores import by_reason, djtui_json, file_tree, fk_truth_014, s3_client, s3_tree, write_djtui_config
+from ._stores import (
+    DJ014_CONNECT,
+    by_reason,
+    djtui_json,
+    file_tree,
+    fk_truth_014,
+    s3_client,
+    s3_tree,
+    write_djtui_config,
+)
 from .tools import run_tool, server_env
 
 LOCATION_S3 = "dj014/lab"
 
-BUILD = r"""
-import json
-import os
-from pathlib import Path
-
-import datajoint as dj
-import numpy as np
-
-dj.config["database.host"] = os.environ["DJ_HOST"]
-dj.config["database.port"] = int(os.environ["DJ_PORT"])
-dj.config["database.user"] = os.environ["DJ_USER"]
-dj.config["database.password"] = os.environ["DJ_PASS"]
-dj.config["database.use_tls"] = False
-dj.config["safemode"] = False
+BUILD = DJ014_CONNECT + r"""
 src = Path(os.environ["CF_SRC"])
 stages = {name: Path(spec["stage"]) for name, spec in dj.config["stores"].items()}
 schema = dj.Schema(os.environ["CF_SCHEMA"])

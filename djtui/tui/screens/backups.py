@@ -191,9 +191,7 @@ class BackupsScreen(DjtuiScreen):
                 self._last(f"[green]Verified[/] {target.name}: restored into a scratch server, "
                            f"{res.tables_checked} table(s) match the manifest ({res.seconds:.1f} s)")
             else:
-                shown = "\n".join(f"  {p}" for p in res.problems[:5])
-                more = f"\n  … and {len(res.problems) - 5} more" if len(res.problems) > 5 else ""
-                self._last(f"[red]NOT verified[/] {target.name}: {len(res.problems)} problem(s)\n{shown}{more}")
+                self._last(f"[red]NOT verified[/] {target.name}: {_problems(res.problems)}")
                 self.notify(f"{target.name} failed verification", severity="error")
         except (UserError, OperationFailed, OSError) as exc:
             self._last(f"[red]Verify failed[/]: {exc}")
@@ -255,8 +253,7 @@ class BackupsScreen(DjtuiScreen):
                            f"the manifest ({res.seconds:.1f} s){kept}")
                 self.notify(f"restored {target.name}")
             else:
-                shown = "\n".join(f"  {p}" for p in res.problems[:5])
-                self._last(f"[red]Restored with mismatches[/] {target.name}: {len(res.problems)} problem(s)\n{shown}")
+                self._last(f"[red]Restored with mismatches[/] {target.name}: {_problems(res.problems)}")
                 self.notify(f"{target.name}: restored, but counts differ from the manifest", severity="error")
         except (UserError, OperationFailed, OSError) as exc:
             self._last(f"[red]Restore failed[/]: {exc}")
@@ -311,3 +308,10 @@ class BackupsScreen(DjtuiScreen):
         import asyncio
         import functools
         return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kw))
+
+
+def _problems(problems: list[str], most: int = 5) -> str:
+    """A count and the first problems, one per line, for the last-result line of verify and restore."""
+    shown = "\n".join(f"  {p}" for p in problems[:most])
+    more = f"\n  … and {len(problems) - most} more" if len(problems) > most else ""
+    return f"{len(problems)} problem(s)\n{shown}{more}"

@@ -33,6 +33,7 @@ import pymysql
 import pymysql.cursors
 
 from djtui.config import Config, DatabaseSettings, Secret
+from djtui.domain.dialects import MYSQL, SqlDialect
 from djtui.errors import UserError
 from djtui.services import commandlog
 
@@ -300,6 +301,11 @@ class Database:
         self._given_up_at: float | None = None  # interrupt(): calls fail fast until the server answers
         self._recheck_lock = threading.Lock()
         self._rechecked_at = -math.inf
+
+    @property
+    def dialect(self) -> SqlDialect:
+        """How this server spells SQL (quoting); the one place a capability gets it from."""
+        return MYSQL
 
     @classmethod
     def from_config(cls, cfg: Config, *, readonly: bool | None = None) -> Database:

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from bench import gen_sessions
-from djtui.devserver import PrivateServer
+from djtui.services.servers.mariadb import PrivateServer
 
 
 def db_section(server: PrivateServer) -> dict:

@@ -60,9 +60,9 @@ def _timed(fn) -> tuple[float, object]:
 
 
 def main(argv: list[str]) -> int:
-    from djtui.devserver import PrivateServer
     from djtui.services import dbbackup
     from djtui.services.database import Database
+    from djtui.services.servers.mariadb import PrivateServer
 
     ap = argparse.ArgumentParser(prog="python -m bench dbbackup_dump", description=__doc__.splitlines()[0])
     ap.add_argument("--schemas", type=int, default=20)

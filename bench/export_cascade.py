@@ -84,8 +84,8 @@ def _compare(srv, db, dj, prefix: str, tables, leaves) -> None:
 
 def main(argv: list[str]) -> int:
     from bench.gen_graph import build
-    from djtui.devserver import PrivateServer
     from djtui.services.database import Database
+    from djtui.services.servers.mariadb import PrivateServer
 
     ap = argparse.ArgumentParser(prog="python -m bench export_cascade", description=__doc__)
     ap.add_argument("--tables", type=int, default=150)

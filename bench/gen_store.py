@@ -92,7 +92,7 @@ def _write(root: Path, rel: str, made: set[str], mtime: float, data: bytes = BLO
 
 
 def main(argv: list[str]) -> int:
-    from djtui.devserver import PrivateServer
+    from djtui.services.servers.mariadb import PrivateServer
     ap = argparse.ArgumentParser(prog="python -m bench gen_store")
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--dir", type=Path, required=True)

@@ -90,7 +90,7 @@ def main(argv: list[str]) -> int:
     import os
     import statistics
 
-    from djtui.devserver import PrivateServer
+    from djtui.services.servers.mariadb import PrivateServer
     ap = argparse.ArgumentParser(prog="python -m bench orphans_scan")
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--dj014-python", help="python of a virtualenv holding datajoint 0.14 (skipped without it); "

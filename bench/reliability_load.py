@@ -381,7 +381,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps(run_case(json.loads(a.run_case))), flush=True)
         return 0
     wanted = [c.strip() for c in a.only.split(",") if c.strip()]
-    from djtui.devserver import PrivateServer
+    from djtui.services.servers.mariadb import PrivateServer
 
     work = a.dir or Path(tempfile.mkdtemp(prefix="bench-rel-load-"))
     server = PrivateServer(work / "server", buffer_pool_mb=256)

@@ -100,7 +100,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--dir", type=Path)
     a = ap.parse_args(argv)
     from djtui.config import load_config
-    from djtui.devserver import PrivateServer
+    from djtui.services.servers.mariadb import PrivateServer
 
     work = a.dir or Path(tempfile.mkdtemp(prefix="bench-sess-screen-"))
     server = PrivateServer(work / "server")

@@ -66,8 +66,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--dir", type=Path, help="work directory (default: a temp dir, removed afterwards)")
     a = ap.parse_args(argv)
     from djtui.config import load_config
-    from djtui.devserver import PrivateServer
     from djtui.services.database import Database
+    from djtui.services.servers.mariadb import PrivateServer
     from djtui.services.sessions import SessionService
 
     work = a.dir or Path(tempfile.mkdtemp(prefix="bench-sess-status-"))

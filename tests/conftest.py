@@ -10,7 +10,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from djtui.devserver import PrivateServer
+from djtui.services.servers.mariadb import PrivateServer
 
 _counter = itertools.count()
 

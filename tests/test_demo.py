@@ -23,7 +23,7 @@ from djtui.demo import (
     build_lab,
     db_participant,
 )
-from djtui.devserver import PrivateServer
+from djtui.services.servers.mariadb import PrivateServer
 
 HOUR = 3600.0
 

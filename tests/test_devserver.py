@@ -12,8 +12,8 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from djtui.devserver import PrivateServer, read_state, stop_detached
 from djtui.errors import UserError
+from djtui.services.servers.mariadb import PrivateServer, read_state, stop_detached
 
 
 def _alive(pid: int) -> bool:
@@ -65,7 +65,7 @@ def test_second_server_in_same_dir_is_refused(tmp_path, server):
 
 def test_server_dies_with_its_parent_on_sigkill(tmp_path):
     code = (
-        "import sys, time; from djtui.devserver import PrivateServer; "
+        "import sys, time; from djtui.services.servers.mariadb import PrivateServer; "
         f"s = PrivateServer({str(tmp_path / 'k')!r}); s.start(); print(s.pid, flush=True); time.sleep(600)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -81,7 +81,7 @@ def test_server_dies_with_its_parent_on_sigkill(tmp_path):
 
 def test_detached_server_outlives_its_starter_and_stops(tmp_path):
     code = (
-        "from djtui.devserver import PrivateServer; "
+        "from djtui.services.servers.mariadb import PrivateServer; "
         f"s = PrivateServer({str(tmp_path / 'd')!r}, detached=True); s.start(); print(s.pid)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -332,7 +332,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 def verify_backup(path: Path, *, progress: Progress = _quiet, scratch_dir: Path | None = None) -> VerifyResult:
     """Hashes first, then restore every schema into a fresh private server and compare row counts."""
-    from djtui.devserver import PrivateServer
+    from djtui.services.servers.mariadb import PrivateServer
 
     t0 = time.monotonic()
     path = Path(path)

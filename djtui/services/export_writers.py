@@ -282,7 +282,7 @@ def load_sql(settings: Any, sql_file: Path) -> None:
 
 def verify_export(directory: Path, *, server_dir: Path | None = None) -> list[TableCheck]:
     """Load the export into a fresh private server and compare counts and checksums per table."""
-    from djtui.devserver import PrivateServer
+    from djtui.services.servers.mariadb import PrivateServer
 
     manifest = read_manifest(directory)
     sql_file = directory / str(manifest.get("sql_file", SQL_FILE))

@@ -8,9 +8,9 @@ import pymysql
 import pytest
 
 from djtui.config import AccountSettings
-from djtui.devserver import PrivateServer
 from djtui.services.accounts import AccountsService
 from djtui.services.database import Database
+from djtui.services.servers.mariadb import PrivateServer
 from tests.names import unique  # noqa: F401 (re-exported to the tests)
 
 

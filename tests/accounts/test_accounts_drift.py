@@ -11,10 +11,10 @@ import pymysql
 import pytest
 
 from djtui.cli import main
-from djtui.devserver import PrivateServer
 from djtui.domain import grants as g
 from djtui.errors import OperationFailed
 from djtui.services.accounts import AccountsService
+from djtui.services.servers.mariadb import PrivateServer
 from tests.conftest import write_config
 
 from .conftest import login, unique

@@ -8,13 +8,13 @@ import pymysql
 import pytest
 
 from djtui.config import AccountSettings
-from djtui.devserver import PrivateServer
 from djtui.domain import grants as g
 from djtui.errors import UserError
 from djtui.services import commandlog
 from djtui.services.accounts import AccountsService
 from djtui.services.audit import AuditLog
 from djtui.services.database import Database
+from djtui.services.servers.mariadb import PrivateServer
 
 from .conftest import login, unique
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 
-from djtui.devserver import PrivateServer
+from djtui.services.servers.mariadb import PrivateServer
 
 
 @pytest.fixture(scope="module")

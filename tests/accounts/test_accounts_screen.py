@@ -10,8 +10,8 @@ import pytest
 from textual.widgets import DataTable, Input, Select, Static
 
 from djtui.config import parse_config
-from djtui.devserver import PrivateServer
 from djtui.services.accounts import AccountsService
+from djtui.services.servers.mariadb import PrivateServer
 from djtui.tui.app import DjtuiApp
 from djtui.tui.screens.accounts import AccountsScreen, PasswordOnce, PlanDialog, SetRoleDialog
 from djtui.tui.widgets.confirm import ConfirmTyped

@@ -304,8 +304,8 @@ def test_numbers_load_back_bit_for_bit(admin_conn, schema, db, tmp_path):
     """FLOAT is the trap: the server prints it with six digits, so 16777216 reloads as 16777200
     (mysqldump does this). ``verify`` cannot see it (it reads the copy the same way), so this test
     compares the values themselves, NULLs and NOT NULL columns of every numeric kind included."""
-    from djtui.devserver import PrivateServer
     from djtui.services.export_writers import load_sql
+    from djtui.services.servers.mariadb import PrivateServer
 
     with admin_conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{schema}`")

@@ -10,10 +10,10 @@ import pytest
 from orphans_lab import config_text, ext_ddl, make_config, put
 
 from djtui.config import ConfigError, datajoint_stores, parse_config
-from djtui.devserver import PrivateServer
 from djtui.domain import stores as ds
 from djtui.services.database import Database
 from djtui.services.orphans import OrphanService, cleaner_service
+from djtui.services.servers.mariadb import PrivateServer
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from djtui import labschema
-from djtui.devserver import PrivateServer
+from djtui.services.servers.mariadb import PrivateServer
 from tests.names import unique
 
 PASSWORD = "r1-Pw-9k2Lq"

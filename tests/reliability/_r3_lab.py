@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from djtui import labschema
-from djtui.devserver import PrivateServer
+from djtui.services.servers.mariadb import PrivateServer
 from tests.names import unique
 
 PASSWORD = "Pw-Xy7#secret$zz"

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from djtui.devserver import PrivateServer
+from djtui.services.servers.mariadb import PrivateServer
 
 from ._r1_lab import R1Lab, lab_at, wait_for
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from djtui.devserver import PrivateServer
+from djtui.services.servers.mariadb import PrivateServer
 
 from ._r3_lab import unique
 

@@ -84,11 +84,8 @@ def _service(ctx: Context):
 
 
 def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+    from djtui.services.orphans import iec_size
+    return iec_size(n)
 
 
 def run_scan(ctx: Context) -> int:
@@ -137,32 +134,28 @@ def _result_json(r) -> dict:
 
 
 def run_quarantine(ctx: Context) -> int:
+    """Plan (a fresh dry run under the lock) -> the plan's confirmation text -> execute it once."""
     svc = _service(ctx)
     if ctx.args.max_share is not None and not 0 <= ctx.args.max_share <= 1:
         raise UserError(f"--max-share {ctx.args.max_share} is not between 0 and 1", where="--max-share")
     if not ctx.args.dry_run:
         ctx.require_writable("orphans quarantine")
         ctx.announce_foreign_server()
-    preview = svc.quarantine_source(ctx.args.source, dry_run=True, max_share=ctx.args.max_share,
-                                    reasons=ctx.args.reason)
+    plan = svc.plan(ctx.args.source, max_share=ctx.args.max_share, reasons=ctx.args.reason)
+    preview = plan.preview
+    assert preview is not None
     if ctx.args.dry_run or not preview.acted:
         if ctx.json:
-            emit_json({**_result_json(preview), "would": [i.to_json() for i in preview.items]})
+            emit_json({**_result_json(preview), "would": [i.to_json() for i in preview.items],
+                       "plan": plan.to_json()})
         else:
             print(f"dry run: {preview.acted} item(s) of {preview.source}: {preview.describe()}, "
                   f"{_size(preview.bytes)}")
             for i in preview.items[:50]:
                 print(f"  {i.reason:16} {i.ident}")
         return 0
-    what = []
-    if preview.rows:
-        what.append(f"{preview.rows} row(s) will be deleted (each re-checked in one transaction); rows are saved "
-                    "in the batch and `djtui orphans restore` puts them back")
-    if preview.files:
-        what.append(f"{preview.files} file(s), {_size(preview.bytes)} will be moved into the quarantine")
-    confirm_typed(CONFIRM, ctx.args.confirm, f"{preview.source}: " + "; ".join(what) + ".")
-    done = svc.quarantine_source(ctx.args.source, dry_run=False, max_share=ctx.args.max_share,
-                                 only=[i.ref for i in preview.items], reasons=ctx.args.reason)
+    confirm_typed(plan.confirm_word(), ctx.args.confirm, plan.summary())
+    done = svc.execute(plan, max_share=ctx.args.max_share)
     if ctx.json:
         emit_json(_result_json(done))
     else:

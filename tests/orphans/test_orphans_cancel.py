@@ -8,7 +8,7 @@ import time
 import pytest
 from orphans_lab import make_config, put
 
-from djtui.services import orphans as orphans_mod
+from djtui.services.orphans import reads as orphans_mod
 from djtui.services.database import Database
 from djtui.services.orphans import OrphanService, ScanCancelled
 from djtui.tui.app import DjtuiApp

@@ -16,7 +16,7 @@ from orphans_lab import config_text
 
 from djtui.cli import main
 from djtui.domain import stores as ds
-from djtui.services.row_quarantine import RAW
+from djtui.services.orphans.rows import RAW
 
 BLOB = os.urandom(3 << 20) + b"\x00\xff\xfe"  # a longblob of 3 MiB, not valid text
 EMOJI = "caf\u00e9 \U0001f9e0\U0001f42d spike"  # a 4-byte utf8mb4 character among others

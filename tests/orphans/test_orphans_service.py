@@ -13,7 +13,7 @@ from djtui.domain import stores as ds
 from djtui.errors import UserError
 from djtui.services.database import Database
 from djtui.services.orphans import OrphanService
-from djtui.services.quarantine import Quarantine, file_hash
+from djtui.services.stores.quarantine import Quarantine, file_hash
 
 
 def by_reason(items) -> dict[str, set[str]]:

@@ -12,7 +12,6 @@ stops its thread too instead of running on unseen.
 
 from __future__ import annotations
 
-import math
 import threading
 
 from rich.text import Text
@@ -22,9 +21,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar, Static, TabbedContent, TabPane
 
-from djtui.domain import stores as ds
 from djtui.errors import OperationFailed, UserError
-from djtui.services.orphans import OrphanService, ScanCancelled, ScanResult, SourceInfo
+from djtui.services.orphans import CleanupPlan, OrphanService, ScanCancelled, ScanResult, SourceInfo
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
 from djtui.tui.widgets.orphans_list import OrphanList, OrphanListHeader, human_size
@@ -43,36 +41,6 @@ def middle_truncate(text: str, width: int) -> str:
         return "…"[:width]
     head = max(1, (width - 1) // 3)
     return text[:head] + "…" + text[len(text) - (width - 1 - head):]
-
-
-def share_text(n: int, total: int) -> str:
-    """A share as a whole percent, rounded up so the guard's override never claims less than it allows."""
-    return f"{math.ceil(100 * n / total - 1e-9)}%" if total > 0 else "?%"
-
-
-def guard_check(result: ScanResult, kind: str, rows: int, files: int,
-                allowed: float) -> tuple[list[str], float | None, bool]:
-    """The share guard's view of a planned run, computed like the service computes it.
-
-    Returns the lines to show, the override (the exact share to pass as ``max_share``) when the plan
-    is over the guard, and whether an override can help at all (a source of unknown size cannot)."""
-    lines: list[str] = []
-    needed = 0.0
-    over = False
-    helpable = True
-    rows_total = result.total if kind == "table" else result.rows
-    for what, n, total in (("rows", rows, rows_total), ("files", files, result.total)):
-        if not n:
-            continue
-        lines.append(f"{n} of {total} {what} ({share_text(n, total)}) of {result.source.name}; "
-                     f"the guard allows {allowed:.0%}.")
-        if ds.exceeds_share(n, total, allowed):
-            over = True
-            if total <= 0:
-                helpable = False
-            else:
-                needed = max(needed, n / total)
-    return lines, (needed if over and helpable else None), helpable
 
 
 class OrphansScreen(DjtuiScreen):
@@ -310,58 +278,31 @@ class OrphansScreen(DjtuiScreen):
             return
         result = self.results[source]
         selected = self.query_one(OrphanList).selected_items()
-        chosen = selected or list(result.items)
-        acting = [i for i in chosen if i.reason in ds.ACTIONABLE]
-        if not acting:
+        chosen = selected or None
+        # the same plan the CLI confirms: built from the scan in hand (no I/O), executed once
+        plan = self._service(self.ctx.db).plan_for(result, chosen)
+        if not plan.items:
             self.notify("nothing to act on", severity="information")
             return
-        unused = {i.ident for i in result.items if i.reason in (ds.UNUSED_ROW, ds.ORPHAN_ROW)}
-        rows = len({i.ident for i in acting if i.reason in ds.ROW_REASONS
-                    and (i.reason != ds.MISSING_OBJECT or i.ident in unused)})
-        files = [i for i in acting if i.reason in ds.FILE_REASONS]
-        allowed = self.ctx.config.orphans.max_share
-        guard, override, helpable = guard_check(result, result.source.kind, rows, len(files), allowed)
-        word = "QUARANTINE"
-        lines = list(guard)
-        if override is not None:
-            word = f"QUARANTINE {math.ceil(100 * override - 1e-9)}%"
-            lines.append(f"Over the guard: typing {word} overrides it for this run only "
-                         "(a wrong store location or table makes everything look orphaned).")
-        elif not helpable:
-            lines.append("The source's size is unknown, so the guard will refuse: rescan first.")
-        lines.append("")
-        if rows:
-            lines.append(f"{rows} row(s) of {source} will be deleted, in one transaction; rows are saved in "
-                         "the batch and `djtui orphans restore` puts them back (R on the Quarantine tab).")
-        if files:
-            lines.append(f"{len(files)} file(s), {human_size(sum(i.size for i in files))} of {source} "
-                         "will be moved into the quarantine.")
-        lines += ["Each item is checked again at the moment of action; a missing object's row that is "
-                  "still referenced is kept.", ""]
-        lines += [f"  {i.reason:16} {i.ident}" for i in acting[:30]]
-        if len(acting) > 30:
-            lines.append(f"  … and {len(acting) - 30} more")
-        n = len(acting)
-        scope = f"{n} selected item{'s' * (n != 1)}" if selected else f"all {n} item{'s' * (n != 1)}"
-        head = f"Quarantine {scope} of "
+        head = plan.title()
         box = min(100, int(self.app.size.width * 0.9)) - 4  # ConfirmTyped: 90%, max 100, border and padding
         title = head + middle_truncate(source, max(12, box - len(head)))
-        refs = [i.ref for i in acting]
+        override = plan.override
 
         def done(ok: bool | None) -> None:
             if ok:
-                self.run_quarantine(source, refs, override)
+                self.run_quarantine(plan, override)
 
-        self.app.push_screen(ConfirmTyped(title, lines, word), done)
+        self.app.push_screen(ConfirmTyped(title, plan.confirmation_lines(), plan.confirm_word()), done)
 
     @work(exclusive=True, group="orphans-act", exit_on_error=False)
-    async def run_quarantine(self, source: str, refs: list[str], max_share: float | None = None) -> None:
+    async def run_quarantine(self, plan: CleanupPlan, max_share: float | None = None) -> None:
         db = await self.ctx.wait_db()
         svc = self._service(db)
-        self._status(f"cleaning {len(refs)} item(s) of {source}…")
+        source = plan.source.name
+        self._status(f"cleaning {len(plan.items)} item(s) of {source}…")
         try:
-            result = await db.run(lambda: svc.quarantine_source(source, dry_run=False, only=refs,
-                                                                max_share=max_share))
+            result = await db.run(lambda: svc.execute(plan, max_share=max_share))
         except (UserError, OperationFailed) as exc:
             self.notify(str(exc), title="quarantine refused", severity="error", timeout=15)
             self._status(f"{source}: nothing was changed")

@@ -202,12 +202,12 @@ class Quarantine:
                                                    "secure": store.settings.secure},
                                     "items": [], "skipped": []}
         self._write_manifest(batch_dir, manifest)
-        store.quarantine(batch_id, source, moves, manifest, lambda: self._write_manifest(batch_dir, manifest))
+        store.copy_into_quarantine(batch_id, source, moves, manifest, lambda: self._write_manifest(batch_dir, manifest))
         manifest["state"] = "done"
         self._write_manifest(batch_dir, manifest)
         return batch_id, manifest["items"]
 
-    def restore(self, batch_id: str, *, s3: Any = None) -> list[dict]:
+    def restore(self, batch_id: str, *, store: Any = None) -> list[dict]:
         """Put every file of a batch back where it was; refuses to overwrite anything."""
         manifest = self.read_manifest(batch_id)
         if manifest.get("state") == "restored":
@@ -216,10 +216,10 @@ class Quarantine:
             raise UserError(f"batch {batch_id} was purged; its files are gone")
         batch_dir = self.root / batch_id
         if manifest.get("backend") == "s3":
-            if s3 is None:
+            if store is None:
                 raise UserError(f"batch {batch_id} lives on s3 store {manifest.get('store')!r}, "
                                 "which is not configured", where="stores")
-            restored = s3.restore(manifest["items"])
+            restored = store.restore(manifest["items"])
             manifest["state"] = "restored"
             manifest["restored_at"] = time.time()
             self._write_manifest(batch_dir, manifest)
@@ -263,7 +263,7 @@ class Quarantine:
         return out
 
     def purge(self, older_than_days: float, *, now: float | None = None,
-              s3_for: Any = None) -> list[BatchInfo]:
+              store_for: Any = None) -> list[BatchInfo]:
         """Delete the files of batches older than the grace period; the manifest stays as the record."""
         now = time.time() if now is None else now
         purged = []
@@ -273,9 +273,9 @@ class Quarantine:
             batch_dir = self.root / b.batch_id
             m = self.read_manifest(b.batch_id)
             if m.get("backend") == "s3":
-                if s3_for is None:
+                if store_for is None:
                     continue
-                s3_for(m).purge(m["items"])
+                store_for(m).purge(m["items"])
             else:
                 shutil.rmtree(batch_dir / "files", ignore_errors=True)
             m["state"] = "purged"

@@ -2,29 +2,40 @@
 
 boto3 is imported lazily so file-only labs never pay for it. Keys are handled
 relative to the store's ``location`` prefix, exactly as file stores handle paths
-relative to their directory, so the orphan rules are the same for both.
+relative to their directory, so the orphan rules are the same for both. Quarantined
+objects are copied to ``_djtui_quarantine/<batch>/<key>`` in the same bucket, checked, then
+deleted; the batch's manifest stays in the local quarantine directory.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from djtui.config import StoreSettings
 from djtui.domain import stores as ds
 from djtui.errors import OperationFailed, UserError
 from djtui.services import commandlog
+from djtui.services.stores.quarantine import Quarantine
+from djtui.services.stores.walk import ScanCancelled, never
 
 QUARANTINE_PREFIX = "_djtui_quarantine"
 
 
 class S3Store:
+    """A bucket (and a ``location`` prefix in it) of S3 objects."""
+
+    kind = "s3"
+    root: Path | None = None  # no local directory
+
     def __init__(self, settings: StoreSettings, client: Any = None):
         if settings.protocol != "s3" or not settings.bucket:
             raise UserError(f"store {settings.name!r} is not an s3 store with a bucket",
                             where=f"stores.{settings.name}")
         self.settings = settings
+        self.name = settings.name
         self.bucket = settings.bucket
         self.location = settings.location.strip("/")
         self._client = client
@@ -53,17 +64,34 @@ class S3Store:
     def key(self, rel: str) -> str:
         return ds.join(self.location, rel)
 
-    def list(self, rel_prefix: str) -> Iterator[ds.StoredObject]:
-        """Objects under ``<location>/<rel_prefix>`` (the prefix keeps its trailing slash)."""
-        prefix = self.key(rel_prefix) + ("/" if rel_prefix.endswith("/") else "")
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.location}"
+
+    def list(self, prefix: str = "", *, cancelled: Callable[[], bool] = never) -> Iterator[ds.StoredObject]:
+        """Objects under ``<location>/<prefix>/`` (the slash keeps ``a`` from listing ``a_v2``)."""
+        full = self.key(prefix.strip("/"))
+        if full:
+            full += "/"
         strip = len(self.location) + 1 if self.location else 0
-        commandlog.record("exec", f"s3 list s3://{self.bucket}/{prefix}")
+        commandlog.record("exec", f"s3 list s3://{self.bucket}/{full}")
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+        n = 0
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
             for obj in page.get("Contents", ()):
+                if n % 1000 == 0 and cancelled():
+                    raise ScanCancelled(f"s3://{self.bucket}/{full}")
+                n += 1
                 yield ds.StoredObject(obj["Key"][strip:], int(obj["Size"]), obj["LastModified"].timestamp())
 
-    def head(self, rel: str) -> ds.StoredObject | None:
+    def legacy_listing(self, db: str, folds: tuple[int, ...], *, cancelled: Callable[[], bool] = never,
+                       sizes: bool = True) -> ds.LegacyListing:
+        """One 0.14 schema's objects in the compact form (a listing brings sizes and ages for free)."""
+        out = ds.LegacyListing()
+        for o in self.list(db, cancelled=cancelled):
+            out.add(db, o, folds)
+        return out
+
+    def stat(self, rel: str) -> ds.StoredObject | None:
         try:
             r = self.client.head_object(Bucket=self.bucket, Key=self.key(rel))
         except self.client.exceptions.ClientError as exc:
@@ -81,12 +109,24 @@ class S3Store:
         self.client.delete_object(Bucket=self.bucket, Key=src)
         return etag
 
-    def quarantine(self, batch_id: str, source: str,
+    def move_to_quarantine(self, quarantine: Quarantine, source: str,
+                           moves: Iterable[tuple[str, str, Any]]) -> tuple[str, list[dict]]:
+        """Copy-then-delete each ``(path, reason, verify)`` into a new batch (manifest kept locally)."""
+        return quarantine.move_in_s3(source, self, moves)
+
+    def restore_from_quarantine(self, quarantine: Quarantine, batch_id: str) -> list[dict]:
+        return quarantine.restore(batch_id, store=self)
+
+    def delete(self, rel: str) -> None:
+        commandlog.record("exec", f"s3 delete s3://{self.bucket}/{self.key(rel)}")
+        self.client.delete_object(Bucket=self.bucket, Key=self.key(rel))
+
+    def copy_into_quarantine(self, batch_id: str, source: str,
                    moves: Iterable[tuple[str, str, Callable[[str, ds.StoredObject], str | None] | None]],
                    manifest: dict[str, Any], save: Callable[[], None]) -> None:
         """Copy each object to ``_djtui_quarantine/<batch>/<key>`` then delete it, re-checking first."""
         for rel, reason, verify in moves:
-            obj = self.head(rel)
+            obj = self.stat(rel)
             if obj is None:
                 manifest["skipped"].append({"path": rel, "why": "gone"})
                 continue

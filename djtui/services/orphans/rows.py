@@ -33,16 +33,12 @@ import pymysql.converters
 
 from djtui.errors import OperationFailed, UserError
 from djtui.services import commandlog
-from djtui.services.quarantine import Quarantine
+from djtui.services.stores.quarantine import Quarantine
 
 ROWS_FILE = "files/rows.jsonl"
 # values arrive as the server's bytes: no decoding of text, no conversion of numbers or dates
 RAW = {"use_unicode": False,
        "conv": {k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)}}
-
-
-def q(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def encode(value: Any) -> str | None:
@@ -73,11 +69,12 @@ def show_key(key: dict[str, str | None]) -> str:
 class RowBatch:
     """One batch of rows of one table, written ahead of their DELETE on the locking connection ``conn``."""
 
-    def __init__(self, quarantine: Quarantine, source: str, db: str, table: str, conn: Any):
+    def __init__(self, quarantine: Quarantine, source: str, db: str, table: str, conn: Any, dialect: Any):
         self.qr = quarantine
         self.db, self.table = db, table
+        self.dialect = dialect
         with conn.cursor() as cur:
-            cur.execute(f"SHOW CREATE TABLE {q(db)}.{q(table)}")
+            cur.execute(f"SHOW CREATE TABLE {dialect.table(db, table)}")
             create = cur.fetchone()[1]
             cur.execute("SELECT column_name, column_type, is_nullable, extra FROM information_schema.columns "
                         "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position", (db, table))
@@ -99,7 +96,8 @@ class RowBatch:
         self.qr._write_manifest(self.dir, self.manifest)
 
     def select_sql(self, where: str) -> str:
-        return f"SELECT {', '.join(q(n) for n in self.names)} FROM {q(self.db)}.{q(self.table)} WHERE {where}"
+        names = ", ".join(self.dialect.ident(n) for n in self.names)
+        return f"SELECT {names} FROM {self.dialect.table(self.db, self.table)} WHERE {where}"
 
     def write_ahead(self, rows: list[tuple], reason: str | list[str]) -> None:
         """Rows (in :attr:`names` order, raw bytes) to the batch, on disk before they are deleted."""
@@ -143,6 +141,73 @@ def read_rows(batch_dir: Path, manifest: dict[str, Any]) -> list[list[bytes | No
         raise OperationFailed(f"{path} is missing: the rows of batch {manifest.get('batch')} are gone") from None
 
 
+def _check_columns(cur: Any, manifest: dict[str, Any], batch_id: str, batch_dir: Path,
+                   insert_cols: list[str]) -> None:
+    """The table must exist and hold every column the batch saved, or nothing is restored."""
+    dbname, table = manifest["table"].split(".", 1)
+    cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                "AND table_name = %s", (dbname, table))
+    now_cols = {r[0] for r in cur.fetchall()}
+    if not now_cols:
+        raise UserError(f"table {manifest['table']} of batch {batch_id} does not exist",
+                        where="orphans restore",
+                        hint=f"create it again (its definition is in {batch_dir / 'manifest.json'}, "
+                             "key create_table), then restore")
+    missing = [c for c in insert_cols if c not in now_cols]
+    if missing:
+        raise UserError(f"table {manifest['table']} lost column(s) {', '.join(missing)} since batch "
+                        f"{batch_id} was made; nothing was restored", where="orphans restore",
+                        hint="add the columns back (the old definition is in the batch's manifest, key "
+                             "create_table), then restore")
+
+
+def _put_back(cur: Any, d: Any, manifest: dict[str, Any], batch_id: str, rows: list[list[bytes | None]], *,
+              skip_existing: bool) -> tuple[int, list[dict], list[dict]]:
+    """Load the rows into a temporary copy, compare keys that exist again, insert the rest.
+
+    Returns (rows inserted, keys already present and identical, keys present with other contents)."""
+    dbname, table = manifest["table"].split(".", 1)
+    full = d.table(dbname, table)
+    names = [c["name"] for c in manifest["columns"]]
+    insert_cols = [c["name"] for c in manifest["columns"] if not c.get("generated")]
+    pk = manifest["primary_key"]
+    tmp = d.table(dbname, "djtui_restore_" + uuid.uuid4().hex[:12])  # a session-private copy
+    cur.execute(f"CREATE TEMPORARY TABLE {tmp} LIKE {full}")
+    ins_idx = [names.index(c) for c in insert_cols]
+    marks = ", ".join(["%s"] * len(insert_cols))
+    cols = ", ".join(d.ident(c) for c in insert_cols)
+    sql = f"INSERT INTO {tmp} ({cols}) VALUES ({marks})"
+    commandlog.record("sql", sql, None)
+    for start in range(0, len(rows), 500):
+        cur.executemany(sql, [[r[i] for i in ins_idx] for r in rows[start:start + 500]])
+    on = " AND ".join(f"t.{d.ident(c)} = x.{d.ident(c)}" for c in pk)
+    same = " AND ".join(f"CAST(t.{d.ident(c)} AS BINARY) <=> CAST(x.{d.ident(c)} AS BINARY)" for c in insert_cols)
+    check = (f"SELECT {', '.join(f'CAST(t.{d.ident(c)} AS BINARY)' for c in pk)}, {same} "
+             f"FROM {tmp} t JOIN {full} x ON {on} FOR UPDATE")
+    commandlog.record("sql", check, None)
+    cur.execute(check)
+    present, conflicts = [], []
+    for r in cur.fetchall():
+        if r[-1]:  # listed but never deleted (a batch cut off before its COMMIT): already whole
+            present.append({c: encode(v) for c, v in zip(pk, r[:-1], strict=False)})
+        else:
+            conflicts.append({c: encode(v) for c, v in zip(pk, r[:-1], strict=False)})
+    if conflicts and not skip_existing:
+        shown = ", ".join(show_key(k) for k in conflicts[:10])
+        more = f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
+        raise OperationFailed(
+            f"batch {batch_id}: {len(conflicts)} key(s) of {manifest['table']} exist again with other "
+            f"contents: {shown}{more}; nothing was restored (pass --skip-existing to restore the others "
+            "and keep the rows now in the table)")
+    put = (f"INSERT INTO {full} ({cols}) "
+           f"SELECT {', '.join('t.' + d.ident(c) for c in insert_cols)} FROM {tmp} t "
+           f"WHERE NOT EXISTS (SELECT 1 FROM {full} x WHERE {on})")
+    commandlog.record("sql", put, None)
+    inserted = cur.execute(put)
+    cur.execute(f"DROP TEMPORARY TABLE {tmp}")
+    return inserted, present, conflicts
+
+
 def restore_rows(db: Any, qr: Quarantine, batch_id: str, *,
                  skip_existing: bool = False) -> tuple[list[dict], dict[str, Any]]:
     """Put the rows of a row batch back, byte-identical; see the module's docstring for what is refused."""
@@ -156,62 +221,14 @@ def restore_rows(db: Any, qr: Quarantine, batch_id: str, *,
         raise UserError(f"batch {batch_id} was rolled back: its rows were never deleted")
     batch_dir = qr.root / batch_id
     rows = read_rows(batch_dir, manifest)
-    dbname, table = manifest["table"].split(".", 1)
-    full = f"{q(dbname)}.{q(table)}"
-    names = [c["name"] for c in manifest["columns"]]
     insert_cols = [c["name"] for c in manifest["columns"] if not c.get("generated")]
-    pk = manifest["primary_key"]
     conn = db.connect(autocommit=False)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-                        "AND table_name = %s", (dbname, table))
-            now_cols = {r[0] for r in cur.fetchall()}
-            if not now_cols:
-                raise UserError(f"table {manifest['table']} of batch {batch_id} does not exist",
-                                where="orphans restore",
-                                hint=f"create it again (its definition is in {batch_dir / 'manifest.json'}, "
-                                     "key create_table), then restore")
-            missing = [c for c in insert_cols if c not in now_cols]
-            if missing:
-                raise UserError(f"table {manifest['table']} lost column(s) {', '.join(missing)} since batch "
-                                f"{batch_id} was made; nothing was restored", where="orphans restore",
-                                hint="add the columns back (the old definition is in the batch's manifest, key "
-                                     "create_table), then restore")
-            tmp = q(dbname) + "." + q("djtui_restore_" + uuid.uuid4().hex[:12])  # a session-private copy
+            _check_columns(cur, manifest, batch_id, batch_dir, insert_cols)
             conn.begin()
-            cur.execute(f"CREATE TEMPORARY TABLE {tmp} LIKE {full}")
-            ins_idx = [names.index(c) for c in insert_cols]
-            marks = ", ".join(["%s"] * len(insert_cols))
-            sql = f"INSERT INTO {tmp} ({', '.join(q(c) for c in insert_cols)}) VALUES ({marks})"
-            commandlog.record("sql", sql, None)
-            for start in range(0, len(rows), 500):
-                cur.executemany(sql, [[r[i] for i in ins_idx] for r in rows[start:start + 500]])
-            on = " AND ".join(f"t.{q(c)} = x.{q(c)}" for c in pk)
-            same = " AND ".join(f"CAST(t.{q(c)} AS BINARY) <=> CAST(x.{q(c)} AS BINARY)" for c in insert_cols)
-            check = (f"SELECT {', '.join(f'CAST(t.{q(c)} AS BINARY)' for c in pk)}, {same} "
-                     f"FROM {tmp} t JOIN {full} x ON {on} FOR UPDATE")
-            commandlog.record("sql", check, None)
-            cur.execute(check)
-            present, conflicts = [], []
-            for r in cur.fetchall():
-                if r[-1]:  # listed but never deleted (a batch cut off before its COMMIT): already whole
-                    present.append({c: encode(v) for c, v in zip(pk, r[:-1], strict=False)})
-                else:
-                    conflicts.append({c: encode(v) for c, v in zip(pk, r[:-1], strict=False)})
-            if conflicts and not skip_existing:
-                shown = ", ".join(show_key(k) for k in conflicts[:10])
-                more = f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
-                raise OperationFailed(
-                    f"batch {batch_id}: {len(conflicts)} key(s) of {manifest['table']} exist again with other "
-                    f"contents: {shown}{more}; nothing was restored (pass --skip-existing to restore the others "
-                    "and keep the rows now in the table)")
-            put = (f"INSERT INTO {full} ({', '.join(q(c) for c in insert_cols)}) "
-                   f"SELECT {', '.join('t.' + q(c) for c in insert_cols)} FROM {tmp} t "
-                   f"WHERE NOT EXISTS (SELECT 1 FROM {full} x WHERE {on})")
-            commandlog.record("sql", put, None)
-            inserted = cur.execute(put)
-            cur.execute(f"DROP TEMPORARY TABLE {tmp}")
+            inserted, present, conflicts = _put_back(cur, db.dialect, manifest, batch_id, rows,
+                                                     skip_existing=skip_existing)
             conn.commit()
     except pymysql.err.MySQLError as exc:
         with contextlib.suppress(Exception):
@@ -234,3 +251,51 @@ def restore_rows(db: Any, qr: Quarantine, batch_id: str, *,
     left = {json.dumps(k, sort_keys=True) for k in (*present, *conflicts)}
     restored = [e for e in manifest["items"] if json.dumps(e["key"], sort_keys=True) not in left]
     return restored, outcome
+
+
+class RowDeletion:
+    """One transaction deleting rows of one table, each written whole into a row batch before it goes.
+
+    Use as a context manager: it opens the locking connection (values as raw bytes) and the batch;
+    the body locks, writes ahead and deletes, then calls :meth:`commit`. Any failure rolls back,
+    removes a batch that deleted nothing and says whether the outcome of COMMIT is known.
+    """
+
+    def __init__(self, db: Any, quarantine: Quarantine, source: str, schema: str, table: str, what: str):
+        self.db, self.qr, self.source = db, quarantine, source
+        self.schema, self.table, self.what = schema, table, what
+        self.committing = False
+        self.batch: RowBatch | None = None
+        self.conn: Any = None
+
+    def __enter__(self) -> RowDeletion:
+        self.conn = self.db.connect(autocommit=False, **RAW)
+        try:
+            self.qr.root.mkdir(parents=True, exist_ok=True)
+            self.batch = RowBatch(self.qr, self.source, self.schema, self.table, self.conn, self.db.dialect)
+        except BaseException:
+            self.conn.close()
+            raise
+        return self
+
+    def commit(self) -> None:
+        self.committing = True
+        self.conn.commit()
+
+    def __exit__(self, et: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc is None:
+                return
+            with contextlib.suppress(Exception):
+                self.conn.rollback()
+            sql_error = isinstance(exc, pymysql.err.MySQLError)
+            if self.batch is not None and not self.committing:
+                self.batch.finish("rolled-back", error=str(exc) if sql_error else f"{type(exc).__name__}: {exc}")
+            if sql_error:
+                # one transaction: a dropped connection (KILL, restart) rolls the whole batch back
+                what = "the outcome of COMMIT is unknown: run the scan again" if self.committing else \
+                    "the transaction was rolled back: no row was deleted"
+                raise OperationFailed(f"{self.source}: deleting {self.what} failed "
+                                      f"({exc.args[-1] if exc.args else exc}); {what}") from None
+        finally:
+            self.conn.close()

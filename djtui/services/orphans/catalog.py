@@ -1,0 +1,107 @@
+"""What the orphan scans read from the server's catalog (``information_schema``), in one place.
+
+Foreign keys come from the catalog across every schema on the server, so a renamed foreign key
+counts like any other. Every function takes the :class:`~djtui.services.database.Database` and
+returns plain tuples; a second database backend answers the same questions from its own catalog.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from djtui.errors import UserError
+
+SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
+
+ForeignKeys = list[tuple[str, str, list[tuple[str, str]]]]  # (child schema, child table, [(child col, parent col)])
+
+
+def foreign_keys_to(db: Any, schema: str, table: str) -> ForeignKeys:
+    """Every foreign key onto ``schema.table``, with its column pairs in order."""
+    rows = db.query(
+        "SELECT table_schema, table_name, constraint_name, column_name, referenced_column_name "
+        "FROM information_schema.key_column_usage "
+        "WHERE referenced_table_schema = %s AND referenced_table_name = %s "
+        "ORDER BY table_schema, table_name, constraint_name, ordinal_position", (schema, table))
+    fks: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+    for s, t, c, col, ref in rows:
+        fks.setdefault((s, t, c), []).append((col, ref))
+    return [(s, t, cols) for (s, t, _c), cols in fks.items()]
+
+
+def primary_key(db: Any, schema: str, table: str) -> list[str]:
+    """The primary key's columns; a clear error when the table is missing or has none."""
+    rows = db.query(
+        "SELECT column_name FROM information_schema.key_column_usage WHERE table_schema = %s "
+        "AND table_name = %s AND constraint_name = 'PRIMARY' ORDER BY ordinal_position", (schema, table))
+    if not rows:
+        exists = db.query("SELECT 1 FROM information_schema.tables WHERE table_schema=%s AND table_name=%s",
+                          (schema, table))
+        if not exists:
+            raise UserError(f"table {schema}.{table} does not exist", where="orphans.tables",
+                            hint="list existing `db.table` names")
+        raise UserError(f"table {schema}.{table} has no primary key", where="orphans.tables")
+    return [r[0] for r in rows]
+
+
+def has_column(db: Any, schema: str, table: str, column: str) -> bool:
+    return bool(db.query("SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+                         "AND table_name = %s AND column_name = %s", (schema, table, column)))
+
+
+def external_tables(db: Any) -> list[tuple[str, str]]:
+    """(schema, store) of every DataJoint 0.14 ``~external_<store>`` table on the server."""
+    rows = db.query(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_name LIKE %s AND table_schema NOT IN %s ORDER BY table_schema, table_name",
+        ("~external\\_%", SYSTEM_SCHEMAS))
+    return [(s, t[len("~external_"):]) for s, t in rows]
+
+
+def blocking_triggers(db: Any, tables: list[tuple[str, str]]) -> tuple[str, ...]:
+    """Triggers that refuse inserts/deletes (``SIGNAL``) on these tables: often left behind by a cleanup."""
+    if not tables:
+        return ()
+    cond = " OR ".join(["(event_object_schema = %s AND event_object_table = %s)"] * len(tables))
+    args = [x for pair in tables for x in pair]
+    rows = db.query(
+        "SELECT trigger_schema, trigger_name, event_manipulation, event_object_schema, event_object_table "
+        f"FROM information_schema.triggers WHERE ({cond}) AND UPPER(action_statement) LIKE '%%SIGNAL%%'", args)
+    return tuple(f"trigger {ts}.{tn} blocks {ev} on {os_}.{ot}; if a cleanup left it behind, drop it"
+                 for ts, tn, ev, os_, ot in rows)
+
+
+def json_columns(db: Any) -> list[tuple[str, str, str]]:
+    """(schema, table, column) of every JSON column; MariaDB stores JSON as longtext with a
+    ``json_valid()`` check named after the column."""
+    return [tuple(r) for r in db.query(
+        "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
+        "WHERE c.table_schema NOT IN %s AND (c.data_type = 'json' OR EXISTS (SELECT 1 FROM "
+        "information_schema.check_constraints k WHERE k.constraint_schema = c.table_schema "
+        "AND k.table_name = c.table_name AND k.constraint_name = c.column_name "
+        "AND k.check_clause LIKE 'json_valid%%'))", (SYSTEM_SCHEMAS,))]
+
+
+def external_references(db: Any, schema: str, table: str) -> list[tuple[str, str]]:
+    """(column, ``~external_<store>`` table) of the foreign keys from ``schema.table`` onto its stores."""
+    return [tuple(r) for r in db.query(
+        "SELECT column_name, referenced_table_name FROM information_schema.key_column_usage "
+        "WHERE table_schema = %s AND table_name = %s AND referenced_table_schema = %s "
+        "AND referenced_table_name LIKE %s", (schema, table, schema, "~external\\_%"))]
+
+
+def table_rows_estimate(cur: Any, schema: str, table: str) -> tuple[int, int]:
+    """(``max_allowed_packet``, the catalog's row estimate of the table) on an open cursor."""
+    cur.execute("SELECT @@max_allowed_packet, (SELECT table_rows FROM information_schema.tables "
+                "WHERE table_schema = %s AND table_name = %s)", (schema, table))
+    packet, est = cur.fetchone()
+    return int(packet), int(est or 0)
+
+
+def not_exists(dialect: Any, fks: ForeignKeys, alias: str = "p") -> str:
+    """SQL: no child row references the parent row ``alias`` (TRUE when nothing references the table)."""
+    parts = []
+    for s, t, cols in fks:
+        cond = " AND ".join(f"c.{dialect.ident(c)} = {alias}.{dialect.ident(r)}" for c, r in cols)
+        parts.append(f"NOT EXISTS (SELECT 1 FROM {dialect.table(s, t)} c WHERE {cond})")
+    return " AND ".join(parts) or "TRUE"

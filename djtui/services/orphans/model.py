@@ -1,0 +1,76 @@
+"""The orphan capability's results: sources, scan results and what a clean-up did (frozen, printable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from djtui.domain import stores as ds
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    name: str
+    kind: str  # table | external | store | dir
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    source: SourceInfo
+    items: tuple[ds.OrphanItem, ...]
+    total: int  # objects/files the source holds (rows for a table source), for the share guard
+    root: Path | None = None  # local directory the paths are relative to
+    children: tuple[tuple[str, int], ...] = ()  # table sources: (child table, parent rows it references)
+    warnings: tuple[str, ...] = ()
+    rows: int = 0  # rows of an external table, for the share guard of row deletions
+
+    @property
+    def orphans(self) -> int:
+        return len(self.items)
+
+    @property
+    def bytes(self) -> int:
+        return sum(i.size for i in self.items if i.reason != ds.MISSING_OBJECT and i.reason != ds.UNUSED_ROW)
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    source: str
+    batch_id: str | None
+    acted: int
+    bytes: int
+    skipped: int
+    dry_run: bool
+    items: tuple[ds.OrphanItem, ...] = ()
+    rows: int = 0  # of ``acted``: rows deleted (or, in a dry run, to delete)
+    files: int = 0  # of ``acted``: files/objects moved into the quarantine (or to move)
+    why_skipped: tuple[tuple[str, int], ...] = ()  # (reason given by the re-check, count)
+    reported_only: int = 0  # missing-object rows still referenced: deleting them would break their referrers
+    row_batch: str | None = None  # the batch holding the deleted rows whole (``orphans restore`` puts them back)
+    rows_total: int = 0  # dry run: rows the source holds (for the share guard's view)
+    files_total: int = 0  # dry run: objects/files the source holds
+
+    def describe(self) -> str:
+        """One line for the CLI and the screen: what was (or would be) done."""
+        parts = []
+        if self.rows or not self.files:
+            if self.dry_run:
+                parts.append(f"{self.rows} row(s) to delete" + (
+                    " (rows are saved in the batch and `djtui orphans restore BATCH` puts them back)"
+                    if self.rows else ""))
+            elif self.row_batch:
+                parts.append(f"{self.rows} row(s) deleted, saved whole in batch {self.row_batch} "
+                             f"(`djtui orphans restore {self.row_batch}` puts them back)")
+            else:
+                parts.append(f"{self.rows} row(s) deleted")
+        if self.files:
+            where = f" into batch {self.batch_id}" if self.batch_id else ""
+            parts.append(f"{self.files} file(s) {'to quarantine' if self.dry_run else 'quarantined' + where}")
+        text = ", ".join(parts)
+        if self.skipped:
+            why = "; ".join(f"{n} {w}" for w, n in self.why_skipped) or "changed since the scan"
+            text += f"; {self.skipped} skipped at the re-check ({why})"
+        if self.reported_only:
+            text += (f"; {self.reported_only} missing object(s) still referenced, reported only "
+                     "(re-upload them, or delete the rows that reference them)")
+        return text

@@ -1,0 +1,84 @@
+"""Big reads of the orphan scans: streamed rows, and blob hashes packed by the server.
+
+Each read runs on a connection of its own (the scans overlap them in threads) and asks
+``check`` between batches, so a cancel is noticed within one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from djtui.errors import OperationFailed
+from djtui.services import commandlog
+from djtui.services.orphans.catalog import table_rows_estimate
+
+FETCH_BATCH = 20_000  # rows per fetch of a streamed read; a cancel is noticed between batches
+
+
+def fetch(db: Any, sql: str, args: Any = None, *, setup: str | None = None,
+          check: Callable[[], None] = lambda: None) -> list:
+    """One streamed read on a connection of its own, closed afterwards (for short-lived scan threads).
+
+    Rows arrive in batches (an unbuffered cursor), so a cancel is noticed between batches and the
+    client never holds the whole result twice.
+    """
+    import pymysql.cursors
+    commandlog.record("sql", sql, args)
+    conn = db.connect()
+    out: list = []
+    try:
+        if setup:
+            with conn.cursor() as cur:
+                cur.execute(setup)
+        with conn.cursor(pymysql.cursors.SSCursor) as cur:
+            cur.execute(sql, args)
+            while batch := cur.fetchmany(FETCH_BATCH):
+                out.extend(batch)
+                check()
+        return out
+    finally:
+        conn.close()
+
+
+def blob_hashes(db: Any, schema: str, table: str, check: Callable[[], None] = lambda: None) -> set[str]:
+    """The 32-hex hashes of the blob rows (no attachment, no filepath), packed by the server.
+
+    One ``GROUP_CONCAT`` per range of the hash space, sized to stay well inside the server's
+    ``max_allowed_packet``; a range whose answer comes back cut short is split and asked again.
+    """
+    full = db.dialect.table(schema, table)
+    conn = db.connect()
+    out: set[str] = set()
+    try:
+        with conn.cursor() as cur:
+            packet, est = table_rows_estimate(cur, schema, table)
+            budget = max(1 << 20, min(packet // 2, 64 << 20))
+            cur.execute("SET SESSION group_concat_max_len = %s", (budget,))
+            parts = max(1, -(-est * 32 // (budget // 2)))
+            step = (1 << 128) // parts
+            todo = [(i * step, (i + 1) * step if i < parts - 1 else 1 << 128) for i in range(parts)]
+            sql = (f"SELECT COUNT(*), GROUP_CONCAT(LOWER(HEX(`hash`)) SEPARATOR '') FROM {full} "
+                   "WHERE attachment_name IS NULL AND filepath IS NULL AND `hash` >= %s")
+            while todo:
+                check()
+                lo, hi = todo.pop()
+                args: list[Any] = [lo.to_bytes(16, "big")]
+                query = sql
+                if hi < 1 << 128:
+                    query += " AND `hash` < %s"
+                    args.append(hi.to_bytes(16, "big"))
+                commandlog.record("sql", query, None)
+                cur.execute(query, args)
+                n, packed = cur.fetchone()
+                packed = (packed.decode("ascii") if isinstance(packed, bytes) else packed) or ""
+                if len(packed) != 32 * int(n):  # cut at group_concat_max_len: ask in halves
+                    if hi - lo < 2:
+                        raise OperationFailed(f"{full}: cannot read the hashes (group_concat_max_len)")
+                    mid = (lo + hi) // 2
+                    todo += [(lo, mid), (mid, hi)]
+                    continue
+                out.update(packed[i:i + 32] for i in range(0, len(packed), 32))
+    finally:
+        conn.close()
+    return out

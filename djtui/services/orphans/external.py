@@ -9,6 +9,7 @@ is missing (``missing-object``), objects no row lists (``untracked-object``) and
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from djtui.services.orphans import catalog
 from djtui.services.orphans.model import ScanResult, SourceInfo
 from djtui.services.orphans.reads import blob_hashes, fetch
 from djtui.services.orphans.rows import RowDeletion
+from djtui.services.stores import Store
 
 if TYPE_CHECKING:
     from djtui.services.orphans.service import OrphanService
@@ -94,33 +96,40 @@ def scan_external(svc: OrphanService, source: SourceInfo, db: str, store_name: s
                 if found_obj is not None:
                     extra[fp] = found_obj
     cand = ds.legacy_candidates(db, blobs, others, objects, extra_present=extra, folds=folds)
+    sizes = row_sizes(svc.db, ext, [h for h, _ in cand.missing]) if cand.missing else {}
+    items = _items(svc, source.name, db, folds, store, cand, others, unused, sizes,
+                   lambda path: objects.details.get(path) or extra.get(path))
+    warnings = catalog.blocking_triggers(svc.db, [(db, table), *((s, t) for s, t, _ in fks)])
+    return ScanResult(source, tuple(items), objects.count, root=store.root, warnings=warnings, rows=cand.rows)
+
+def _items(svc: OrphanService, source: str, db: str, folds: tuple[int, ...], store: Store,
+           cand: ds.LegacyCandidates, others: list[ds.ExternalRow], unused: dict[str, int], sizes: dict[str, int],
+           listed: Callable[[str], ds.StoredObject | None]) -> list[ds.OrphanItem]:
+    """The orphan items of the candidates the set arithmetic left; only these are looked at again."""
     now, grace = svc.now(), svc.settings.grace_hours * 3600
 
     def detail(path: str) -> ds.StoredObject | None:
         # a link or a directory where an object should be is not ours (the store's stat says None)
-        return objects.details.get(path) or extra.get(path) or store.stat(path)
+        return listed(path) or store.stat(path)
 
     items: list[ds.OrphanItem] = []
     paths = {r.hash: ds.legacy_object_path(db, r.hash, r.attachment_name, r.filepath, folds) for r in others}
     for h, n in unused.items():
         path = paths.get(h) or ds.legacy_blob_path(db, h, folds)
-        items.append(ds.OrphanItem(source.name, ds.UNUSED_ROW, path=path, key={"hash": ds.uuid_text(h)},
-                                   size=n))
-    sizes = row_sizes(svc.db, ext, [h for h, _ in cand.missing]) if cand.missing else {}
+        items.append(ds.OrphanItem(source, ds.UNUSED_ROW, path=path, key={"hash": ds.uuid_text(h)}, size=n))
     for h, path in cand.missing:
-        items.append(ds.OrphanItem(source.name, ds.MISSING_OBJECT, path=path,
+        items.append(ds.OrphanItem(source, ds.MISSING_OBJECT, path=path,
                                    key={"hash": ds.uuid_text(h)}, size=sizes.get(h, 0)))
     for path in cand.zero:
         o = detail(path)
         if o is not None and o.size == 0 and now - o.mtime >= grace:
-            items.append(ds.OrphanItem(source.name, ds.ZERO_BYTE, path=path, size=0, mtime=o.mtime))
+            items.append(ds.OrphanItem(source, ds.ZERO_BYTE, path=path, size=0, mtime=o.mtime))
     for path in cand.untracked:
         o = detail(path)
         if o is not None and now - o.mtime >= grace:  # DataJoint writes the object before the row
-            items.append(ds.OrphanItem(source.name, ds.UNTRACKED_OBJECT, path=path, size=o.size,
-                                       mtime=o.mtime))
-    warnings = catalog.blocking_triggers(svc.db, [(db, table), *((s, t) for s, t, _ in fks)])
-    return ScanResult(source, tuple(items), objects.count, root=store.root, warnings=warnings, rows=cand.rows)
+            items.append(ds.OrphanItem(source, ds.UNTRACKED_OBJECT, path=path, size=o.size, mtime=o.mtime))
+    return items
+
 
 def row_sizes(db: Any, ext: str, hashes: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}

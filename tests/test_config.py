@@ -258,3 +258,30 @@ def test_a_bad_bandwidth_limit_is_exit_2_naming_the_key(value, words):
         parse_config(text, source="lab.yaml")
     msg = info.value.render()
     assert "`backup.rsync.bandwidth_limit` (line 33)" in msg and words in msg, msg
+
+
+def test_keys_section_maps_binding_ids_to_textual_key_strings():
+    cfg = parse_config("keys:\n  sessions.delete: x\n  app.help: [question_mark, f1]\n  app.quit: 'q, ctrl+q'\n")
+    assert dict(cfg.keys) == {"sessions.delete": "x", "app.help": "question_mark,f1", "app.quit": "q,ctrl+q"}
+    assert dict(parse_config("").keys) == {}
+    with pytest.raises(TypeError):
+        cfg.keys["app.quit"] = "z"  # type: ignore[index]  # the frozen Config's mapping is read-only too
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "words"),
+    [
+        ("keys: x\n", "keys", 1, "mapping of binding ids"),
+        ("keys:\n  sessions.delete: 3\n", "keys.sessions.delete", 2, "key or a list of keys"),
+        ("keys:\n  sessions.delete: ''\n", "keys.sessions.delete", 2, "empty key"),
+        ("keys:\n  sessions.delete: 'ctrl x'\n", "keys.sessions.delete", 2, "space inside"),
+        ("keys:\n  sessions.delete: [x, [y]]\n", "keys.sessions.delete.1", 2, "got a list"),
+        ("keys:\n  sessions.delete: ['a,b']\n", "keys.sessions.delete.0", 2, "comma"),
+        ("keys:\n  'bad id': x\n", "keys.bad id", 2, "not a binding id"),
+    ],
+)
+def test_bad_keys_name_the_key_and_line(text, key, line, words):
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="lab.yaml")
+    msg = info.value.render()
+    assert f"`{key}`" in msg and f"line {line}" in msg and words in msg

@@ -15,7 +15,7 @@ from djtui.errors import ReadOnlyError
 from djtui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:
-    from djtui.tui.app import AppContext
+    from djtui.tui.context import AppContext
 
 
 # Every key that changes the lab (see READONLY_RULE), by binding id, with what it writes: under

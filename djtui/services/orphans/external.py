@@ -100,7 +100,9 @@ def scan_external(svc: OrphanService, source: SourceInfo, db: str, store_name: s
     items = _items(svc, source.name, db, folds, store, cand, others, unused, sizes,
                    lambda path: objects.details.get(path) or extra.get(path))
     warnings = catalog.blocking_triggers(svc.db, [(db, table), *((s, t) for s, t, _ in fks)])
-    return ScanResult(source, tuple(items), objects.count, root=store.root, warnings=warnings, rows=cand.rows)
+    # checked: the objects listed under <db>/ and those found where a filepath row names them
+    return ScanResult(source, tuple(items), objects.count + len(extra), root=store.root, warnings=warnings,
+                      rows=cand.rows)
 
 def _items(svc: OrphanService, source: str, db: str, folds: tuple[int, ...], store: Store,
            cand: ds.LegacyCandidates, others: list[ds.ExternalRow], unused: dict[str, int], sizes: dict[str, int],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from djtui.domain import stores as ds
@@ -24,13 +25,33 @@ class ScanResult:
     warnings: tuple[str, ...] = ()
     rows: int = 0  # rows of an external table, for the share guard of row deletions
 
+    @cached_property
+    def listing(self) -> tuple[tuple[ds.OrphanItem, ...], dict[int, tuple[ds.OrphanItem, ...]]]:
+        """One line per orphan: the first item of each object or row (in scan order), and, by line, every
+        item of the objects listed under more than one reason (an unused row whose object is missing)."""
+        first: dict[str, int] = {}
+        lines: list[ds.OrphanItem] = []
+        more: dict[int, list[ds.OrphanItem]] = {}
+        for i in self.items:
+            k = i.ident
+            at = first.get(k)
+            if at is None:
+                first[k] = len(lines)
+                lines.append(i)
+            else:
+                more.setdefault(at, [lines[at]]).append(i)
+        return tuple(lines), {n: tuple(group) for n, group in more.items()}
+
     @property
     def orphans(self) -> int:
-        return len(self.items)
+        """One object (or row), one orphan, under however many reasons it is listed."""
+        return len(self.listing[0])
 
     @property
     def bytes(self) -> int:
-        return sum(i.size for i in self.items if i.reason != ds.MISSING_OBJECT and i.reason != ds.UNUSED_ROW)
+        """The orphans' sizes as their lines show them: each object once (its largest item)."""
+        lines, more = self.listing
+        return sum(max(i.size for i in more[n]) if n in more else item.size for n, item in enumerate(lines))
 
 
 @dataclass(frozen=True)

@@ -66,11 +66,14 @@ class OrphanService:
         return open_store(settings, exclude=self.exclude())
 
     def sources(self) -> list[SourceInfo]:
+        """The lab's sources: configured tables; per schema, each 0.14 store it has a ``~external_<store>``
+        table for; each configured store that no such table names (a DataJoint 2.x store); directories."""
         out = [SourceInfo(f"table:{t}", "table") for t in self.settings.tables]
         configured = {s.name for s in self.config.stores}
-        out += [SourceInfo(f"external:{s}:{st}", "external") for s, st in catalog.external_tables(self.db)
-                if st in configured]
-        out += [SourceInfo(f"store:{s.name}", "store") for s in self.config.stores]
+        legacy = catalog.external_tables(self.db)
+        out += [SourceInfo(f"external:{s}:{st}", "external") for s, st in legacy if st in configured]
+        used_by_014 = {st for _s, st in legacy}
+        out += [SourceInfo(f"store:{s.name}", "store") for s in self.config.stores if s.name not in used_by_014]
         seen: set[str] = set()
         for d in self.settings.directories:
             if str(d.path) not in seen:
@@ -93,6 +96,9 @@ class OrphanService:
                 return s
         if parsed.kind == "external":
             self.store(parsed.parts[1])
+        if parsed.kind == "store":  # asked for by name: a store 0.14 also uses can hold 2.x objects too
+            self.store(parsed.parts[0])
+            return SourceInfo(parsed.name, "store")
         raise UserError(f"no source called {name!r}", where="--source",
                         hint="see `djtui orphans scan` for the source names")
 
@@ -109,7 +115,9 @@ class OrphanService:
             self.cancelled = cancel.is_set
         self.empty_check = empty_check
         try:
-            return self._scan(source)
+            result = self._scan(source)
+            result.listing  # noqa: B018 - one line per orphan, built here in the worker thread, not on the UI's loop
+            return result
         finally:
             self.cancelled = never
             self.empty_check = True

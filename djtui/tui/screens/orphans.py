@@ -228,7 +228,8 @@ class OrphansScreen(DjtuiScreen):
         shown = (name, id(result) if result else 0)
         if shown != self._shown:  # a repeated highlight of the same scan keeps the selection
             self._shown = shown
-            self.query_one(OrphanList).set_items(result.items if result else ())
+            lines, more = result.listing if result else ((), {})
+            self.query_one(OrphanList).set_items(lines, more)
         if name is None:
             return
         if result:

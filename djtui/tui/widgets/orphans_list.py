@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -37,6 +37,15 @@ def human_age(mtime: float | None, now: float) -> str:
     if s < 86400 * 2:
         return f"{s / 3600:.0f}h"
     return f"{s / 86400:.0f}d"
+
+
+def line_of(item: OrphanItem, group: Sequence[OrphanItem] | None = None) -> tuple[str, int, str]:
+    """(reasons, size, size as shown) of one line: all its reasons, its largest size; a row has no size."""
+    if group is None:
+        reason, size = item.reason, item.size
+    else:
+        reason, size = "+".join(i.reason for i in group), max(i.size for i in group)
+    return reason, size, human_size(size) if size or item.path is not None else "-"
 
 
 def row_text(width: int, ident: str, size: str, age: str, reason: str) -> str:
@@ -85,16 +94,19 @@ class OrphanList(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)
         self.items: Sequence[OrphanItem] = ()
+        self.more: Mapping[int, tuple[OrphanItem, ...]] = {}  # line -> every item of an object with several reasons
         self.selected: set[int] = set()
         self.cursor = 0
         self._now = time.time()
 
-    def set_items(self, items: Sequence[OrphanItem]) -> None:
+    def set_items(self, items: Sequence[OrphanItem], more: Mapping[int, tuple[OrphanItem, ...]] | None = None) -> None:
+        """One line per orphan; ``more`` lists, by line, the items of an object listed under several reasons."""
         # A million items are long-lived: left to the cyclic collector, each full collection walks them all
         # (0.4-0.8 s, freeing nothing) and lands in a keypress. Frozen, the collector skips them; the previous
         # load is unfrozen first so what it left behind is collectable again rather than kept forever.
         gc.unfreeze()
         self.items = items
+        self.more = more or {}
         self.selected = set()
         self.cursor = 0
         self._now = time.time()
@@ -105,7 +117,11 @@ class OrphanList(ScrollView, can_focus=True):
         gc.freeze()
 
     def selected_items(self) -> list[OrphanItem]:
-        return [self.items[i] for i in sorted(self.selected)]
+        """Every item of the selected lines (all reasons of an object that has several)."""
+        return [item for i in sorted(self.selected) for item in self.more.get(i, (self.items[i],))]
+
+    def line(self, index: int) -> tuple[str, int, str]:
+        return line_of(self.items[index], self.more.get(index))
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
@@ -113,9 +129,9 @@ class OrphanList(ScrollView, can_focus=True):
         if index >= len(self.items):
             return Strip.blank(width, Style())  # a None style crashes Textual's NO_COLOR (Monochrome) filter
         item = self.items[index]
+        reason, _size, shown = self.line(index)
         mark = "●" if index in self.selected else " "
-        text = mark + " " + row_text(width, item.ident, human_size(item.size), human_age(item.mtime, self._now),
-                                     item.reason)
+        text = mark + " " + row_text(width, item.ident, shown, human_age(item.mtime, self._now), reason)
         style = Style(reverse=True) if index == self.cursor and self.has_focus else (
             Style(bold=True) if index == self.cursor else Style())
         if index in self.selected:
@@ -169,7 +185,7 @@ class OrphanList(ScrollView, can_focus=True):
         self._announce()
 
     def _announce(self) -> None:
-        self.post_message(self.SelectionChanged(len(self.selected), sum(self.items[i].size for i in self.selected)))
+        self.post_message(self.SelectionChanged(len(self.selected), sum(self.line(i)[1] for i in self.selected)))
 
     def on_click(self, event) -> None:
         self._set_cursor(self.scroll_offset.y + event.y)

@@ -15,7 +15,7 @@ import pytest
 
 from djtui.config import parse_config
 from djtui.domain.sessions import SessionKey, parse_date
-from djtui.services.transfer import get_job_queue, rsync_args, run_rsync
+from djtui.services.transfer import rsync_args, run_rsync
 from djtui.tui.app import DjtuiApp, QuitScreen
 
 DATE = "20250301"
@@ -65,7 +65,7 @@ async def test_quit_with_transfers_running_asks_then_cancels_them(tmp_path):
     cfg = slow_lab(tmp_path)
     app = DjtuiApp(config=cfg, connect=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        queue = get_job_queue(app.ctx)
+        queue = app.ctx.job_queue()
         first = queue.submit("sync", SessionKey("p001", parse_date(DATE)), "net")
         second = queue.submit("sync", SessionKey("p002", parse_date(DATE)), "net")
         await until(pilot, lambda: first.state == "running" and rsync_children())

@@ -205,7 +205,7 @@ def require_terminal() -> None:
 def run_app(ctx: Context) -> int:
     from djtui.tui.app import DjtuiApp
     require_terminal()
-    app = DjtuiApp(config=ctx.config, readonly=ctx.readonly, mouse=not ctx.args.no_mouse)
+    app = DjtuiApp(config=ctx.config, readonly=ctx.readonly)
     app.run(mouse=not ctx.args.no_mouse)
     return app.return_code or 0
 

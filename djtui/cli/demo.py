@@ -256,7 +256,7 @@ def _interactive(base: Path | None, seed: int, ctx: Context) -> int:
             cfg = load_config(summary.config_path)
             from djtui.tui.app import DjtuiApp
 
-            app = DjtuiApp(config=cfg, readonly=ctx.readonly, mouse=not getattr(ctx.args, "no_mouse", False))
+            app = DjtuiApp(config=cfg, readonly=ctx.readonly)
             _running_app[:] = [app]
             try:
                 app.run(mouse=not getattr(ctx.args, "no_mouse", False))

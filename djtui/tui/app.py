@@ -8,28 +8,31 @@ fix it, never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.markup import escape
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from djtui.config import Config
 from djtui.errors import READONLY_RULE, UserError
 from djtui.services import commandlog, testhook
 from djtui.services.audit import AuditLog, describe
-from djtui.services.database import ConnectionSettings, Database, ServerInfo, resolve_connection
+from djtui.services.database import Database, resolve_connection
+from djtui.tui.context import AppContext
 from djtui.tui.screens.base import DjtuiScreen
+from djtui.tui.screens.command_log import CommandLogScreen
+from djtui.tui.widgets.connection_error import ConnectionErrorScreen
+from djtui.tui.widgets.quit_dialog import QuitScreen, quit_question
 
 WATCH_EVERY_S = 1.0
 LONG_WAIT_S = 1.0  # a call waiting this long is a wait: the footer offers the Cancel-wait key
@@ -85,61 +88,6 @@ def _screen_factory(entry: ScreenEntry) -> Callable[[], Screen]:
     return lambda: entry.load()()
 
 
-@dataclass
-class AppContext:
-    """What the screens share: config, read-only switch, audit log and the database."""
-
-    config: Config
-    readonly: bool
-    audit: AuditLog
-    db_settings: ConnectionSettings | None = None
-    db: Database | None = None
-    server_info: ServerInfo | None = None
-    db_error: UserError | None = None
-    connecting: Database | None = None  # the database being connected to, until it answers
-    db_wait: float | None = None  # seconds the oldest database call in flight has waited
-    db_answering: bool | None = None  # what the last liveness probe found while a call was overdue
-    _ready: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def wait_db(self) -> Database:
-        await self._ready.wait()
-        if self.db is None:
-            raise self.db_error or UserError("the database is not connected")
-        return self.db
-
-
-class ConnectionErrorScreen(ModalScreen[str]):
-    """Why the database could not be reached, and what to do about it."""
-
-    DEFAULT_CSS = """
-    ConnectionErrorScreen { align: center middle; }
-    ConnectionErrorScreen > Vertical {
-        width: 90%; max-width: 100; height: auto; border: thick $error; background: $surface; padding: 1 2;
-    }
-    ConnectionErrorScreen .title { text-style: bold; color: $error; }
-    """
-    BINDINGS = [
-        Binding("r", "dismiss('retry')", "Retry", id="conn.retry"),
-        Binding("escape,c", "dismiss('continue')", "Continue without database", id="conn.continue"),
-        Binding("q", "app.quit", "Quit", id="conn.quit"),
-    ]
-
-    def __init__(self, error: UserError, settings: ConnectionSettings | None):
-        super().__init__()
-        self.error = error
-        self.settings = settings
-
-    def compose(self) -> ComposeResult:
-        sources = "\n".join(f"  {s}" for s in (self.settings.sources if self.settings else ())) or "  (defaults)"
-        with Vertical():
-            yield Static("Cannot reach the database", classes="title")
-            yield Static(self.error.what, markup=False)
-            if self.error.hint:
-                yield Static(f"\nHow to fix: {self.error.hint}", markup=False)
-            yield Static(f"\nSettings came from:\n{sources}", markup=False)
-            yield Static("\n[b]r[/b] retry   [b]c[/b]/Esc continue without the database   [b]q[/b] quit")
-
-
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -169,68 +117,6 @@ class HelpScreen(ModalScreen[None]):
             yield Static("\n".join(lines))
 
 
-class QuitScreen(ModalScreen[bool]):
-    """Quitting would stop transfers: ask first, and say what cancelling leaves behind."""
-
-    DEFAULT_CSS = """
-    QuitScreen { align: center middle; }
-    QuitScreen > Vertical { width: 90%; max-width: 76; height: auto; border: thick $warning;
-        background: $surface; padding: 1 2; }
-    QuitScreen .title { text-style: bold; }
-    """
-    BINDINGS = [Binding("y", "dismiss(True)", "Quit and cancel them", id="quit.yes"),
-                Binding("escape,n,q", "dismiss(False)", "Keep them running", id="quit.no")]
-
-    def __init__(self, question: str):
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(self.question, classes="title", markup=False)
-            yield Static("\nrsync is stopped and the jobs are marked cancelled; files it had copied stay as "
-                         "rsync leaves them (t on Transfers retries a job).", markup=False)
-            yield Static("\n[b]y[/b] quit and cancel them   [b]n[/b]/Esc keep them running")
-
-
-def quit_question(jobs: list) -> str:
-    """'2 transfers running: quit and cancel them?' (queued ones are named too)."""
-    running = sum(j.state == "running" for j in jobs)
-    queued = len(jobs) - running
-    noun = "transfer" if len(jobs) == 1 else "transfers"
-    them = "it" if len(jobs) == 1 else "them"
-    if queued and running:
-        what = f"{len(jobs)} {noun} running or queued ({running} running, {queued} queued)"
-    else:
-        what = f"{len(jobs)} {noun} {'running' if running else 'queued'}"
-    return f"{what}: quit and cancel {them}?"
-
-
-class CommandLogScreen(Screen):
-    """Every SQL statement and external command, credentials masked."""
-
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="log.back"),
-                Binding("r", "reload", "Refresh", id="log.refresh")]
-
-    def compose(self) -> ComposeResult:
-        yield Static("[b]Command log[/b]: what djtui ran (credentials masked)")
-        yield DataTable(id="log", cursor_type="row", zebra_stripes=True)
-        yield Footer()
-
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("time", "kind", "statement")
-        self.action_reload()
-
-    def action_reload(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
-        for e in commandlog.entries()[-1000:]:
-            table.add_row(time.strftime("%H:%M:%S", time.localtime(e.when)), e.kind, e.text[:300])
-        if table.row_count:
-            table.move_cursor(row=table.row_count - 1)
-
-
 class DjtuiApp(App[int]):
     CSS_PATH = str(Path(__file__).with_name("djtui.tcss"))
     TITLE = "djtui"
@@ -249,7 +135,7 @@ class DjtuiApp(App[int]):
         Binding("ctrl+x", "cancel_wait", "Cancel wait", priority=True, id="app.cancel_wait"),
     ]
 
-    def __init__(self, config: Config, *, readonly: bool | None = None, mouse: bool = True, connect: bool = True):
+    def __init__(self, config: Config, *, readonly: bool | None = None, connect: bool = True):
         super().__init__()
         ro = config.readonly if readonly is None else (readonly or config.readonly)
         self.ctx = AppContext(config=config, readonly=ro, audit=AuditLog(config.audit_log))
@@ -332,7 +218,7 @@ class DjtuiApp(App[int]):
     @work(exclusive=True, group="connect", exit_on_error=False)
     async def connect_database(self) -> None:
         ctx = self.ctx
-        ctx._ready.clear()
+        ctx.connect_ended.clear()
         ctx.db_error = None
         try:
             ctx.db_settings = resolve_connection(ctx.config.database)
@@ -347,7 +233,7 @@ class DjtuiApp(App[int]):
         if ctx.db is None and ctx.connecting is not None:
             ctx.connecting.close()
         ctx.connecting = None
-        ctx._ready.set()
+        ctx.connect_ended.set()
         self._refresh_headers()
         if ctx.db_error is not None:
             self.push_screen(ConnectionErrorScreen(ctx.db_error, ctx.db_settings), self._after_error)
@@ -381,7 +267,7 @@ class DjtuiApp(App[int]):
         self.push_screen(HelpScreen(bindings, readonly=self.ctx.readonly))
 
     def _active_transfers(self) -> list:
-        queue = getattr(self.ctx, "_session_jobs", None)  # never made here: only if a job was ever queued
+        queue = self.ctx.jobs  # never made here: only if a job was ever queued
         return queue.active if queue is not None else []
 
     async def action_quit(self) -> None:
@@ -400,7 +286,7 @@ class DjtuiApp(App[int]):
 
     @work(exclusive=True, group="quit", exit_on_error=False)
     async def _cancel_transfers_and_exit(self) -> None:
-        queue = getattr(self.ctx, "_session_jobs", None)
+        queue = self.ctx.jobs
         if queue is not None:
             self.notify("cancelling the transfers…", timeout=30)
             await queue.cancel_all()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from djtui.tui.context import AppContext
 
 
 class AppHeader(Static):
@@ -33,7 +38,7 @@ class AppHeader(Static):
         cut them off; then the line is made
         narrower until it fits: the config path with ~ for home, then its file name, then tighter
         separators."""
-        ctx = getattr(self.app, "ctx", None)
+        ctx: AppContext | None = getattr(self.app, "ctx", None)  # None in a bare App (widget tests)
         width = (self.size.width or 1000) - 2
         for sep, prefix in (("  │  ", "config: "), (" │ ", "")):
             t = Text()
@@ -43,10 +48,10 @@ class AppHeader(Static):
                 break
             if ctx.readonly:
                 t.append("  READ-ONLY", style="bold reverse yellow")
-            wait = getattr(ctx, "db_wait", None)
-            if wait is not None and getattr(ctx, "db_answering", None) is False:
+            wait = ctx.db_wait
+            if wait is not None and ctx.db_answering is False:
                 t.append(f"  database not answering ({int(wait)} s)", style="bold reverse red")
-            elif wait is not None and getattr(ctx, "db_answering", None) is True:
+            elif wait is not None and ctx.db_answering is True:
                 t.append(f"  database busy ({int(wait)} s)", style="bold yellow")
             t.append(sep)
             if ctx.server_info is not None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from djtui.cli import Context, emit_json, render_table
+from djtui.cli.context import Context
+from djtui.cli.output import emit_json, render_table
 from djtui.errors import UserError
 from djtui.services.audit import describe
 

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from djtui.cli import Context
+from djtui.cli.context import Context
 from djtui.errors import UserError
 
 
@@ -237,7 +237,7 @@ def _start(base: Path) -> int:
 
 
 def _interactive(base: Path | None, seed: int, ctx: Context) -> int:
-    from djtui.cli import require_terminal
+    from djtui.cli.app import require_terminal
     from djtui.config import load_config
 
     require_terminal()  # before building a lab the app could not show

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from djtui.cli import Context
+from djtui.cli.context import Context
 from djtui.errors import OperationFailed, UserError
 
 DEFAULT_STRUCTURE = "{participant_id}/{session_date}"

@@ -25,6 +25,7 @@ from djtui.config.loader import (
     parse_config,
     user_config_dir,
     user_state_dir,
+    with_datajoint_stores,
 )
 from djtui.config.reader import Secret
 from djtui.config.sections import (
@@ -44,7 +45,6 @@ from djtui.config.stores import (
     OrphanSettings,
     StoreSettings,
     datajoint_stores,
-    with_datajoint_stores,
 )
 from djtui.errors import ConfigError
 

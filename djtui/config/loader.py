@@ -10,7 +10,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -32,7 +32,7 @@ from djtui.config.sections import (
     read_maintenance,
 )
 from djtui.config.sessions import SessionsSettings, read_sessions
-from djtui.config.stores import OrphanSettings, StoreSettings, read_orphans, read_stores, with_datajoint_stores
+from djtui.config.stores import OrphanSettings, StoreSettings, datajoint_stores, read_orphans, read_stores
 from djtui.errors import ConfigError
 
 CONFIG_ENV = "DJTUI_CONFIG"
@@ -151,6 +151,18 @@ def _has_plain_secret(sections: dict[str, Any]) -> bool:
     if any(s.secret_key for s in sections["stores"]):
         return True
     return bool(sections["maintenance"].notify.slack_webhook)
+
+
+def with_datajoint_stores(cfg: Config, **where: Any) -> Config:
+    """``cfg`` plus the DataJoint config's stores; a store of the same name in djtui's file wins."""
+    if not cfg.database.use_datajoint_config:
+        return cfg
+    found, warnings = datajoint_stores(**where)
+    mine = {s.name for s in cfg.stores}
+    extra = tuple(s for s in found if s.name not in mine)
+    if not extra and not warnings:
+        return cfg
+    return replace(cfg, stores=(*cfg.stores, *extra), warnings=(*cfg.warnings, *warnings))
 
 
 def load_config(explicit: str | os.PathLike | None = None, *, warn: Callable[[str], None] | None = None) -> Config:

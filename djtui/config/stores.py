@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from djtui.config.reader import Reader, Secret, kind, table_name
 from djtui.errors import ConfigError
-
-if TYPE_CHECKING:
-    from djtui.config.loader import Config
 
 
 @dataclass(frozen=True)
@@ -273,15 +270,3 @@ def datajoint_stores(*, cwd: Path | None = None, home: Path | None = None,
     warnings: list[str] = []
     stores = [_spec_store(name, spec, warnings) for name, spec in specs.items()]
     return tuple(s for s in stores if s is not None), tuple(warnings)
-
-
-def with_datajoint_stores(cfg: Config, **where: Any) -> Config:
-    """``cfg`` plus the DataJoint config's stores; a store of the same name in djtui's file wins."""
-    if not cfg.database.use_datajoint_config:
-        return cfg
-    found, warnings = datajoint_stores(**where)
-    mine = {s.name for s in cfg.stores}
-    extra = tuple(s for s in found if s.name not in mine)
-    if not extra and not warnings:
-        return cfg
-    return replace(cfg, stores=(*cfg.stores, *extra), warnings=(*cfg.warnings, *warnings))

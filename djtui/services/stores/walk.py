@@ -72,6 +72,23 @@ def _branch(fd: int, base: str, rel: str, exclude: str | None, out: ds.LegacyLis
                     out.zero.add(path)
 
 
+def _directories(base: str, stack: list[str], cancelled: Callable[[], bool]) -> Iterator[tuple[str, list[str], int]]:
+    """Each directory of ``stack`` (relative to ``base``; the caller pushes more as it goes) as (relative
+    path, its parts, an open descriptor closed after the caller's turn); never through a symlink."""
+    while stack:
+        rel = stack.pop()
+        if cancelled():
+            raise ScanCancelled(base)
+        try:
+            fd = os.open(os.path.join(base, rel), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            yield rel, rel.split("/"), fd
+        finally:
+            os.close(fd)
+
+
 def _walk_top(base: str, db: str, top: str, exclude: str | None,
               cancelled: Callable[[], bool], sizes: bool = True) -> ds.LegacyListing:
     """One ``<db>/<top>`` subtree: names by ``listdir``, then one ``lstat`` relative to the directory's
@@ -86,42 +103,31 @@ def _walk_top(base: str, db: str, top: str, exclude: str | None,
     stack = [f"{db}/{top}"]
     lstat, is_reg, is_dir = os.lstat, stat.S_ISREG, stat.S_ISDIR
     blob_names, others, zero = out.blob_names, out.others, out.zero
-    while stack:
-        rel = stack.pop()
-        if cancelled():
-            raise ScanCancelled(base)
-        try:
-            fd = os.open(os.path.join(base, rel), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        except OSError:
+    for rel, parts, fd in _directories(base, stack, cancelled):
+        if len(parts) < 3:
+            _branch(fd, base, rel, exclude, out, stack, True)
             continue
-        try:
-            parts = rel.split("/")
-            if len(parts) < 3:
-                _branch(fd, base, rel, exclude, out, stack, True)
+        canonical = len(parts) == 3  # <db>/xx/yy: the blob directories
+        prefix = parts[1] + parts[2] if canonical else ""
+        for name in os.listdir(fd):
+            try:
+                st = lstat(name, dir_fd=fd)
+            except FileNotFoundError:
                 continue
-            canonical = len(parts) == 3  # <db>/xx/yy: the blob directories
-            prefix = parts[1] + parts[2] if canonical else ""
-            for name in os.listdir(fd):
-                try:
-                    st = lstat(name, dir_fd=fd)
-                except FileNotFoundError:
-                    continue
-                mode = st.st_mode
-                if is_reg(mode):
-                    out.count += 1
-                    if canonical and len(name) == 32 and name[:4] == prefix:
-                        blob_names.add(name)
-                        if not st.st_size:
-                            zero.add(f"{rel}/{name}")
-                    else:
-                        path = f"{rel}/{name}"
-                        others[path] = None
-                        if not st.st_size:
-                            zero.add(path)
-                elif is_dir(mode) and (exclude is None or os.path.join(base, rel, name) != exclude):
-                    stack.append(f"{rel}/{name}")
-        finally:
-            os.close(fd)
+            mode = st.st_mode
+            if is_reg(mode):
+                out.count += 1
+                if canonical and len(name) == 32 and name[:4] == prefix:
+                    blob_names.add(name)
+                    if not st.st_size:
+                        zero.add(f"{rel}/{name}")
+                else:
+                    path = f"{rel}/{name}"
+                    others[path] = None
+                    if not st.st_size:
+                        zero.add(path)
+            elif is_dir(mode) and (exclude is None or os.path.join(base, rel, name) != exclude):
+                stack.append(f"{rel}/{name}")
     return out
 
 
@@ -138,39 +144,28 @@ def _walk_top_types(base: str, db: str, top: str, exclude: str | None,
     stack = [f"{db}/{top}"]
     blob_names, others = out.blob_names, out.others
     lstat, is_reg, is_dir = os.lstat, stat.S_ISREG, stat.S_ISDIR
-    while stack:
-        rel = stack.pop()
-        if cancelled():
-            raise ScanCancelled(base)
-        try:
-            fd = os.open(os.path.join(base, rel), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        except OSError:
+    for rel, parts, fd in _directories(base, stack, cancelled):
+        if len(parts) < 3:
+            _branch(fd, base, rel, exclude, out, stack, False)
             continue
-        try:
-            parts = rel.split("/")
-            if len(parts) < 3:
-                _branch(fd, base, rel, exclude, out, stack, False)
+        names = os.listdir(fd)
+        odd = names
+        if len(parts) == 3:  # <db>/xx/yy: the blob directories
+            prefix = parts[1] + parts[2]
+            good = [n for n in names if len(n) == 32 and n[:4] == prefix]
+            blob_names.update(good)
+            out.count += len(good)
+            odd = [n for n in names if len(n) != 32 or n[:4] != prefix] if len(good) != len(names) else []
+        for name in odd:
+            try:
+                mode = lstat(name, dir_fd=fd).st_mode
+            except FileNotFoundError:
                 continue
-            names = os.listdir(fd)
-            odd = names
-            if len(parts) == 3:  # <db>/xx/yy: the blob directories
-                prefix = parts[1] + parts[2]
-                good = [n for n in names if len(n) == 32 and n[:4] == prefix]
-                blob_names.update(good)
-                out.count += len(good)
-                odd = [n for n in names if len(n) != 32 or n[:4] != prefix] if len(good) != len(names) else []
-            for name in odd:
-                try:
-                    mode = lstat(name, dir_fd=fd).st_mode
-                except FileNotFoundError:
-                    continue
-                if is_reg(mode):
-                    out.count += 1
-                    others[f"{rel}/{name}"] = None
-                elif is_dir(mode) and (exclude is None or os.path.join(base, rel, name) != exclude):
-                    stack.append(f"{rel}/{name}")
-        finally:
-            os.close(fd)
+            if is_reg(mode):
+                out.count += 1
+                others[f"{rel}/{name}"] = None
+            elif is_dir(mode) and (exclude is None or os.path.join(base, rel, name) != exclude):
+                stack.append(f"{rel}/{name}")
     return out
 
 

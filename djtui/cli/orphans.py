@@ -237,21 +237,23 @@ def run_clean(ctx: Context) -> int:
         for run, svc in zip(runs, services, strict=True):
             src = f"external:{run.schema}:{run.store}"
             # DataJoint-Cleaner's job is objects with no row; the other reasons are left to `quarantine`
-            p = svc.quarantine_source(src, dry_run=True, max_share=ctx.args.max_share, reasons=[UNTRACKED_OBJECT])
-            previews.append((src, p))
+            plan = svc.plan(src, max_share=ctx.args.max_share, reasons=[UNTRACKED_OBJECT])
+            p = plan.preview
+            assert p is not None
+            previews.append((src, plan))
             if not ctx.json:
                 print(f"run {run.index}: {src} on s3://{run.bucket}/{run.location}: {p.acted} untracked object(s), "
                       f"{_size(p.bytes)}")
-        todo = sum(p.acted for _, p in previews)
+        todo = sum(len(plan.items) for _, plan in previews)
         if ctx.args.dry_run or not todo:
-            report = [{"run": r.index, "source": s, "dry_run": True, "items": p.acted, "bytes": p.bytes}
-                      for r, (s, p) in zip(runs, previews, strict=True)]
+            report = [{"run": r.index, "source": s, "dry_run": True, "items": plan.preview.acted,
+                       "bytes": plan.preview.bytes} for r, (s, plan) in zip(runs, previews, strict=True)
+                      if plan.preview is not None]
         else:
             confirm_typed(CONFIRM, ctx.args.confirm, f"{todo} object(s) of {len(runs)} run(s) will be moved into "
                           "the quarantine.")
-            for run, svc, (src, p) in zip(runs, services, previews, strict=True):
-                done = svc.quarantine_source(src, dry_run=False, max_share=ctx.args.max_share,
-                                             only=[i.ref for i in p.items], reasons=[UNTRACKED_OBJECT])
+            for run, svc, (src, plan) in zip(runs, services, previews, strict=True):
+                done = svc.execute(plan, max_share=ctx.args.max_share)
                 report.append({"run": run.index, "source": src, "dry_run": False, "batch": done.batch_id,
                                "items": done.acted, "bytes": done.bytes, "skipped": done.skipped})
                 if not ctx.json:

@@ -89,6 +89,7 @@ def _size(n: int) -> str:
 
 
 def run_scan(ctx: Context) -> int:
+    from djtui.services.orphans.model import line_of
     svc = _service(ctx)
     sources = [svc.resolve(ctx.args.source)] if ctx.args.source else svc.sources()
     results = [svc.scan(s, empty_check=not ctx.args.skip_empty_check) for s in sources]
@@ -118,12 +119,16 @@ def run_scan(ctx: Context) -> int:
             print(render_table(("child table (columns)", "rows"), list(r.children), align="lr"))
         if r.items:
             print()
-            shown = r.items[: max(ctx.args.limit, 0)]
-            print(render_table(("path / key", "size", "reason"),
-                               [(i.ident, i.size, i.reason + (f" ({i.detail})" if i.detail else "")) for i in shown],
-                               align="lrl"))
-            if len(r.items) > len(shown):
-                print(f"... and {len(r.items) - len(shown)} more (use --json for all)")
+            # one line per orphan, with all its reasons (--json lists each reason as its own item)
+            lines, more = r.listing
+            shown = lines[: max(ctx.args.limit, 0)]
+            table = []
+            for n, i in enumerate(shown):
+                reason, size = line_of(i, more.get(n))
+                table.append((i.ident, "-" if size is None else size, reason + (f" ({i.detail})" if i.detail else "")))
+            print(render_table(("path / key", "size", "reason"), table, align="lrl"))
+            if len(lines) > len(shown):
+                print(f"... and {len(lines) - len(shown)} more (use --json for all)")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from orphans_lab import make_config, put
+from orphans_lab import config_text, make_config, put
 
 from djtui.cli import main
 from djtui.domain import stores as ds
@@ -29,7 +29,7 @@ def service(server, db, tmp_path, lab, extra: str = "") -> OrphanService:
 
 
 def test_an_unused_row_whose_object_is_missing_is_one_orphan_with_both_reasons(server, db, tmp_path, legacy_lab,
-                                                                                 admin_conn):
+                                                                                 admin_conn, capsys):
     both = uuid.uuid4()
     with admin_conn.cursor() as cur:
         cur.execute(f"INSERT INTO `{legacy_lab.schema}`.`~external_main` (hash, size, timestamp) "
@@ -51,6 +51,14 @@ def test_an_unused_row_whose_object_is_missing_is_one_orphan_with_both_reasons(s
     widget = OrphanList()
     widget.items, widget.more, widget.selected = lines, more, {at}
     assert {i.ref for i in widget.selected_items()} == {f"{ds.UNUSED_ROW}:{path}", f"{ds.MISSING_OBJECT}:{path}"}
+    # the CLI prints the same one line, with both reasons
+    cfg = tmp_path / "djtui.yaml"
+    cfg.write_text(config_text(server, tmp_path,
+                               f"stores:\n  main:\n    protocol: file\n    location: {legacy_lab.location}\n"))
+    cfg.chmod(0o600)
+    assert main(["--config", str(cfg), "orphans", "scan", "--source", f"external:{legacy_lab.schema}:main"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith(path)]
+    assert line.split()[1:] == ["2048", f"{ds.UNUSED_ROW}+{ds.MISSING_OBJECT}"]
 
 
 def test_a_row_item_shows_no_size():
@@ -72,7 +80,6 @@ def test_store_sources_only_for_stores_no_014_table_names(server, db, tmp_path, 
 
 def test_scan_prints_how_many_objects_an_external_source_checked(server, tmp_path, legacy_lab, capsys):
     path = tmp_path / "djtui.yaml"
-    from orphans_lab import config_text
     path.write_text(config_text(server, tmp_path,
                                 f"stores:\n  main:\n    protocol: file\n    location: {legacy_lab.location}\n"))
     path.chmod(0o600)

@@ -15,6 +15,15 @@ class SourceInfo:
     kind: str  # table | external | store | dir
 
 
+def line_of(item: ds.OrphanItem, group: tuple[ds.OrphanItem, ...] | None = None) -> tuple[str, int | None]:
+    """(reasons, size) of one orphan's line: all its reasons, its largest size; None for a row (no size)."""
+    if group is None:
+        reason, size = item.reason, item.size
+    else:
+        reason, size = "+".join(i.reason for i in group), max(i.size for i in group)
+    return reason, (size if size or item.path is not None else None)
+
+
 @dataclass(frozen=True)
 class ScanResult:
     source: SourceInfo
@@ -51,7 +60,7 @@ class ScanResult:
     def bytes(self) -> int:
         """The orphans' sizes as their lines show them: each object once (its largest item)."""
         lines, more = self.listing
-        return sum(max(i.size for i in more[n]) if n in more else item.size for n, item in enumerate(lines))
+        return sum(line_of(item, more.get(n))[1] or 0 for n, item in enumerate(lines))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from textual.widgets import Static
 
 from djtui.domain.stores import OrphanItem
 from djtui.domain.units import human_bytes
+from djtui.services.orphans.model import line_of as orphan_line
 
 
 def human_size(n: int) -> str:
@@ -40,12 +41,9 @@ def human_age(mtime: float | None, now: float) -> str:
 
 
 def line_of(item: OrphanItem, group: Sequence[OrphanItem] | None = None) -> tuple[str, int, str]:
-    """(reasons, size, size as shown) of one line: all its reasons, its largest size; a row has no size."""
-    if group is None:
-        reason, size = item.reason, item.size
-    else:
-        reason, size = "+".join(i.reason for i in group), max(i.size for i in group)
-    return reason, size, human_size(size) if size or item.path is not None else "-"
+    """(reasons, size, size as shown) of one line: all its reasons, its largest size; a row shows "-"."""
+    reason, size = orphan_line(item, tuple(group) if group is not None else None)
+    return reason, size or 0, "-" if size is None else human_size(size)
 
 
 def row_text(width: int, ident: str, size: str, age: str, reason: str) -> str:

@@ -13,7 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from djtui.cli import Context, announce_server, confirm_typed, emit_json, render_table
+from djtui.cli.context import Context, announce_server
+from djtui.cli.output import confirm_typed, emit_json, render_table
 from djtui.domain.stores import REASONS, UNTRACKED_OBJECT
 from djtui.errors import UserError
 

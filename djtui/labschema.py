@@ -5,6 +5,7 @@ that looks like a real one (``FIELD.md`` section 1): ``mocap_sessions``
 (Subject, Session, Recording), ``multicamera_tracking``
 (MultiCameraRecording, SingleCameraVideo) and ``pose_pipeline`` (Video, with
 an ``attach@localattach`` column and its ``~external_localattach`` table).
+The SQL is MySQL/MariaDB's (the lab DataJoint 0.14 builds), quoted through ``domain.dialects.MYSQL``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from djtui.domain.dialects import MYSQL
+
 DEFAULT_SCHEMAS = {"sessions": "mocap_sessions", "multicamera": "multicamera_tracking", "pose": "pose_pipeline"}
 
 
-def _q(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
 def ddl(sessions: str, multicamera: str, pose: str) -> list[str]:
-    s, m, p = _q(sessions), _q(multicamera), _q(pose)
+    s, m, p = MYSQL.ident(sessions), MYSQL.ident(multicamera), MYSQL.ident(pose)
     return [
         f"CREATE DATABASE IF NOT EXISTS {p}",
         f"CREATE DATABASE IF NOT EXISTS {m}",
@@ -116,7 +115,7 @@ def insert_session(cursor, participant_id: str, session_date: dt.date, plan: Imp
                    sessions: str = DEFAULT_SCHEMAS["sessions"], multicamera: str = DEFAULT_SCHEMAS["multicamera"],
                    pose: str = DEFAULT_SCHEMAS["pose"], project: str = "mobile_system") -> None:
     """Insert one session's rows as the acquisition GUI's push to DataJoint would (or a part of them)."""
-    s, m, p = _q(sessions), _q(multicamera), _q(pose)
+    s, m, p = MYSQL.ident(sessions), MYSQL.ident(multicamera), MYSQL.ident(pose)
     if plan.subject:
         cursor.execute(f"INSERT IGNORE INTO {s}.`subject` VALUES (%s)", (participant_id,))
     if plan.session:
@@ -152,7 +151,7 @@ def insert_sessions_bulk(cursor, sessions: Iterable[tuple[str, dt.date, ImportPl
     One statement per table and batch keeps the demo lab and the benchmarks' generators fast
     (thousands of sessions in seconds); returns the number of rows written.
     """
-    s, m, p = _q(sessions_schema), _q(multicamera), _q(pose)
+    s, m, p = MYSQL.ident(sessions_schema), MYSQL.ident(multicamera), MYSQL.ident(pose)
     rows: dict[str, list[tuple]] = {k: [] for k in ("subject", "session", "mcr", "rec", "ext", "video", "scv")}
     for participant_id, session_date, plan in sessions:
         if plan.subject:
@@ -192,7 +191,7 @@ def insert_sessions_bulk(cursor, sessions: Iterable[tuple[str, dt.date, ImportPl
 
 def drop_tables(cursor, schemas: Iterable[str] = DEFAULT_SCHEMAS.values()) -> None:
     for name in schemas:
-        cursor.execute(f"DROP DATABASE IF EXISTS {_q(name)}")
+        cursor.execute(f"DROP DATABASE IF EXISTS {MYSQL.ident(name)}")
 
 
 SQLITE_DDL = [

@@ -19,10 +19,10 @@ from djtui.demo import (
     EXPORT_TABLES,
     LEGACY_STORE,
     Schemas,
-    _plan_sessions,
     build_lab,
     db_participant,
 )
+from djtui.demo.sessions import plan_sessions
 from djtui.services.servers.mariadb import PrivateServer
 
 HOUR = 3600.0
@@ -268,11 +268,11 @@ def test_dj2_store_has_orphans_after_deletes(lab):
 
 def test_dj2_store_written_directly_has_the_same_shape(tmp_path, server, admin_conn, schema_name):
     """The fallback for servers where DataJoint 2.x will not run writes the same layout by hand."""
-    from djtui.demo import _build_dj2
+    from djtui.demo.dj2 import build_dj2
 
     sch = Schemas(schema_name + "_")
     notes: list[str] = []
-    count, backend = _build_dj2(tmp_path, sch, server.settings, server.connect, False, notes)
+    count, backend = build_dj2(tmp_path, sch, server.settings, server.connect, False, notes)
     assert backend == "direct"
     hashed, by_schema = _dj2_orphans(admin_conn, sch.demo_dj2, tmp_path / "stores" / "dj2")
     assert (len(hashed), len(by_schema)) == (3, 2) and count == 5
@@ -332,8 +332,8 @@ def test_plan_is_deterministic():
     import datetime as dt
     import random
     day = dt.date(2026, 11, 23)
-    assert _plan_sessions(random.Random(5), day) == _plan_sessions(random.Random(5), day)
-    assert _plan_sessions(random.Random(5), day) != _plan_sessions(random.Random(6), day)
+    assert plan_sessions(random.Random(5), day) == plan_sessions(random.Random(5), day)
+    assert plan_sessions(random.Random(5), day) != plan_sessions(random.Random(6), day)
 
 
 # ---------------------------------------------------------------------------

@@ -99,6 +99,13 @@ def test_defaults_without_a_file():
         ("readonly: yes please\n", "readonly", 1, "true or false"),
         ("orphans:\n  tables: [interval_list]\n", "orphans.tables.0", 2, "database.table"),
         ("stores:\n  s:\n    protocol: s3\n    location: x\n", "stores.s.endpoint", 2, "needs `endpoint`"),
+        ("keys: x\n", "keys", 1, "mapping of binding ids"),
+        ("keys:\n  sessions.delete: 3\n", "keys.sessions.delete", 2, "key or a list of keys"),
+        ("keys:\n  sessions.delete: ''\n", "keys.sessions.delete", 2, "empty key"),
+        ("keys:\n  sessions.delete: 'ctrl x'\n", "keys.sessions.delete", 2, "space inside"),
+        ("keys:\n  sessions.delete: [x, [y]]\n", "keys.sessions.delete.1", 2, "got a list"),
+        ("keys:\n  sessions.delete: ['a,b']\n", "keys.sessions.delete.0", 2, "comma"),
+        ("keys:\n  'bad id': x\n", "keys.bad id", 2, "not a binding id"),
     ],
 )
 def test_bad_values_name_the_key_and_line(text, key, line, words):
@@ -266,22 +273,3 @@ def test_keys_section_maps_binding_ids_to_textual_key_strings():
     assert dict(parse_config("").keys) == {}
     with pytest.raises(TypeError):
         cfg.keys["app.quit"] = "z"  # type: ignore[index]  # the frozen Config's mapping is read-only too
-
-
-@pytest.mark.parametrize(
-    ("text", "key", "line", "words"),
-    [
-        ("keys: x\n", "keys", 1, "mapping of binding ids"),
-        ("keys:\n  sessions.delete: 3\n", "keys.sessions.delete", 2, "key or a list of keys"),
-        ("keys:\n  sessions.delete: ''\n", "keys.sessions.delete", 2, "empty key"),
-        ("keys:\n  sessions.delete: 'ctrl x'\n", "keys.sessions.delete", 2, "space inside"),
-        ("keys:\n  sessions.delete: [x, [y]]\n", "keys.sessions.delete.1", 2, "got a list"),
-        ("keys:\n  sessions.delete: ['a,b']\n", "keys.sessions.delete.0", 2, "comma"),
-        ("keys:\n  'bad id': x\n", "keys.bad id", 2, "not a binding id"),
-    ],
-)
-def test_bad_keys_name_the_key_and_line(text, key, line, words):
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, source="lab.yaml")
-    msg = info.value.render()
-    assert f"`{key}`" in msg and f"line {line}" in msg and words in msg

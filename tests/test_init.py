@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from djtui.config import load_config
+from djtui.config import load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,6 +52,9 @@ def test_init_from_flags_writes_a_config_that_loads_and_passes_doctors_config_ch
     assert [(d.name, d.base_path) for d in cfg.backup.destinations] == [("Lab NAS", tmp_path / "nas")]
     assert (cfg.database.host, cfg.database.port, cfg.database.user) == ("db.lab", 3307, "alice")
     assert cfg.database.password_env == "LAB_PW" and cfg.database.password is None
+    # the commented example of a remapped key, uncommented, is read as a keymap entry
+    keyed = text.replace("# keys:\n#   sessions.delete: x", "keys:\n  sessions.delete: x")
+    assert keyed != text and dict(parse_config(keyed).keys) == {"sessions.delete": "x"}
     doctor = subprocess.run([sys.executable, "-m", "djtui", "doctor", "--json", "--timeout", "1"],
                             capture_output=True, text=True, timeout=120, cwd=cwd, env=_env(home, LAB_PW="x"))
     checks = json.loads(doctor.stdout)["checks"]

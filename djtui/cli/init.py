@@ -272,6 +272,11 @@ def render(a: Answers, dj: DataJointFound) -> str:
             "#   directories:",
             "#     - {path: /data/analysis, table: common_nwbfile.analysis_nwbfile, column: analysis_file_name}",
             "",
+            "# keys: your own key for any binding, by its id (press ? in the app to see them); one key,",
+            "# \"x,delete\" or a list",
+            "# keys:",
+            "#   sessions.delete: x",
+            "",
             "# state_dir: ~/.local/state/djtui  # locks, job history, the audit log",
             ""]
     return "\n".join(out)

@@ -71,7 +71,7 @@ def _version() -> str:
 def _crash_report(exc: BaseException, ctx: Context | None) -> str:
     text = commandlog.mask("".join(traceback.format_exception(exc)))
     try:
-        base = ctx.config.state_dir if ctx and ctx._config else Path(os.path.expanduser("~/.local/state/djtui"))
+        base = ctx.config.state_dir if ctx and ctx.config_loaded else Path(os.path.expanduser("~/.local/state/djtui"))
         base.mkdir(parents=True, exist_ok=True)
         path = base / f"crash-{time.strftime('%Y%m%d-%H%M%S')}.log"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -32,6 +32,11 @@ class Context:
         return self._config
 
     @property
+    def config_loaded(self) -> bool:
+        """Whether the config was read already (a crash report must not read it again)."""
+        return self._config is not None
+
+    @property
     def readonly(self) -> bool:
         return bool(getattr(self.args, "readonly", False)) or self.config.readonly
 

@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from djtui.domain import stores as ds
 from djtui.errors import UserError
 from djtui.services.audit import db_user_of
 from djtui.services.locks import exclusive
 from djtui.services.orphans.external import delete_external_rows
-from djtui.services.orphans.model import ActionResult, ScanResult, SourceInfo
+from djtui.services.orphans.model import ActionResult, Orphans, ScanResult, SourceInfo
 from djtui.services.orphans.plan import select
 from djtui.services.orphans.tables import delete_rows
 from djtui.services.stores import Store, directory_store
-
-if TYPE_CHECKING:
-    from djtui.services.orphans.service import OrphanService
 
 
 def _check_share(source: SourceInfo, result: ScanResult, n_rows: int, n_files: int, share: float) -> None:
@@ -37,7 +33,7 @@ def _check_share(source: SourceInfo, result: ScanResult, n_rows: int, n_files: i
                      "orphaned); pass --max-share to override")
 
 
-def quarantine_source(svc: OrphanService, name: str, *, dry_run: bool = True, max_share: float | None = None,
+def quarantine_source(svc: Orphans, name: str, *, dry_run: bool = True, max_share: float | None = None,
                       only: Iterable[str] | None = None,
                       reasons: Iterable[str] | None = None) -> ActionResult:
     """Re-scan under a lock, apply the share guard, then delete orphan rows and quarantine files.
@@ -91,7 +87,7 @@ def quarantine_source(svc: OrphanService, name: str, *, dry_run: bool = True, ma
                             reported_only=len(sel.referenced), row_batch=row_batch)
 
 
-def _source_store(svc: OrphanService, source: SourceInfo, result: ScanResult) -> Store:
+def _source_store(svc: Orphans, source: SourceInfo, result: ScanResult) -> Store:
     parsed = ds.parse_source(source.name)
     if parsed.kind in ("external", "store"):
         return svc.open_store(svc.store(parsed.parts[-1]))
@@ -99,7 +95,7 @@ def _source_store(svc: OrphanService, source: SourceInfo, result: ScanResult) ->
     return directory_store(result.root, exclude=svc.exclude())
 
 
-def quarantine_files(svc: OrphanService, source: SourceInfo, result: ScanResult,
+def quarantine_files(svc: Orphans, source: SourceInfo, result: ScanResult,
                      acting: list[ds.OrphanItem]) -> tuple[str, int, int, dict[str, int]]:
     """Move the files into one batch, each re-checked (unchanged, still empty, past the grace age)."""
     store = _source_store(svc, source, result)

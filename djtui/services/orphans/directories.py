@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from djtui.domain import stores as ds
 from djtui.services.orphans import catalog
-from djtui.services.orphans.model import ScanResult, SourceInfo
+from djtui.services.orphans.model import Orphans, ScanResult, SourceInfo
 from djtui.services.stores import list_files, local_root
 
-if TYPE_CHECKING:
-    from djtui.services.orphans.service import OrphanService
 
-
-def scan_dir(svc: OrphanService, source: SourceInfo, path: Path) -> ScanResult:
+def scan_dir(svc: Orphans, source: SourceInfo, path: Path) -> ScanResult:
     """Files of a managed directory no row's layout places there, or (temp directories) stale ones."""
     d = svc.db.dialect
     managed = [m for m in svc.settings.directories if Path(m.path) == path]
@@ -39,7 +35,7 @@ def scan_dir(svc: OrphanService, source: SourceInfo, path: Path) -> ScanResult:
     return ScanResult(source, found.items, found.files, root=path)
 
 
-def filepath_places(svc: OrphanService, db: str, table: str, column: str, root: Path) -> dict[str, str]:
+def filepath_places(svc: Orphans, db: str, table: str, column: str, root: Path) -> dict[str, str]:
     """Column value -> the path (relative to ``root``) a ``filepath@`` column of the same row names.
 
     Spyglass's AnalysisNwbfile keeps ``analysis_file_abs_path: filepath@analysis``: its ``~external``

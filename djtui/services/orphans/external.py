@@ -11,20 +11,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from djtui.domain import stores as ds
 from djtui.errors import OperationFailed
 from djtui.services import commandlog
 from djtui.services.audit import db_user_of
 from djtui.services.orphans import catalog
-from djtui.services.orphans.model import ScanResult, SourceInfo
+from djtui.services.orphans.model import Orphans, ScanResult, SourceInfo
 from djtui.services.orphans.reads import blob_hashes, fetch
 from djtui.services.orphans.rows import RowDeletion
 from djtui.services.stores import Store
-
-if TYPE_CHECKING:
-    from djtui.services.orphans.service import OrphanService
 
 
 def _external_row(names: list[str], raw: tuple) -> dict[str, Any]:
@@ -42,7 +39,7 @@ def _external_row(names: list[str], raw: tuple) -> dict[str, Any]:
             "contents_hash": uid(row.get("contents_hash"))}
 
 
-def scan_external(svc: OrphanService, source: SourceInfo, db: str, store_name: str) -> ScanResult:
+def scan_external(svc: Orphans, source: SourceInfo, db: str, store_name: str) -> ScanResult:
     """All four kinds of 0.14 orphans of one schema on one store.
 
     Three reads overlap, each on its own connection or threads: the blob hashes (packed by
@@ -104,7 +101,7 @@ def scan_external(svc: OrphanService, source: SourceInfo, db: str, store_name: s
     return ScanResult(source, tuple(items), objects.count + len(extra), root=store.root, warnings=warnings,
                       rows=cand.rows)
 
-def _items(svc: OrphanService, source: str, db: str, folds: tuple[int, ...], store: Store,
+def _items(svc: Orphans, source: str, db: str, folds: tuple[int, ...], store: Store,
            cand: ds.LegacyCandidates, others: list[ds.ExternalRow], unused: dict[str, int], sizes: dict[str, int],
            listed: Callable[[str], ds.StoredObject | None]) -> list[ds.OrphanItem]:
     """The orphan items of the candidates the set arithmetic left; only these are looked at again."""
@@ -145,7 +142,7 @@ def row_sizes(db: Any, ext: str, hashes: list[str]) -> dict[str, int]:
 
 # --- 2.x stores -----------------------------------------------------------
 
-def delete_external_rows(svc: OrphanService, source: SourceInfo,
+def delete_external_rows(svc: Orphans, source: SourceInfo,
                           acting: list[ds.OrphanItem]) -> tuple[int, dict[str, int], str | None]:
     """Delete ``~external_<store>`` rows in one transaction, each re-checked inside it.
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Protocol
 
+from djtui.config import Config, StoreSettings
 from djtui.domain import stores as ds
+from djtui.services.stores import Quarantine, Store
 
 
 @dataclass(frozen=True)
@@ -104,3 +109,26 @@ class ActionResult:
             text += (f"; {self.reported_only} missing object(s) still referenced, reported only "
                      "(re-upload them, or delete the rows that reference them)")
         return text
+
+
+class Orphans(Protocol):
+    """What the topic modules need of :class:`~djtui.services.orphans.service.OrphanService` (which is
+    one): the config, the database, the caller's cancel flag, the stores and the quarantine."""
+
+    config: Config
+    db: Any
+    audit: Any
+    settings: Any  # the config's orphans section
+    now: Callable[[], float]
+    cancelled: Callable[[], bool]
+    empty_check: bool
+
+    def check(self) -> None: ...
+    def store(self, name: str) -> StoreSettings: ...
+    def open_store(self, settings: StoreSettings) -> Store: ...
+    def quarantine(self) -> Quarantine: ...
+    def exclude(self) -> str: ...
+    def writable(self, action: str) -> None: ...
+    def resolve(self, name: str) -> SourceInfo: ...
+    def scan(self, source: SourceInfo, cancel: threading.Event | None = None, *,
+             empty_check: bool = True) -> ScanResult: ...

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from djtui.config import StoreSettings
 from djtui.domain import stores as ds
 from djtui.services.orphans import catalog
-from djtui.services.orphans.model import ScanResult, SourceInfo
+from djtui.services.orphans.model import Orphans, ScanResult, SourceInfo
 from djtui.services.stores import Store
 from djtui.services.stores.s3 import QUARANTINE_PREFIX
 
-if TYPE_CHECKING:
-    from djtui.services.orphans.service import OrphanService
 
-
-def json_references(svc: OrphanService, store_name: str) -> set[str]:
+def json_references(svc: Orphans, store_name: str) -> set[str]:
     """Every path of ``store_name`` some JSON column of any schema names."""
     d = svc.db.dialect
     values: list[Any] = []
@@ -31,7 +28,7 @@ def json_references(svc: OrphanService, store_name: str) -> set[str]:
     return ds.referenced_paths_2x(values, store_name)
 
 
-def scan_store_2x(svc: OrphanService, source: SourceInfo, store_name: str) -> ScanResult:
+def scan_store_2x(svc: Orphans, source: SourceInfo, store_name: str) -> ScanResult:
     """Objects in the store's hash and schema sections (its own ``hash_prefix``/``schema_prefix``)
     that no JSON column names; a sidecar (``<path>.manifest.json``) goes with its object."""
     settings = svc.store(store_name)
@@ -46,7 +43,7 @@ def scan_store_2x(svc: OrphanService, source: SourceInfo, store_name: str) -> Sc
     return ScanResult(source, tuple(items), len(objects), root=store.root)
 
 
-def _list_section(svc: OrphanService, settings: StoreSettings, store: Store,
+def _list_section(svc: Orphans, settings: StoreSettings, store: Store,
                   prefix: str) -> Iterator[ds.StoredObject]:
     """One section of a 2.x store. An empty prefix (stores written before 2.3.1 put schema-addressed
     objects at ``{schema}/...``) is the location's root without the other sections, the filepath

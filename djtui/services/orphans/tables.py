@@ -6,23 +6,18 @@ transaction that re-checks each row, locks it and writes it whole into a row bat
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from djtui.domain import stores as ds
 from djtui.errors import OperationFailed
 from djtui.services import commandlog
 from djtui.services.audit import db_user_of
 from djtui.services.orphans import catalog
-from djtui.services.orphans.model import ScanResult, SourceInfo
+from djtui.services.orphans.model import Orphans, ScanResult, SourceInfo
 from djtui.services.orphans.rows import RowDeletion
 from djtui.services.stores.quarantine import CHUNK
 from djtui.services.testhook import pause_between_items
 
-if TYPE_CHECKING:
-    from djtui.services.orphans.service import OrphanService
 
-
-def scan_table(svc: OrphanService, source: SourceInfo, db: str, table: str) -> ScanResult:
+def scan_table(svc: Orphans, source: SourceInfo, db: str, table: str) -> ScanResult:
     """The table's orphan rows, its size, and how many parent rows each child table references."""
     d = svc.db.dialect
     pk = catalog.primary_key(svc.db, db, table)
@@ -45,7 +40,7 @@ def scan_table(svc: OrphanService, source: SourceInfo, db: str, table: str) -> S
     return ScanResult(source, items, int(total), children=tuple(children), warnings=warnings)
 
 
-def delete_rows(svc: OrphanService, source: SourceInfo,
+def delete_rows(svc: Orphans, source: SourceInfo,
                 acting: list[ds.OrphanItem]) -> tuple[int, dict[str, int], str | None]:
     """Delete orphan rows of a table in one transaction, each kept whole in a row batch first.
 

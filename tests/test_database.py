@@ -9,7 +9,8 @@ import pytest
 
 from djtui.config import parse_config
 from djtui.errors import UserError
-from djtui.services.database import Database, parse_server_version, resolve_connection
+from djtui.services.backends.mysql import parse_server_version
+from djtui.services.database import Database, resolve_connection
 
 
 def _db(text: str = ""):

@@ -16,12 +16,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 
 from djtui.config import ConfigError, parse_config
+from djtui.services.backends.mysql import statement_limit_sql
 from djtui.services.database import (
     RECHECK_S,
     Database,
     DatabaseNotAnswering,
     resolve_connection,
-    statement_limit_sql,
 )
 
 

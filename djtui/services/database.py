@@ -18,14 +18,13 @@ import itertools
 import json
 import math
 import os
-import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,9 +32,11 @@ import pymysql
 import pymysql.cursors
 
 from djtui.config import Config, DatabaseSettings, Secret
-from djtui.domain.dialects import MYSQL, SqlDialect
+from djtui.domain.dialects import SqlDialect
 from djtui.errors import UserError
 from djtui.services import commandlog
+from djtui.services.backends import Backend, ServerInfo
+from djtui.services.backends.mysql import MySQLBackend
 
 T = TypeVar("T")
 
@@ -80,58 +81,18 @@ class ConnectionSettings:
         return kw
 
 
-@dataclass(frozen=True)
-class ServerInfo:
-    flavor: str  # "MariaDB" | "MySQL"
-    version: str  # e.g. "10.11.19"
-    version_comment: str
-    current_user: str
-    connection_id: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.flavor} {self.version}"
-
-    @property
-    def version_tuple(self) -> tuple[int, ...]:
-        return tuple(int(x) for x in re.findall(r"\d+", self.version)[:3])
-
-    @property
-    def is_mariadb(self) -> bool:
-        return self.flavor == "MariaDB"
-
-
 DRIVER_GRACE_S = 2  # after the server's own limit, before the driver stops reading
 RECHECK_S = 2.0  # after a cancel, how often a new call may ask whether the server answers again
-TIMEOUT_ERRORS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time exceeded
 
 
 def driver_timeout(limit_s: float) -> int:
     return math.ceil(limit_s) + DRIVER_GRACE_S
 
 
-def statement_limit_sql(flavor: str, limit_s: float) -> str:
-    """The session setting that makes the server itself stop a statement after ``limit_s`` seconds.
-
-    MariaDB's ``max_statement_time`` (seconds) covers every statement; MySQL's ``max_execution_time``
-    (milliseconds) covers read-only SELECTs only: there, writes are bounded by the driver's timeout.
-    """
-    if flavor == "MariaDB":
-        return f"SET SESSION max_statement_time = {float(limit_s):g}"
-    return f"SET SESSION max_execution_time = {round(float(limit_s) * 1000)}"
-
-
 class DatabaseNotAnswering(UserError):
     """A call that ran out of time or was cancelled: the operation failed (exit 1), the input was fine."""
 
     exit_code = 1
-
-
-def parse_server_version(version: str, comment: str = "") -> tuple[str, str]:
-    """Flavor and numeric version from ``SELECT VERSION()`` and ``@@version_comment``."""
-    flavor = "MariaDB" if "mariadb" in (version + " " + comment).lower() else "MySQL"
-    m = re.match(r"(\d+\.\d+\.\d+)", version)
-    return flavor, (m.group(1) if m else version)
 
 
 # ---------------------------------------------------------------------------
@@ -301,11 +262,17 @@ class Database:
         self._given_up_at: float | None = None  # interrupt(): calls fail fast until the server answers
         self._recheck_lock = threading.Lock()
         self._rechecked_at = -math.inf
+        self._backend: Backend = MySQLBackend(self)
+
+    @property
+    def backend(self) -> Backend:
+        """What this server family does its own way: catalogs, grants, dump tools, time limits."""
+        return self._backend
 
     @property
     def dialect(self) -> SqlDialect:
         """How this server spells SQL (quoting); the one place a capability gets it from."""
-        return MYSQL
+        return self._backend.dialect
 
     @classmethod
     def from_config(cls, cfg: Config, *, readonly: bool | None = None) -> Database:
@@ -381,7 +348,7 @@ class Database:
 
     def _timeout_error(self, exc: BaseException | None = None) -> DatabaseNotAnswering:
         limit = self.settings.statement_timeout_s
-        by = "the server stopped the statement" if exc is not None and _code(exc) in TIMEOUT_ERRORS else \
+        by = "the server stopped the statement" if exc is not None and self._backend.is_timeout(exc) else \
             "the server sent nothing"
         return DatabaseNotAnswering(
             f"the database at {self.settings.address} did not answer within {limit:g} s ({by})",
@@ -393,7 +360,7 @@ class Database:
         """The error to raise instead of a driver error (cancelled, timed out), or None to keep it."""
         if self._cancelled_since(started):
             return self._cancelled_error()
-        if _code(exc) in TIMEOUT_ERRORS or _timed_out(exc):
+        if self._backend.is_timeout(exc) or _timed_out(exc):
             return self._timeout_error(exc)
         return None
 
@@ -423,8 +390,7 @@ class Database:
         return conn
 
     def _limit(self, conn: pymysql.connections.Connection) -> None:
-        flavor, _version = parse_server_version(conn.get_server_info() or "")
-        sql = statement_limit_sql(flavor, self.settings.statement_timeout_s)
+        sql = self._backend.statement_limit_sql(conn.get_server_info() or "", self.settings.statement_timeout_s)
         try:
             with conn.cursor() as cur:
                 cur.execute(sql)
@@ -521,23 +487,15 @@ class Database:
 
     def server_info(self) -> ServerInfo:
         if self._info is None:
-            row = self.query("SELECT VERSION(), @@version_comment, CURRENT_USER(), CONNECTION_ID()")[0]
-            flavor, version = parse_server_version(row[0], row[1] or "")
-            self._info = ServerInfo(flavor=flavor, version=version, version_comment=row[1] or "",
-                                    current_user=row[2], connection_id=int(row[3]))
+            self._info = self._backend.server_info()
         return self._info
 
     async def aserver_info(self) -> ServerInfo:
         return await self.run(self.server_info)
 
     def schemas(self) -> list[str]:
-        rows = self.query(
-            "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN "
-            "('mysql','information_schema','performance_schema','sys') ORDER BY schema_name")
-        return [r[0] for r in rows]
-
-    def with_settings(self, **changes: Any) -> Database:
-        return Database(replace(self.settings, **changes), readonly=self.readonly)
+        """Every schema but the server's own (``backend.schemas()``)."""
+        return self._backend.schemas()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

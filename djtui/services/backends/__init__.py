@@ -1,0 +1,152 @@
+"""What differs between database servers, behind one ``Backend`` protocol.
+
+Holds the protocol and the plain records it returns; one module per server family (``mysql.py``
+covers MySQL and MariaDB). A capability asks ``db.backend`` for catalogs (schemas, tables, columns,
+keys, row estimates), the grant dialect, the dump and load tools with their credentials file, and
+the statement time limit; it never writes ``information_schema`` SQL or finds ``mysqldump`` itself.
+A second server family (PostgreSQL, issue 15) adds one module here and one in
+``djtui/domain/dialects``; no capability changes.
+
+May import: ``djtui.domain``, ``djtui.errors``, ``djtui.config``, ``djtui.services.commandlog``.
+Never ``djtui.services.database`` (which imports this package), never ``tui`` or ``cli``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from djtui.domain.dialects import SqlDialect
+from djtui.domain.grants import Dialect as GrantDialect
+
+TableName = tuple[str, str]  # (schema, table)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    flavor: str  # "MariaDB" | "MySQL" (| "PostgreSQL")
+    version: str  # e.g. "10.11.19"
+    version_comment: str
+    current_user: str
+    connection_id: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.flavor} {self.version}"
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        return tuple(int(x) for x in re.findall(r"\d+", self.version)[:3])
+
+    @property
+    def is_mariadb(self) -> bool:
+        return self.flavor == "MariaDB"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str  # lower case: "int", "varchar", "longblob", "json", ...
+    column_type: str  # the full type as declared: "int(10) unsigned", "enum('a','b')"
+    nullable: bool
+    extra: str  # "auto_increment", "VIRTUAL GENERATED", "STORED GENERATED", ... ("" when none)
+    comment: str
+
+    @property
+    def generated(self) -> bool:
+        return "GENERATED" in self.extra.upper()
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """One foreign key; ``columns`` pairs (child column, parent column) in key order.
+
+    A DataJoint renamed foreign key (``-> Parent.proj(new='old')``) has pairs whose names differ.
+    """
+
+    name: str
+    schema: str
+    table: str
+    ref_schema: str
+    ref_table: str
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def child(self) -> TableName:
+        return (self.schema, self.table)
+
+    @property
+    def parent(self) -> TableName:
+        return (self.ref_schema, self.ref_table)
+
+
+@dataclass(frozen=True)
+class DumpTools:
+    """The server's own dump and client programs (absolute paths)."""
+
+    dump: str  # mariadb-dump | mysqldump
+    client: str  # mariadb | mysql
+
+
+class Querier(Protocol):
+    """What a backend needs of a connection: ``Database.query`` (blocking, time-limited)."""
+
+    def query(self, sql: str, args: Sequence[Any] | dict | None = None, *, dict_rows: bool = False) -> list: ...
+
+
+class Backend(Protocol):
+    """One server family, bound to one database. Every method blocks: call it off the event loop."""
+
+    name: str  # "mysql"
+    dialect: SqlDialect  # quoting
+    system_schemas: frozenset[str]  # schemas that are the server's own, never a lab's
+    timeout_codes: tuple[int, ...]  # driver error codes that mean "the server stopped the statement"
+
+    # -- the server ------------------------------------------------------------------------------
+    def server_info(self) -> ServerInfo: ...
+    def statement_limit_sql(self, server_version: str, limit_s: float) -> str:
+        """The session statement that makes the server stop a statement after ``limit_s`` seconds."""
+    def is_timeout(self, exc: BaseException) -> bool:
+        """Did the server stop a statement at its time limit?"""
+
+    # -- catalogs --------------------------------------------------------------------------------
+    def schemas(self) -> list[str]:
+        """Every schema except the system ones, sorted."""
+    def tables(self, schemas: Sequence[str] | None = None, *, like: str | None = None) -> list[TableName]:
+        """Base tables (no views) of these schemas (None: every non-system schema), sorted;
+        ``like`` filters table names with a LIKE pattern."""
+    def table_exists(self, schema: str, table: str) -> bool: ...
+    def columns(self, schema: str, table: str) -> list[Column]:
+        """The table's columns in declared order ([] when the table does not exist)."""
+    def primary_key(self, schema: str, table: str) -> list[str]:
+        """The primary key's columns in key order ([] when none or no such table)."""
+    def primary_keys(self, schemas: Sequence[str]) -> dict[TableName, list[str]]: ...
+    def foreign_keys(self, schemas: Sequence[str] | None = None) -> list[ForeignKey]:
+        """Foreign keys declared by tables of these schemas (None: all), parents may be anywhere."""
+    def foreign_keys_to(self, schema: str, table: str) -> list[ForeignKey]:
+        """Every foreign key onto ``schema.table``, from any schema."""
+    def foreign_keys_from(self, schema: str, table: str) -> list[ForeignKey]:
+        """The foreign keys ``schema.table`` declares."""
+    def row_estimates(self, schemas: Sequence[str]) -> dict[TableName, int]:
+        """The catalog's row estimate of each base table (cheap, approximate; 0 when unknown)."""
+    def row_estimate(self, schema: str, table: str) -> int: ...
+
+    # -- accounts --------------------------------------------------------------------------------
+    def grant_dialect(self, *, partial_revokes: bool = False) -> GrantDialect:
+        """How this server spells roles, grants and passwords (pure SQL text)."""
+
+    # -- dump and load tools ---------------------------------------------------------------------
+    def dump_tools(self) -> DumpTools:
+        """The installed dump and client programs; a UserError saying what to install when missing."""
+    def credentials_file(self, settings: Any) -> AbstractContextManager[Path]:
+        """A private (0600 in a 0700 dir) options file with the connection and password; removed on
+        exit. Passwords never go in argv."""
+    def tool_argv(self, tool: str, credentials: Path) -> list[str]:
+        """The start of a dump/client command line that reads ``credentials``."""
+
+
+__all__ = ["Backend", "Column", "DumpTools", "ForeignKey", "Querier", "ServerInfo", "TableName"]

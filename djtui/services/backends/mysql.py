@@ -1,0 +1,215 @@
+"""MySQL and MariaDB: ``information_schema`` catalogs, flavor and version, statement time limits,
+the grant dialect, and the dump/client programs with their ``[client]`` options file."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from djtui.domain.dialects import MYSQL, SqlDialect
+from djtui.domain.grants import Dialect as GrantDialect
+from djtui.errors import UserError
+from djtui.services import commandlog
+from djtui.services.backends import Column, DumpTools, ForeignKey, Querier, ServerInfo, TableName
+
+SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
+TIMEOUT_ERRORS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time exceeded
+
+
+def parse_server_version(version: str, comment: str = "") -> tuple[str, str]:
+    """Flavor and numeric version from ``SELECT VERSION()`` and ``@@version_comment``."""
+    flavor = "MariaDB" if "mariadb" in (version + " " + comment).lower() else "MySQL"
+    m = re.match(r"(\d+\.\d+\.\d+)", version)
+    return flavor, (m.group(1) if m else version)
+
+
+def statement_limit_sql(flavor: str, limit_s: float) -> str:
+    """The session setting that makes the server itself stop a statement after ``limit_s`` seconds.
+
+    MariaDB's ``max_statement_time`` (seconds) covers every statement; MySQL's ``max_execution_time``
+    (milliseconds) covers read-only SELECTs only: there, writes are bounded by the driver's timeout.
+    """
+    if flavor == "MariaDB":
+        return f"SET SESSION max_statement_time = {float(limit_s):g}"
+    return f"SET SESSION max_execution_time = {round(float(limit_s) * 1000)}"
+
+
+def _text(value: Any) -> str:
+    """Catalog text: some servers hand ``information_schema`` columns over as bytes."""
+    return value.decode() if isinstance(value, bytes) else str(value if value is not None else "")
+
+
+def _in(values: Sequence[str]) -> str:
+    return "(" + ", ".join(["%s"] * len(values)) + ")"
+
+
+def _opt(value: str) -> str:
+    """An option-file value: quoted, with the escapes the client's option parser understands."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class MySQLBackend:
+    """MySQL 5.7+/8 and MariaDB 10+, answering through ``db.query`` (a :class:`Querier`)."""
+
+    name = "mysql"
+    dialect: SqlDialect = MYSQL
+    system_schemas = SYSTEM_SCHEMAS
+    timeout_codes = TIMEOUT_ERRORS
+
+    def __init__(self, db: Querier):
+        self._db = db
+
+    def _q(self, sql: str, args: Sequence[Any] | None = None) -> list:
+        return self._db.query(sql, args)
+
+    # -- the server ------------------------------------------------------------------------------
+
+    def server_info(self) -> ServerInfo:
+        row = self._q("SELECT VERSION(), @@version_comment, CURRENT_USER(), CONNECTION_ID()")[0]
+        comment = _text(row[1])
+        flavor, version = parse_server_version(_text(row[0]), comment)
+        return ServerInfo(flavor=flavor, version=version, version_comment=comment,
+                          current_user=_text(row[2]), connection_id=int(row[3]))
+
+    def statement_limit_sql(self, server_version: str, limit_s: float) -> str:
+        flavor, _version = parse_server_version(server_version)
+        return statement_limit_sql(flavor, limit_s)
+
+    def is_timeout(self, exc: BaseException) -> bool:
+        args = getattr(exc, "args", None)
+        return bool(args) and args[0] in TIMEOUT_ERRORS
+
+    # -- catalogs --------------------------------------------------------------------------------
+
+    def schemas(self) -> list[str]:
+        rows = self._q(f"SELECT schema_name FROM information_schema.schemata "
+                       f"WHERE schema_name NOT IN {_in(sorted(SYSTEM_SCHEMAS))} ORDER BY schema_name",
+                       sorted(SYSTEM_SCHEMAS))
+        return [_text(r[0]) for r in rows]
+
+    def _where_schemas(self, schemas: Sequence[str] | None, column: str = "table_schema") -> tuple[str, list]:
+        if schemas is None:
+            return f"{column} NOT IN {_in(sorted(SYSTEM_SCHEMAS))}", sorted(SYSTEM_SCHEMAS)
+        if not schemas:
+            return "FALSE", []
+        return f"{column} IN {_in(schemas)}", list(schemas)
+
+    def tables(self, schemas: Sequence[str] | None = None, *, like: str | None = None) -> list[TableName]:
+        cond, args = self._where_schemas(schemas)
+        if like is not None:
+            cond, args = f"{cond} AND table_name LIKE %s", [*args, like]
+        rows = self._q(f"SELECT table_schema, table_name FROM information_schema.tables "
+                       f"WHERE table_type = 'BASE TABLE' AND {cond} ORDER BY table_schema, table_name", args)
+        return [(_text(s), _text(t)) for s, t in rows]
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return bool(self._q("SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
+                            "AND table_name = %s", (schema, table)))
+
+    def columns(self, schema: str, table: str) -> list[Column]:
+        rows = self._q("SELECT column_name, data_type, column_type, is_nullable, extra, column_comment "
+                       "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+                       "ORDER BY ordinal_position", (schema, table))
+        return [Column(name=_text(n), data_type=_text(d).lower(), column_type=_text(ct),
+                       nullable=_text(nl) == "YES", extra=_text(x), comment=_text(cm))
+                for n, d, ct, nl, x, cm in rows]
+
+    def primary_key(self, schema: str, table: str) -> list[str]:
+        return self.primary_keys([schema], table=table).get((schema, table), [])
+
+    def primary_keys(self, schemas: Sequence[str], *, table: str | None = None) -> dict[TableName, list[str]]:
+        cond, args = self._where_schemas(schemas)
+        if table is not None:
+            cond, args = f"{cond} AND table_name = %s", [*args, table]
+        out: dict[TableName, list[str]] = {}
+        for s, t, c in self._q(
+                f"SELECT table_schema, table_name, column_name FROM information_schema.statistics "
+                f"WHERE index_name = 'PRIMARY' AND {cond} ORDER BY table_schema, table_name, seq_in_index", args):
+            out.setdefault((_text(s), _text(t)), []).append(_text(c))
+        return out
+
+    def _foreign_keys(self, cond: str, args: Sequence[Any]) -> list[ForeignKey]:
+        rows = self._q(
+            "SELECT table_schema, table_name, constraint_name, column_name, referenced_table_schema, "
+            "referenced_table_name, referenced_column_name FROM information_schema.key_column_usage "
+            f"WHERE referenced_table_name IS NOT NULL AND {cond} "
+            "ORDER BY table_schema, table_name, constraint_name, ordinal_position", args)
+        keys: dict[tuple[str, str, str], list[Any]] = {}
+        for s, t, name, col, rs, rt, rc in rows:
+            entry = keys.setdefault((_text(s), _text(t), _text(name)), [_text(rs), _text(rt), []])
+            entry[2].append((_text(col), _text(rc)))
+        return [ForeignKey(name=n, schema=s, table=t, ref_schema=rs, ref_table=rt, columns=tuple(cols))
+                for (s, t, n), (rs, rt, cols) in keys.items()]
+
+    def foreign_keys(self, schemas: Sequence[str] | None = None) -> list[ForeignKey]:
+        return self._foreign_keys(*self._where_schemas(schemas))
+
+    def foreign_keys_to(self, schema: str, table: str) -> list[ForeignKey]:
+        return self._foreign_keys("referenced_table_schema = %s AND referenced_table_name = %s", (schema, table))
+
+    def foreign_keys_from(self, schema: str, table: str) -> list[ForeignKey]:
+        return self._foreign_keys("table_schema = %s AND table_name = %s", (schema, table))
+
+    def row_estimates(self, schemas: Sequence[str]) -> dict[TableName, int]:
+        cond, args = self._where_schemas(schemas)
+        rows = self._q(f"SELECT table_schema, table_name, table_rows FROM information_schema.tables "
+                       f"WHERE table_type = 'BASE TABLE' AND {cond}", args)
+        return {(_text(s), _text(t)): int(n or 0) for s, t, n in rows}
+
+    def row_estimate(self, schema: str, table: str) -> int:
+        rows = self._q("SELECT table_rows FROM information_schema.tables WHERE table_schema = %s "
+                       "AND table_name = %s", (schema, table))
+        return int(rows[0][0] or 0) if rows else 0
+
+    # -- accounts --------------------------------------------------------------------------------
+
+    def grant_dialect(self, *, partial_revokes: bool = False) -> GrantDialect:
+        info = self.server_info()
+        return GrantDialect(info.flavor, info.version_tuple, partial_revokes=partial_revokes)
+
+    # -- dump and load tools ---------------------------------------------------------------------
+
+    def dump_tools(self) -> DumpTools:
+        dump = shutil.which("mariadb-dump") or shutil.which("mysqldump")
+        client = shutil.which("mariadb") or shutil.which("mysql")
+        if not dump or not client:
+            raise UserError("the database dump tools are not installed (mariadb-dump/mysqldump and mariadb/mysql)",
+                            hint="install the client package, e.g. `apt-get install mariadb-client`")
+        return DumpTools(dump=dump, client=client)
+
+    @contextmanager
+    def credentials_file(self, settings: Any) -> Iterator[Path]:
+        """A ``[client]`` options file (0600, in a 0700 temp dir) for ``--defaults-extra-file``."""
+        tmp = Path(tempfile.mkdtemp(prefix="djtui-cred-"))
+        os.chmod(tmp, 0o700)
+        path = tmp / "client.cnf"
+        lines = ["[client]"]
+        if settings.user:
+            lines.append(f"user={_opt(settings.user)}")
+        if settings.password:
+            commandlog.add_secret(settings.password.reveal())
+            lines.append(f"password={_opt(settings.password.reveal())}")
+        if settings.socket:
+            lines.append(f"socket={_opt(settings.socket)}")
+        else:
+            lines.append(f"host={_opt(settings.host)}")
+            lines.append(f"port={int(settings.port)}")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, ("\n".join(lines) + "\n").encode())
+            finally:
+                os.close(fd)
+            yield path
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def tool_argv(self, tool: str, credentials: Path) -> list[str]:
+        # the options file must be the first argument for the client to read it
+        return [tool, f"--defaults-extra-file={credentials}"]

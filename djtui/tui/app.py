@@ -14,17 +14,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.markup import escape
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Static
+from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from djtui.config import Config
-from djtui.errors import READONLY_RULE, UserError
+from djtui.errors import UserError
 from djtui.services import commandlog, testhook
 from djtui.services.audit import AuditLog, describe
 from djtui.services.database import Database, resolve_connection
@@ -32,6 +29,7 @@ from djtui.tui.context import AppContext
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.screens.command_log import CommandLogScreen
 from djtui.tui.widgets.connection_error import ConnectionErrorScreen
+from djtui.tui.widgets.help import HelpScreen
 from djtui.tui.widgets.quit_dialog import QuitScreen, quit_question
 
 WATCH_EVERY_S = 1.0
@@ -86,35 +84,6 @@ SCREENS: Mapping[str, tuple[str, type[DjtuiScreen]]] = _Screens()
 
 def _screen_factory(entry: ScreenEntry) -> Callable[[], Screen]:
     return lambda: entry.load()()
-
-
-class HelpScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 90%; max-width: 90; height: 80%; border: thick $primary;
-        background: $surface; padding: 0 2; }
-    """
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
-
-    def __init__(self, screen_bindings: list[tuple[str, str]], *, readonly: bool = False):
-        super().__init__()
-        self.screen_bindings = screen_bindings
-        self.readonly = readonly
-
-    def compose(self) -> ComposeResult:
-        lines = ["[b]djtui keys[/b]", ""]
-        for name, entry in SCREEN_TABLE.items():
-            lines.append(f"  [b]{entry.key}[/b]  {entry.title} ({name})")
-        lines += ["", "  [b]?[/b]  this help", "  [b]ctrl+p[/b]  command palette (every action)",
-                  "  [b]L[/b]  command log: every SQL statement and command djtui ran",
-                  "  [b]ctrl+x[/b]  cancel a wait for the database (offered while one runs)", "  [b]q[/b]  quit"]
-        if self.screen_bindings:
-            lines += ["", "[b]This screen[/b]", ""]
-            lines += [f"  [b]{k}[/b]  {escape(d)}" for k, d in self.screen_bindings]
-        state = "djtui is read-only now" if self.readonly else "djtui is not read-only now"
-        lines += ["", f"[b]Read-only[/b] ({state})", "", escape(READONLY_RULE)]
-        with VerticalScroll():
-            yield Static("\n".join(lines))
 
 
 class DjtuiApp(App[int]):
@@ -264,7 +233,8 @@ class DjtuiApp(App[int]):
         for b in self.screen.BINDINGS:
             if isinstance(b, Binding) and b.description and self.screen.check_action(b.action, ()) is not False:
                 bindings.append((b.key, b.description))
-        self.push_screen(HelpScreen(bindings, readonly=self.ctx.readonly))
+        screens = [(e.key, e.title, name) for name, e in SCREEN_TABLE.items()]
+        self.push_screen(HelpScreen(bindings, screens=screens, readonly=self.ctx.readonly))
 
     def _active_transfers(self) -> list:
         queue = self.ctx.jobs  # never made here: only if a job was ever queued

@@ -278,3 +278,47 @@ def test_no_module_over_600_lines_of_code():
 
 def test_no_function_over_80_lines_of_code():
     assert _sizes()[1] == {}
+
+
+# ---------------------------------------------------------------------------
+# the app's context is typed
+
+
+def _is_ctx(node: ast.expr) -> bool:
+    """``ctx`` or ``<anything>.ctx``: the app's context as screens, services and the app name it."""
+    return (isinstance(node, ast.Name) and node.id == "ctx") or (isinstance(node, ast.Attribute) and node.attr == "ctx")
+
+
+def _ctx_writes(tree: ast.AST) -> list[tuple[int, str]]:
+    out = []
+    for node in ast.walk(tree):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = [t for target in node.targets for t in (target.elts if isinstance(target, ast.Tuple)
+                                                               else [target])]
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setattr" and node.args \
+                and _is_ctx(node.args[0]):
+            name = node.args[1].value if isinstance(node.args[1], ast.Constant) else "<computed>"
+            out.append((node.lineno, str(name)))
+        out += [(t.lineno, t.attr) for t in targets if isinstance(t, ast.Attribute) and _is_ctx(t.value)]
+    return out
+
+
+def test_nothing_sets_undeclared_attributes_on_the_app_context():
+    from dataclasses import fields
+
+    from djtui.tui.context import AppContext
+
+    declared = {f.name for f in fields(AppContext)}
+    bad = []
+    for p in sorted(PKG.rglob("*.py")):
+        if p.parts[-2] == "cli":  # the CLI's own Context (cli/context.py) is another class
+            continue
+        for line, name in _ctx_writes(ast.parse(p.read_text(encoding="utf-8"))):
+            if name not in declared:
+                bad.append(f"{p.relative_to(PKG.parent)}:{line} ctx.{name}")
+    assert bad == []
+    assert _ctx_writes(ast.parse("ctx.x = 1\nself.app.ctx.y += 2\nsetattr(ctx, 'z', 3)\nother.w = 4\n")) \
+        == [(1, "x"), (2, "y"), (3, "z")]

@@ -67,6 +67,7 @@ def test_example_file_is_valid_and_documents_every_section():
     assert cfg.orphans.directories[0].table == "common_nwbfile.analysis_nwbfile"
     assert cfg.accounts.password_expiry_days == 180
     assert cfg.database.password is None and cfg.database.password_env == "DJTUI_DB_PASSWORD"
+    assert dict(cfg.keys) == {"app.help": "question_mark,f1"}
 
 
 def test_defaults_without_a_file():

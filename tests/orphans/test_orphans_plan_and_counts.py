@@ -108,3 +108,34 @@ def test_a_plan_runs_once_and_says_what_it_will_do(server, db, tmp_path, legacy_
     screen_plan = svc.plan_for(result, [i for i in result.items if i.reason == ds.UNTRACKED_OBJECT])
     assert screen_plan.files == 1 and screen_plan.selected
     assert any(line.startswith("1 file(s)") for line in screen_plan.confirmation_lines())
+
+
+async def test_at_80_columns_source_names_and_keys_keep_their_start_and_end(server, tmp_path):
+    from orphans_lab import make_config as make_cfg
+
+    from djtui.tui.app import DjtuiApp
+    from djtui.tui.screens.orphans import OrphansScreen
+    from djtui.tui.widgets.orphans_list import row_text
+
+    deep = tmp_path / ("a_rather_long_directory_name_" * 3) / "analysis"
+    put(deep, "old.tmp", b"stale", mtime=1.0)
+    app = DjtuiApp(config=make_cfg(server, tmp_path, f"orphans:\n  temp_directories: [{deep}]\n"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, OrphansScreen)
+        for _ in range(100):
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.05)
+            if screen.results:
+                break
+        table = screen.query_one("#sources")
+        shown = str(table.get_cell(f"dir:{deep}", "source"))
+        # the kind whole and the end of the path (its last part first), never the start of a long path only
+        assert shown.startswith("dir:…") and f"dir:{deep}".endswith(shown[len("dir:…"):]) and len(shown) >= 12
+        assert len(shown) <= screen._source_room()
+    # two keys that differ at the start and share a long tail read apart
+    tail = "_name=artifact removed " * 4
+    a, b = row_text(60, "id=1" + tail, "-", "1d", "orphan-row"), row_text(60, "id=2" + tail, "-", "1d", "orphan-row")
+    assert a != b and a.startswith("id=1")

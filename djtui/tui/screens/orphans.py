@@ -25,22 +25,12 @@ from djtui.errors import OperationFailed, UserError
 from djtui.services.orphans import CleanupPlan, OrphanService, ScanCancelled, ScanResult, SourceInfo
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
-from djtui.tui.widgets.orphans_list import OrphanList, OrphanListHeader, human_size
+from djtui.tui.widgets.orphans_list import OrphanList, OrphanListHeader, human_size, middle_truncate, source_label
 
 
 def _num(text: str) -> Text:
     """A count or a size, right-aligned so a column of them reads at a glance."""
     return Text(text, justify="right")
-
-
-def middle_truncate(text: str, width: int) -> str:
-    """``dir:/very/long/path/analysis`` -> ``dir:/…/analysis``: the kind and the last part stay readable."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return "…"[:width]
-    head = max(1, (width - 1) // 3)
-    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
 class OrphansScreen(DjtuiScreen):
@@ -137,8 +127,9 @@ class OrphansScreen(DjtuiScreen):
         table.clear()
         self.results.clear()
         self.failed.clear()
+        room = self._source_room()
         for s in self.sources:
-            table.add_row(_num("…"), _num(""), s.name, key=s.name)
+            table.add_row(_num("…"), _num(""), source_label(s.name, room), key=s.name)
         # the cursor stays on the source it was on (by name); if that one is gone, the pane follows row 0
         names = [s.name for s in self.sources]
         self.show_source(keep if keep in names else (names[0] if names else None))
@@ -182,6 +173,19 @@ class OrphansScreen(DjtuiScreen):
         self._status(f"{len(self.sources)} source(s) scanned, {total} orphan(s){failures}{where}; "
                      "space selects, Q quarantines, z shows the quarantine")
         await self.load_batches()
+
+    def _source_room(self) -> int:
+        """Columns the source name has in the sources pane (the counts keep theirs, 7 + 8, and padding)."""
+        width = self.query_one("#sources", DataTable).scrollable_content_region.width
+        return max(12, width - (7 + 2) - (8 + 2) - 2)
+
+    def on_resize(self) -> None:
+        """Names are cut in the middle to the pane's width (``dir:/…/analysis``), again when it changes."""
+        table = self.query_one("#sources", DataTable)
+        room = self._source_room()
+        for s in self.sources:
+            if s.name in table.rows:
+                table.update_cell(s.name, "source", source_label(s.name, room), update_width=True)
 
     def _cancelled(self, left: list[SourceInfo]) -> None:
         self.scan_cancelled = True

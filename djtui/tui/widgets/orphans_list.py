@@ -40,6 +40,25 @@ def human_age(mtime: float | None, now: float) -> str:
     return f"{s / 86400:.0f}d"
 
 
+def middle_truncate(text: str, width: int) -> str:
+    """``dir:/very/long/path/analysis`` -> ``dir:/…/analysis``: the kind and the last part stay readable."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = max(1, (width - 1) // 3)
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+def source_label(name: str, width: int) -> str:
+    """A source name in ``width`` columns: its kind whole (``dir:``, ``external:``) and the end of the rest
+    (a path's last part, a store's name), cut in the middle (``dir:…/analysis``)."""
+    kind, sep, rest = name.partition(":")
+    if len(name) <= width or not sep or width < len(kind) + 4:
+        return middle_truncate(name, width)
+    return kind + ":…" + rest[len(rest) - (width - len(kind) - 2):]
+
+
 def line_of(item: OrphanItem, group: Sequence[OrphanItem] | None = None) -> tuple[str, int, str]:
     """(reasons, size, size as shown) of one line: all its reasons, its largest size; a row shows "-"."""
     reason, size = orphan_line(item, tuple(group) if group is not None else None)
@@ -51,8 +70,7 @@ def row_text(width: int, ident: str, size: str, age: str, reason: str) -> str:
     width -= 2
     right = f" {size:>7} {age:>5} {reason:<16}" if width >= 60 else f" {size:>7} {reason:<16}"
     room = max(1, width - len(right))
-    if len(ident) > room:
-        ident = "…" + ident[-(room - 1):] if room > 1 else "…"
+    ident = middle_truncate(ident, room)  # start and end stay: two keys never read the same
     return f"{ident:<{room}}{right}"[:width]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from djtui.domain import grants as g
+from djtui.domain.dialects import MYSQL as QUOTING  # the one place quoting lives
 from djtui.errors import UserError
 
 MYSQL = g.Dialect("MySQL", (8, 0, 36))
@@ -51,8 +52,8 @@ def test_prefix_patterns_escape_underscore_and_percent() -> None:
 
 
 def test_quoting_cannot_break_out() -> None:
-    assert g.quote_ident("a`b") == "`a``b`"
-    assert g.quote_string("o'b\\") == "'o''b\\\\'"
+    assert QUOTING.ident("a`b") == "`a``b`"
+    assert QUOTING.literal("o'b\\") == "'o''b\\\\'"
     assert MARIA.account("x'y", "%") == "'x''y'@'%'"
     assert MARIA.on("we`ird") == "`we``ird`.*"
 

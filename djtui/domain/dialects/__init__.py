@@ -1,9 +1,10 @@
 """How a database server spells SQL: identifier and literal quoting, table names.
 
-Pure text, no I/O. One module per server family (``mysql.py`` covers MySQL and MariaDB); a
-second backend adds a module here and a ``Backend`` in ``services/backends`` and touches no
-capability. Services reach the dialect of the server they talk to as ``db.dialect``; domain
-code that writes SQL takes a ``dialect`` argument.
+Pure text, no I/O. One module per server family (``mysql.py`` covers MySQL and MariaDB, and
+``mysql_grants.py`` how they spell roles, grants and accounts); a second backend adds its modules
+here and a ``Backend`` in ``services/backends`` and touches no capability.
+Services reach the dialect of the server they talk to as
+``db.dialect``; domain code that writes SQL takes a ``dialect`` argument.
 """
 
 from __future__ import annotations

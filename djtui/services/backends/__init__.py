@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from djtui.domain.dialects import SqlDialect
-from djtui.domain.grants import Dialect as GrantDialect
+from djtui.domain.dialects.mysql_grants import MySQLGrants
 
 TableName = tuple[str, str]  # (schema, table)
 
@@ -136,7 +136,7 @@ class Backend(Protocol):
     def row_estimate(self, schema: str, table: str) -> int: ...
 
     # -- accounts --------------------------------------------------------------------------------
-    def grant_dialect(self, *, partial_revokes: bool = False) -> GrantDialect:
+    def grant_dialect(self, *, partial_revokes: bool = False) -> MySQLGrants:
         """How this server spells roles, grants and passwords (pure SQL text)."""
 
     # -- dump and load tools ---------------------------------------------------------------------

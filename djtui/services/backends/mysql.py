@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from djtui.domain.dialects import MYSQL, SqlDialect
-from djtui.domain.grants import Dialect as GrantDialect
+from djtui.domain.dialects.mysql_grants import MySQLGrants
 from djtui.errors import UserError
 from djtui.services import commandlog
 from djtui.services.backends import Column, DumpTools, ForeignKey, Querier, ServerInfo, TableName
@@ -169,9 +169,9 @@ class MySQLBackend:
 
     # -- accounts --------------------------------------------------------------------------------
 
-    def grant_dialect(self, *, partial_revokes: bool = False) -> GrantDialect:
+    def grant_dialect(self, *, partial_revokes: bool = False) -> MySQLGrants:
         info = self.server_info()
-        return GrantDialect(info.flavor, info.version_tuple, partial_revokes=partial_revokes)
+        return MySQLGrants(info.flavor, info.version_tuple, partial_revokes=partial_revokes)
 
     # -- dump and load tools ---------------------------------------------------------------------
 

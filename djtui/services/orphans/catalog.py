@@ -1,8 +1,9 @@
-"""What the orphan scans read from the server's catalog (``information_schema``), in one place.
+"""What the orphan scans read from the server's catalog, in one place.
 
-Foreign keys come from the catalog across every schema on the server, so a renamed foreign key
-counts like any other. Every function takes the :class:`~djtui.services.database.Database` and
-returns plain tuples; a second database backend answers the same questions from its own catalog.
+Tables, columns, keys and foreign keys come from the database's backend (``db.backend``: across
+every schema on the server, so a renamed foreign key counts like any other); what the backend does
+not cover yet (triggers, JSON columns as MariaDB declares them, the packet size) is read here from
+``information_schema``. Every function takes the :class:`~djtui.services.database.Database`.
 """
 
 from __future__ import annotations
@@ -11,51 +12,32 @@ from typing import Any
 
 from djtui.errors import UserError
 
-SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
-
 ForeignKeys = list[tuple[str, str, list[tuple[str, str]]]]  # (child schema, child table, [(child col, parent col)])
 
 
 def foreign_keys_to(db: Any, schema: str, table: str) -> ForeignKeys:
     """Every foreign key onto ``schema.table``, with its column pairs in order."""
-    rows = db.query(
-        "SELECT table_schema, table_name, constraint_name, column_name, referenced_column_name "
-        "FROM information_schema.key_column_usage "
-        "WHERE referenced_table_schema = %s AND referenced_table_name = %s "
-        "ORDER BY table_schema, table_name, constraint_name, ordinal_position", (schema, table))
-    fks: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
-    for s, t, c, col, ref in rows:
-        fks.setdefault((s, t, c), []).append((col, ref))
-    return [(s, t, cols) for (s, t, _c), cols in fks.items()]
+    return [(fk.schema, fk.table, list(fk.columns)) for fk in db.backend.foreign_keys_to(schema, table)]
 
 
 def primary_key(db: Any, schema: str, table: str) -> list[str]:
     """The primary key's columns; a clear error when the table is missing or has none."""
-    rows = db.query(
-        "SELECT column_name FROM information_schema.key_column_usage WHERE table_schema = %s "
-        "AND table_name = %s AND constraint_name = 'PRIMARY' ORDER BY ordinal_position", (schema, table))
-    if not rows:
-        exists = db.query("SELECT 1 FROM information_schema.tables WHERE table_schema=%s AND table_name=%s",
-                          (schema, table))
-        if not exists:
+    pk = db.backend.primary_key(schema, table)
+    if not pk:
+        if not db.backend.table_exists(schema, table):
             raise UserError(f"table {schema}.{table} does not exist", where="orphans.tables",
                             hint="list existing `db.table` names")
         raise UserError(f"table {schema}.{table} has no primary key", where="orphans.tables")
-    return [r[0] for r in rows]
+    return pk
 
 
 def has_column(db: Any, schema: str, table: str, column: str) -> bool:
-    return bool(db.query("SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
-                         "AND table_name = %s AND column_name = %s", (schema, table, column)))
+    return any(c.name == column for c in db.backend.columns(schema, table))
 
 
 def external_tables(db: Any) -> list[tuple[str, str]]:
     """(schema, store) of every DataJoint 0.14 ``~external_<store>`` table on the server."""
-    rows = db.query(
-        "SELECT table_schema, table_name FROM information_schema.tables "
-        "WHERE table_name LIKE %s AND table_schema NOT IN %s ORDER BY table_schema, table_name",
-        ("~external\\_%", SYSTEM_SCHEMAS))
-    return [(s, t[len("~external_"):]) for s, t in rows]
+    return [(s, t[len("~external_"):]) for s, t in db.backend.tables(like="~external\\_%")]
 
 
 def blocking_triggers(db: Any, tables: list[tuple[str, str]]) -> tuple[str, ...]:
@@ -79,15 +61,13 @@ def json_columns(db: Any) -> list[tuple[str, str, str]]:
         "WHERE c.table_schema NOT IN %s AND (c.data_type = 'json' OR EXISTS (SELECT 1 FROM "
         "information_schema.check_constraints k WHERE k.constraint_schema = c.table_schema "
         "AND k.table_name = c.table_name AND k.constraint_name = c.column_name "
-        "AND k.check_clause LIKE 'json_valid%%'))", (SYSTEM_SCHEMAS,))]
+        "AND k.check_clause LIKE 'json_valid%%'))", (tuple(db.backend.system_schemas),))]
 
 
 def external_references(db: Any, schema: str, table: str) -> list[tuple[str, str]]:
     """(column, ``~external_<store>`` table) of the foreign keys from ``schema.table`` onto its stores."""
-    return [tuple(r) for r in db.query(
-        "SELECT column_name, referenced_table_name FROM information_schema.key_column_usage "
-        "WHERE table_schema = %s AND table_name = %s AND referenced_table_schema = %s "
-        "AND referenced_table_name LIKE %s", (schema, table, schema, "~external\\_%"))]
+    return [(col, fk.ref_table) for fk in db.backend.foreign_keys_from(schema, table)
+            if fk.ref_schema == schema and fk.ref_table.startswith("~external_") for col, _ref in fk.columns]
 
 
 def table_rows_estimate(cur: Any, schema: str, table: str) -> tuple[int, int]:

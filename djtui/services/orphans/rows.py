@@ -69,21 +69,16 @@ def show_key(key: dict[str, str | None]) -> str:
 class RowBatch:
     """One batch of rows of one table, written ahead of their DELETE on the locking connection ``conn``."""
 
-    def __init__(self, quarantine: Quarantine, source: str, db: str, table: str, conn: Any, dialect: Any):
+    def __init__(self, quarantine: Quarantine, source: str, db: str, table: str, conn: Any, backend: Any):
         self.qr = quarantine
         self.db, self.table = db, table
-        self.dialect = dialect
+        self.dialect = backend.dialect
         with conn.cursor() as cur:
-            cur.execute(f"SHOW CREATE TABLE {dialect.table(db, table)}")
+            cur.execute(f"SHOW CREATE TABLE {self.dialect.table(db, table)}")
             create = cur.fetchone()[1]
-            cur.execute("SELECT column_name, column_type, is_nullable, extra FROM information_schema.columns "
-                        "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position", (db, table))
-            cols = cur.fetchall()
-            cur.execute("SELECT column_name FROM information_schema.key_column_usage WHERE table_schema = %s "
-                        "AND table_name = %s AND constraint_name = 'PRIMARY' ORDER BY ordinal_position", (db, table))
-            pk = [_text(r[0]) for r in cur.fetchall()]
-        self.columns = [{"name": _text(n), "type": _text(t), "nullable": _text(nl) == "YES",
-                         "generated": "GENERATED" in _text(e).upper()} for n, t, nl, e in cols]
+        pk = backend.primary_key(db, table)
+        self.columns = [{"name": c.name, "type": c.column_type, "nullable": c.nullable, "generated": c.generated}
+                        for c in backend.columns(db, table)]
         self.names = [c["name"] for c in self.columns]
         self.pk = pk
         self.batch_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -141,13 +136,11 @@ def read_rows(batch_dir: Path, manifest: dict[str, Any]) -> list[list[bytes | No
         raise OperationFailed(f"{path} is missing: the rows of batch {manifest.get('batch')} are gone") from None
 
 
-def _check_columns(cur: Any, manifest: dict[str, Any], batch_id: str, batch_dir: Path,
+def _check_columns(backend: Any, manifest: dict[str, Any], batch_id: str, batch_dir: Path,
                    insert_cols: list[str]) -> None:
     """The table must exist and hold every column the batch saved, or nothing is restored."""
     dbname, table = manifest["table"].split(".", 1)
-    cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-                "AND table_name = %s", (dbname, table))
-    now_cols = {r[0] for r in cur.fetchall()}
+    now_cols = {c.name for c in backend.columns(dbname, table)}
     if not now_cols:
         raise UserError(f"table {manifest['table']} of batch {batch_id} does not exist",
                         where="orphans restore",
@@ -224,8 +217,8 @@ def restore_rows(db: Any, qr: Quarantine, batch_id: str, *,
     insert_cols = [c["name"] for c in manifest["columns"] if not c.get("generated")]
     conn = db.connect(autocommit=False)
     try:
+        _check_columns(db.backend, manifest, batch_id, batch_dir, insert_cols)
         with conn.cursor() as cur:
-            _check_columns(cur, manifest, batch_id, batch_dir, insert_cols)
             conn.begin()
             inserted, present, conflicts = _put_back(cur, db.dialect, manifest, batch_id, rows,
                                                      skip_existing=skip_existing)
@@ -272,7 +265,7 @@ class RowDeletion:
         self.conn = self.db.connect(autocommit=False, **RAW)
         try:
             self.qr.root.mkdir(parents=True, exist_ok=True)
-            self.batch = RowBatch(self.qr, self.source, self.schema, self.table, self.conn, self.db.dialect)
+            self.batch = RowBatch(self.qr, self.source, self.schema, self.table, self.conn, self.db.backend)
         except BaseException:
             self.conn.close()
             raise

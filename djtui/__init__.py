@@ -11,6 +11,6 @@ __all__ = ["record_export"]
 def __getattr__(name: str) -> Any:
     # lazy, so `import djtui` (and the app's first frame) never pays for DataJoint
     if name == "record_export":
-        from djtui.recording import record_export
+        from djtui.services.export.recording import record_export
         return record_export
     raise AttributeError(f"module 'djtui' has no attribute {name!r}")

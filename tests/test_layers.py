@@ -189,9 +189,8 @@ def test_no_import_cycles():
 
 # Where each part of djtui sits, and which parts it may import. The tools sit beside the UI: `demo` builds
 # the demo lab and `labschema` declares its tables (the CLI runs them; tests and bench use them); nothing
-# below the CLI imports them. `recording` (`djtui.record_export`, for analysis code) reads and writes
-# leaves files for the Export screen and the CLI alike: a service. `djtui` (the package, which hands out
-# record_export) and `__main__` are the entry points on top.
+# below the CLI imports them. `djtui` (the package, which hands out `record_export` for analysis code)
+# and `__main__` are the entry points on top.
 LAYERS: dict[str, set[str]] = {
     "errors": set(),
     "config": {"errors"},
@@ -208,8 +207,6 @@ TOOLS = {"djtui.demo", "djtui.labschema"}
 def _layer(module: str) -> str:
     if module in ("djtui", "djtui.__main__"):
         return "entry"
-    if module == "djtui.recording":
-        return "services"
     if module in TOOLS or module.startswith(tuple(t + "." for t in TOOLS)):
         return "tools"
     return module.split(".")[1]

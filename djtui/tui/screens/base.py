@@ -1,4 +1,5 @@
-"""What every djtui screen shares: the header, the footer and the app context."""
+"""What every djtui screen shares: the header, the footer, the app context, the read-only guard of
+write keys, and the terminal habits (tui.navigation: j/k, g/G, / n N, O) on whatever list is focused."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from djtui.errors import ReadOnlyError
+from djtui.tui.keys import current_keymap
+from djtui.tui.navigation import HABIT_BINDINGS, TerminalHabits
 from djtui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:
@@ -52,11 +55,17 @@ def refuse_readonly(widget: object, action: str) -> None:
     widget.notify(ReadOnlyError(action).render(), title="Read-only", severity="warning")  # type: ignore[attr-defined]
 
 
-class DjtuiScreen(Screen):
-    """A capability screen: subclasses override ``compose_body`` and, to load data, ``on_db_ready``."""
+class DjtuiScreen(TerminalHabits, Screen):
+    """A capability screen: subclasses override ``compose_body`` and, to load data, ``on_db_ready``.
+
+    ``HELP`` (optional): what a person needs to know on this screen, shown by ``?``; without it the
+    help text kept in tui/help/ for the screen's title is shown.
+    """
 
     SCREEN_TITLE = "djtui"
+    HELP = ""
     BINDINGS = [
+        *HABIT_BINDINGS,  # a subclass binding on the same key wins (Textual merges BINDINGS by key)
         Binding("escape", "leave_input", "Leave field", show=False, id="screen.leave_input"),
         # first in every footer, so no narrow terminal cuts it off; offered only while a wait runs
         # (DjtuiApp.check_action); the app's own priority binding covers dialogs and text fields
@@ -68,8 +77,13 @@ class DjtuiScreen(Screen):
         return self.app.ctx  # type: ignore[attr-defined]
 
     def _write_binding(self, *, action: str | None = None, key: str | None = None) -> Binding | None:
-        """This screen's write binding for an action name or a key, if it has one."""
-        table = self._bindings.key_to_bindings
+        """This screen's write binding for an action name or a key (as the user's key map has it), if any."""
+        bindings = self._bindings
+        keymap = current_keymap(self.app)
+        if keymap:
+            bindings = bindings.copy()
+            bindings.apply_keymap(keymap)
+        table = bindings.key_to_bindings
         candidates = table.get(key, []) if key is not None else [b for bs in table.values() for b in bs]
         for binding in candidates:
             if binding.id in WRITE_BINDINGS and (action is None or binding.action == action):
@@ -81,8 +95,9 @@ class DjtuiScreen(Screen):
         return not (self.ctx.readonly and self._write_binding(action=action) is not None)
 
     def on_key(self, event: events.Key) -> None:
-        """Read-only: a write key that reached the screen (no field took it) gets the one refusal."""
-        if not self.ctx.readonly:
+        """Home/End in a table move to the first/last row. Read-only: a write key that reached the screen
+        (no field took it) gets the one refusal."""
+        if self.habit_key(event) or not self.ctx.readonly:
             return
         binding = self._write_binding(key=event.key)
         if binding is not None and binding.id is not None:

@@ -1,0 +1,231 @@
+"""Terminal habits on every screen (as in k9s or lazygit), acting on the focused list.
+
+``j``/``k`` down/up, ``g``/``G`` (and Home/End in a table) first/last row, ``/`` search the focused
+list then ``n``/``N`` next/previous match, ``O`` reverse the current sort. A screen's own binding for
+one of these keys wins (Sessions' ``/`` filters, Export's ``/`` searches its table list). In a text
+field letters are text: the field takes them before any of these bindings.
+
+The lists: DataTable, OptionList, Tree, and any widget with ``items``/``cursor``/``line(i)``/
+``action_move(delta)`` (the Orphans list). Nothing here knows a screen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import DataTable, OptionList, Tree
+
+from djtui.tui.widgets.search import SearchBar
+
+HABIT_BINDINGS = [
+    Binding("j", "habit_move(1)", "Down", show=False, id="nav.down"),
+    Binding("k", "habit_move(-1)", "Up", show=False, id="nav.up"),
+    Binding("g", "habit_jump(0)", "First row", show=False, id="nav.first"),
+    Binding("G", "habit_jump(-1)", "Last row", show=False, id="nav.last"),
+    Binding("slash", "habit_search", "Search", show=False, id="nav.search"),
+    Binding("n", "habit_next(1)", "Next match", show=False, id="nav.next"),
+    Binding("N", "habit_next(-1)", "Previous match", show=False, id="nav.previous"),
+    Binding("O", "habit_reverse", "Reverse sort", show=False, id="nav.reverse"),
+]
+
+
+def _is_list(widget: object) -> bool:
+    if isinstance(widget, (DataTable, OptionList, Tree)):
+        return True
+    return all(hasattr(widget, a) for a in ("items", "cursor", "line", "action_move"))
+
+
+def _plain(value: Any) -> str:
+    return value.plain if isinstance(value, Text) else str(value)
+
+
+def row_count(widget: Any) -> int:
+    if isinstance(widget, DataTable):
+        return widget.row_count
+    if isinstance(widget, OptionList):
+        return widget.option_count
+    if isinstance(widget, Tree):
+        return widget.last_line + 1
+    return len(widget.items)
+
+
+def cursor_of(widget: Any) -> int:
+    if isinstance(widget, DataTable):
+        return widget.cursor_row
+    if isinstance(widget, OptionList):
+        return -1 if widget.highlighted is None else widget.highlighted
+    if isinstance(widget, Tree):
+        return widget.cursor_line
+    return widget.cursor
+
+
+def row_text(widget: Any, index: int) -> str:
+    """One row as the eye reads it: its cells joined by spaces."""
+    if isinstance(widget, DataTable):
+        return " ".join(_plain(c) for c in widget.get_row_at(index))
+    if isinstance(widget, OptionList):
+        return _plain(widget.get_option_at_index(index).prompt)
+    if isinstance(widget, Tree):
+        node = widget.get_node_at_line(index)
+        return "" if node is None else _plain(node.label)
+    return " ".join(_plain(c) for c in widget.line(index))
+
+
+def move_to(widget: Any, index: int) -> None:
+    """Put the cursor on row ``index`` (-1: the last row) and scroll it into view."""
+    count = row_count(widget)
+    if count == 0:
+        return
+    index = count - 1 if index < 0 else min(index, count - 1)
+    if isinstance(widget, DataTable):
+        widget.move_cursor(row=index, animate=False)
+    elif isinstance(widget, OptionList):
+        widget.highlighted = index
+    elif isinstance(widget, Tree):
+        widget.cursor_line = index
+        widget.scroll_to_line(index, animate=False)
+    else:
+        widget.action_move(index - widget.cursor)
+
+
+def step(widget: Any, delta: int) -> None:
+    cur = cursor_of(widget)
+    move_to(widget, max(0, (0 if cur < 0 and delta > 0 else cur + delta)))
+
+
+def find(widget: Any, text: str, start: int, direction: int) -> int | None:
+    """The first row from ``start`` on (wrapping) whose text holds ``text`` (case-insensitive)."""
+    count = row_count(widget)
+    needle = text.lower()
+    if not needle or count == 0:
+        return None
+    for i in range(count):
+        index = (start + direction * i) % count
+        if needle in row_text(widget, index).lower():
+            return index
+    return None
+
+
+def reverse_rows(table: DataTable) -> None:
+    """Reverse the rows of a table as they stand (the reverse of whatever order it was sorted in)."""
+    current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key if table.row_count else None
+    rows = [(r.key, table.get_row(r.key), r.label, r.height) for r in table.ordered_rows]
+    table.clear()
+    for key, cells, label, height in reversed(rows):
+        table.add_row(*cells, key=key.value, label=label, height=height)
+    if current is not None:
+        table.move_cursor(row=table.get_row_index(current), animate=False)
+
+
+class TerminalHabits:
+    """The habit actions for a Screen. The screen's own bindings for the same keys win over these."""
+
+    _search_text = ""
+    _search_target: Widget | None = None
+
+    # -- which list ------------------------------------------------------------------------------
+
+    def habit_target(self, *, focus: bool = True) -> Any | None:
+        """The focused list; with nothing list-like focused, the first visible list (focused, so the eye
+        and the keys agree)."""
+        screen: Any = self
+        if _is_list(screen.focused):
+            return screen.focused
+        for widget in screen.query("*"):
+            if _is_list(widget) and widget.display and widget.visible and widget.focusable:
+                if focus:
+                    widget.focus()
+                return widget
+        return None
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def action_habit_move(self, delta: int) -> None:
+        target = self.habit_target()
+        if target is not None:
+            step(target, delta)
+
+    def action_habit_jump(self, where: int) -> None:
+        target = self.habit_target()
+        if target is not None:
+            move_to(target, where)
+
+    def action_habit_search(self) -> None:
+        screen: Any = self
+        target = self.habit_target()
+        if target is None:
+            screen.notify("nothing to search on this screen: / searches a list or a table", severity="warning")
+            return
+        for old in screen.query(SearchBar):
+            old.remove()
+        self._search_target = target
+        screen.mount(SearchBar(self._search_text, origin=max(cursor_of(target), 0)))
+
+    def action_habit_next(self, direction: int) -> None:
+        screen: Any = self
+        target = self._search_target if self._search_target is not None and self._search_target.is_attached \
+            else self.habit_target()
+        if target is None:
+            return
+        if not self._search_text:
+            screen.notify("no search yet: press / and type what to find", severity="information")
+            return
+        target.focus()
+        found = find(target, self._search_text, cursor_of(target) + direction, direction)
+        if found is None:
+            screen.notify(f"no row holds {self._search_text!r}", severity="warning")
+        else:
+            move_to(target, found)
+
+    def action_habit_reverse(self) -> None:
+        """A screen that keeps its own order (``sort_reverse`` and ``render_rows``) flips it; otherwise the
+        focused table's rows are reversed as they stand."""
+        screen: Any = self
+        if isinstance(getattr(screen, "sort_reverse", None), bool) and callable(getattr(screen, "render_rows", None)):
+            screen.sort_reverse = not screen.sort_reverse
+            screen.render_rows()
+            return
+        target = self.habit_target()
+        if isinstance(target, DataTable):
+            reverse_rows(target)
+        else:
+            screen.notify("O reverses a table's order: focus a table first", severity="warning")
+
+    # -- the search bar's messages -----------------------------------------------------------------
+
+    def on_search_bar_changed(self, message: SearchBar.Changed) -> None:
+        """As you type: the cursor goes to the first match from where the search started."""
+        target = self._search_target
+        if target is None or not target.is_attached:
+            return
+        found = find(target, message.text, message.origin, 1)
+        if found is not None:
+            move_to(target, found)
+
+    def on_search_bar_done(self, message: SearchBar.Done) -> None:
+        target = self._search_target
+        if message.text is not None:
+            self._search_text = message.text
+        elif target is not None and target.is_attached:
+            move_to(target, message.origin)  # Esc: back where the search started
+        if target is not None and target.is_attached:
+            target.focus()
+
+    # -- Home / End in a table ---------------------------------------------------------------------
+
+    def habit_key(self, event: events.Key) -> bool:
+        """Home/End in a row table go to the first/last row, not sideways (the table's own Home/End
+        scroll to the first/last column). Called from the screen's on_key, which runs before the
+        table's bindings. True when it took the key."""
+        screen: Any = self
+        focused = screen.focused
+        if event.key in ("home", "end") and isinstance(focused, DataTable) and focused.cursor_type == "row":
+            event.stop()
+            event.prevent_default()
+            move_to(focused, 0 if event.key == "home" else -1)
+            return True
+        return False

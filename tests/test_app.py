@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from djtui.config import parse_config
-from djtui.tui.app import SCREENS, CommandLogScreen, ConnectionErrorScreen, DjtuiApp, HelpScreen
+from djtui.tui.app import SCREENS, CommandLogScreen, ConnectionErrorScreen, DjtuiApp
 from djtui.tui.widgets.header import AppHeader
+from djtui.tui.widgets.help import HelpScreen
 
 
 def _config(server, tmp_path, extra: str = ""):

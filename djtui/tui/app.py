@@ -26,10 +26,11 @@ from djtui.services import commandlog, testhook
 from djtui.services.audit import AuditLog, describe
 from djtui.services.database import Database, resolve_connection
 from djtui.tui.context import AppContext
+from djtui.tui.keys import check_keymap, current_keymap, effective_key, key_label, known_binding_ids
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.screens.command_log import CommandLogScreen
 from djtui.tui.widgets.connection_error import ConnectionErrorScreen
-from djtui.tui.widgets.help import HelpScreen
+from djtui.tui.widgets.help import help_for
 from djtui.tui.widgets.quit_dialog import QuitScreen, quit_question
 
 WATCH_EVERY_S = 1.0
@@ -105,7 +106,10 @@ class DjtuiApp(App[int]):
     ]
 
     def __init__(self, config: Config, *, readonly: bool | None = None, connect: bool = True):
+        check_keymap(config.keys, known_binding_ids(self.BINDINGS))  # a typo in keys: is exit 2, not a dead key
         super().__init__()
+        if config.keys:
+            self.set_keymap(dict(config.keys))
         ro = config.readonly if readonly is None else (readonly or config.readonly)
         self.ctx = AppContext(config=config, readonly=ro, audit=AuditLog(config.audit_log))
         self._connect = connect
@@ -229,12 +233,8 @@ class DjtuiApp(App[int]):
                 header.refresh_info()
 
     def action_help(self) -> None:
-        bindings = []
-        for b in self.screen.BINDINGS:
-            if isinstance(b, Binding) and b.description and self.screen.check_action(b.action, ()) is not False:
-                bindings.append((b.key, b.description))
-        screens = [(e.key, e.title, name) for name, e in SCREEN_TABLE.items()]
-        self.push_screen(HelpScreen(bindings, screens=screens, readonly=self.ctx.readonly))
+        self.push_screen(help_for(self.screen, app_bindings=self.BINDINGS, keymap=current_keymap(self),
+                                  readonly=self.ctx.readonly))
 
     def _active_transfers(self) -> list:
         queue = self.ctx.jobs  # never made here: only if a job was ever queued
@@ -276,7 +276,8 @@ class DjtuiApp(App[int]):
             if isinstance(b, Binding) and b.description and screen.check_action(b.action, ()) is not False:
                 action = b.action
                 yield SystemCommand(f"{screen.__class__.__name__.removesuffix('Screen')}: {b.description}",
-                                    f"key {b.key}", lambda a=action, s=screen: self.run_worker(s.run_action(a)))
+                                    f"key {key_label(effective_key(b, current_keymap(self)))}",
+                                    lambda a=action, s=screen: self.run_worker(s.run_action(a)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place where a failed background job becomes a message instead of a traceback."""

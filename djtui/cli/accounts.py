@@ -11,7 +11,8 @@ import getpass
 import sys
 from typing import TYPE_CHECKING
 
-from djtui.cli import Context, emit_json, render_table
+from djtui.cli.context import Context
+from djtui.cli.output import emit_json, render_table
 from djtui.domain import grants as g
 from djtui.errors import UserError
 
@@ -113,7 +114,7 @@ def _apply(ctx: Context, service: AccountsService, plan: g.Plan, *, dry_run: boo
 def _confirmed_apply(ctx: Context, service: AccountsService, plan: g.Plan, word: str, *, action: str,
                      target: str, recheck, **details: object) -> int:
     """Plan shown, dry run stops; else read-only refused, typed confirmation, re-planned under the lock, audited."""
-    from djtui.cli import confirm_typed
+    from djtui.cli.output import confirm_typed
     from djtui.services.audit import AuditLog
     print(plan.render())
     if plan.empty:
@@ -236,14 +237,17 @@ def users_check(ctx: Context) -> int:
                                  if u.diff else {})} for u in users]})
         return 1 if drift else 0
     for r in roles:
+        if not r.exists:
+            print(f"✗ role {r.name}: missing (`djtui roles init` creates it)")
+            continue
         print(f"✗ role {r.name}: {len(r.drift)} difference(s) from its definition (+ held beyond it, - missing)")
         print("\n".join(f"    {line}" for line in r.drift))
     for u in users:
         print(f"✗ user {u.account} ({u.role}): {len(u.drift)} difference(s) (+ held beyond the role, - missing)")
         print("\n".join(f"    {line}" for line in u.drift))
     if drift:
-        print(f"\n{len(drift)} difference(s) from the expected grants; `djtui users fix [USER|ROLE ...] --dry-run` "
-              "shows the SQL that brings them back")
+        print(f"\n{state.drift_summary()}: {len(drift)} difference(s) from the expected grants; "
+              "`djtui users fix [USER|ROLE ...] --dry-run` shows the SQL that brings them back")
     else:
         print(f"✓ {len(state.users)} users and {len(state.roles)} roles match the expected grants")
     for warning in state.warnings:

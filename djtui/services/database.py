@@ -254,7 +254,6 @@ class Database:
         self._local = threading.local()
         self._open: list[tuple[threading.Thread, pymysql.connections.Connection]] = []
         self._open_lock = threading.Lock()
-        self._info: ServerInfo | None = None
         self._tokens = itertools.count()
         self._calls: dict[int, tuple[float, Any]] = {}  # token -> (monotonic start, connection or None)
         self._calls_lock = threading.Lock()
@@ -486,9 +485,7 @@ class Database:
         return True
 
     def server_info(self) -> ServerInfo:
-        if self._info is None:
-            self._info = self._backend.server_info()
-        return self._info
+        return self._backend.server_info()
 
     async def aserver_info(self) -> ServerInfo:
         return await self.run(self.server_info)

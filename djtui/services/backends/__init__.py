@@ -92,6 +92,18 @@ class DumpTools:
     client: str  # mariadb | mysql
 
 
+@dataclass(frozen=True)
+class AccountCatalog:
+    """Accounts and roles as the server's own tables hold them (read by an admin)."""
+
+    accounts: tuple[tuple[str, str], ...]  # (user, host) of every login account, roles left out
+    roles: frozenset[str]  # role names that exist
+    held: dict[tuple[str, str], tuple[tuple[str, bool], ...]]  # (user, host) -> ((role, admin option), ...)
+    defaults: dict[tuple[str, str], tuple[str, ...]]  # (user, host) -> default roles
+    activate_all: bool  # every granted role active at login (MySQL's activate_all_roles_on_login)
+    account_admins: tuple[str, ...]  # user@host that may create users and grant (MariaDB; () on MySQL)
+
+
 class Querier(Protocol):
     """What a backend needs of a connection: ``Database.query`` (blocking, time-limited)."""
 
@@ -136,8 +148,21 @@ class Backend(Protocol):
     def row_estimate(self, schema: str, table: str) -> int: ...
 
     # -- accounts --------------------------------------------------------------------------------
-    def grant_dialect(self, *, partial_revokes: bool = False) -> MySQLGrants:
-        """How this server spells roles, grants and passwords (pure SQL text)."""
+    def grant_dialect(self, *, partial_revokes: bool | None = None) -> MySQLGrants:
+        """How this server spells roles, grants and passwords (pure SQL text); ``partial_revokes``
+        None asks the server (MySQL's ``@@partial_revokes``)."""
+
+    def account_catalog(self, role_names: frozenset[str]) -> AccountCatalog:
+        """Accounts, roles, who holds which role, default roles; ``role_names`` tells roles from
+        users where the server keeps both as accounts (MySQL 8)."""
+    def show_grants(self, grantee_sql: str) -> list[str]:
+        """The server's own grant lines for an account or role (already quoted by the grant dialect)."""
+    def locked_accounts(self) -> set[tuple[str, str]]:
+        """(user, host) of every locked account; empty on a server without account locking."""
+    def role_admins(self, role: str) -> list[str]:
+        """user@host of every account holding ADMIN OPTION on ``role``, sorted."""
+    def user_hosts(self, user: str) -> list[str]:
+        """The hosts ``user`` has an account from."""
 
     # -- dump and load tools ---------------------------------------------------------------------
     def dump_tools(self) -> DumpTools:
@@ -149,4 +174,4 @@ class Backend(Protocol):
         """The start of a dump/client command line that reads ``credentials``."""
 
 
-__all__ = ["Backend", "Column", "DumpTools", "ForeignKey", "Querier", "ServerInfo", "TableName"]
+__all__ = ["AccountCatalog", "Backend", "Column", "DumpTools", "ForeignKey", "Querier", "ServerInfo", "TableName"]

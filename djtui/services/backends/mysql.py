@@ -12,11 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pymysql
+
 from djtui.domain.dialects import MYSQL, SqlDialect
 from djtui.domain.dialects.mysql_grants import MySQLGrants
 from djtui.errors import UserError
 from djtui.services import commandlog
-from djtui.services.backends import Column, DumpTools, ForeignKey, Querier, ServerInfo, TableName
+from djtui.services.backends import AccountCatalog, Column, DumpTools, ForeignKey, Querier, ServerInfo, TableName
 
 SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
 TIMEOUT_ERRORS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time exceeded
@@ -64,6 +66,7 @@ class MySQLBackend:
 
     def __init__(self, db: Querier):
         self._db = db
+        self._info: ServerInfo | None = None
 
     def _q(self, sql: str, args: Sequence[Any] | None = None) -> list:
         return self._db.query(sql, args)
@@ -71,6 +74,12 @@ class MySQLBackend:
     # -- the server ------------------------------------------------------------------------------
 
     def server_info(self) -> ServerInfo:
+        """Asked once per backend (a server does not change flavor under a connection)."""
+        if self._info is None:
+            self._info = self._read_server_info()
+        return self._info
+
+    def _read_server_info(self) -> ServerInfo:
         row = self._q("SELECT VERSION(), @@version_comment, CURRENT_USER(), CONNECTION_ID()")[0]
         comment = _text(row[1])
         flavor, version = parse_server_version(_text(row[0]), comment)
@@ -169,9 +178,68 @@ class MySQLBackend:
 
     # -- accounts --------------------------------------------------------------------------------
 
-    def grant_dialect(self, *, partial_revokes: bool = False) -> MySQLGrants:
+    def grant_dialect(self, *, partial_revokes: bool | None = None) -> MySQLGrants:
         info = self.server_info()
+        if partial_revokes is None:
+            partial_revokes = not info.is_mariadb and bool(int(self._q("SELECT @@partial_revokes")[0][0]))
         return MySQLGrants(info.flavor, info.version_tuple, partial_revokes=partial_revokes)
+
+    def _is_mariadb(self) -> bool:
+        return self.server_info().is_mariadb
+
+    def account_catalog(self, role_names: frozenset[str]) -> AccountCatalog:
+        if self._is_mariadb():
+            return self._mariadb_accounts()
+        rows = [(_text(u), _text(h)) for u, h in self._q("SELECT User, Host FROM mysql.user")]
+        held: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+        for fu, _fh, tu, th, adm in self._q(
+                "SELECT FROM_USER, FROM_HOST, TO_USER, TO_HOST, WITH_ADMIN_OPTION FROM mysql.role_edges"):
+            held.setdefault((_text(tu), _text(th)), []).append((_text(fu), _text(adm) == "Y"))
+        defaults: dict[tuple[str, str], list[str]] = {}
+        for u, h, r in self._q("SELECT USER, HOST, DEFAULT_ROLE_USER FROM mysql.default_roles"):
+            defaults.setdefault((_text(u), _text(h)), []).append(_text(r))
+        return AccountCatalog(
+            accounts=tuple((u, h) for u, h in rows if not (u in role_names and h == "%")),
+            roles=frozenset(u for u, h in rows if u in role_names and h == "%"),
+            held={k: tuple(v) for k, v in held.items()}, defaults={k: tuple(v) for k, v in defaults.items()},
+            activate_all=bool(int(self._q("SELECT @@activate_all_roles_on_login")[0][0])),
+            account_admins=())  # MySQL: ROLE_ADMIN (in ALL PRIVILEGES) grants any role
+
+    def _mariadb_accounts(self) -> AccountCatalog:
+        rows = [(_text(u), _text(h), _text(r)) for u, h, r in self._q("SELECT User, Host, is_role FROM mysql.user")]
+        held: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+        for user, host, role, admin in self._q("SELECT User, Host, Role, Admin_option FROM mysql.roles_mapping"):
+            held.setdefault((_text(user), _text(host)), []).append((_text(role), _text(admin) == "Y"))
+        defaults = {(_text(u), _text(h)): (_text(r),) for u, h, r in self._q(
+            "SELECT User, Host, default_role FROM mysql.user WHERE is_role='N'") if r}
+        admins = tuple(sorted(f"{_text(u)}@{_text(h)}" for u, h in self._q(
+            "SELECT User, Host FROM mysql.user WHERE is_role='N' AND Grant_priv='Y' AND Create_user_priv='Y'")))
+        return AccountCatalog(accounts=tuple((u, h) for u, h, r in rows if r != "Y"),
+                              roles=frozenset(u for u, _h, r in rows if r == "Y"),
+                              held={k: tuple(v) for k, v in held.items()}, defaults=defaults,
+                              activate_all=False, account_admins=admins)
+
+    def show_grants(self, grantee_sql: str) -> list[str]:
+        return [_text(r[0]) for r in self._q(f"SHOW GRANTS FOR {grantee_sql}")]
+
+    def locked_accounts(self) -> set[tuple[str, str]]:
+        try:
+            return {(_text(u), _text(h)) for u, h in self._q(self.grant_dialect(
+                partial_revokes=False).locked_accounts_sql())}
+        except pymysql.err.MySQLError:
+            return set()  # an old server without account locking
+
+    def role_admins(self, role: str) -> list[str]:
+        if self._is_mariadb():
+            rows = self._q("SELECT User, Host FROM mysql.roles_mapping WHERE Role = %s "
+                           "AND Admin_option = 'Y' AND Host <> ''", (role,))
+        else:
+            rows = self._q("SELECT TO_USER, TO_HOST FROM mysql.role_edges WHERE FROM_USER = %s "
+                           "AND WITH_ADMIN_OPTION = 'Y'", (role,))
+        return sorted(f"{_text(u)}@{_text(h)}" for u, h in rows)
+
+    def user_hosts(self, user: str) -> list[str]:
+        return [_text(h) for (h,) in self._q("SELECT Host FROM mysql.user WHERE User = %s", (user,))]
 
     # -- dump and load tools ---------------------------------------------------------------------
 

@@ -259,8 +259,9 @@ class AccountsScreen(DjtuiScreen):
     def _show(self, state: ServerAccounts) -> None:
         drift = state.drift
         roles = ", ".join(f"{r.name} {'✓' if r.exists and not r.drift else '✗'}" for r in state.roles)
+        # say what the count is made of: missing roles are no user's drift (every user row shows - then)
         text = (f"{state.flavor} {state.version} · {len(state.users)} accounts · roles: {roles} · "
-                + (f"[b red]{len(drift)} drift[/]" if drift else "[green]no drift[/]"))
+                + (f"[b red]{state.drift_summary()}[/]" if drift else "[green]no drift[/]"))
         if not all(r.exists for r in state.roles):
             text += "  (press i to create the roles)"
         exposed = [r.name for r in state.roles if r.reads_system]
@@ -273,7 +274,8 @@ class AccountsScreen(DjtuiScreen):
         with self.app.batch_update():
             users.clear()
             for r in state.roles:  # the roles too: what they hold beyond their definition is drift as well
-                users.add_row(r.name, "(role)", "-", "-", "-", f"✗ {len(r.drift)}" if r.drift else "✓",
+                users.add_row(r.name, "(role)", "-", "-", "-",
+                              "✗ missing" if not r.exists else (f"✗ {len(r.drift)}" if r.drift else "✓"),
                               key=f"role:{r.name}")
             for u in state.users:
                 users.add_row(u.user, u.host, u.role or "-",

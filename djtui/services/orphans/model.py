@@ -56,6 +56,12 @@ class ScanResult:
                 more.setdefault(at, [lines[at]]).append(i)
         return tuple(lines), {n: tuple(group) for n, group in more.items()}
 
+    @cached_property
+    def referenced_missing(self) -> frozenset[str]:
+        """Missing objects whose row is still referenced (not also unused): reported, never deleted."""
+        unused = {i.ident for i in self.items if i.reason in (ds.UNUSED_ROW, ds.ORPHAN_ROW)}
+        return frozenset(i.ident for i in self.items if i.reason == ds.MISSING_OBJECT and i.ident not in unused)
+
     @property
     def orphans(self) -> int:
         """One object (or row), one orphan, under however many reasons it is listed."""

@@ -46,20 +46,21 @@ class Selection:
     referenced: frozenset[str]  # idents of missing objects whose rows are still referenced: reported only
 
 
-def select(result: ScanResult, *, kinds: set[str] | None = None, wanted: set[str] | None = None) -> Selection:
-    """Items of ``result`` a run acts on: actionable, of ``kinds``, named in ``wanted`` (ref or ident).
+def select(result: ScanResult, *, kinds: set[str] | None = None, wanted: set[str] | None = None,
+           among: Iterable[ds.OrphanItem] | None = None) -> Selection:
+    """Items of ``result`` a run acts on: actionable, of ``kinds``, named in ``wanted`` (ref or ident);
+    ``among``: only these items of the result (a selection: no walk over the whole scan).
 
     A missing object's row that is still referenced cannot go: the rows naming it would break. That
     is counted over the whole scan, not only the chosen refs, so a run restricted to a preview's refs
     reports the same referenced rows as the preview did.
     """
-    acting = [i for i in result.items if i.reason in ds.ACTIONABLE
+    acting = [i for i in (result.items if among is None else among) if i.reason in ds.ACTIONABLE
               and (kinds is None or i.reason in kinds)
               and (wanted is None or i.ref in wanted or i.ident in wanted)]
-    unused = {i.ident for i in result.items if i.reason in (ds.UNUSED_ROW, ds.ORPHAN_ROW)}
-    referenced = frozenset(i.ident for i in result.items if i.reason == ds.MISSING_OBJECT
-                           and (kinds is None or i.reason in kinds) and i.ident not in unused)
-    acting = [i for i in acting if i.reason in ds.FILE_REASONS or i.ident not in referenced]
+    referenced = result.referenced_missing if kinds is None or ds.MISSING_OBJECT in kinds else frozenset()
+    if referenced:
+        acting = [i for i in acting if i.reason in ds.FILE_REASONS or i.ident not in referenced]
     rows = {i.ident for i in acting if i.reason in ds.ROW_REASONS}
     files = tuple(i for i in acting if i.reason in ds.FILE_REASONS)
     return Selection(tuple(acting), len(rows), files, referenced)
@@ -165,7 +166,7 @@ def plan_from_scan(result: ScanResult, allowed: float, chosen: Iterable[ds.Orpha
     """The plan for a scan the caller holds (the screen's), for ``chosen`` items or all of them."""
     picked = list(chosen) if chosen is not None else None
     kinds = set(reasons) if reasons is not None else None
-    sel = select(result, kinds=kinds, wanted={i.ref for i in picked} if picked is not None else None)
+    sel = select(result, kinds=kinds, among=picked)
     rows_total = result.total if result.source.kind == "table" else result.rows
     return CleanupPlan(result.source, sel.items, sel.rows, len(sel.files), sum(i.size for i in sel.files),
                        rows_total, result.total, allowed, reported_only=len(sel.referenced),

@@ -116,7 +116,10 @@ class OrphanService:
         self.empty_check = empty_check
         try:
             result = self._scan(source)
-            result.listing  # noqa: B018 - one line per orphan, built here in the worker thread, not on the UI's loop
+            # built here in the worker thread, not on the UI's loop: one line per orphan, and what a plan
+            # needs of the whole scan
+            result.listing  # noqa: B018
+            result.referenced_missing  # noqa: B018
             return result
         finally:
             self.cancelled = never

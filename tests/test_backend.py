@@ -74,7 +74,7 @@ def test_tables_are_base_tables_only_and_filter_by_like(db, lab):
 
 
 def test_columns_in_declared_order_with_types_and_comments(db, lab):
-    a, b = lab
+    a, _b = lab
     cols = db.backend.columns(a, "subject")
     assert [c.name for c in cols] == ["lab", "subject_id", "note"]
     assert cols[0] == Column("lab", "varchar", "varchar(8)", False, "", "")
@@ -158,3 +158,35 @@ def test_dump_tools_read_the_password_from_a_private_file(db, lab, server):
                                  f"SELECT COUNT(*) FROM `{a}`.`subject`"], capture_output=True, text=True, timeout=60)
         assert client.stdout.strip() == "3", client.stderr
     assert not cnf.exists() and not cnf.parent.exists()
+
+
+def test_account_catalog_tells_roles_from_users_and_who_holds_what(db, server, admin_conn, schema_name):
+    role, user = f"r_{schema_name}", f"u_{schema_name}"
+    mariadb = server.flavor == "MariaDB"
+    role_sql = f"`{role}`" if mariadb else f"'{role}'"
+    with admin_conn.cursor() as cur:
+        cur.execute(f"CREATE ROLE {role_sql}")
+        cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-{schema_name}-X1'")
+        cur.execute(f"GRANT {role_sql} TO '{user}'@'%'")
+        cur.execute(f"SET DEFAULT ROLE {role_sql} FOR '{user}'@'%'" if mariadb
+                    else f"SET DEFAULT ROLE ALL TO '{user}'@'%'")
+        cur.execute(f"GRANT SELECT ON `{schema_name}\\_%`.* TO {role_sql}")
+        cur.execute(f"ALTER USER '{user}'@'%' ACCOUNT LOCK")
+    try:
+        be = db.backend
+        cat = be.account_catalog(frozenset({role}))
+        assert role in cat.roles
+        assert (user, "%") in cat.accounts and not any(u == role for u, _h in cat.accounts)
+        assert (role, False) in cat.held[(user, "%")]
+        assert cat.defaults[(user, "%")] == (role,)
+        assert be.user_hosts(user) == ["%"]
+        assert (user, "%") in be.locked_accounts()
+        d = be.grant_dialect()
+        lines = be.show_grants(d.role(role))
+        assert any("SELECT" in line and f"{schema_name}\\_%" in line for line in lines), lines
+        if mariadb:  # the creator holds ADMIN OPTION on a MariaDB role
+            assert be.role_admins(role) == [db.server_info().current_user]
+    finally:
+        with admin_conn.cursor() as cur:
+            cur.execute(f"DROP USER '{user}'@'%'")
+            cur.execute(f"DROP ROLE {role_sql}")

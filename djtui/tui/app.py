@@ -106,7 +106,8 @@ class DjtuiApp(App[int]):
     ]
 
     def __init__(self, config: Config, *, readonly: bool | None = None, connect: bool = True):
-        check_keymap(config.keys, known_binding_ids(self.BINDINGS))  # a typo in keys: is exit 2, not a dead key
+        if config.keys:  # a typo in keys: is exit 2, not a dead key (reading the ids takes ~0.1 s: only then)
+            check_keymap(config.keys, known_binding_ids(self.BINDINGS))
         super().__init__()
         if config.keys:
             self.set_keymap(dict(config.keys))

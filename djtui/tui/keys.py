@@ -58,7 +58,10 @@ def source_binding_ids(root: Path = TUI_DIR) -> frozenset[str]:
     """The literal ``id=`` of every ``Binding(...)`` call in the .py files under ``root``."""
     ids: set[str] = set()
     for path in sorted(root.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        text = path.read_text(encoding="utf-8")
+        if "Binding(" not in text:
+            continue
+        for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Binding":
                 for kw in node.keywords:
                     if kw.arg == "id" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):

@@ -5,10 +5,15 @@ with its binding id, the name to use under ``keys:`` in the config to remap it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from rich.console import Group, RenderableType
 from rich.markup import escape
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingsMap
 from textual.containers import VerticalScroll
@@ -75,7 +80,36 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(self.body(), id="help-body")
+            yield Static(render_help(self.body()), id="help-body")
+
+
+_ITEM = re.compile(r"^  (\[b\].*?\[/b\](?: \([^)]*\))?)  (.*)$")
+
+
+def render_help(markup: str) -> Group:
+    """The help's markup laid out for any width: items as a two-column grid whose meanings wrap under
+    themselves, paragraphs indented by two, examples by four, headings at the margin."""
+    parts: list[RenderableType] = []
+    grid: Table | None = None
+    for line in markup.split("\n"):
+        item = _ITEM.match(line)
+        if item:
+            if grid is None:
+                grid = Table.grid(padding=(0, 2))
+                grid.add_column(no_wrap=True)
+                grid.add_column(ratio=1)
+                parts.append(Padding(grid, (0, 0, 0, 2)))
+            term = Text.from_markup(item.group(1))
+            term.rstrip()
+            grid.add_row(term, Text.from_markup(item.group(2)))
+            continue
+        grid = None
+        indent = 4 if line.startswith("    ") else 2 if line.startswith("  ") else 0
+        if line.startswith("[b]") and parts and not (isinstance(parts[-1], Text) and not parts[-1].plain):
+            parts.append(Text(""))  # air above a heading
+        text = Text.from_markup(line.strip())
+        parts.append(Padding(text, (0, 0, 0, indent)) if indent else text)
+    return Group(*parts)
 
 
 def _keys_by_id(bindings: Sequence[Binding], keymap: Mapping[str, str]) -> dict[str, list[str]]:

@@ -19,7 +19,7 @@ class SearchBar(Widget):
     DEFAULT_CSS = """
     SearchBar { dock: bottom; height: 1; layout: horizontal; background: $panel; }
     SearchBar Label { width: auto; padding: 0 1; color: $accent; text-style: bold; }
-    SearchBar Input { width: 1fr; height: 1; border: none; padding: 0; background: $panel; }
+    SearchBar Input, SearchBar Input:focus { width: 1fr; height: 1; border: none; padding: 0; background: $panel; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel search", show=False, id="search.cancel")]
 

@@ -20,6 +20,9 @@ class SourceInfo:
     kind: str  # table | external | store | dir
 
 
+_MAY_SHARE = frozenset({ds.UNUSED_ROW, ds.MISSING_OBJECT, ds.ZERO_BYTE})  # reasons one ~external row can share
+
+
 def line_of(item: ds.OrphanItem, group: tuple[ds.OrphanItem, ...] | None = None) -> tuple[str, int | None]:
     """(reasons, size) of one orphan's line: all its reasons, its largest size; None for a row (no size)."""
     if group is None:
@@ -47,13 +50,16 @@ class ScanResult:
         lines: list[ds.OrphanItem] = []
         more: dict[int, list[ds.OrphanItem]] = {}
         for i in self.items:
-            k = i.ident
-            at = first.get(k)
-            if at is None:
+            if i.reason in _MAY_SHARE:  # untracked and stale files are never also listed under another reason
+                k = i.ident
+                at = first.get(k)
+                if at is not None:
+                    more.setdefault(at, [lines[at]]).append(i)
+                    continue
                 first[k] = len(lines)
-                lines.append(i)
-            else:
-                more.setdefault(at, [lines[at]]).append(i)
+            lines.append(i)
+        if not more and len(lines) == len(self.items):
+            return self.items, {}
         return tuple(lines), {n: tuple(group) for n, group in more.items()}
 
     @cached_property

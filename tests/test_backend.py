@@ -190,3 +190,25 @@ def test_account_catalog_tells_roles_from_users_and_who_holds_what(db, server, a
         with admin_conn.cursor() as cur:
             cur.execute(f"DROP USER '{user}'@'%'")
             cur.execute(f"DROP ROLE {role_sql}")
+
+
+def test_driver_connection_opens_late_limits_its_statements_and_aborts(db, server):
+    be = db.backend
+    conn = be.open(server.settings)
+    assert not conn.open  # nothing on the network yet: Database registers it first, so a wait can be ended
+    be.establish(conn)
+    try:
+        be.limit_session(conn, 7)
+        var = "max_statement_time" if server.flavor == "MariaDB" else "max_execution_time"
+        with be.cursor(conn, dict_rows=True) as cur:
+            cur.execute(f"SELECT @@SESSION.{var} AS v")
+            value = float(cur.fetchone()["v"])
+        assert value == (7 if server.flavor == "MariaDB" else 7000)
+        be.abort(conn)
+        with pytest.raises(be.transient_errors) as lost, be.cursor(conn) as cur:
+            cur.execute("SELECT 1")
+        assert be.connection_lost(lost.value), lost.value
+        assert isinstance(lost.value, be.driver_error)
+    finally:
+        if conn.open:
+            conn.close()

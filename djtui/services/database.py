@@ -8,7 +8,7 @@ the working directory with its ``.secrets/`` (DataJoint 2.x), the ``DJ_HOST`` /
 
 Blocking driver calls run in a dedicated thread pool so the event loop (and
 so the TUI) never waits on the network. DataJoint itself is never imported
-here: pymysql is all a status query needs.
+here: the backend's driver (pymysql for MySQL/MariaDB) is all a status query needs.
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-
-import pymysql
-import pymysql.cursors
 
 from djtui.config import Config, DatabaseSettings, Secret
 from djtui.domain.dialects import SqlDialect
@@ -200,10 +197,6 @@ def resolve_connection(cfg_db: DatabaseSettings, *, env: dict[str, str] | None =
 # connections
 
 
-def _code(exc: BaseException) -> Any:
-    return exc.args[0] if getattr(exc, "args", None) else None
-
-
 def _timed_out(exc: BaseException) -> bool:
     """The driver's own read/write timeout (pymysql says 'timed out' inside a 2013)."""
     return isinstance(exc, (TimeoutError, socket.timeout)) or "timed out" in str(exc)
@@ -252,7 +245,7 @@ class Database:
             commandlog.add_secret(settings.password.reveal())
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="djtui-db")
         self._local = threading.local()
-        self._open: list[tuple[threading.Thread, pymysql.connections.Connection]] = []
+        self._open: list[tuple[threading.Thread, Any]] = []
         self._open_lock = threading.Lock()
         self._tokens = itertools.count()
         self._calls: dict[int, tuple[float, Any]] = {}  # token -> (monotonic start, connection or None)
@@ -330,12 +323,8 @@ class Database:
             if calls and self._given_up_at is None:
                 self._given_up_at = min(start for start, _ in calls)
         for _start, conn in calls:
-            sock = getattr(conn, "_sock", None)  # pymysql's socket: nothing public wakes a blocked read
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            if conn is not None:
+                self._backend.abort(conn)
         return len(calls)
 
     def _cancelled_since(self, started: float) -> bool:
@@ -365,40 +354,29 @@ class Database:
 
     # -- connections ----------------------------------------------------------------------------
 
-    def connect(self, database: str | None = None, **extra: Any) -> pymysql.connections.Connection:
+    def connect(self, database: str | None = None, **extra: Any) -> Any:
         """A new connection of its own, with the statement time limit set on the server."""
         if self.settings.user is None:
             raise describe_error(Exception(0, "no user configured"), self.settings)
-        kw = self.settings.pymysql_kwargs(database)
-        kw.update(extra)
+        be = self._backend
         self._fail_fast()
         with self._call() as (token, started):
-            conn = pymysql.connect(defer_connect=True, **kw)
+            conn = be.open(self.settings, database, **extra)
             self._bind(token, conn)
             try:
-                conn.connect()
-                self._limit(conn)
-            except (pymysql.err.MySQLError, OSError) as exc:
+                be.establish(conn)
+                be.limit_session(conn, self.settings.statement_timeout_s)
+            except (be.driver_error, OSError) as exc:
                 _close_quietly(conn)
                 failure = self._failure(exc, started)
                 if failure is not None:
                     raise failure from None
-                if isinstance(exc, pymysql.err.MySQLError):
+                if isinstance(exc, be.driver_error):
                     raise describe_error(exc, self.settings) from None
                 raise
         return conn
 
-    def _limit(self, conn: pymysql.connections.Connection) -> None:
-        sql = self._backend.statement_limit_sql(conn.get_server_info() or "", self.settings.statement_timeout_s)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-        except pymysql.err.OperationalError as exc:
-            if exc.args and exc.args[0] == 1193:  # unknown variable: a server older than the limit
-                return
-            raise
-
-    def _thread_connection(self) -> pymysql.connections.Connection:
+    def _thread_connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is not None and conn.open:
             return conn
@@ -419,10 +397,9 @@ class Database:
         return conn
 
     @contextmanager
-    def cursor(self, dict_rows: bool = False) -> Iterator[pymysql.cursors.Cursor]:
+    def cursor(self, dict_rows: bool = False) -> Iterator[Any]:
         conn = self._thread_connection()
-        cls = pymysql.cursors.DictCursor if dict_rows else pymysql.cursors.Cursor
-        with conn.cursor(cls) as cur:
+        with self._backend.cursor(conn, dict_rows=dict_rows) as cur:
             yield cur
 
     def query(self, sql: str, args: Sequence[Any] | dict | None = None, *, dict_rows: bool = False) -> list:
@@ -436,17 +413,16 @@ class Database:
                 try:
                     conn = self._thread_connection()
                     self._bind(token, conn)
-                    cls = pymysql.cursors.DictCursor if dict_rows else pymysql.cursors.Cursor
-                    with conn.cursor(cls) as cur:
+                    with self._backend.cursor(conn, dict_rows=dict_rows) as cur:
                         cur.execute(sql, args)
                         return list(cur.fetchall())
-                except (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError) as exc:
+                except (*self._backend.transient_errors, OSError) as exc:
                     failure = self._failure(exc, started)
                     if failure is not None:
                         self._local.conn = None  # the driver closed it; the next call connects afresh
                         raise failure from None
                     # a read may retry once on a fresh connection after the server dropped ours
-                    if attempt == 2 or _code(exc) not in (0, 2006, 2013):
+                    if attempt == 2 or not self._backend.connection_lost(exc):
                         raise
                     self._local.conn = None
         raise AssertionError("unreachable")
@@ -467,15 +443,16 @@ class Database:
 
     def probe(self, timeout: float = 3.0) -> bool:
         """Does the server answer at all? A fresh connection and ``SELECT 1``, each step within ``timeout``."""
-        kw = self.settings.pymysql_kwargs()
-        kw.update(connect_timeout=max(1, int(timeout)), read_timeout=timeout, write_timeout=timeout)
+        be = self._backend
         commandlog.record("sql", "SELECT 1  -- is the server answering?", None)
         try:
-            conn = pymysql.connect(**kw)
+            conn = be.open(self.settings, connect_timeout=max(1, int(timeout)), read_timeout=timeout,
+                           write_timeout=timeout)
+            be.establish(conn)
         except Exception:
             return False
         try:
-            with conn.cursor() as cur:
+            with be.cursor(conn) as cur:
                 cur.execute("SELECT 1")
         except Exception:
             return False

@@ -118,6 +118,25 @@ class Backend(Protocol):
     system_schemas: frozenset[str]  # schemas that are the server's own, never a lab's
     timeout_codes: tuple[int, ...]  # driver error codes that mean "the server stopped the statement"
 
+    # -- the driver (the Database's connections go through these) -------------------------------
+    default_port: int
+    driver_error: type[BaseException]  # the driver's base error class
+    transient_errors: tuple[type[BaseException], ...]  # errors a lost or silent connection raises
+
+    def open(self, settings: Any, database: str | None = None, **overrides: Any) -> Any:
+        """A connection object not yet connected, so a wait on the network can be interrupted."""
+    def establish(self, conn: Any) -> None:
+        """Connect ``conn`` (blocks until the server answers or the connect timeout passes)."""
+    def cursor(self, conn: Any, *, dict_rows: bool = False) -> Any:
+        """A cursor (a context manager) whose rows are tuples, or dicts by column name."""
+    def limit_session(self, conn: Any, limit_s: float) -> None:
+        """Make the server stop any statement of this connection after ``limit_s`` seconds, where the
+        server can (an older server without the setting is left as it is)."""
+    def connection_lost(self, exc: BaseException) -> bool:
+        """Did the server drop the connection (a read may retry once on a fresh one)?"""
+    def abort(self, conn: Any) -> None:
+        """End every wait on ``conn`` now, from another thread (shut its socket)."""
+
     # -- the server ------------------------------------------------------------------------------
     def server_info(self) -> ServerInfo: ...
     def statement_limit_sql(self, server_version: str, limit_s: float) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pymysql
+import pymysql.cursors
 
 from djtui.domain.dialects import MYSQL, SqlDialect
 from djtui.domain.dialects.mysql_grants import MySQLGrants
@@ -63,6 +65,9 @@ class MySQLBackend:
     dialect: SqlDialect = MYSQL
     system_schemas = SYSTEM_SCHEMAS
     timeout_codes = TIMEOUT_ERRORS
+    default_port = 3306
+    driver_error = pymysql.err.MySQLError
+    transient_errors = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
 
     def __init__(self, db: Querier):
         self._db = db
@@ -70,6 +75,41 @@ class MySQLBackend:
 
     def _q(self, sql: str, args: Sequence[Any] | None = None) -> list:
         return self._db.query(sql, args)
+
+    # -- the driver ------------------------------------------------------------------------------
+
+    def open(self, settings: Any, database: str | None = None, **overrides: Any) -> Any:
+        kw = settings.pymysql_kwargs(database)
+        kw.update(overrides)
+        return pymysql.connect(defer_connect=True, **kw)
+
+    def establish(self, conn: Any) -> None:
+        conn.connect()
+
+    def cursor(self, conn: Any, *, dict_rows: bool = False) -> Any:
+        return conn.cursor(pymysql.cursors.DictCursor if dict_rows else pymysql.cursors.Cursor)
+
+    def limit_session(self, conn: Any, limit_s: float) -> None:
+        sql = self.statement_limit_sql(conn.get_server_info() or "", limit_s)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        except pymysql.err.OperationalError as exc:
+            if exc.args and exc.args[0] == 1193:  # unknown variable: a server older than the limit
+                return
+            raise
+
+    def connection_lost(self, exc: BaseException) -> bool:
+        args = getattr(exc, "args", None)
+        return (args[0] if args else None) in (0, 2006, 2013)
+
+    def abort(self, conn: Any) -> None:
+        sock = getattr(conn, "_sock", None)  # pymysql's socket: nothing public wakes a blocked read
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     # -- the server ------------------------------------------------------------------------------
 

@@ -298,3 +298,36 @@ def test_the_ids_read_from_the_source_are_the_ids_the_classes_hold():
     assert {"nav.down", "nav.search", "nav.reverse", "app.help", "screen.sessions"} <= known_binding_ids(
         DjtuiApp.BINDINGS)
     assert source_binding_ids() <= _runtime_binding_ids()
+
+
+def test_docs_keys_lists_every_binding_id_and_no_other():
+    import re
+    doc = (TUI.parents[1] / "docs" / "keys.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `(\w+\.[\w.]+)` \|", doc, re.M))
+    known = known_binding_ids(DjtuiApp.BINDINGS)
+    assert known - listed == set(), "add these ids to docs/keys.md"
+    assert listed - known == set(), "docs/keys.md names ids no binding has"
+
+
+async def test_a_key_map_clash_on_a_screen_is_reported_and_the_map_wins(tmp_path):
+    class Two(ListScreen):
+        BINDINGS = [Binding("r", "refresh", "Refresh", id="sessions.refresh")]
+        refreshed = 0
+
+        def action_refresh(self) -> None:
+            self.refreshed += 1
+
+    cfg = _config(tmp_path, "keys:\n  sessions.delete: r\n")
+    app = DjtuiApp(config=cfg, connect=False)
+    notes: list[str] = []
+    app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = Two()
+        await app.push_screen(screen)
+        await pilot.pause()
+        await pilot.press("r", "r")
+        await pilot.pause()
+        assert (screen.deleted, screen.refreshed) == (2, 0)
+    clashes = [n for n in notes if "sessions.refresh" in n]
+    # once per screen that has the clash (Sessions, shown first, and this one), not once per key press
+    assert len(clashes) == 2 and all("no key on this screen" in n and "`r`" in n for n in clashes)

@@ -91,3 +91,22 @@ def check_keymap(keymap: Mapping[str, str], known: Iterable[str], *, where: str 
     raise ConfigError(f"unknown binding id{'s' if len(unknown) > 1 else ''}: {'; '.join(parts)}", where=where,
                       hint=f"ids start with {', '.join(groups)}; press ? in the app to see a screen's keys, "
                            "or see docs/keys.md for every id")
+
+
+def lost_bindings(bindings: Iterable[Binding], keymap: Mapping[str, str]) -> list[tuple[Binding, str]]:
+    """Bindings of one screen left without a key because the key map gave their key to another binding
+    of the same screen, each with the id that took it. (Textual drops them silently.)"""
+    bindings = list(bindings)
+    taken: dict[str, str] = {}
+    for b in bindings:
+        if b.id and b.id in keymap:
+            for key in keymap[b.id].split(","):
+                taken.setdefault(key.strip(), b.id)
+    out = []
+    for b in bindings:
+        if not b.id or b.id in keymap:
+            continue
+        keys = [k.strip() for k in b.key.split(",")]
+        if keys and all(k in taken for k in keys):
+            out.append((b, taken[keys[0]]))
+    return out

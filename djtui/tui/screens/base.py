@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from djtui.errors import ReadOnlyError
-from djtui.tui.keys import current_keymap
+from djtui.tui.keys import current_keymap, key_label, lost_bindings
 from djtui.tui.navigation import HABIT_BINDINGS, TerminalHabits
 from djtui.tui.widgets.header import AppHeader
 
@@ -130,6 +130,18 @@ class DjtuiScreen(TerminalHabits, Screen):
     def on_mount(self) -> None:
         if self.ctx.db is not None:
             self.call_after_refresh(self.on_db_ready)
+        self._report_lost_keys()
+
+    def _report_lost_keys(self) -> None:
+        """A key the config's keys: gave to one binding that another binding of this screen had: say so."""
+        keymap = current_keymap(self.app)
+        if not keymap:
+            return
+        merged = [b for bs in self._bindings.key_to_bindings.values() for b in bs]
+        for lost, winner in lost_bindings(merged, keymap):
+            self.notify(f"`{key_label(lost.key)}` is {winner} now (keys: in the config), so {lost.id} "
+                        f"({lost.description or lost.action}) has no key on this screen: give it one under keys:",
+                        title="Key map clash", severity="warning", timeout=15)
 
     def on_screen_resume(self) -> None:
         self.query_one(AppHeader).refresh_info()

@@ -139,3 +139,31 @@ async def test_at_80_columns_source_names_and_keys_keep_their_start_and_end(serv
     tail = "_name=artifact removed " * 4
     a, b = row_text(60, "id=1" + tail, "-", "1d", "orphan-row"), row_text(60, "id=2" + tail, "-", "1d", "orphan-row")
     assert a != b and a.startswith("id=1")
+
+
+async def test_space_or_enter_on_a_source_goes_to_its_items(server, tmp_path):
+    from djtui.tui.app import DjtuiApp
+    from djtui.tui.screens.orphans import OrphansScreen
+
+    tmp = tmp_path / "tmpdir"
+    put(tmp, "old.tmp", b"stale", mtime=1.0)
+    app = DjtuiApp(config=make_config(server, tmp_path, f"orphans:\n  temp_directories: [{tmp}]\n"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, OrphansScreen)
+        for _ in range(100):
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.05)
+            if screen.results:
+                break
+        listing = screen.query_one(OrphanList)
+        for key in ("space", "enter"):
+            screen.query_one("#sources").focus()
+            await pilot.pause()
+            await pilot.press(key)
+            await pilot.pause()
+            assert screen.focused is listing, key
+        await pilot.press("space")  # in the list, space selects the item under the cursor
+        assert [i.path for i in listing.selected_items()] == ["old.tmp"]

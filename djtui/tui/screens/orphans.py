@@ -53,6 +53,7 @@ class OrphansScreen(DjtuiScreen):
         Binding("z", "tab('quarantine')", "Quarantine tab", id="orphans.tab_quarantine"),
         Binding("R", "restore", "Restore batch", id="orphans.restore"),
         Binding("P", "purge", "Purge old batches", id="orphans.purge"),
+        Binding("space", "open_items", "Items of the source", show=False, id="orphans.open_items"),
     ]
 
     def __init__(self) -> None:
@@ -249,6 +250,21 @@ class OrphansScreen(DjtuiScreen):
     def _source_highlighted(self, event: DataTable.RowHighlighted) -> None:
         # the event may be stale (posted before a rebuild of the table): follow the cursor as it is now
         self.show_source(self.highlighted_source())
+
+    @on(DataTable.RowSelected, "#sources")
+    def _source_chosen(self, event: DataTable.RowSelected) -> None:
+        self.action_open_items()
+
+    def action_open_items(self) -> None:
+        """From the sources table, enter or space goes to the highlighted source's items (one key, not two
+        Tabs); in the items list space selects, as before."""
+        if self.focused is not self.query_one("#sources", DataTable):
+            return
+        self.query_one("#orphans-tabs", TabbedContent).active = "items"
+        listing = self.query_one(OrphanList)
+        listing.focus()
+        if not listing.items:
+            self._status(f"{self.current or 'this source'}: no items to select")
 
     @on(OrphanList.SelectionChanged)
     def _selection(self, event: OrphanList.SelectionChanged) -> None:

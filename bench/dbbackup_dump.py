@@ -62,6 +62,7 @@ def _timed(fn) -> tuple[float, object]:
 def main(argv: list[str]) -> int:
     from djtui.services import dbbackup
     from djtui.services.database import Database
+    from djtui.services.dbbackup.tools import pipe_to_file
     from djtui.services.servers.mariadb import PrivateServer
 
     ap = argparse.ArgumentParser(prog="python -m bench dbbackup_dump", description=__doc__.splitlines()[0])
@@ -83,10 +84,10 @@ def main(argv: list[str]) -> int:
             conn.close()
             print(f"generated {args.schemas} schemas, {size / 2**20:.0f} MiB on disk in {t_fill:.1f} s")
             db = Database(srv.settings)
-            tools = dbbackup.find_tools()
+            tools = dbbackup.tools_for(db.backend)
 
-            with dbbackup.defaults_file(srv.settings) as cnf:
-                plain = [tools.dump, f"--defaults-extra-file={cnf}", "--all-databases", "--single-transaction",
+            with db.backend.credentials_file(srv.settings) as cnf:
+                plain = [*db.backend.tool_argv(tools.dump, cnf), "--all-databases", "--single-transaction",
                          "--max-allowed-packet=512M"]
                 out = work / "plain.sql"
 
@@ -97,7 +98,7 @@ def main(argv: list[str]) -> int:
                 t_plain, _ = _timed(plain_raw)
                 raw_mb = out.stat().st_size / 2**20
                 out.unlink()
-                t_plain_z, _ = _timed(lambda: dbbackup._pipe_to_file(plain, tools.compressor, work / "plain.z"))
+                t_plain_z, _ = _timed(lambda: pipe_to_file(plain, tools.compressor, work / "plain.z"))
                 (work / "plain.z").unlink()
 
             t_djs, res_s = _timed(lambda: dbbackup.run_backup(db, work / "dj-s", parallel=args.parallel,

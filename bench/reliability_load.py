@@ -199,7 +199,6 @@ async def case_orphans(cfg_path: Path, n: int, presses: int) -> tuple[list[float
 async def case_transfers(cfg_path: Path, manifest: list[dict], presses: int) -> tuple[list[float], str]:
     from djtui.config import load_config
     from djtui.domain.sessions import session_key
-    from djtui.services.transfer import get_job_queue
     from djtui.tui.app import DjtuiApp
 
     app = DjtuiApp(config=load_config(cfg_path))
@@ -207,7 +206,7 @@ async def case_transfers(cfg_path: Path, manifest: list[dict], presses: int) -> 
         await until(lambda: app.ctx.db is not None, 60, "the database")
         await pilot.press("2")
         await pilot.pause()
-        q = get_job_queue(app.ctx)
+        q = app.ctx.job_queue()
         dest = q.service.destinations[0].name
         full = [m for m in manifest if m["backup"] == "full"][:8]
         jobs: list = []

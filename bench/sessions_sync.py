@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     from djtui.config import parse_config
     from djtui.domain.sessions import SessionKey
     from djtui.services.sessions import SessionService
-    from djtui.services.transfer import JobQueue, verify_session
+    from djtui.services.transfers import JobQueue, verify_session
 
     work = a.dir or Path(tempfile.mkdtemp(prefix="bench-sess-sync-"))
     key = SessionKey("p0001", dt.date(2025, 6, 30))

@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     from djtui.config import load_config
     from djtui.domain.sessions import SessionKey
     from djtui.services.sessions import SessionService
-    from djtui.services.transfer import verify_many, verify_session
+    from djtui.services.transfers import verify_many, verify_session
 
     work = a.dir or Path(tempfile.mkdtemp(prefix="bench-sess-verify-"))
     saved = work / "bench-manifest.json"

@@ -14,7 +14,6 @@ from djtui.domain.cascade import Leaf
 from djtui.domain.sessions import SessionKey, parse_date
 from djtui.services.export import load_graph
 from djtui.services.export_writers import export_sql
-from djtui.services.transfer import get_job_queue
 from djtui.tui.app import DjtuiApp
 from djtui.tui.screens.export import ExportScreen
 from djtui.tui.screens.transfers import TransfersScreen
@@ -74,7 +73,7 @@ async def test_transfers_retry_requeues_a_failed_or_cancelled_job(tmp_path):
                         f"state_dir: {tmp_path}/state\n")
     app = DjtuiApp(config=cfg, connect=False)
     async with app.run_test(size=(120, 30)) as pilot:
-        queue = get_job_queue(app.ctx)
+        queue = app.ctx.job_queue()
         missing = queue.submit("sync", SessionKey("p009", parse_date(DATE)), "net")  # no such folder: fails
         await until(pilot, lambda: not missing.active)
         assert missing.state == "failed"

@@ -15,7 +15,7 @@ import pytest
 
 from djtui.config import parse_config
 from djtui.domain.sessions import SessionKey, parse_date
-from djtui.services.transfer import rsync_args, run_rsync
+from djtui.services.transfers import rsync_args, run_rsync
 from djtui.tui.app import DjtuiApp, QuitScreen
 
 DATE = "20250301"

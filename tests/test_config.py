@@ -211,7 +211,7 @@ def test_its_commented_rsync_options_uncommented_are_read_and_honoured():
     assert (rs.flags, rs.bandwidth_limit, rs.timeout) == ("-avzh", 10000, 300)
     (dest,) = cfg.backup.destinations
     assert dest.rsync == rs  # a destination without its own rsync: inherits backup.rsync
-    from djtui.services.transfer import rsync_args
+    from djtui.services.transfers import rsync_args
     args = rsync_args(dest.rsync, Path("/data/p1/20250101"), Path("/mnt/x/20250101/p1"))
     # rsync reads --bwlimit in units of 1024 bytes/s, as the file's "KB/s" means; ours follow the user's flags
     assert args[:4] == ["rsync", "-avzh", "--bwlimit=10000", "--timeout=300"]

@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from djtui.cli import Context, confirm_typed, emit_json, render_table
+from djtui.cli.context import Context
+from djtui.cli.output import confirm_typed, emit_json, render_table
 from djtui.domain.units import human_age, human_bytes
 from djtui.errors import UserError
 

@@ -7,7 +7,8 @@ import os
 import shutil
 import textwrap
 
-from djtui.cli import Context, emit_json, render_table
+from djtui.cli.context import Context
+from djtui.cli.output import emit_json, render_table
 from djtui.domain.units import plural
 
 

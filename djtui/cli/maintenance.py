@@ -11,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from djtui.cli import Context, emit_json, render_table
+from djtui.cli.context import Context
+from djtui.cli.output import emit_json, render_table
 from djtui.errors import OperationFailed, UserError
 
 

@@ -13,13 +13,13 @@ import sys
 
 from djtui.cli import Context, confirm_typed, emit_json, render_table
 from djtui.domain.rsync import bwlimit_label
-from djtui.domain.sessions import SessionStatus, cell, matches_prefix, parse_date, plural, session_key
+from djtui.domain.sessions import SessionStatus, cell, matches_prefix, parse_range, plural, session_key
 from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.audit import AuditLog
-from djtui.services.deletion import bulk_delete, bulk_plan, delete_session, plan_lines
-from djtui.services.sessions import SessionService, keys_for_batch, parse_range
-from djtui.services.transfer import JobQueue, sync_args, verify_session
+from djtui.services.sessions import SessionService, keys_for_batch
+from djtui.services.sessions.deletion import bulk_delete, bulk_plan, delete_session, plan_lines
+from djtui.services.transfers import JobQueue, sync_args, verify_session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -108,9 +108,10 @@ def status_rows(statuses: list[SessionStatus]) -> list[list[str]]:
 def warn_odd_folders(svc: SessionService, say=None) -> list[str]:
     """The warnings about session-like folders discovery could not use; printed to stderr by default."""
     lines = []
-    for paths, why in ((getattr(svc, "odd_folders", ()), "its participant folder name is not a usable participant "
+    found = svc.last_discovery
+    for paths, why in ((found.odd_folders, "its participant folder name is not a usable participant "
                         "id (letters, digits, _ - . only); rename it to back it up with djtui"),
-                       (getattr(svc, "odd_dates", ()), "it holds files but its date folder name is not a valid "
+                       (found.odd_dates, "it holds files but its date folder name is not a valid "
                         "date (YYYYMMDD); rename it to the session's date to back it up with djtui")):
         lines += [f"warning: skipped {path!r}: {why}" for path in paths[:10]]
         if len(paths) > 10:
@@ -289,11 +290,10 @@ def cmd_sync(ctx: Context) -> int:
 
 
 def cmd_batch(ctx: Context) -> int:
-    start = parse_date(ctx.args.start_date, where="START")
-    end = parse_date(ctx.args.end_date, where="END") if ctx.args.end_date else start
-    if start > end:
-        raise UserError(f"START {ctx.args.start_date} is after END {ctx.args.end_date}", where="batch",
-                        hint="swap them")
+    start, end = parse_range(ctx.args.start_date, ctx.args.end_date, where=("START", "END"))
+    if start is None:
+        raise UserError("START is empty", where="batch START", hint="give a date like 20250104")
+    end = end or start
     if not ctx.args.dry_run:
         ctx.require_writable("batch sync")
     svc = _service(ctx)

@@ -74,7 +74,7 @@ def preverify(summary: DemoSummary, leave_unverified: int = 5) -> tuple[set[tupl
         from djtui.config import load_config
         from djtui.domain.sessions import SessionKey
         from djtui.services.sessions import SessionService
-        from djtui.services.transfer import verify_session
+        from djtui.services.transfers import verify_session
 
         cfg = load_config(summary.config_path)
         service = SessionService(cfg, None)

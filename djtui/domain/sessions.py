@@ -57,6 +57,20 @@ def parse_date(value: str, *, where: str = "session_date") -> dt.date:
                         hint="check the month and the day") from None
 
 
+def parse_range(start: str | None, end: str | None, *, where: tuple[str, str] = ("--start-date", "--end-date")
+                ) -> tuple[dt.date | None, dt.date | None]:
+    """A date range from two optional YYYYMMDD texts; an empty text is an open end, a reversed range is refused.
+
+    ``where`` names the two fields as the user sees them (CLI flags, the screen's inputs).
+    """
+    s = parse_date(start, where=where[0]) if start and start.strip() else None
+    e = parse_date(end, where=where[1]) if end and end.strip() else None
+    if s and e and s > e:
+        raise UserError(f"start date {start.strip()} is after end date {end.strip()}",  # type: ignore[union-attr]
+                        where=f"{where[0]}/{where[1]}", hint="swap them")
+    return s, e
+
+
 def session_key(participant: str, date: str) -> SessionKey:
     return SessionKey(validate_participant(participant), parse_date(date))
 

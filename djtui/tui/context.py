@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from djtui.errors import UserError
     from djtui.services.audit import AuditLog
     from djtui.services.database import ConnectionSettings, Database, ServerInfo
-    from djtui.services.transfer import JobQueue
+    from djtui.services.transfers import JobQueue
 
 
 @dataclass
@@ -50,7 +50,7 @@ class AppContext:
         """The session job queue, made on first use with this context's config and database."""
         if self.jobs is None:
             from djtui.services.sessions import SessionService
-            from djtui.services.transfer import JobQueue
+            from djtui.services.transfers import JobQueue
             self.jobs = JobQueue(SessionService(self.config, self.db))
         elif self.jobs.service.db is None and self.db is not None:
             self.jobs.service.db = self.db  # connected after the first job was queued

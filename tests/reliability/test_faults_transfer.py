@@ -21,7 +21,7 @@ from djtui.config import load_config
 from djtui.domain.sessions import SessionKey, parse_date
 from djtui.services.database import Database
 from djtui.services.sessions import SessionService
-from djtui.services.transfer import verify_session
+from djtui.services.transfers import verify_session
 
 from ._r1_hang import blocking_open, hung_mount
 from ._r1_lab import DATE, R1Lab, lab_at, tree_files, wait_for

@@ -371,14 +371,13 @@ async def test_tui_retry_refuses_only_a_sync(lab) -> None:
     from textual.widgets import DataTable
 
     from djtui.domain.sessions import session_key
-    from djtui.services.transfer import get_job_queue
     from djtui.tui.app import DjtuiApp
 
     lab, _backup = lab
     app = DjtuiApp(config=load_config(lab.config_path), readonly=True, connect=False)
     before = snapshot(lab, skip=("state",))
     async with app.run_test(size=(120, 30)) as pilot:
-        q = get_job_queue(app.ctx)
+        q = app.ctx.job_queue()
         sync = q.submit("sync", session_key("p404", DATE), "net")  # cancelled before it runs: never copies
         q.cancel(sync)
         verify = q.submit("verify", session_key("p404", DATE), "net")  # no such session: fails
@@ -411,7 +410,6 @@ async def test_tui_readonly_still_verifies_a_big_session(lab) -> None:
     """Verify is allowed read-only; with >= 2000 files its hashing uses worker processes, which must work
     (or fall back to threads) inside the TUI, where Textual's captured stderr has no file descriptor."""
     from djtui.domain.sessions import session_key
-    from djtui.services.transfer import get_job_queue
     from djtui.tui.app import DjtuiApp
 
     lab, _backup = lab
@@ -429,7 +427,7 @@ async def test_tui_readonly_still_verifies_a_big_session(lab) -> None:
             if app.ctx.db is not None:
                 break
             await pilot.pause(0.05)
-        q = get_job_queue(app.ctx)
+        q = app.ctx.job_queue()
         job = q.submit("verify", session_key("p002", DATE), "net", checksum=True)
         for _ in range(3600):  # the machine may be busy: up to 3 minutes
             if not job.active:

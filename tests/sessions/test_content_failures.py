@@ -13,7 +13,7 @@ from pathlib import Path
 
 from djtui.cli import main
 from djtui.services.sessions import SessionService
-from djtui.services.transfer import verify_many
+from djtui.services.transfers import verify_many
 
 
 def run(lab, capsys, *argv: str) -> tuple[int, str, str]:

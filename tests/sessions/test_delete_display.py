@@ -15,9 +15,9 @@ from djtui.cli import main
 from djtui.domain.sessions import SessionKey
 from djtui.services.audit import AuditLog
 from djtui.services.database import Database
-from djtui.services.deletion import bulk_plan, delete_session, plan_lines
 from djtui.services.locks import exclusive
 from djtui.services.sessions import SessionService
+from djtui.services.sessions.deletion import bulk_plan, delete_session, plan_lines
 
 PID, DATE = "p001", "20250104"
 KEY = SessionKey(PID, dt.date(2025, 1, 4))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from djtui.cli import main
 from djtui.config import RsyncSettings
-from djtui.services.transfer import rsync_args, run_rsync
+from djtui.services.transfers import rsync_args, run_rsync
 
 
 def run(lab, capsys, *argv: str) -> tuple[int, str, str]:
@@ -156,7 +156,6 @@ async def test_the_transfers_screen_shows_a_syncs_limit(tmp_path):
 
     from djtui.config import parse_config
     from djtui.domain.sessions import SessionKey, parse_date
-    from djtui.services.transfer import get_job_queue
     from djtui.tui.app import DjtuiApp
     from djtui.tui.screens.transfers import TransfersScreen
 
@@ -171,7 +170,7 @@ async def test_the_transfers_screen_shows_a_syncs_limit(tmp_path):
                        f"state_dir: {tmp_path}/state\n")
     app = DjtuiApp(config=cfg, connect=False)
     async with app.run_test(size=(160, 30)) as pilot:
-        queue = get_job_queue(app.ctx)
+        queue = app.ctx.job_queue()
         job = queue.submit("sync", SessionKey("p001", parse_date("20250104")), "net")
         verify = queue.submit("verify", job.key, "net")
         await pilot.press("2")

@@ -26,7 +26,6 @@ from djtui.domain.sessions import (
 from djtui.services import filesystem
 from djtui.services.database import Database
 from djtui.services.sessions import SessionService
-from djtui.services.transfer import get_job_queue
 from djtui.tui.app import DjtuiApp
 from djtui.tui.widgets.session_detail import SessionDetail, SessionDetailPane
 from tests.sessions.test_sessions_screens import loaded
@@ -255,7 +254,7 @@ async def test_hidden_selected_rows_are_left_alone_and_the_footer_says_so(lab):
         assert "1 selected (1 hidden by the filter, not acted on)" in summary, summary
         notes: list[str] = []
         app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
-        queue = get_job_queue(app.ctx)
+        queue = app.ctx.job_queue()
         await pilot.press("v")
         await pilot.pause()
         labels = [j.key.label for j in queue.jobs]

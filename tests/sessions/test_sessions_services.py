@@ -15,10 +15,10 @@ from djtui.domain.sessions import SessionKey
 from djtui.services import filesystem
 from djtui.services.audit import AuditLog
 from djtui.services.database import Database
-from djtui.services.deletion import delete_session
 from djtui.services.locks import exclusive
 from djtui.services.sessions import SessionService
-from djtui.services.transfer import JobQueue, verify_session
+from djtui.services.sessions.deletion import delete_session
+from djtui.services.transfers import JobQueue, verify_session
 
 KEY = SessionKey("p001", dt.date(2025, 1, 4))
 

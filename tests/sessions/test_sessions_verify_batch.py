@@ -27,7 +27,7 @@ from djtui.domain.sessions import (
 )
 from djtui.services import filesystem
 from djtui.services.sessions import SessionService
-from djtui.services.transfer import HashCache, hash_files, verify_many
+from djtui.services.transfers import HashCache, hash_files, verify_many
 
 
 def make_service(root: Path, exclude: tuple[str, ...] = ()) -> SessionService:

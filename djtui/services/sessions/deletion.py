@@ -24,7 +24,7 @@ from djtui.domain.sessions import SessionKey, SessionStatus
 from djtui.services import filesystem
 from djtui.services.audit import AuditLog, db_user_of
 from djtui.services.locks import LockBusy, exclusive
-from djtui.services.sessions import SessionService
+from djtui.services.sessions.service import SessionService
 from djtui.services.testhook import pause_between_items
 
 

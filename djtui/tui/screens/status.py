@@ -19,12 +19,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Static
 
-from djtui.domain.sessions import SessionKey, SessionStatus, parse_date, plural
+from djtui.domain.sessions import SessionKey, SessionStatus, parse_range, plural
 from djtui.domain.units import human_bytes
 from djtui.errors import UserError
-from djtui.services.deletion import bulk_delete, delete_session, plan_lines
 from djtui.services.sessions import SessionService
-from djtui.services.transfer import Job, get_job_queue
+from djtui.services.sessions.deletion import bulk_delete, delete_session, plan_lines
+from djtui.services.transfers import Job
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
 from djtui.tui.widgets.session_detail import SessionDetailPane
@@ -127,7 +127,7 @@ class SessionsScreen(DjtuiScreen):
     def on_db_ready(self) -> None:
         if not self._listening:
             try:
-                get_job_queue(self.ctx).listeners.append(self._job_changed)
+                self.ctx.job_queue().listeners.append(self._job_changed)
                 self._listening = True
             except UserError as exc:
                 self._summary(exc.what)
@@ -135,14 +135,8 @@ class SessionsScreen(DjtuiScreen):
         self.load()
 
     def _range(self) -> tuple[Any, Any]:
-        start_text = self.query_one("#sess-start", Input).value.strip()
-        end_text = self.query_one("#sess-end", Input).value.strip()
-        start = parse_date(start_text, where="from") if start_text else None
-        end = parse_date(end_text, where="to") if end_text else None
-        if start and end and start > end:
-            raise UserError(f"start date {start_text} is after end date {end_text}", where="from/to",
-                            hint="swap them")
-        return start, end
+        return parse_range(self.query_one("#sess-start", Input).value, self.query_one("#sess-end", Input).value,
+                           where=("from", "to"))
 
     @work(exclusive=True, group="sessions-load", exit_on_error=False)
     async def load(self) -> None:
@@ -175,7 +169,7 @@ class SessionsScreen(DjtuiScreen):
 
     def _warn_odd(self, svc: SessionService) -> None:
         """The folders discovery skipped (odd participant or date names), as the CLI warns on stderr."""
-        odd, dates = getattr(svc, "odd_folders", ()), getattr(svc, "odd_dates", ())
+        odd, dates = svc.last_discovery.odd_folders, svc.last_discovery.odd_dates
         lines = [f"{p}: participant folder name is not a usable id (letters, digits, _ - . only)" for p in odd[:5]]
         lines += [f"{p}: holds files but its date folder name is not a valid date (YYYYMMDD)" for p in dates[:5]]
         more = len(odd) + len(dates) - len(lines)
@@ -386,7 +380,7 @@ class SessionsScreen(DjtuiScreen):
         self._note_hidden()
         if not targets:
             return
-        queue = get_job_queue(self.ctx)
+        queue = self.ctx.job_queue()
         n = 0
         for st in targets:
             for d in st.destinations:

@@ -19,7 +19,7 @@ from textual.widgets import DataTable, ProgressBar, Sparkline, Static
 from djtui.domain.rsync import bwlimit_label
 from djtui.domain.units import human_bytes
 from djtui.errors import UserError
-from djtui.services.transfer import Job, JobQueue, get_job_queue
+from djtui.services.transfers import Job, JobQueue
 from djtui.tui.screens.base import DjtuiScreen, refuse_readonly
 
 COLUMNS = ("#", "Job", "State", "%", "Bytes", "Files", "Rate", "ETA", "Current file / result")
@@ -127,7 +127,7 @@ class TransfersScreen(DjtuiScreen):
 
     def queue(self) -> JobQueue | None:
         try:
-            return get_job_queue(self.ctx)
+            return self.ctx.job_queue()
         except UserError:
             return None
 

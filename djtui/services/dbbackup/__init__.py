@@ -1,0 +1,37 @@
+"""Database backups: dump (parallel per schema + whole server), restore-verify, list/prune, copy, restore.
+
+Modules, each building on those before it: ``manifest`` (folder layout), ``tools`` (programs from
+the database's backend, compressor, pipes, exact counts), ``store`` (list, retention, prune),
+``dump``, ``copy`` (``run_backup_and_copy``: the one workflow of the CLI and the Backups screen),
+``verify`` (into a private server), ``dumpfile`` (reading and renaming a dump), ``plan`` and
+``restore`` (a frozen plan executed once). May import domain/, djtui.errors/config and the
+services below it (database, backends, locks, commandlog, servers); never tui/ or cli/.
+"""
+
+from djtui.errors import OperationFailed
+from djtui.services.dbbackup.copy import CopyFailed, rsync_copy, run_backup_and_copy, run_backup_locked
+from djtui.services.dbbackup.dump import BackupResult, SchemaDump, dump_options, run_backup, server_file_options
+from djtui.services.dbbackup.manifest import (
+    MANIFEST,
+    PARTIAL_PREFIX,
+    SAFETY_FOLDER,
+    SERVER_FILE,
+    STAMP_FORMAT,
+    VERIFIED,
+    read_manifest,
+)
+from djtui.services.dbbackup.plan import RestoreItem, RestorePlan, plan_restore
+from djtui.services.dbbackup.restore import RestoreResult, restore_backup, restore_lock_name
+from djtui.services.dbbackup.store import BackupInfo, list_backups, lock_name, plan_prune, prune_backups, remove_backup
+from djtui.services.dbbackup.tools import Tools, decompressor_for, sha256_file, table_counts, tools_for
+from djtui.services.dbbackup.verify import VerifyResult, verify_backup, verify_backup_locked
+
+__all__ = [
+    "MANIFEST", "PARTIAL_PREFIX", "SAFETY_FOLDER", "SERVER_FILE", "STAMP_FORMAT", "VERIFIED",
+    "BackupInfo", "BackupResult", "CopyFailed", "OperationFailed", "RestoreItem", "RestorePlan", "RestoreResult",
+    "SchemaDump", "Tools", "VerifyResult",
+    "decompressor_for", "dump_options", "list_backups", "lock_name", "plan_prune", "plan_restore",
+    "prune_backups", "read_manifest", "remove_backup", "restore_backup", "restore_lock_name", "rsync_copy",
+    "run_backup", "run_backup_and_copy", "run_backup_locked", "server_file_options", "sha256_file",
+    "table_counts", "tools_for", "verify_backup", "verify_backup_locked",
+]

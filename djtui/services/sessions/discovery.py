@@ -1,0 +1,179 @@
+"""Which sessions exist: walks of the source and destination trees laid out by their path templates,
+and the sessions only the database holds.
+
+``Discovery`` is what one walk of the source found, including the folders it had to skip.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pymysql
+
+from djtui.domain.sessions import SessionKey, matches_prefix, template_regex, validate_participant
+from djtui.errors import UserError
+from djtui.services import filesystem
+
+if TYPE_CHECKING:
+    from djtui.config import BackupSettings, Config, SessionsSettings
+
+MIN_DATE = dt.date(1970, 1, 1)
+MAX_DATE = dt.date(9999, 12, 31)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """Sessions found under the source base, and session-like folders skipped (for a warning):
+    ``odd_folders`` (participant folder name unusable), ``odd_dates`` (holds files, date name not YYYYMMDD)."""
+
+    keys: list[SessionKey] = field(default_factory=list)
+    odd_folders: tuple[str, ...] = ()
+    odd_dates: tuple[str, ...] = ()
+
+
+class DiscoveryMixin:
+    """Walks for ``SessionService`` (the attributes below are the service's)."""
+
+    config: Config
+    backup: BackupSettings
+    settings: SessionsSettings
+    last_discovery: Discovery
+    _session_rows: tuple[dt.date, dt.date, set[tuple[str, dt.date]]] | None
+
+    def discover(self, start: dt.date | None = None, end: dt.date | None = None) -> list[SessionKey]:
+        """Sessions present under the source base, filtered by prefix and date range.
+
+        What else the walk found is kept in ``last_discovery`` (see ``find``).
+        """
+        return self.find(start, end).keys
+
+    def find(self, start: dt.date | None = None, end: dt.date | None = None) -> Discovery:
+        """The sessions under the source base and the folders that look like sessions but cannot be used."""
+        if not self.source_base.is_dir():
+            raise UserError(f"source base path {self.source_base} does not exist",
+                            where=f"{self.config.label}, key `backup.source.base_path`",
+                            hint="fix the path or create the folder")
+        found, odd, odd_dates = filesystem.with_deadline(
+            lambda beat: self._walk(self.source_base, self.backup.source.path_structure, start, end, beat,
+                                    odd_dates=True), self.timeout, self.source_base)
+        self.last_discovery = Discovery(found, tuple(sorted(odd)), tuple(sorted(odd_dates)))
+        return self.last_discovery
+
+    def _walk(self, base: Path, template: str, start: dt.date | None, end: dt.date | None,
+              beat: filesystem.Heartbeat, *, odd_dates: bool = False
+              ) -> tuple[list[SessionKey], list[str], list[str]]:
+        """The session folders under ``base`` laid out by ``template``: one directory level at a time."""
+        segments = template.split("/")
+        regexes = [template_regex(s) if "{" in s else None for s in segments]
+        prefixes = self.backup.filters.participant_prefixes
+        start, end = start or MIN_DATE, end or MAX_DATE
+        found: list[SessionKey] = []
+        bad_dates: list[tuple[Path, dict[str, str]]] = []
+        level: list[tuple[Path, dict[str, str]]] = [(base, {})]
+        for seg, rx in zip(segments, regexes, strict=True):
+            nxt: list[tuple[Path, dict[str, str]]] = []
+            for path, vals in level:
+                if rx is None:
+                    nxt.append((path / seg, vals))
+                    continue
+                try:
+                    with os.scandir(path) as it:
+                        for e in it:
+                            m = rx.match(e.name)
+                            if m and e.is_dir(follow_symlinks=False):
+                                nxt.append((Path(e.path), {**vals, **m.groupdict()}))
+                            elif odd_dates and "{session_date}" in seg and e.is_dir(follow_symlinks=False):
+                                bad_dates.append((Path(e.path), vals))
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                beat()
+            level = nxt
+        odd: list[str] = []
+        for path, vals in level:
+            pid, ds = vals.get("participant_id"), vals.get("session_date")
+            if not pid or not ds or not matches_prefix(pid, prefixes):
+                continue
+            try:  # a hand-made folder (quotes, spaces, non-UTF-8) no command could name: listed, not used
+                validate_participant(pid)
+            except UserError:
+                odd.append(str(path))
+                continue
+            try:
+                d = dt.datetime.strptime(ds, "%Y%m%d").date()
+            except ValueError:
+                bad_dates.append((path, vals))
+                continue
+            if start <= d <= end:
+                found.append(SessionKey(pid, d))
+        dates: list[str] = []
+        for path, vals in bad_dates:
+            pid = vals.get("participant_id")
+            if pid is not None and not matches_prefix(pid, prefixes):
+                continue
+            if holds_files(path):
+                beat()
+                dates.append(str(path))
+        return sorted(set(found), key=lambda k: (k.session_date, k.participant_id)), odd, dates
+
+    def elsewhere(self, start: dt.date | None, end: dt.date | None,
+                  local: Sequence[SessionKey]) -> list[SessionKey]:
+        """Sessions in the range that the database or a destination holds but local disk does not.
+
+        One query (the Session table) and one folder walk per destination; a destination that does not
+        answer adds nothing here (its status shows it hung). A database id is spelled as on disk when a
+        destination names it, else with the first strip prefix the participant filter accepts.
+        """
+        have = set(local)
+        have_db = {(self.db_participant(k.participant_id), k.session_date) for k in local}
+        out: dict[tuple[str, dt.date], SessionKey] = {}
+        for d in self.destinations:
+            try:
+                keys, _, _ = filesystem.with_deadline(
+                    lambda beat, d=d: self._walk(d.base_path, d.path_structure, start, end, beat),
+                    self.timeout, d.base_path)
+            except (filesystem.Hung, OSError):
+                continue
+            for k in keys:
+                ident = (self.db_participant(k.participant_id), k.session_date)
+                if k not in have and ident not in have_db:
+                    out.setdefault(ident, k)
+        lo, hi = start or MIN_DATE, end or MAX_DATE
+        prefixes = self.backup.filters.participant_prefixes
+        try:
+            in_db = self._session_table(lo, hi)
+            if self.db is not None and self.settings.imported_rule == "multicamera":
+                self._session_rows = (lo, hi, set(in_db))
+        except (UserError, pymysql.err.MySQLError):  # the DJ column says why; the disks still show
+            in_db = []
+        for pid, day in in_db:
+            ident = (pid, day)
+            if ident in have_db or ident in out:
+                continue
+            names = [pid] + [p + pid for p in self.settings.participant_id.strip_prefixes
+                             if p and self.db_participant(p + pid) == pid]
+            name = next((n for n in names if matches_prefix(n, prefixes)), None)
+            if name is None:
+                continue
+            try:
+                k = SessionKey(validate_participant(name), day)
+            except UserError:
+                continue
+            if k not in have:
+                out[ident] = k
+        return sorted(out.values(), key=lambda k: (k.session_date, k.participant_id))
+
+
+def holds_files(path: Path) -> bool:
+    """Does the folder hold any file (at any depth)? Stops at the first one."""
+    try:
+        for _root, _dirs, files in os.walk(path):
+            if files:
+                return True
+    except OSError:
+        return False
+    return False

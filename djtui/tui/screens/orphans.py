@@ -89,7 +89,8 @@ class OrphansScreen(DjtuiScreen):
         sources.add_column("bytes", key="bytes", width=8)
         sources.add_column("source", key="source")
         batches = self.query_one("#batches", DataTable)
-        for col in ("batch", "created", "source", "files", "bytes", "state"):
+        # the state next to the batch: at 80 columns the last columns are cut ("restore" for "restored")
+        for col in ("batch", "state", "files", "bytes", "created", "source"):
             batches.add_column(col, key=col)
 
     def on_db_ready(self) -> None:
@@ -341,8 +342,8 @@ class OrphansScreen(DjtuiScreen):
         table.clear()
         for b in batches:
             d = b.to_json()
-            table.add_row(d["batch"], d["created"], d["source"], str(d["items"]), human_size(d["bytes"]),
-                          d["state"], key=b.batch_id)
+            table.add_row(d["batch"], d["state"], _num(str(d["items"])), _num(human_size(d["bytes"])), d["created"],
+                          d["source"], key=b.batch_id)
         if keep is not None and keep in table.rows:  # the cursor stays on the same batch across a reload
             table.move_cursor(row=table.get_row_index(keep), animate=False)
 

@@ -189,7 +189,7 @@ def check_dir(area: str, name: str, path: Path, *, write: bool, timeout: float,
     return Check(area, name, True, f"{path} {'writable' if write else 'readable'} ({_fs(path)})")
 
 
-def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
+def _config_checks(cfg: Config) -> list[Check]:
     checks: list[Check] = []
     if cfg.path:
         checks.append(Check("config", "file", True, str(cfg.path)))
@@ -198,8 +198,30 @@ def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
                             "with `djtui init`, or try djtui on a demo lab with `djtui demo`", warn=True))
     for w in cfg.warnings:
         checks.append(Check("config", "permissions", True, w, warn=True))
+    return checks
 
-    # database
+
+def _server_checks(cfg: Config, db: Database, address: str, sources: tuple[str, ...],
+                   checks: list[Check]) -> None:
+    """Appends to ``checks`` as it goes: what passed stays listed when a later question fails."""
+    info = db.server_info()
+    checks.append(Check("database", "server", True, f"{info.label} at {address} as {info.current_user}"))
+    checks.append(Check("database", "values", True, value_sources(sources)))
+    gen, why = datajoint_generation(db)
+    checks.append(Check("database", "datajoint", True, f"{gen or 'unknown'}: {why}"))
+    if info.is_mariadb and gen == "2.x":
+        checks.append(Check("database", "flavor", True,
+                            "MariaDB: DataJoint 2.x supports it on a best-effort basis", warn=True))
+    try:  # only the lab's admin may read the roles' grants; for others there is nothing to say
+        from djtui.services.accounts import AccountsService
+        for w in AccountsService(db, cfg.accounts).role_warnings():
+            checks.append(Check("accounts", "roles read mysql", True, w, warn=True))
+    except UserError:
+        pass
+
+
+def _database_checks(cfg: Config) -> list[Check]:
+    checks: list[Check] = []
     try:
         settings = resolve_connection(cfg.database)
         if not settings.user:  # say it once, with what to do (the driver's error repeats itself in its hint)
@@ -207,21 +229,7 @@ def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
                             "the config (`djtui init` writes one), DJ_USER, or datajoint.json")
         db = Database(settings)
         try:
-            info = db.server_info()
-            checks.append(Check("database", "server", True,
-                                f"{info.label} at {settings.address} as {info.current_user}"))
-            checks.append(Check("database", "values", True, value_sources(settings.sources)))
-            gen, why = datajoint_generation(db)
-            checks.append(Check("database", "datajoint", True, f"{gen or 'unknown'}: {why}"))
-            if info.is_mariadb and gen == "2.x":
-                checks.append(Check("database", "flavor", True,
-                                    "MariaDB: DataJoint 2.x supports it on a best-effort basis", warn=True))
-            try:  # only the lab's admin may read the roles' grants; for others there is nothing to say
-                from djtui.services.accounts import AccountsService
-                for w in AccountsService(db, cfg.accounts).role_warnings():
-                    checks.append(Check("accounts", "roles read mysql", True, w, warn=True))
-            except UserError:
-                pass
+            _server_checks(cfg, db, settings.address, settings.sources, checks)
         finally:
             db.close()
     except UserError as exc:
@@ -230,27 +238,34 @@ def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
             checks.append(Check("database", "values", True, value_sources(resolve_connection(cfg.database).sources)))
         except UserError:
             pass
+    return checks
 
-    t = timeout if timeout is not None else cfg.sessions.mount_timeout
-    if cfg.backup is not None:
-        src = cfg.backup.source.base_path
-        p = probe_path(src, t)
-        checks.append(Check("source", str(src), p.state == "ok", p.detail or f"answers in {p.elapsed * 1000:.0f} ms"))
-        for dest in cfg.backup.destinations:
-            target = dest.mount_point if dest.verify_mount and dest.mount_point else dest.base_path
-            p = probe_path(target, t)
-            label = f"{dest.name}{'' if dest.enabled else ' (disabled)'}"
-            ok = p.state == "ok"
-            if ok and dest.verify_mount and dest.mount_point and not os.path.ismount(dest.mount_point):
-                # sync refuses it (verify_mount): the share is not mounted
-                detail = (f"{dest.mount_point} is not a mount point (is the share mounted?); sync refuses it "
-                          "while verify_mount is true")
-                checks.append(Check("destination", label, not dest.enabled, detail, warn=not dest.enabled))
-            else:
-                checks.append(Check("destination", label, ok or not dest.enabled,
-                                    p.detail or f"{target} answers in {p.elapsed * 1000:.0f} ms",
-                                    warn=not ok and not dest.enabled))
 
+def _backup_checks(cfg: Config, t: float) -> list[Check]:
+    if cfg.backup is None:
+        return []
+    src = cfg.backup.source.base_path
+    p = probe_path(src, t)
+    checks = [Check("source", str(src), p.state == "ok", p.detail or f"answers in {p.elapsed * 1000:.0f} ms")]
+    for dest in cfg.backup.destinations:
+        target = dest.mount_point if dest.verify_mount and dest.mount_point else dest.base_path
+        p = probe_path(target, t)
+        label = f"{dest.name}{'' if dest.enabled else ' (disabled)'}"
+        ok = p.state == "ok"
+        if ok and dest.verify_mount and dest.mount_point and not os.path.ismount(dest.mount_point):
+            # sync refuses it (verify_mount): the share is not mounted
+            detail = (f"{dest.mount_point} is not a mount point (is the share mounted?); sync refuses it "
+                      "while verify_mount is true")
+            checks.append(Check("destination", label, not dest.enabled, detail, warn=not dest.enabled))
+        else:
+            checks.append(Check("destination", label, ok or not dest.enabled,
+                                p.detail or f"{target} answers in {p.elapsed * 1000:.0f} ms",
+                                warn=not ok and not dest.enabled))
+    return checks
+
+
+def _folder_checks(cfg: Config, t: float) -> list[Check]:
+    checks: list[Check] = []
     for store in cfg.stores:
         if store.protocol == "file":
             checks.append(check_dir("stores", store.name, Path(store.location), write=True, timeout=t))
@@ -261,7 +276,11 @@ def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
     if cfg.orphans.quarantine_dir is not None:
         checks.append(check_dir("orphans", "quarantine", cfg.orphans.quarantine_dir, write=True, timeout=t,
                                 may_be_missing=True))
+    return checks
 
+
+def _tool_checks(cfg: Config) -> list[Check]:
+    checks: list[Check] = []
     for names, what, needed in (
         (("rsync",), "rsync", cfg.backup is not None),
         (("mariadb-dump", "mysqldump"), "dump tool", True),
@@ -269,7 +288,10 @@ def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
     ):
         exe, version = tool_version(names)
         checks.append(Check("tools", what, exe is not None or not needed, version, warn=exe is None and not needed))
+    return checks
 
+
+def _disk_checks(cfg: Config, t: float) -> list[Check]:
     paths: dict[str, Path] = {"state dir": cfg.state_dir}
     if cfg.backup is not None:
         paths["source"] = cfg.backup.source.base_path
@@ -279,6 +301,7 @@ def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
         paths["export out"] = cfg.export.out_dir
     if cfg.dbbackup.out_dir:
         paths["dbbackup out"] = cfg.dbbackup.out_dir
+    checks: list[Check] = []
     for label, path in paths.items():
         result: list[str] = []
         th = threading.Thread(target=lambda p=path, out=result: out.append(_free(p)), daemon=True)
@@ -286,3 +309,10 @@ def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
         th.join(t)
         checks.append(Check("disk", label, bool(result), result[0] if result else f"{path}: no answer in {t:g} s"))
     return checks
+
+
+def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
+    """Every check, in the order doctor prints them: config, database, backup paths, folders, tools, disks."""
+    t = timeout if timeout is not None else cfg.sessions.mount_timeout
+    return [*_config_checks(cfg), *_database_checks(cfg), *_backup_checks(cfg, t), *_folder_checks(cfg, t),
+            *_tool_checks(cfg), *_disk_checks(cfg, t)]

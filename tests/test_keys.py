@@ -331,3 +331,39 @@ async def test_a_key_map_clash_on_a_screen_is_reported_and_the_map_wins(tmp_path
     clashes = [n for n in notes if "sessions.refresh" in n]
     # once per screen that has the clash (Sessions, shown first, and this one), not once per key press
     assert len(clashes) == 2 and all("no key on this screen" in n and "`r`" in n for n in clashes)
+
+
+async def test_the_habits_work_on_an_option_list_and_a_tree_too(tmp_path):
+    from textual.widgets import OptionList, Tree
+
+    class Lists(DjtuiScreen):
+        def compose_body(self) -> ComposeResult:
+            yield OptionList(*NAMES, id="opts")
+            tree: Tree[str] = Tree("root", id="tree")
+            tree.root.expand()
+            for name in NAMES[:5]:
+                tree.root.add_leaf(name)
+            yield tree
+
+    app = DjtuiApp(config=_config(tmp_path), connect=False)
+    async with app.run_test(size=(80, 40)) as pilot:
+        screen = Lists()
+        await app.push_screen(screen)
+        await pilot.pause()
+        opts = screen.query_one(OptionList)
+        screen.set_focus(None)
+        await pilot.press("j")  # nothing focused: the first list takes the focus and the key
+        assert screen.focused is opts and opts.highlighted == 0
+        await pilot.press("G")
+        assert opts.highlighted == len(NAMES) - 1
+        await pilot.press("slash", *"ev", "enter")
+        await pilot.pause()
+        assert opts.highlighted == NAMES.index("eve")
+        await pilot.press("g")
+        assert opts.highlighted == 0
+        tree = screen.query_one(Tree)
+        tree.focus()
+        await pilot.press("G")
+        assert tree.cursor_line == 5
+        await pilot.press("k", "k")
+        assert str(tree.cursor_node.label) == "cy"

@@ -145,9 +145,15 @@ class TerminalHabits:
     # -- actions ---------------------------------------------------------------------------------
 
     def action_habit_move(self, delta: int) -> None:
+        screen: Any = self
+        was_focused = _is_list(screen.focused)
         target = self.habit_target()
-        if target is not None:
+        if target is None:
+            return
+        if was_focused:
             step(target, delta)
+        else:  # the key only brought the eye there: stay on (or show) the row the list was on
+            move_to(target, max(cursor_of(target), 0))
 
     def action_habit_jump(self, where: int) -> None:
         target = self.habit_target()
@@ -172,7 +178,10 @@ class TerminalHabits:
         if target is None:
             return
         if not self._search_text:
-            screen.notify("no search yet: press / and type what to find", severity="information")
+            own = "slash" in type(screen)._merged_bindings.key_to_bindings and not any(
+                b.id == "nav.search" for b in type(screen)._merged_bindings.key_to_bindings["slash"])
+            screen.notify("n / N repeat a search made with / in a list" + (" (on this screen / is its own key)"
+                          if own else ": press / and type what to find"), severity="information")
             return
         target.focus()
         found = find(target, self._search_text, cursor_of(target) + direction, direction)

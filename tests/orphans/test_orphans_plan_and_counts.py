@@ -167,3 +167,22 @@ async def test_space_or_enter_on_a_source_goes_to_its_items(server, tmp_path):
             assert screen.focused is listing, key
         await pilot.press("space")  # in the list, space selects the item under the cursor
         assert [i.path for i in listing.selected_items()] == ["old.tmp"]
+
+
+def test_cli_dry_run_prints_the_plan_it_would_confirm(server, tmp_path, legacy_lab, capsys):
+    import json
+
+    cfg = tmp_path / "djtui.yaml"
+    cfg.write_text(config_text(server, tmp_path,
+                               f"stores:\n  main:\n    protocol: file\n    location: {legacy_lab.location}\n"))
+    cfg.chmod(0o600)
+    src = f"external:{legacy_lab.schema}:main"
+    assert main(["--config", str(cfg), "orphans", "quarantine", "--source", src, "--max-share", "1",
+                 "--dry-run", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    plan = out["plan"]
+    assert plan["source"] == src and plan["confirm"] == "QUARANTINE" and not plan["over_guard"]
+    assert plan["items"] == out["would"] and (plan["rows"], plan["files"]) == (out["rows"], out["files"])
+    # the missing object's row is still referenced: reported, not in the plan
+    assert plan["reported_only"] == out["reported_only"] == 1
+    assert ds.MISSING_OBJECT not in {i["reason"] for i in plan["items"]}

@@ -123,3 +123,13 @@ async def test_rsync_cancelled_with_its_readers_leaves_no_unretrieved_error(tmp_
             await asyncio.sleep(0.01)
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
     assert not rsync_children()
+
+
+def test_the_app_context_refuses_undeclared_attributes(tmp_path):
+    """Screens and services share state through declared fields only (issue 14: no ad-hoc attributes)."""
+    from djtui.tui.context import AppContext
+
+    ctx = DjtuiApp(config=slow_lab(tmp_path, ()), connect=False).ctx
+    assert isinstance(ctx, AppContext)
+    with pytest.raises(AttributeError):
+        ctx._session_jobs = object()  # type: ignore[attr-defined]

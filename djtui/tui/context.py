@@ -19,9 +19,12 @@ if TYPE_CHECKING:
     from djtui.services.transfers import JobQueue
 
 
-@dataclass
+@dataclass(slots=True)
 class AppContext:
-    """Config, read-only switch, audit log, the database and its state, and the session job queue."""
+    """Config, read-only switch, audit log, the database and its state, and the session job queue.
+
+    Slotted: setting an attribute it does not declare raises AttributeError at once.
+    """
 
     config: Config
     readonly: bool

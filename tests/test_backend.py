@@ -54,6 +54,21 @@ def test_database_hands_out_its_backend_and_dialect(db):
     assert must_have.name == "mysql"
 
 
+def test_the_mysql_backend_has_every_member_of_the_protocol(db):
+    """What a second backend (PostgreSQL, issue 15) must provide: the protocol's members, each one."""
+    import inspect
+    members = {n for n in dir(Backend) if not n.startswith("_")} | set(Backend.__annotations__)
+    assert {"tables", "foreign_keys_to", "dump_tools", "credentials_file", "open", "abort"} <= members
+    be = db.backend
+    for name in sorted(members):
+        assert hasattr(be, name), name
+        proto = getattr(Backend, name, None)
+        if callable(proto):
+            want = [p for p in inspect.signature(proto).parameters if p != "self"]
+            have = list(inspect.signature(getattr(be, name)).parameters)
+            assert have[:len(want)] == want, (name, want, have)
+
+
 def test_schemas_leave_out_the_servers_own(db, lab):
     a, b = lab
     names = db.backend.schemas()

@@ -51,6 +51,9 @@ def test_an_unused_row_whose_object_is_missing_is_one_orphan_with_both_reasons(s
     widget = OrphanList()
     widget.items, widget.more, widget.selected = lines, more, {at}
     assert {i.ref for i in widget.selected_items()} == {f"{ds.UNUSED_ROW}:{path}", f"{ds.MISSING_OBJECT}:{path}"}
+    # the line's cells, as search (/ then n) reads them: the path first, then size, age and both reasons
+    ident, shown, _age, reasons = widget.line(at)
+    assert (ident, shown, reasons) == (path, "2.0K", reason)
     # the CLI prints the same one line, with both reasons
     cfg = tmp_path / "djtui.yaml"
     cfg.write_text(config_text(server, tmp_path,

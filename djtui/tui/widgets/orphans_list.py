@@ -136,18 +136,20 @@ class OrphanList(ScrollView, can_focus=True):
         """Every item of the selected lines (all reasons of an object that has several)."""
         return [item for i in sorted(self.selected) for item in self.more.get(i, (self.items[i],))]
 
-    def line(self, index: int) -> tuple[str, int, str]:
-        return line_of(self.items[index], self.more.get(index))
+    def line(self, index: int) -> tuple[str, str, str, str]:
+        """One line's cells as the eye reads them (path or key, size, age, reasons): what search matches."""
+        item = self.items[index]
+        reason, _size, shown = line_of(item, self.more.get(index))
+        return item.ident, shown, human_age(item.mtime, self._now), reason
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         index = self.scroll_offset.y + y
         if index >= len(self.items):
             return Strip.blank(width, Style())  # a None style crashes Textual's NO_COLOR (Monochrome) filter
-        item = self.items[index]
-        reason, _size, shown = self.line(index)
+        ident, shown, age, reason = self.line(index)
         mark = "●" if index in self.selected else " "
-        text = mark + " " + row_text(width, item.ident, shown, human_age(item.mtime, self._now), reason)
+        text = mark + " " + row_text(width, ident, shown, age, reason)
         style = Style(reverse=True) if index == self.cursor and self.has_focus else (
             Style(bold=True) if index == self.cursor else Style())
         if index in self.selected:
@@ -201,7 +203,8 @@ class OrphanList(ScrollView, can_focus=True):
         self._announce()
 
     def _announce(self) -> None:
-        self.post_message(self.SelectionChanged(len(self.selected), sum(self.line(i)[1] for i in self.selected)))
+        size = sum(line_of(self.items[i], self.more.get(i))[1] for i in self.selected)
+        self.post_message(self.SelectionChanged(len(self.selected), size))
 
     def on_click(self, event) -> None:
         self._set_cursor(self.scroll_offset.y + event.y)

@@ -65,8 +65,8 @@ def test_disk_json_and_history(tmp_path, config_writer):
     assert (tmp_path / "disk.csv").read_text().count("\n") == 2
 
 
-def test_tmp_clean_dry_run_then_real_with_audit(tmp_path, config_writer):
-    cfg = _config(tmp_path, config_writer)
+def test_tmp_clean_dry_run_then_real_with_audit(tmp_path, config_writer, server):
+    cfg = _config(tmp_path, config_writer, server=server)
     old = _old_file(tmp_path / "scratch" / "job1" / "part.tmp")
     new = tmp_path / "scratch" / "new.tmp"
     new.write_text("fresh")
@@ -78,9 +78,13 @@ def test_tmp_clean_dry_run_then_real_with_audit(tmp_path, config_writer):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["files"] == [str(old)]
     assert not old.exists() and new.exists()
+    # one cleaner: the file went into the orphans quarantine (its own audited action inside tmp-clean's)
+    moved = [p for p in (tmp_path / "state" / "quarantine").rglob("part.tmp") if p.is_file()]
+    assert len(moved) == 1 and moved[0].read_text() == "x" * 10
     log = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
-    assert [(e["action"], e["event"]) for e in log] == [("tmp-clean", "intent"), ("tmp-clean", "outcome")]
-    assert log[1]["details"]["files"] == 1
+    assert [(e["action"], e["event"]) for e in log] == [("tmp-clean", "intent"), ("orphans-quarantine", "intent"),
+                                                        ("orphans-quarantine", "outcome"), ("tmp-clean", "outcome")]
+    assert log[3]["details"]["files"] == 1
 
 
 def test_tmp_clean_without_dirs_is_user_error(tmp_path, config_writer):

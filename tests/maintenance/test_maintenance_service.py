@@ -7,8 +7,12 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from djtui.config import Drive, NotifySettings, Secret
+import psutil
+import pytest
+
+from djtui.config import Drive, NotifySettings, Secret, parse_config
 from djtui.services import maintenance, notify
+from djtui.services.database import Database
 
 DAY = 86400
 
@@ -31,7 +35,7 @@ def test_check_disks_appends_history_and_uses_it(tmp_path):
     drive = Drive(path=tmp_path, min_free_gb=10**9)  # always "low"
     now = datetime.now()
     # a made-up history: 2 TB more free two days ago -> shrinking fast -> a short runway
-    free_now = maintenance.psutil.disk_usage(str(tmp_path)).free
+    free_now = psutil.disk_usage(str(tmp_path)).free
     maintenance.append_history(hist, [(now - timedelta(days=2), str(tmp_path), free_now + 2 * 10**12, 1)])
     (st,) = maintenance.check_disks([drive], hist, now=now)
     assert st.low and st.error is None
@@ -42,7 +46,27 @@ def test_check_disks_appends_history_and_uses_it(tmp_path):
     assert missing.error and not missing.low
 
 
-def test_clean_temp_old_files_then_empty_dirs_never_links(tmp_path):
+@pytest.fixture
+def lab(server, tmp_path):
+    """A config (quarantine under tmp_path/state) and a Database: the orphans service scans through both."""
+    cfg = parse_config(f'state_dir: "{tmp_path / "state"}"\naudit_log: "{tmp_path / "audit.jsonl"}"\n')
+    db = Database(server.settings)
+    yield cfg, db
+    db.close()
+
+
+def _clean(lab, roots, **kw):
+    cfg, db = lab
+    return maintenance.clean_temp(cfg, db, roots, now=time.time(), **kw)
+
+
+def _quarantined(tmp_path: Path) -> dict[str, bytes]:
+    """Every file under the quarantine, by name: what the clean moved there."""
+    q = tmp_path / "state" / "quarantine"
+    return {p.name: p.read_bytes() for p in q.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def test_clean_temp_old_files_then_empty_dirs_never_links(tmp_path, lab):
     root = tmp_path / "tmp"
     outside = tmp_path / "precious"
     outside.mkdir()
@@ -65,13 +89,16 @@ def test_clean_temp_old_files_then_empty_dirs_never_links(tmp_path):
     for d in (root / "a" / "b", root / "a", root / "empty_old"):
         _old(d, 10)
 
-    dry = maintenance.clean_temp([root], dry_run=True)
+    dry = _clean(lab, [root], dry_run=True)
     assert {p.name for p in dry.files} == {"old.txt", "deep.txt"}
     assert old1.exists() and old2.exists()
 
-    res = maintenance.clean_temp([root])
+    res = _clean(lab, [root])
     assert {p.name for p in res.files} == {"old.txt", "deep.txt"}
     assert not old1.exists() and not old2.exists() and fresh.exists()
+    # one cleaner: the stale files went into the orphans quarantine, not away
+    q = _quarantined(tmp_path)
+    assert q.get("old.txt") == b"old" and q.get("deep.txt") == b"deep" and len(res.batches) == 1
     assert {p.name for p in res.dirs} == {"b", "empty_old"}  # "a" still holds fresh.txt
     assert (root / "empty_new").exists() and (root / "a").exists()
     assert keep_outside.exists() and (root / "link_dir").is_symlink() and (root / "link_file").is_symlink()
@@ -79,7 +106,7 @@ def test_clean_temp_old_files_then_empty_dirs_never_links(tmp_path):
     assert root.exists()
 
 
-def test_clean_temp_refuses_symlinked_root(tmp_path):
+def test_clean_temp_refuses_symlinked_root(tmp_path, lab):
     real = tmp_path / "real"
     real.mkdir()
     f = real / "f"
@@ -87,7 +114,7 @@ def test_clean_temp_refuses_symlinked_root(tmp_path):
     _old(f, 30)
     link = tmp_path / "tmp"
     link.symlink_to(real)
-    res = maintenance.clean_temp([link])
+    res = _clean(lab, [link])
     assert res.errors and f.exists()
 
 

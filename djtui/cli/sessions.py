@@ -18,7 +18,7 @@ from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.audit import AuditLog
 from djtui.services.sessions import SessionService, keys_for_batch
-from djtui.services.sessions.deletion import bulk_delete, bulk_plan, delete_session, plan_lines
+from djtui.services.sessions.delete_plan import plan_delete
 from djtui.services.transfers import JobQueue, sync_args, verify_session
 
 
@@ -358,16 +358,13 @@ def cmd_delete(ctx: Context) -> int:
     key = session_key(ctx.args.participant_id, ctx.args.session_date)
     svc = _service(ctx)
     audit = AuditLog(ctx.config.audit_log)
-    if ctx.args.dry_run:
-        res = delete_session(svc, audit, key, dry_run=True)
-        return _report_delete(ctx, [res])
-    ctx.require_writable("delete")
-    st = svc.status(key)
-    if not st.safe:
-        res = delete_session(svc, audit, key, dry_run=True)  # re-checks under the lock, reports why
-        return _report_delete(ctx, [res])
-    confirm_typed("DELETE", ctx.args.confirm, "\n".join(plan_lines(st)))
-    return _report_delete(ctx, [delete_session(svc, audit, key)])
+    if not ctx.args.dry_run:
+        ctx.require_writable("delete")
+    plan = plan_delete(svc, [key], bulk=False)
+    if ctx.args.dry_run or not plan.ready:  # a dry run re-checks under the lock too, and says why not
+        return _report_delete(ctx, plan.execute(svc, audit, dry_run=True))
+    confirm_typed(plan.phrase, ctx.args.confirm, "\n".join(plan.lines()))
+    return _report_delete(ctx, plan.execute(svc, audit))
 
 
 def _report_delete(ctx: Context, results: list) -> int:
@@ -383,36 +380,35 @@ def cmd_bulk_delete(ctx: Context) -> int:
     start, end = parse_range(ctx.args.start_date, ctx.args.end_date)
     svc = _service(ctx)
     audit = AuditLog(ctx.config.audit_log)
-    keys = svc.discover(start, end)
-    plan = bulk_plan(svc, keys)
+    plan = plan_delete(svc, svc.discover(start, end), bulk=True)
     if not ctx.json:
         if plan.candidates:
             _out(render_table(["Date", "Participant", "Files", "Size"],
-                              [[s.key.date_str, s.key.participant_id, str(s.source.count), human_bytes(s.source.bytes)]
-                               for s in plan.candidates], align="llrr"))
+                              [[p.key.date_str, p.key.participant_id, str(p.status.source.count),
+                                human_bytes(p.status.source.bytes)] for p in plan.candidates], align="llrr"))
         _out(f"{plural(len(plan.candidates), 'session')} safe to delete ({human_bytes(plan.bytes)} to free), "
              f"{len(plan.unsafe)} not safe (kept)")
-        if plan.unsafe and ctx.args.dry_run:
+        if plan.unsafe:
             _out("kept:")
             for st in plan.unsafe:
                 _out(f"  {st.key.date_str}  {st.key.participant_id}: " + "; ".join(st.reasons_unsafe()))
-    kept = [{"participant_id": st.key.participant_id, "session_date": st.key.date_str,
-             "reasons": st.reasons_unsafe()} for st in plan.unsafe]
-    if not plan.candidates:
+    kept = plan.to_json()["kept_sessions"]
+    if not plan.ready:
         if ctx.json:
-            emit_json({"deleted": 0, "failed": 0, "kept": len(plan.unsafe), "kept_sessions": kept, "results": []})
+            emit_json({"deleted": 0, "failed": 0, "kept": len(plan.unsafe), "kept_sessions": kept, "results": [],
+                       "plan": plan.to_json()})
         return 0
     if not ctx.args.dry_run:
         ctx.require_writable("bulk-delete")
-        confirm_typed("DELETE ALL", ctx.args.confirm,
-                      f"{plural(len(plan.candidates), 'session')} ({human_bytes(plan.bytes)}) will be deleted locally")
-    results = bulk_delete(svc, audit, [s.key for s in plan.candidates], dry_run=ctx.args.dry_run,
-                          on_result=None if ctx.json else
-                          (lambda r: _out(f"{'✓' if r.ok else '✗'} {r.key.label}: {r.message}")))
+        confirm_typed(plan.phrase, ctx.args.confirm, "\n".join(plan.lines()))
+    results = plan.execute(svc, audit, dry_run=ctx.args.dry_run,
+                           on_result=None if ctx.json else
+                           (lambda r: _out(f"{'✓' if r.ok else '✗'} {r.key.label}: {r.message}")))
     ok = sum(r.ok for r in results)
     if ctx.json:
         emit_json({"deleted": 0 if ctx.args.dry_run else ok, "failed": len(results) - ok, "kept": len(plan.unsafe),
-                   "kept_sessions": kept, "dry_run": ctx.args.dry_run, "results": [r.to_json() for r in results]})
+                   "kept_sessions": kept, "dry_run": ctx.args.dry_run, "results": [r.to_json() for r in results],
+                   "plan": plan.to_json()})
     else:
         _out(f"\n{'would delete' if ctx.args.dry_run else 'deleted'} {ok}, failed {len(results) - ok}")
     return 0 if ok == len(results) else 1

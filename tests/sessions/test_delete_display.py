@@ -17,7 +17,8 @@ from djtui.services.audit import AuditLog
 from djtui.services.database import Database
 from djtui.services.locks import exclusive
 from djtui.services.sessions import SessionService
-from djtui.services.sessions.deletion import bulk_plan, delete_session, plan_lines
+from djtui.services.sessions.delete_plan import plan_delete
+from djtui.services.sessions.deletion import delete_session, plan_lines
 
 PID, DATE = "p001", "20250104"
 KEY = SessionKey(PID, dt.date(2025, 1, 4))
@@ -111,7 +112,7 @@ def test_symlink_or_fifo_makes_the_session_unsafe_everywhere(lab, capsys):
         assert "Safe to delete: ✗ no" in out and name in out
         code, out, _ = run(lab, capsys, "status-range")
         assert "0 safe to delete" in out
-        plan = bulk_plan(service(lab), [KEY])
+        plan = plan_delete(service(lab), [KEY], bulk=True)
         assert not plan.candidates and len(plan.unsafe) == 1
         code, out, _ = run(lab, capsys, "bulk-delete", "--dry-run")
         assert code == 0 and "0 sessions safe to delete" in out

@@ -16,11 +16,12 @@ from __future__ import annotations
 import os
 import stat as statmod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from djtui.domain.sessions import SessionKey, SessionStatus
+from djtui.domain.units import human_bytes, plural
 from djtui.services import filesystem
 from djtui.services.audit import AuditLog, db_user_of
 from djtui.services.locks import LockBusy, exclusive
@@ -54,8 +55,8 @@ class DeleteResult:
         if not self.ok and not self.removed_files and not self.left_behind:
             return "refused: " + "; ".join(self.reasons)
         if self.dry_run:
-            return f"would delete {self.files} files ({self.bytes} bytes) from {self.path}{kept}"
-        done = f"deleted {self.removed_files} files ({self.removed_bytes} bytes) from {self.path}"
+            return f"would delete {plural(self.files, 'file')} ({human_bytes(self.bytes)}) from {self.path}{kept}"
+        done = f"deleted {plural(self.removed_files, 'file')} ({human_bytes(self.removed_bytes)}) from {self.path}"
         if self.left_behind:
             return (f"partial: {done}; changed during delete, kept: {_names(self.left_behind)}{kept}; "
                     "check those files, then run status and delete again")
@@ -107,13 +108,13 @@ def plan_lines(status: SessionStatus, kept: Sequence[str] | None = None) -> list
     """What the confirmation shows: what goes, what stays (excluded files), and where the data stays."""
     if kept is None:
         kept = excluded_files(status)
-    lines = [f"Session {status.key.label}: {status.source.count} files, {status.source.bytes} bytes",
+    lines = [f"Session {status.key.label}: {plural(status.source.count, 'file')}, {human_bytes(status.source.bytes)}",
              f"  will be deleted from {status.source_path}"]
     if kept:
         lines += [f"Kept in place ({len(kept)} files excluded by filters.exclude_patterns, never backed up):",
                   f"  {_names(kept, 10)}"]
     lines += ["Preserved in:", f"  DataJoint tables (participant {status.db_participant})"]
-    lines += [f"  {d.name}: {d.path} ({d.listing.count if d.listing else 0} files, verified)"
+    lines += [f"  {d.name}: {d.path} ({plural(d.listing.count if d.listing else 0, 'file')}, verified)"
               for d in status.destinations]
     return lines
 
@@ -200,23 +201,6 @@ def _unlink_verified(target: Path, status: SessionStatus) -> tuple[int, int, lis
                 if rel not in left:
                     left.append(rel)
     return removed, removed_bytes, left
-
-
-@dataclass
-class BulkPlan:
-    candidates: list[SessionStatus] = field(default_factory=list)
-    unsafe: list[SessionStatus] = field(default_factory=list)
-
-    @property
-    def bytes(self) -> int:
-        return sum(s.source.bytes for s in self.candidates)
-
-
-def bulk_plan(service: SessionService, keys: Sequence[SessionKey]) -> BulkPlan:
-    plan = BulkPlan()
-    for st in service.statuses(keys):
-        (plan.candidates if st.safe else plan.unsafe).append(st)
-    return plan
 
 
 def bulk_delete(service: SessionService, audit: AuditLog, keys: Sequence[SessionKey], *, dry_run: bool = False,

@@ -23,7 +23,7 @@ from djtui.domain.sessions import SessionKey, SessionStatus, parse_range, plural
 from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.sessions import SessionService
-from djtui.services.sessions.deletion import bulk_delete, delete_session, plan_lines
+from djtui.services.sessions.delete_plan import plan_delete
 from djtui.services.transfers import Job
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
@@ -416,18 +416,17 @@ class SessionsScreen(DjtuiScreen):
     @work(exclusive=True, group="sessions-delete", exit_on_error=False)
     async def delete_one(self, key: SessionKey) -> None:
         svc = self.service()
-        st = await asyncio.to_thread(svc.status, key)
-        if not st.safe:
-            self.notify("refused: " + "; ".join(st.reasons_unsafe()), title=f"Delete {key.label}",
-                        severity="error", timeout=15)
+        self._summary(f"checking {key.label} before delete…")
+        plan = await asyncio.to_thread(plan_delete, svc, [key], bulk=False)  # a full scan: never on the loop
+        self._update_summary()
+        if not plan.ready:
+            self.notify(plan.refusal(), title=f"Delete {key.label}", severity="error", timeout=15)
             await self.refresh_keys([key])
             return
-        confirmed = await self._confirm(
-            ConfirmTyped(f"Delete the local copy of {key.label}?", plan_lines(st), "DELETE"))
-        if not confirmed:
+        if not await self._confirm(ConfirmTyped(plan.title, plan.lines(), plan.phrase)):
             self.notify("delete cancelled: nothing was changed")
             return
-        res = await asyncio.to_thread(delete_session, svc, self.ctx.audit, key)
+        res = (await asyncio.to_thread(plan.execute, svc, self.ctx.audit))[0]
         self.notify(res.message, title=f"Delete {key.label}", severity="information" if res.ok else "error",
                     timeout=15)
         await self._after_delete([key])
@@ -467,27 +466,21 @@ class SessionsScreen(DjtuiScreen):
     @work(exclusive=True, group="sessions-delete", exit_on_error=False)
     async def delete_many(self, pool: list[SessionStatus]) -> None:
         svc = self.service()
-        pool = [s for s in pool if s.local]  # nothing local to delete for the others
-        fresh = await asyncio.to_thread(svc.statuses, [s.key for s in pool])
-        safe = [s for s in fresh if s.safe]
-        if not safe:
-            self.notify(f"none of the {plural(len(fresh), 'local session')} is safe to delete", severity="warning")
+        keys = [s.key for s in pool if s.local]  # nothing local to delete for the others
+        self._summary(f"checking {plural(len(keys), 'session')} before delete…")
+        plan = await asyncio.to_thread(plan_delete, svc, keys, bulk=True)
+        self._update_summary()
+        if not plan.ready:
+            self.notify(plan.refusal(), severity="warning")
             return
-        total = sum(s.source.bytes for s in safe)
-        lines = [f"{plural(len(safe), 'session')}, {human_bytes(total)} will be deleted locally "
-                 f"({len(fresh) - len(safe)} not safe, kept):", ""]
-        lines += [f"  {s.key.date_str}  {s.key.participant_id}  {s.source.count} files  "
-                  f"{human_bytes(s.source.bytes)}" for s in safe]
-        lines += ["", "Preserved in DataJoint and in: " + ", ".join(d.name for d in safe[0].destinations)]
-        confirmed = await self._confirm(ConfirmTyped("Bulk delete", lines, "DELETE ALL"))
-        if not confirmed:
+        if not await self._confirm(ConfirmTyped(plan.title, plan.lines(), plan.phrase)):
             self.notify("bulk delete cancelled: nothing was changed")
             return
-        results = await asyncio.to_thread(bulk_delete, svc, self.ctx.audit, [s.key for s in safe])
+        results = await asyncio.to_thread(plan.execute, svc, self.ctx.audit)
         ok = sum(r.ok for r in results)
         failed = [r for r in results if not r.ok]
         msg = f"deleted {ok} of {plural(len(results), 'session')}"
         if failed:
             msg += "; refused: " + "; ".join(f"{r.key.label}: {r.message}" for r in failed[:3])
         self.notify(msg, title="Bulk delete", severity="error" if failed else "information", timeout=15)
-        await self._after_delete([s.key for s in safe])
+        await self._after_delete([p.key for p in plan.candidates])

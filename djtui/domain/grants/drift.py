@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from djtui.domain.dialects import GrantDialect
 from djtui.domain.dialects.mysql import MYSQL
-from djtui.domain.dialects.mysql_grants import MySQLGrants
 from djtui.domain.grants.expected import ExpectedGrant
 from djtui.domain.grants.names import DB_ALL
 from djtui.domain.grants.parse import Priv
@@ -43,7 +43,7 @@ def describe_privs(privs: frozenset[str], flavor: str) -> str:
     return ", ".join(sorted(privs))
 
 
-def fix_statements(dialect: MySQLGrants, grantee_sql: str, expected: Sequence[ExpectedGrant],
+def fix_statements(dialect: GrantDialect, grantee_sql: str, expected: Sequence[ExpectedGrant],
                    drift: Sequence[tuple[str, str, frozenset[str]]]) -> list[Statement]:
     """GRANT what is missing, REVOKE what is extra, as few statements as reads well."""
     by_pattern = {g.pattern: g.privileges for g in expected}
@@ -171,7 +171,7 @@ def diff_privs(expected: frozenset[Priv], actual: frozenset[Priv]) -> tuple[froz
     return extra, missing
 
 
-def fix_privs_statements(d: MySQLGrants, grantee_sql: str, expected: Sequence[ExpectedGrant], diff: GrantDiff,
+def fix_privs_statements(d: GrantDialect, grantee_sql: str, expected: Sequence[ExpectedGrant], diff: GrantDiff,
                          *, default_role: str | None = None, user: tuple[str, str] | None = None
                          ) -> list[Statement]:
     """Grant what is missing first (no moment without what the definition gives), then take back the extras.
@@ -179,7 +179,7 @@ def fix_privs_statements(d: MySQLGrants, grantee_sql: str, expected: Sequence[Ex
     A whole ``ALL PRIVILEGES`` (global or on a table) can only go whole: it is revoked and what the
     definition wants on that object is granted again right after.
     """
-    want = {("*.*" if g_.pattern == "*" else f"{MYSQL.ident(g_.pattern)}.*"): g_.privileges for g_ in expected}
+    want = {d.on(g_.pattern): g_.privileges for g_ in expected}
     whole = {p.on for p in diff.extra if p.name == "ALL PRIVILEGES"}
 
     def grants(on: str, names: Iterable[str]) -> list[Statement]:

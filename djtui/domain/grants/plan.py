@@ -7,8 +7,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from djtui.domain.dialects import PASSWORD_SHOWN, GrantDialect
 from djtui.domain.dialects.mysql import MYSQL
-from djtui.domain.dialects.mysql_grants import PASSWORD_SHOWN, MySQLGrants
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def role_of_grant(sql: str) -> tuple[str, str] | None:
     return role[1:-1].replace(role[0] * 2, role[0]), m.group("acct")
 
 
-def role_admin_advice(dialect: MySQLGrants, role: str, me: str, admins: Sequence[str]) -> str:
+def role_admin_advice(dialect: GrantDialect, role: str, me: str, admins: Sequence[str]) -> str:
     """What to do when granting ``role`` is refused: who holds ADMIN OPTION on it, and the fix.
 
     ``me`` is ``user@host`` of the account that was refused; ``admins`` are ``user@host``.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from djtui.domain import grants as g
+from djtui.domain.dialects import GrantDialect
 from djtui.errors import UserError
 from djtui.services import commandlog
 from djtui.services.accounts.plan import RolePlanner
@@ -181,7 +182,7 @@ class UserAdmin(RolePlanner):
                       (f"{u.account}: account, grants and roles ({', '.join(u.roles) or 'none'}) removed",),
                       tuple(notes), u.account)
 
-    def _user_fix(self, d: g.Dialect, u: AccountState) -> list[g.Statement]:
+    def _user_fix(self, d: GrantDialect, u: AccountState) -> list[g.Statement]:
         assert u.kind is not None and u.diff is not None
         role = g.ROLE_OF_KIND[u.kind]
         return g.fix_privs_statements(d, d.account(u.user, u.host), g.user_own_grants(u.kind, u.user, u.host),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from djtui.domain import grants as g
+from djtui.domain.dialects import GrantDialect
 from djtui.errors import UserError
 from djtui.services.accounts.read import AccountsReader
 from djtui.services.accounts.state import RoleState, ServerAccounts
@@ -14,7 +15,7 @@ from djtui.services.accounts.state import RoleState, ServerAccounts
 class RolePlanner(AccountsReader):
     """Plans that create roles and bring them to their definition."""
 
-    def _role_fix(self, kind: str, rs: RoleState, state: ServerAccounts, d: g.Dialect
+    def _role_fix(self, kind: str, rs: RoleState, state: ServerAccounts, d: GrantDialect
                   ) -> tuple[list[g.Statement], list[str], g.GrantDiff]:
         """The statements that bring role ``rs`` to its definition, the diff lines, and the diff."""
         expected = self.expected_role_grants(kind, state.modules, d)
@@ -64,7 +65,7 @@ class RolePlanner(AccountsReader):
                          "collab and user can read every account's password hash; read_scope: lab avoids it")
         return g.Plan("roles init: the four djtui roles", tuple(statements), tuple(diff), tuple(notes))
 
-    def _admin_option_statements(self, d: g.Dialect, state: ServerAccounts, role: str, *,
+    def _admin_option_statements(self, d: GrantDialect, state: ServerAccounts, role: str, *,
                                  created: bool) -> list[g.Statement]:
         """MariaDB: every account that may create users also gets ADMIN OPTION on the role.
 

@@ -11,6 +11,7 @@ import pymysql
 
 from djtui.config import AccountSettings
 from djtui.domain import grants as g
+from djtui.domain.dialects import GrantDialect
 from djtui.errors import UserError
 from djtui.services.accounts.state import AccountState, RoleState, ServerAccounts
 from djtui.services.backends import AccountCatalog
@@ -37,7 +38,7 @@ class AccountsReader:
                                 hint="run account commands as the lab's database admin") from None
             raise
 
-    def dialect(self) -> g.Dialect:
+    def dialect(self) -> GrantDialect:
         with self._readable():
             d = self.db.backend.grant_dialect()
         if not d.supports_roles():
@@ -69,7 +70,7 @@ class AccountsReader:
         return ServerAccounts(info.flavor, info.version, tuple(notes), roles, users, modules,
                               tuple(warnings), cat.account_admins, info.current_user)
 
-    def _role_states(self, d: g.Dialect, cat: AccountCatalog, me: str
+    def _role_states(self, d: GrantDialect, cat: AccountCatalog, me: str
                      ) -> tuple[tuple[RoleState, ...], tuple[str, ...], list[str]]:
         """Each djtui role with its grants and drift; the shared modules; the roles' risks."""
         flavor = d.flavor
@@ -111,7 +112,7 @@ class AccountsReader:
                                     revoked[name], system, diff))
         return tuple(states), modules, warnings
 
-    def _user_state(self, d: g.Dialect, cat: AccountCatalog, user: str, host: str,
+    def _user_state(self, d: GrantDialect, cat: AccountCatalog, user: str, host: str,
                     role_grants: dict[str, dict[str, frozenset[str]]], locked: bool) -> AccountState:
         """One login account: its djtui role (the default role it was given), grants and drift."""
         flavor = d.flavor
@@ -190,17 +191,17 @@ class AccountsReader:
                     found.append(prefix)
         return tuple(found)
 
-    def read_patterns(self, modules: Iterable[str] | None = None, d: g.Dialect | None = None) -> tuple[str, ...]:
+    def read_patterns(self, modules: Iterable[str] | None = None, d: GrantDialect | None = None) -> tuple[str, ...]:
         mods = tuple(self.settings.shared_prefixes if modules is None else modules)
         return g.read_patterns(self.settings.read_scope, mods, partial_revokes=bool(d and d.partial_revokes))
 
     def expected_role_grants(self, kind: str, modules: Iterable[str] | None = None,
-                             d: g.Dialect | None = None) -> list[g.ExpectedGrant]:
+                             d: GrantDialect | None = None) -> list[g.ExpectedGrant]:
         mods = tuple(self.settings.shared_prefixes if modules is None else modules)
         return g.role_grants(kind, mods, user_can_create=self.settings.user_can_create,
                              read=self.read_patterns(mods, d))
 
-    def _expected_revokes(self, kind: str, d: g.Dialect) -> tuple[str, ...]:
+    def _expected_revokes(self, kind: str, d: GrantDialect) -> tuple[str, ...]:
         if kind == "admin":
             return ()
         return g.read_revokes(self.settings.read_scope, partial_revokes=d.partial_revokes)

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from djtui.domain.dialects import SqlDialect
-from djtui.domain.dialects.mysql_grants import MySQLGrants
+from djtui.domain.dialects import GrantDialect, SqlDialect
 
 TableName = tuple[str, str]  # (schema, table)
 
@@ -167,7 +166,7 @@ class Backend(Protocol):
     def row_estimate(self, schema: str, table: str) -> int: ...
 
     # -- accounts --------------------------------------------------------------------------------
-    def grant_dialect(self, *, partial_revokes: bool | None = None) -> MySQLGrants:
+    def grant_dialect(self, *, partial_revokes: bool | None = None) -> GrantDialect:
         """How this server spells roles, grants and passwords (pure SQL text); ``partial_revokes``
         None asks the server (MySQL's ``@@partial_revokes``)."""
 

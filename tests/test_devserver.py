@@ -13,7 +13,8 @@ import pymysql
 import pytest
 
 from djtui.errors import UserError
-from djtui.services.servers.mariadb import PrivateServer, read_state, stop_detached
+from djtui.services.servers.mariadb import PrivateServer
+from djtui.services.servers.process import read_state, stop_detached
 
 
 def _alive(pid: int) -> bool:

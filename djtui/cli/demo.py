@@ -59,7 +59,7 @@ def _say(msg: str) -> None:
 def _check_target(base: Path) -> None:
     """Refuse a directory that already holds a lab, or that holds anything else."""
     from djtui.demo import SERVER_DIR, is_demo_dir
-    from djtui.services.servers.mariadb import read_state
+    from djtui.services.servers.process import read_state
 
     if base.exists() and not base.is_dir():
         raise UserError(f"{base} exists and is not a directory", where="--dir", hint="choose another path")
@@ -184,7 +184,7 @@ def _print_summary(summary, verified: set) -> None:
 
 def _stop(base: Path) -> int:
     from djtui.demo import SERVER_DIR, is_demo_dir
-    from djtui.services.servers.mariadb import stop_detached
+    from djtui.services.servers.process import stop_detached
 
     if not is_demo_dir(base):
         raise UserError(f"{base} is not a demo lab", where="--dir",

@@ -5,21 +5,18 @@ the installed ``mariadbd``/``mysqld`` on a free loopback port and a unix
 socket, with an admin user whose password is random, and it removes its
 data directory when stopped. Attached servers die with the process that
 started them (also on Ctrl-C or SIGKILL); detached ones (``demo
---setup-only``) are stopped with :func:`stop_detached`.
+--setup-only``) are stopped with ``process.stop_detached``. What is not
+MariaDB's own (ports, processes, the state file) is in ``process.py``.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import getpass
-import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -33,9 +30,18 @@ from djtui.config import Secret
 from djtui.errors import OperationFailed, UserError
 from djtui.services import commandlog
 from djtui.services.database import ConnectionSettings
+from djtui.services.servers.process import (
+    STATE_FILE,
+    die_with_parent,
+    free_port,
+    pid_alive,
+    port_free,
+    read_state,
+    stop_process,
+    write_state,
+)
 
 ADMIN_USER = "djadmin"
-STATE_FILE = "server.json"
 _SOCKET_MAX = 100  # sun_path is 108 bytes on Linux
 
 
@@ -71,32 +77,6 @@ def find_server_binary() -> ServerBinary:
     raise UserError(
         "no MariaDB or MySQL server program (mariadbd / mysqld) is installed",
         hint="install it, e.g. `apt-get install mariadb-server` (the project's ./dev script does this)")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_free(port: int) -> bool:
-    """Nothing listens on ``port``; connections of a stopped server in TIME_WAIT do not count (the server
-    binds with SO_REUSEADDR too)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class PrivateServer:
@@ -168,7 +148,7 @@ class PrivateServer:
         self.binary = find_server_binary()
         state = read_state(self.base_dir)
         if state is not None:
-            if _pid_alive(int(state["pid"])):
+            if pid_alive(int(state["pid"])):
                 raise UserError(f"the private server of {self.base_dir} is already running (pid {state['pid']})",
                                 hint="stop it first (djtui demo --stop --dir ...)")
             (self.base_dir / STATE_FILE).unlink(missing_ok=True)  # left by a server that died
@@ -178,7 +158,7 @@ class PrivateServer:
         self.password = password
         commandlog.add_secret(password.reveal())
         self.socket_path = self._pick_socket()
-        self._launch_until_ready([port] if port and _port_free(port) else [], timeout, self.connect)
+        self._launch_until_ready([port] if port and port_free(port) else [], timeout, self.connect)
         self._write_state()
         return self
 
@@ -246,7 +226,7 @@ class PrivateServer:
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=None if self.detached or not in_main else _die_with_parent,
+            preexec_fn=None if self.detached or not in_main else die_with_parent,
         )
         self.pid = self.proc.pid
 
@@ -299,10 +279,7 @@ class PrivateServer:
             "user": ADMIN_USER, "flavor": self.flavor, "version": self.binary.version if self.binary else "",
             "socket_dir": str(self._socket_dir) if self._socket_dir else None,
         }
-        path = self.base_dir / STATE_FILE
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(state, fh, indent=2)
+        write_state(self.base_dir, state)
 
     def connect(self, database: str | None = None, **kw: object) -> pymysql.connections.Connection:
         args = self.settings.pymysql_kwargs(database)
@@ -312,13 +289,7 @@ class PrivateServer:
     def _kill(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         self.proc = None
 
     def stop(self) -> None:
@@ -336,49 +307,3 @@ class PrivateServer:
             shutil.rmtree(self.base_dir, ignore_errors=True)
         elif not self.keep_dir:
             shutil.rmtree(self.datadir, ignore_errors=True)
-
-
-def read_state(base_dir: str | os.PathLike) -> dict | None:
-    path = Path(base_dir) / STATE_FILE
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except ValueError:
-        raise UserError(f"{path} is damaged", hint="remove it after making sure no server runs there") from None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_detached(base_dir: str | os.PathLike, *, remove_data: bool = True, timeout: float = 30.0) -> bool:
-    """Stop a server left running by ``demo --setup-only``; False when none was running."""
-    base = Path(base_dir)
-    state = read_state(base)
-    if state is None:
-        return False
-    pid = int(state["pid"])
-    if _pid_alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.1)
-        if _pid_alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    (base / STATE_FILE).unlink(missing_ok=True)
-    if state.get("socket_dir"):
-        shutil.rmtree(state["socket_dir"], ignore_errors=True)
-    if remove_data:
-        shutil.rmtree(state.get("datadir") or base / "data", ignore_errors=True)
-    return True

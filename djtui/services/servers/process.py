@@ -1,0 +1,117 @@
+"""What every private server needs, whatever its family: a free loopback port, a child process that
+dies with its parent, stopping a process politely then firmly, and the detached server's state file
+(a 0600 JSON file in the server's directory: pid, port, socket, data directory).
+
+``mariadb.py`` builds on these; a PostgreSQL server module (issue 15) would too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from djtui.errors import UserError
+
+STATE_FILE = "server.json"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_free(port: int) -> bool:
+    """Nothing listens on ``port``; connections of a stopped server in TIME_WAIT do not count (the server
+    binds with SO_REUSEADDR too)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """``preexec_fn`` of an attached server: the kernel sends it SIGTERM when its parent dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL when it has not ended within ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_state(base_dir: Path, state: dict[str, Any]) -> None:
+    """The detached server's state file; refuses to overwrite one (another server may own the directory)."""
+    fd = os.open(Path(base_dir) / STATE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(state, fh, indent=2)
+
+
+def read_state(base_dir: str | os.PathLike) -> dict | None:
+    path = Path(base_dir) / STATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        raise UserError(f"{path} is damaged", hint="remove it after making sure no server runs there") from None
+
+
+def stop_detached(base_dir: str | os.PathLike, *, remove_data: bool = True, timeout: float = 30.0) -> bool:
+    """Stop a server left running (``demo --setup-only``) from its state file; False when none was running.
+
+    The state file names the pid, the socket's directory and the data directory (``datadir``)."""
+    base = Path(base_dir)
+    state = read_state(base)
+    if state is None:
+        return False
+    pid = int(state["pid"])
+    if pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.1)
+        if pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    (base / STATE_FILE).unlink(missing_ok=True)
+    if state.get("socket_dir"):
+        shutil.rmtree(state["socket_dir"], ignore_errors=True)
+    if remove_data:
+        shutil.rmtree(state.get("datadir") or base / "data", ignore_errors=True)
+    return True

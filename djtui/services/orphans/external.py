@@ -14,13 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from djtui.domain import stores as ds
+from djtui.domain.legacydiff import merged_candidates
 from djtui.errors import OperationFailed
 from djtui.services import commandlog
 from djtui.services.audit import db_user_of
 from djtui.services.orphans import catalog
 from djtui.services.orphans.model import Orphans, ScanResult, SourceInfo
-from djtui.services.orphans.reads import blob_hashes, fetch
+from djtui.services.orphans.reads import fetch
 from djtui.services.orphans.rows import RowDeletion
+from djtui.services.orphans.streamed import blob_difference
 from djtui.services.stores import Store
 
 
@@ -76,14 +78,15 @@ def scan_external(svc: Orphans, source: SourceInfo, db: str, store_name: str) ->
 
     folds = settings.legacy_folds
 
-    def listing() -> ds.LegacyListing:
-        return store.legacy_listing(db, folds, cancelled=svc.cancelled, sizes=svc.empty_check)
-
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="djtui-orphans") as pool:
-        f_blobs = pool.submit(blob_hashes, svc.db, db, table, svc.check)
-        f_other, f_unused, f_list = pool.submit(other_rows), pool.submit(unused_rows), pool.submit(listing)
-        blobs, others, unused, objects = f_blobs.result(), f_other.result(), f_unused.result(), f_list.result()
+    # the blobs (almost all of a store) are compared as two sorted streams in bounded memory; the
+    # attachments and filepath objects, and the unused rows, are the few and are read whole
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="djtui-orphans") as pool:
+        f_other, f_unused = pool.submit(other_rows), pool.submit(unused_rows)
+        diff = blob_difference(svc.db, db, table, store, folds, check=svc.check, cancelled=svc.cancelled,
+                               sizes=svc.empty_check)
+        others, unused = f_other.result(), f_unused.result()
     svc.check()
+    objects = diff.listing
     extra: dict[str, ds.StoredObject] = {}
     for r in others:
         if r.filepath:
@@ -92,7 +95,8 @@ def scan_external(svc: Orphans, source: SourceInfo, db: str, store_name: str) ->
                 found_obj = store.stat(fp)
                 if found_obj is not None:
                     extra[fp] = found_obj
-    cand = ds.legacy_candidates(db, blobs, others, objects, extra_present=extra, folds=folds)
+    cand = merged_candidates(db, diff.only_listed, diff.only_rows, diff.rows, others, objects,
+                             extra_present=extra, folds=folds)
     sizes = row_sizes(svc.db, ext, [h for h, _ in cand.missing]) if cand.missing else {}
     items = _items(svc, source.name, db, folds, store, cand, others, unused, sizes,
                    lambda path: objects.details.get(path) or extra.get(path))

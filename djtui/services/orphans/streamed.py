@@ -1,0 +1,358 @@
+"""The 0.14 blob comparison in bounded memory: both sides streamed in hash order and merged.
+
+A store of tens of millions of objects must not cost two sets of tens of millions of names. The
+rows side is read in ascending hash ranges (``GROUP_CONCAT ... ORDER BY hash``, a few megabytes per
+range); the store side is a directory walk in sorted order (DataJoint's subfolders are prefixes of
+the hash, so a sorted walk yields sorted names) or, for stores that list in any order (S3), the
+listing spilled through :mod:`djtui.services.spill`. Each side is produced on a thread of its own
+into a queue of a few chunks; :func:`djtui.domain.setdiff.sorted_difference` merges them.
+What stays in memory: a few chunks per side, the orphans, and the non-blob files (attachments,
+filepath objects, strays), which the scan compares as before.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from djtui.domain import stores as ds
+from djtui.domain.setdiff import sorted_difference
+from djtui.errors import OperationFailed
+from djtui.services import commandlog
+from djtui.services.orphans.catalog import table_rows_estimate
+from djtui.services.spill import SpillSorter
+from djtui.services.stores import ScanCancelled, Store
+from djtui.services.stores.walk import list_files
+
+CHUNK = 50_000  # keys per chunk handed to the merge
+ROW_RANGE_BYTES = 4 << 20  # characters of packed hashes asked per range (about 130,000 rows)
+QUEUE_DEPTH = 4  # chunks a producer may run ahead of the merge
+SPILL_ITEMS = 1_000_000  # keys an unsorted listing may hold before a run goes to disk
+
+_HEX = re.compile(r"^[0-9a-f]+\Z")
+
+
+def blob_row_chunks(db: Any, schema: str, table: str, check: Callable[[], None] = lambda: None,
+                    range_bytes: int = ROW_RANGE_BYTES) -> Iterator[list[str]]:
+    """The 32-hex hashes of the blob rows (no attachment, no filepath), ascending, a range at a time.
+
+    The hash space is cut into ranges of about ``range_bytes`` packed characters (from the
+    table's row estimate); a range whose answer comes back cut short is asked again in halves.
+    """
+    full = db.dialect.table(schema, table)
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            _, est = table_rows_estimate(cur, schema, table)
+            cur.execute("SET SESSION group_concat_max_len = %s", (range_bytes,))
+            parts = max(1, -(-est * 32 // (range_bytes // 2)))
+            step = (1 << 128) // parts
+            todo = [(i * step, (i + 1) * step if i < parts - 1 else 1 << 128) for i in reversed(range(parts))]
+            sql = (f"SELECT COUNT(*), GROUP_CONCAT(LOWER(HEX(`hash`)) ORDER BY `hash` SEPARATOR '') FROM {full} "
+                   "WHERE attachment_name IS NULL AND filepath IS NULL AND `hash` >= %s")
+            while todo:  # the lowest range is last in the list
+                check()
+                lo, hi = todo.pop()
+                args: list[Any] = [lo.to_bytes(16, "big")]
+                query = sql
+                if hi < 1 << 128:
+                    query += " AND `hash` < %s"
+                    args.append(hi.to_bytes(16, "big"))
+                commandlog.record("sql", query, None)
+                cur.execute(query, args)
+                n, packed = cur.fetchone()
+                packed = (packed.decode("ascii") if isinstance(packed, bytes) else packed) or ""
+                if len(packed) != 32 * int(n):  # cut at group_concat_max_len: ask in halves, lower first
+                    if hi - lo < 2:
+                        raise OperationFailed(f"{full}: cannot read the hashes (group_concat_max_len)")
+                    mid = (lo + hi) // 2
+                    todo += [(mid, hi), (lo, mid)]
+                    continue
+                if packed:
+                    yield [packed[i:i + 32] for i in range(0, len(packed), 32)]
+    finally:
+        conn.close()
+
+
+def _is_fold(name: str, width: int) -> bool:
+    return len(name) == width and _HEX.match(name) is not None
+
+
+class _SortedWalk:
+    """The state of one sorted walk: the store root, the listing it fills, the names not yet handed out."""
+
+    def __init__(self, root: Path, folds: tuple[int, ...], listing: ds.LegacyListing, exclude: str | None,
+                 cancelled: Callable[[], bool], sizes: bool):
+        self.root, self.folds, self.listing = str(root), folds, listing
+        self.exclude, self.cancelled, self.sizes = exclude, cancelled, sizes
+        self.out: list[str] = []
+
+    def other(self, rel: str, name: str, fd: int) -> None:
+        """A file or directory that is not part of the blob layout: into ``others`` (all files below it)."""
+        path, listing = f"{rel}/{name}", self.listing
+        try:
+            st = os.lstat(name, dir_fd=fd)
+        except FileNotFoundError:
+            return
+        if stat.S_ISREG(st.st_mode):
+            found = [ds.StoredObject(path, st.st_size, st.st_mtime)]
+        elif stat.S_ISDIR(st.st_mode) and os.path.join(self.root, path) != self.exclude:
+            found = list_files(Path(self.root) / path, path, self.exclude, self.cancelled)
+        else:
+            return
+        for o in found:
+            listing.count += 1
+            listing.others[o.path] = None
+            if self.sizes and o.size == 0:
+                listing.zero.add(o.path)
+
+    def branch(self, rel: str, fd: int, names: list[str], width: int) -> list[str]:
+        """A directory above the blobs: its subfolders of the layout, in order; the rest is other."""
+        subdirs = []
+        for name in names:
+            if _is_fold(name, width):
+                try:
+                    if stat.S_ISDIR(os.lstat(name, dir_fd=fd).st_mode):
+                        subdirs.append(name)
+                        continue
+                except FileNotFoundError:
+                    continue
+            self.other(rel, name, fd)
+        return subdirs
+
+    def leaf(self, rel: str, fd: int, names: list[str], prefix: str) -> None:
+        """A blob directory: names of the layout (32 lowercase hex starting with the folds) are blobs."""
+        listing, out = self.listing, self.out
+        for name in names:
+            if len(name) == 32 and name.startswith(prefix) and _HEX.match(name):
+                if not self.sizes:  # as ``find -type f`` without a stat: a name of the layout is a blob
+                    out.append(name)
+                    listing.count += 1
+                    continue
+                try:
+                    st = os.lstat(name, dir_fd=fd)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    out.append(name)
+                    listing.count += 1
+                    if st.st_size == 0:
+                        listing.zero.add(f"{rel}/{name}")
+                    continue
+            self.other(rel, name, fd)
+
+    def visit(self, rel: str, depth: int, prefix: str, chunk: int) -> Iterator[list[str]]:
+        if self.cancelled():
+            raise ScanCancelled(self.root)
+        full = os.path.join(self.root, rel)
+        if full == self.exclude:
+            return
+        try:
+            fd = os.open(full, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            return
+        subdirs: list[str] = []
+        try:
+            names = sorted(os.listdir(fd))
+            if depth < len(self.folds):
+                subdirs = self.branch(rel, fd, names, self.folds[depth])
+            else:
+                self.leaf(rel, fd, names, prefix)
+        finally:
+            os.close(fd)
+        if len(self.out) >= chunk:
+            yield self.out
+            self.out = []
+        for name in subdirs:
+            yield from self.visit(f"{rel}/{name}", depth + 1, prefix + name, chunk)
+
+
+def sorted_walk(root: Path, db: str, folds: tuple[int, ...], listing: ds.LegacyListing, *,
+                exclude: str | None = None, cancelled: Callable[[], bool] = lambda: False,
+                sizes: bool = True, chunk: int = CHUNK) -> Iterator[list[str]]:
+    """The canonical blob names under ``<root>/<db>/`` in ascending order, in chunks.
+
+    A blob is a 32-lowercase-hex name at ``<db>/<fold>/.../<name>`` whose folds are the name's
+    prefixes (what :meth:`LegacyListing.add` calls a blob); every other regular file goes into
+    ``listing.others``, empty files into ``listing.zero``, and ``listing.count`` counts them all.
+    Directories are visited in sorted order, so the names come out sorted. Never follows a link.
+    """
+    walk = _SortedWalk(root, folds, listing, exclude, cancelled, sizes)
+    if sum(folds) <= 32:
+        yield from walk.visit(db, 0, "", chunk)
+    if walk.out:
+        yield walk.out
+
+
+def listed_chunks(store: Store, db: str, folds: tuple[int, ...], listing: ds.LegacyListing, *,
+                  cancelled: Callable[[], bool], sizes: bool = True, spill_items: int = SPILL_ITEMS,
+                  workers: int = 8, chunk: int = CHUNK) -> Iterator[list[str]]:
+    """The store's canonical blob names under ``<db>/``, ascending, in chunks; the rest into ``listing``.
+
+    A local directory is walked in sorted order; any other store is listed (S3: by prefix, in
+    parallel) and its blob names sorted through spill files.
+    """
+    if store.root is not None:
+        yield from sorted_walk(store.root, db, folds, listing, exclude=getattr(store, "exclude", None),
+                               cancelled=cancelled, sizes=sizes, chunk=chunk)
+        return
+    objects = parallel_list(store, db, cancelled=cancelled, workers=workers) if hasattr(store, "client") \
+        else store.list(db, cancelled=cancelled)
+    with SpillSorter(spill_items) as sorter:
+        for o in objects:
+            listing.count += 1
+            name = o.path.rsplit("/", 1)[-1]
+            if len(name) == 32 and _HEX.match(name) and o.path == ds.legacy_blob_path(db, name, folds):
+                sorter.add(name)
+            else:
+                listing.others[o.path] = o
+                listing.details[o.path] = o
+            if o.size == 0:  # the listing brought the size: empty objects of either kind
+                listing.zero.add(o.path)
+                listing.details[o.path] = o
+        yield from sorter.chunks(chunk)
+
+
+def parallel_list(store: Any, db: str, *, cancelled: Callable[[], bool], workers: int = 8,
+                  depth: int = QUEUE_DEPTH * 4) -> Iterator[ds.StoredObject]:
+    """An S3 listing of ``<db>/`` split by its first-level prefixes (the hex subfolders), listed in
+    parallel; pages pass through a bounded queue, so a fast lister waits for the consumer.
+
+    One delimited listing finds the prefixes (and the keys directly under ``<db>/``); each prefix
+    is then listed whole by a worker. Any order: the caller sorts.
+    """
+    top = store.key(db.strip("/")) + "/"
+    strip = len(store.location) + 1 if store.location else 0
+    client, bucket = store.client, store.bucket
+    commandlog.record("exec", f"s3 list s3://{bucket}/{top} (by prefix, {workers} in parallel)")
+    prefixes: list[str] = []
+    first: list[ds.StoredObject] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=top, Delimiter="/"):
+        prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", ())]
+        first += [ds.StoredObject(o["Key"][strip:], int(o["Size"]), o["LastModified"].timestamp())
+                  for o in page.get("Contents", ())]
+    yield from first
+    pages: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def one(prefix: str) -> None:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            if stop.is_set():
+                return
+            objs = [ds.StoredObject(o["Key"][strip:], int(o["Size"]), o["LastModified"].timestamp())
+                    for o in page.get("Contents", ())]
+            _put(pages, objs, stop)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="djtui-s3list") as pool:
+        futures = [pool.submit(one, p) for p in prefixes]
+
+        def closer() -> None:
+            for f in futures:
+                try:
+                    f.result()
+                except BaseException as exc:
+                    _put(pages, exc, stop)
+            _put(pages, done, stop)
+
+        threading.Thread(target=closer, daemon=True, name="djtui-s3list-close").start()
+        try:
+            while (item := pages.get()) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                if cancelled():
+                    raise ScanCancelled(f"s3://{bucket}/{top}")
+                yield from item
+        finally:
+            stop.set()
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def prefetched(chunks: Iterator[list[str]], name: str, depth: int = QUEUE_DEPTH) -> Iterator[list[str]]:
+    """``chunks`` produced on a thread of its own, at most ``depth`` ahead of the consumer.
+
+    An error in the producer is raised in the consumer; leaving the iteration early stops it.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def run() -> None:
+        try:
+            for c in chunks:
+                if stop.is_set():
+                    return
+                _put(q, c, stop)
+            _put(q, end, stop)
+        except BaseException as exc:
+            _put(q, exc, stop)
+
+    t = threading.Thread(target=run, daemon=True, name=f"djtui-{name}")
+    t.start()
+    try:
+        while (item := q.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
+@dataclass
+class BlobDifference:
+    """What the merge of one schema's blobs found: names listed without a row, rows without an object."""
+
+    only_listed: list[str]
+    only_rows: list[str]
+    rows: int  # blob rows compared
+    listing: ds.LegacyListing  # the non-blob files, the empty files and the count of all files
+
+
+def blob_difference(db: Any, schema: str, table: str, store: Store, folds: tuple[int, ...], *,
+                    check: Callable[[], None], cancelled: Callable[[], bool], sizes: bool = True,
+                    progress: Callable[[int], None] | None = None, chunk: int = CHUNK,
+                    range_bytes: int = ROW_RANGE_BYTES, spill_items: int = SPILL_ITEMS) -> BlobDifference:
+    """Compare one schema's blob rows with its store's blob objects as two sorted streams.
+
+    The rows and the listing are each produced on a thread of their own, a few chunks ahead;
+    ``progress(n)`` hears how many keys were compared, ``check()`` may raise to cancel.
+    """
+    listing = ds.LegacyListing()
+    n_rows = 0
+
+    def counted(chunks: Iterator[list[str]]) -> Iterator[list[str]]:
+        nonlocal n_rows
+        for c in chunks:
+            n_rows += len(c)
+            yield c
+
+    rows = prefetched(blob_row_chunks(db, schema, table, check, range_bytes), "rows")
+    listed = prefetched(listed_chunks(store, schema, folds, listing, cancelled=cancelled, sizes=sizes,
+                                      spill_items=spill_items, chunk=chunk), "walk")
+    only_listed: list[str] = []
+    only_rows: list[str] = []
+    try:
+        for step in sorted_difference(listed, counted(rows), progress=progress, check=check):
+            only_listed += step.only_left
+            only_rows += step.only_right
+    finally:
+        rows.close()
+        listed.close()
+    return BlobDifference(only_listed, only_rows, n_rows, listing)

@@ -104,36 +104,79 @@ def _collector_paused() -> Iterator[None]:
 
 def _verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Destination, *, checksum: bool,
                  on_file: Callable[[str], None] | None) -> list[VerifyOutcome]:
-    method = "checksum" if checksum else "size"
-    empty = Comparison()
-    probe = service.probe(dest)
-    if not probe.ok:
-        service.records.forget_many(keys, dest.name)
-        return [VerifyOutcome(k, dest.name, method, empty, 0, 0, error=f"{dest.name}: {probe.state}: {probe.detail}")
-                for k in keys]
-    started = time.time()
-    src_paths = [service.source_path(k) for k in keys]
-    dst_paths = [service.dest_path(dest, k) for k in keys]
-    try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            f_src = pool.submit(filesystem.scan_columns, src_paths, exclude=service.excludes, timeout=service.timeout)
-            f_dst = pool.submit(filesystem.scan_columns, dst_paths, exclude=service.excludes, timeout=service.timeout)
-            srcs, dsts = f_src.result(), f_dst.result()
-    except filesystem.Hung as exc:
-        return [VerifyOutcome(k, dest.name, method, empty, 0, 0, error=str(exc)) for k in keys]
-    except OSError as exc:  # the Python scanner (no GNU find) met an unreadable folder
-        service.records.forget_many(keys, dest.name)
-        return [VerifyOutcome(k, dest.name, method, empty, 0, 0,
-                              error=f"{exc.filename}: {exc.strerror or exc}; not verified") for k in keys]
-    cmps = [compare_scans(s, d) if s.exists and d.exists and not (s.error or d.error) else None
-            for s, d in zip(srcs, dsts, strict=True)]
-    digests: dict[int, tuple[list[str], Sequence[str], list[str]]] = {}  # i -> src digests, dst rels, dst digests
-    hashed = 0
-    known = service.records.load_mismatches(keys, dest.name)
-    if checksum:
+    return _Verification(service, keys, dest, checksum, on_file).run()
+
+
+class _Failed(Exception):
+    """The whole batch failed the same way (a hung mount, an unreadable folder): every key gets ``error``."""
+
+    def __init__(self, error: str, *, forget: bool):
+        super().__init__(error)
+        self.error, self.forget = error, forget
+
+
+class _Verification:
+    """One batch: scan both sides, hash what must be hashed, judge each session, write the records once."""
+
+    def __init__(self, service: SessionService, keys: Sequence[SessionKey], dest: Destination, checksum: bool,
+                 on_file: Callable[[str], None] | None):
+        self.service, self.keys, self.dest, self.checksum, self.on_file = service, keys, dest, checksum, on_file
+        self.method = "checksum" if checksum else "size"
+        self.started = time.time()
+        self.src_paths = [service.source_path(k) for k in keys]
+        self.dst_paths = [service.dest_path(dest, k) for k in keys]
+        self.digests: dict[int, tuple[list[str], Sequence[str], list[str]]] = {}  # i -> src, dst rels, dst digests
+        self.hashed = 0
+        self.passed: list[VerifyRecord] = []
+        self.failed: list[tuple[SessionKey, str]] = []
+        self.found: dict[tuple[SessionKey, str], list[ContentMismatch]] = {}  # replaces what is remembered there
+
+    def _all_failed(self, error: str) -> list[VerifyOutcome]:
+        return [VerifyOutcome(k, self.dest.name, self.method, Comparison(), 0, 0, error=error) for k in self.keys]
+
+    def run(self) -> list[VerifyOutcome]:
+        probe = self.service.probe(self.dest)
+        if not probe.ok:
+            self.service.records.forget_many(self.keys, self.dest.name)
+            return self._all_failed(f"{self.dest.name}: {probe.state}: {probe.detail}")
+        try:
+            srcs, dsts = self._scan()
+            cmps = [compare_scans(s, d) if s.exists and d.exists and not (s.error or d.error) else None
+                    for s, d in zip(srcs, dsts, strict=True)]
+            known = self.service.records.load_mismatches(self.keys, self.dest.name)
+            if self.checksum:
+                self._hash(srcs, dsts, cmps, known)
+        except _Failed as exc:
+            if exc.forget:
+                self.service.records.forget_many(self.keys, self.dest.name)
+            return self._all_failed(exc.error)
+        out = [self._judge(i, srcs[i], dsts[i], cmps[i], known.get(k, ())) for i, k in enumerate(self.keys)]
+        self.service.records.save_many(self.passed, self.failed, self.found)
+        if out:
+            first = out[0]
+            out[0] = VerifyOutcome(first.key, first.destination, first.method, first.comparison, first.source_files,
+                                   first.source_bytes, self.hashed, first.record_path, first.error)
+        return out
+
+    def _scan(self) -> tuple[list[Scan], list[Scan]]:
+        svc = self.service
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                f_src = pool.submit(filesystem.scan_columns, self.src_paths, exclude=svc.excludes,
+                                    timeout=svc.timeout)
+                f_dst = pool.submit(filesystem.scan_columns, self.dst_paths, exclude=svc.excludes,
+                                    timeout=svc.timeout)
+                return f_src.result(), f_dst.result()
+        except filesystem.Hung as exc:
+            raise _Failed(str(exc), forget=False) from None
+        except OSError as exc:  # the Python scanner (no GNU find) met an unreadable folder
+            raise _Failed(f"{exc.filename}: {exc.strerror or exc}; not verified", forget=True) from None
+
+    def _hash(self, srcs: list[Scan], dsts: list[Scan], cmps: list[Comparison | None],
+              known: dict[SessionKey, list[ContentMismatch]]) -> None:
         groups: list[tuple[str, Sequence[str], Sequence[str], Sequence[str]]] = []
         owners: list[int] = []
-        for i, (sp, dp, s, d, c) in enumerate(zip(src_paths, dst_paths, srcs, dsts, cmps, strict=True)):
+        for i, (sp, dp, s, d, c) in enumerate(zip(self.src_paths, self.dst_paths, srcs, dsts, cmps, strict=True)):
             if c is None or not c.ok:
                 continue
             srels, ssizes, smtimes = s.file_columns()
@@ -144,48 +187,43 @@ def _verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Dest
                 drels, dsizes, dmtimes = ([col[j] for j in keep] for col in (drels, dsizes, dmtimes))
             groups += [(os.path.abspath(sp), srels, ssizes, smtimes), (os.path.abspath(dp), drels, dsizes, dmtimes)]
             owners.append(i)
-        if groups:
-            cache = HashCache(service.config.state_dir)
-            try:
-                # a re-copy can keep the bad copy's size and mtime: a known difference is read again, never cached
-                cache.forget((root, [m.rel for m in known[keys[i]]]) for n, i in enumerate(owners) if keys[i] in known
-                             for root in (groups[2 * n][0], groups[2 * n + 1][0]))
-                got, hashed = hash_files(groups, cache, service.settings.checksum_workers, service.timeout, on_file)
-            except filesystem.Hung as exc:
-                return [VerifyOutcome(k, dest.name, method, empty, 0, 0, error=str(exc)) for k in keys]
-            except OSError as exc:  # a file (or the whole destination) vanished while it was being read
-                service.records.forget_many(keys, dest.name)
-                return [VerifyOutcome(k, dest.name, method, empty, 0, 0,
-                                      error=f"{exc.filename or dest.name}: {exc.strerror or exc} during "
-                                            "verification (removed or unmounted?); not verified")
-                        for k in keys]
-            finally:
-                cache.close()
-            for n, i in enumerate(owners):
-                digests[i] = (got[2 * n], groups[2 * n + 1][1], got[2 * n + 1])
-    out = []
-    passed: list[VerifyRecord] = []
-    failed: list[tuple[SessionKey, str]] = []
-    found: dict[tuple[SessionKey, str], list[ContentMismatch]] = {}  # replaces what is remembered there
-    for i, (k, sp, dp, s, d, c) in enumerate(zip(keys, src_paths, dst_paths, srcs, dsts, cmps, strict=True)):
+        if not groups:
+            return
+        cache = HashCache(self.service.config.state_dir)
+        try:
+            # a re-copy can keep the bad copy's size and mtime: a known difference is read again, never cached
+            cache.forget((root, [m.rel for m in known[self.keys[i]]]) for n, i in enumerate(owners)
+                         if self.keys[i] in known for root in (groups[2 * n][0], groups[2 * n + 1][0]))
+            got, self.hashed = hash_files(groups, cache, self.service.settings.checksum_workers,
+                                          self.service.timeout, self.on_file)
+        except filesystem.Hung as exc:
+            raise _Failed(str(exc), forget=False) from None
+        except OSError as exc:  # a file (or the whole destination) vanished while it was being read
+            raise _Failed(f"{exc.filename or self.dest.name}: {exc.strerror or exc} during verification "
+                          "(removed or unmounted?); not verified", forget=True) from None
+        finally:
+            cache.close()
+        for n, i in enumerate(owners):
+            self.digests[i] = (got[2 * n], groups[2 * n + 1][1], got[2 * n + 1])
+
+    def _judge(self, i: int, s: Scan, d: Scan, c: Comparison | None,
+               remembered: Sequence[ContentMismatch]) -> VerifyOutcome:
+        k, name, method = self.keys[i], self.dest.name, self.method
         if not s.exists:
-            out.append(VerifyOutcome(k, dest.name, method, empty, 0, 0, error=f"source {sp} does not exist"))
-            continue
+            return VerifyOutcome(k, name, method, Comparison(), 0, 0,
+                                 error=f"source {self.src_paths[i]} does not exist")
         if s.error or d.error:
-            failed.append((k, dest.name))
-            out.append(VerifyOutcome(k, dest.name, method, empty, s.count, s.bytes,
-                                     error=f"could not list every file: {s.error or d.error}; not verified"))
-            continue
+            self.failed.append((k, name))
+            return VerifyOutcome(k, name, method, Comparison(), s.count, s.bytes,
+                                 error=f"could not list every file: {s.error or d.error}; not verified")
         if c is None:
-            failed.append((k, dest.name))
-            out.append(VerifyOutcome(k, dest.name, method, compare_sizes(s.listing(), Listing(True)), s.count,
-                                     s.bytes, error=f"no backup at {dp}"))
-            continue
+            self.failed.append((k, name))
+            return VerifyOutcome(k, name, method, compare_sizes(s.listing(), Listing(True)), s.count, s.bytes,
+                                 error=f"no backup at {self.dst_paths[i]}")
         table = s.file_table()
-        remembered = known.get(k, ())
         standing: list[ContentMismatch] = []
-        if checksum and c.ok:
-            hashes, drels, dhashes = digests[i]
+        if self.checksum and c.ok:
+            hashes, drels, dhashes = self.digests[i]
             bad: tuple[str, ...] = ()
             if dict(zip(table.rels, hashes, strict=True)) != dict(zip(drels, dhashes, strict=True)):
                 other = dict(zip(drels, dhashes, strict=True))
@@ -193,34 +231,27 @@ def _verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Dest
             table = s.file_table(hashes)
             c = Comparison(c.missing, c.extra, c.size_mismatch, bad, c.compared, len(hashes))
             if bad or remembered:  # every file was read: what it found replaces what was remembered
-                found[(k, dest.name)] = _content_mismatches(bad, s, d, started)
+                self.found[(k, name)] = _content_mismatches(bad, s, d, self.started)
         elif remembered:
             rels = [m.rel for m in remembered]
             standing = standing_mismatches(remembered, scan_stats(s, rels), scan_stats(d, rels))
             if len(standing) != len(remembered):  # a file changed on either side: it no longer counts
-                found[(k, dest.name)] = standing
+                self.found[(k, name)] = standing
         if standing:
             names = [m.rel for m in standing]
             why = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "") + ": " + mismatch_reason(standing)
             if not c.ok:
                 why = f"{c.summary()}; {why}"
             c = Comparison(c.missing, c.extra, c.size_mismatch, tuple(names), c.compared, c.hashed)
-            failed.append((k, dest.name))
-            out.append(VerifyOutcome(k, dest.name, method, c, s.count, s.bytes, error=why))
-            continue
+            self.failed.append((k, name))
+            return VerifyOutcome(k, name, method, c, s.count, s.bytes, error=why)
         record_path = None
         if c.ok and s.count:
-            passed.append(VerifyRecord(k.participant_id, k.date_str, dest.name, started, method, table))
-            record_path = str(service.records.path)
+            self.passed.append(VerifyRecord(k.participant_id, k.date_str, name, self.started, method, table))
+            record_path = str(self.service.records.path)
         else:
-            failed.append((k, dest.name))
-        out.append(VerifyOutcome(k, dest.name, method, c, s.count, s.bytes, 0, record_path))
-    service.records.save_many(passed, failed, found)
-    if out:
-        first = out[0]
-        out[0] = VerifyOutcome(first.key, first.destination, first.method, first.comparison, first.source_files,
-                               first.source_bytes, hashed, first.record_path, first.error)
-    return out
+            self.failed.append((k, name))
+        return VerifyOutcome(k, name, method, c, s.count, s.bytes, 0, record_path)
 
 
 def _content_mismatches(rels: Sequence[str], src: Scan, dst: Scan, when: float) -> list[ContentMismatch]:

@@ -243,6 +243,8 @@ NON_WRITE_KEYS = {
     "export.verify",  # loads the export into a scratch private server in a temp folder, as the CLI's
     "export.load",  # reads leaves (the export log, a leaves file) into the screen's list: nothing written
     "export.internal",  # lists DataJoint's ~ tables too
+    # the terminal habits of every screen (tui.navigation): move, search and reverse the focused list
+    "nav.down", "nav.up", "nav.first", "nav.last", "nav.search", "nav.next", "nav.previous", "nav.reverse",
 }
 
 
@@ -277,8 +279,9 @@ async def test_tui_footer_offers_no_write_key_when_read_only(tmp_path, readonly:
     from textual.widgets import Footer
 
     from djtui.config import parse_config
-    from djtui.tui.app import SCREENS, DjtuiApp, HelpScreen
+    from djtui.tui.app import SCREENS, DjtuiApp
     from djtui.tui.screens.base import WRITE_BINDINGS
+    from djtui.tui.widgets.help import HelpScreen
 
     app = DjtuiApp(config=parse_config(f"state_dir: {tmp_path}/state\nreadonly: {str(readonly).lower()}\n"),
                    connect=False)

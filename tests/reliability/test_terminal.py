@@ -21,7 +21,8 @@ from textual.command import CommandPalette
 
 from djtui.config import load_config
 from djtui.demo import build_lab
-from djtui.tui.app import SCREENS, CommandLogScreen, DjtuiApp, HelpScreen
+from djtui.tui.app import SCREENS, CommandLogScreen, DjtuiApp
+from djtui.tui.widgets.help import HelpScreen
 
 # what each screen must show at 40x10 besides its title: proof it drew its content, not just chrome
 CONTENT = {"sessions": "Participant", "transfers": "State", "orphans": "source",

@@ -56,8 +56,8 @@ that cannot be undone.
   A source where more than orphans.max_share (20% by default) of its rows or files would be removed is \
 refused: a wrong store location or table makes everything look orphaned. Check the config first; the CLI's \
 --max-share overrides it.
-[b]Keys[/b]
-  r rescans, c cancels a running scan, o shows a source's items, space selects an item, a selects all."""
+[b]The items list[/b]
+  space selects an item, a selects them all; Q then acts on the selection (or on every item of the source)."""
 
 EXPORT = """\
 [b]A leaf[/b]

@@ -55,32 +55,39 @@ class HelpScreen(ModalScreen[None]):
 
     @staticmethod
     def _key_lines(lines: Sequence[KeyLine]) -> list[str]:
+        """Keys right-aligned in a column, so each reads ``key  what`` and the whats line up."""
         width = max((len(k.keys) for k in lines), default=0)
-        return [f"  [b]{escape(k.keys).ljust(width)}[/b]  {escape(k.what)}"
+        return [f"[b]{escape(k.keys.rjust(width + 2))}[/b]  {escape(k.what)}"
                 + (f"  [dim]{escape(k.binding_id)}[/dim]" if k.binding_id else "") for k in lines]
 
-    def body(self) -> str:
-        lines: list[str] = []
-        if self.title_text:
-            lines += [f"[b reverse] {escape(self.title_text)} [/b reverse]", ""]
+    def blocks(self) -> list[tuple[str, str]]:
+        """The help as ("prose" | "lines", markup) blocks: prose is laid out by ``render_help``, lines as they are."""
+        out: list[tuple[str, str]] = []
+        title = escape(self.title_text)
+        out.append(("lines", (f"[b reverse] {title} [/b reverse]  " if title else "") + "djtui keys and help\n"))
         if self.text:
-            lines += [self.text, ""]
+            out.append(("prose", self.text + "\n"))
         if self.screen_keys:
-            lines += [f"[b]Keys on {escape(self.title_text) or 'this screen'}[/b]", *self._key_lines(self.screen_keys),
-                      ""]
+            out.append(("lines", "\n".join([f"[b]Keys on {title or 'this screen'}[/b]",
+                                             *self._key_lines(self.screen_keys), ""])))
         if self.habits:
-            lines += ["[b]Moving around[/b] (in the focused list; in a text field letters are text, Esc leaves it)",
-                      *self._key_lines(self.habits), ""]
+            out.append(("lines", "\n".join(["[b]Moving around[/b] (in the focused list; in a text field letters "
+                                             "are text, Esc leaves it)", *self._key_lines(self.habits), ""])))
         if self.app_keys:
-            lines += ["[b]Everywhere[/b]", *self._key_lines(self.app_keys), ""]
-        lines += ["[dim]Remap a key in the config: keys: {binding id: key}, e.g. keys: {nav.down: ctrl+n}[/dim]", ""]
+            out.append(("lines", "\n".join(["[b]Everywhere[/b]", *self._key_lines(self.app_keys), ""])))
         state = "djtui is read-only now" if self.readonly else "djtui is not read-only now"
-        lines += [f"[b]Read-only[/b] ({state})", escape(READONLY_RULE)]
-        return "\n".join(lines)
+        out.append(("lines", "[dim]Remap a key in the config: keys: {binding id: key}, e.g. keys: {nav.down: ctrl+n}"
+                             " (docs/keys.md)[/dim]\n\n"
+                             f"[b]Read-only[/b] ({state})\n{escape(READONLY_RULE)}"))
+        return out
+
+    def body(self) -> str:
+        return "\n".join(markup for _, markup in self.blocks())
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(render_help(self.body()), id="help-body")
+            for kind, markup in self.blocks():
+                yield Static(render_help(markup) if kind == "prose" else Text.from_markup(markup))
 
 
 _ITEM = re.compile(r"^  (\[b\].*?\[/b\](?: \([^)]*\))?)  (.*)$")

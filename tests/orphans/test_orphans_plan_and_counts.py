@@ -97,12 +97,14 @@ def test_scan_prints_how_many_objects_an_external_source_checked(server, tmp_pat
 def test_a_plan_runs_once_and_says_what_it_will_do(server, db, tmp_path, legacy_lab):
     svc = service(server, db, tmp_path, legacy_lab)
     src = f"external:{legacy_lab.schema}:main"
-    plan = svc.plan(src, max_share=1.0, reasons=[ds.UNTRACKED_OBJECT])
-    assert (plan.rows, plan.files) == (0, 1) and plan.confirm_word() == "QUARANTINE"
-    assert plan.summary() == f"{src}: 1 file(s), 19 B will be moved into the quarantine."
+    with pytest.raises(UserError, match="more than the allowed 20%"):  # 2 of 6 objects
+        svc.plan(src, reasons=[ds.UNTRACKED_OBJECT, ds.ZERO_BYTE])
+    plan = svc.plan(src, max_share=1.0, reasons=[ds.UNTRACKED_OBJECT, ds.ZERO_BYTE])
+    assert (plan.rows, plan.files) == (0, 2) and plan.confirm_word() == "QUARANTINE"
+    assert plan.summary() == f"{src}: 2 file(s), 19 B will be moved into the quarantine."
     assert plan.to_json()["items"] == [i.to_json() for i in plan.items]
-    done = svc.execute(plan, max_share=1.0)
-    assert done.files == 1 and done.batch_id
+    done = svc.execute(plan)  # under the guard the plan was made with (1.0), not the config's 20%
+    assert done.files == 2 and done.batch_id
     with pytest.raises(UserError, match="executed already"):
         svc.execute(plan, max_share=1.0)
     # the screen's plan for the same scan says the same things in its dialog

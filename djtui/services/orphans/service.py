@@ -155,12 +155,14 @@ class OrphanService:
 
     def execute(self, plan: CleanupPlan, *, max_share: float | None = None) -> ActionResult:
         """Run a confirmed plan once: a fresh scan under the lock, acting only on the plan's items
-        that are still orphans. ``max_share`` is the guard's override the person typed."""
+        that are still orphans, under the guard the plan was made with unless ``max_share`` overrides it
+        (the share the person typed)."""
         if not claim(plan):
             raise UserError(f"plan {plan.plan_id} of {plan.source.name} was executed already",
                             hint="scan again and confirm a new plan")
         return acting.quarantine_source(self, plan.source.name, dry_run=False, only=plan.refs,
-                                        max_share=max_share, reasons=plan.reasons)
+                                        max_share=plan.allowed if max_share is None else max_share,
+                                        reasons=plan.reasons)
 
     def quarantine_source(self, name: str, *, dry_run: bool = True, max_share: float | None = None,
                           only: Iterable[str] | None = None,

@@ -31,3 +31,36 @@ def test_summary_names_each_kind_of_difference():
     state = _state(roles, users)
     assert state.drift_summary() == "1 role missing, 1 role drifted, 2 users drifted"
     assert _state([RoleState("dj_admin", True)], [_user("bob")]).drift_summary() == "no drift"
+
+
+async def test_screen_on_a_server_without_the_roles_says_roles_missing_and_where(tmp_path):
+    """A fresh server of its own (no djtui roles yet): the summary says what the count is, the role rows
+    say `missing`, and the users show `-` (no djtui role, so no drift of theirs)."""
+    from textual.widgets import DataTable, Static
+
+    from djtui.config import parse_config
+    from djtui.services.servers.mariadb import PrivateServer
+    from djtui.tui.app import DjtuiApp
+    from djtui.tui.screens.accounts import AccountsScreen
+
+    with PrivateServer(tmp_path / "srv") as srv:
+        config = parse_config(
+            f"database:\n  host: 127.0.0.1\n  port: {srv.port}\n  user: djadmin\n"
+            f"  password: {srv.password.reveal()}\n  use_datajoint_config: false\nstate_dir: {tmp_path}/state\n")
+        app = DjtuiApp(config=config)
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(3):
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+            await pilot.press("5")
+            for _ in range(3):
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+            assert isinstance(app.screen, AccountsScreen)
+            summary = str(app.screen.query_one("#acct-summary", Static).render())
+            assert "4 roles missing" in summary and "4 drift" not in summary, summary
+            users = app.screen.query_one("#acct-users", DataTable)
+            for role in ("dj_guest", "dj_collab", "dj_user", "dj_admin"):
+                assert str(users.get_row(f"role:{role}")[5]) == "✗ missing"
+            admin = next(k.value for k in users.rows if k.value.startswith("djadmin@"))
+            assert str(users.get_row(admin)[5]) == "-"

@@ -249,6 +249,7 @@ def test_an_unknown_binding_id_is_refused_at_start_naming_the_close_ones(tmp_pat
     text = err.value.render()
     assert err.value.exit_code == 2
     assert "`nav.dwn`" in text and "`nav.down`" in text
+    assert text.startswith("(no config file): keys:")  # where: the config file (here none) and its section
     assert "sessions.delete" not in text.split("hint")[0]  # the known id is not reported
 
 

@@ -107,7 +107,7 @@ class DjtuiApp(App[int]):
 
     def __init__(self, config: Config, *, readonly: bool | None = None, connect: bool = True):
         if config.keys:  # a typo in keys: is exit 2, not a dead key (reading the ids takes ~0.1 s: only then)
-            check_keymap(config.keys, known_binding_ids(self.BINDINGS))
+            check_keymap(config.keys, known_binding_ids(self.BINDINGS), where=f"{config.label}: keys")
         super().__init__()
         if config.keys:
             self.set_keymap(dict(config.keys))

@@ -15,8 +15,6 @@ from djtui.cli.output import confirm_typed, emit_json, render_table
 from djtui.domain.units import human_age, human_bytes
 from djtui.errors import UserError
 
-CONFIRM = "PRUNE"
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dbbackup", help="database dumps: run, restore-verify, restore, list, prune")
@@ -61,10 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     l_.add_argument("--json", action="store_true", help="print JSON")
     l_.set_defaults(func=run_list)
 
-    pr = bsub.add_parser("prune", help="remove backups outside keep_daily/keep_weekly/keep_monthly")
+    pr = bsub.add_parser("prune", help="remove backups and pre-restore dumps outside keep_daily/weekly/monthly")
     pr.add_argument("--out", type=Path, metavar="DIR")
     pr.add_argument("--dry-run", action="store_true", help="show what would be removed, change nothing")
-    pr.add_argument("--confirm", metavar="TEXT", help=f"confirm without a terminal: the text {CONFIRM}")
+    pr.add_argument("--confirm", metavar="TEXT", help="confirm without a terminal: the text PRUNE")
     pr.add_argument("--json", action="store_true", help="print JSON")
     pr.set_defaults(func=run_prune)
 
@@ -82,7 +80,7 @@ def _err(msg: str) -> None:
 
 
 def do_backup(ctx: Context, out: Path, *, copy: bool = True, progress=_err) -> Path:
-    """The backup step shared by `run` and `maintenance run`: lock, dump, optional remote copy."""
+    """`dbbackup run`: lock, dump, optional remote copy (run_backup_and_copy, as the nightly job and the screen)."""
     from djtui.services import dbbackup
 
     ctx.require_writable("database backup")
@@ -93,7 +91,7 @@ def do_backup(ctx: Context, out: Path, *, copy: bool = True, progress=_err) -> P
     res = dbbackup.run_backup_and_copy(ctx.db, out, ctx.config.state_dir, remote=cfg.remote if copy else None,
                                        parallel=parallel, full_server=not getattr(ctx.args, "schemas_only", False),
                                        progress=progress)
-    progress(f"dumped {len(res.manifest['schemas'])} schemas in {res.seconds:.1f} s")
+    progress(f"dumped {res.counts()} in {res.seconds:.1f} s")
     return res.path
 
 
@@ -166,22 +164,21 @@ def run_prune(ctx: Context) -> int:
 
     cfg = ctx.config.dbbackup
     out = _out_dir(ctx)
-    policy = RetentionPolicy(cfg.keep_daily, cfg.keep_weekly, cfg.keep_monthly)
-    doomed = dbbackup.plan_prune(out, policy)
-    if ctx.args.dry_run or not doomed:
+    plan = dbbackup.plan_prune(out, RetentionPolicy(cfg.keep_daily, cfg.keep_weekly, cfg.keep_monthly))
+    if ctx.args.dry_run or not plan.remove:
         if ctx.json:
-            emit_json({"dry_run": bool(ctx.args.dry_run), "remove": [str(b.path) for b in doomed]})
+            emit_json({"dry_run": bool(ctx.args.dry_run), **plan.to_json()})
         else:
-            for b in doomed:
-                print(f"would remove {b.path} ({human_bytes(b.bytes)})")
-            print(f"{len(doomed)} backup(s) outside the policy (daily {policy.daily}, weekly {policy.weekly}, "
-                  f"monthly {policy.monthly})")
+            print("\n".join(plan.lines()))
+            print(f"dry run: nothing removed; to prune, confirm with {plan.confirm_word!r}"
+                  if plan.remove else "nothing to prune")
         return 0
     ctx.require_writable("prune backups")
-    confirm_typed(CONFIRM, ctx.args.confirm, f"Remove {len(doomed)} backup(s) from {out}?")
-    # re-checked at the moment of action: the set must still be the one shown
-    removed = [str(p) for p in dbbackup.prune_backups(out, policy, ctx.config.state_dir, _audit(ctx),
-                                                      expected=[b.path.name for b in doomed])]
+    if not ctx.json:
+        print("\n".join(plan.lines()), flush=True)
+    confirm_typed(plan.confirm_word, ctx.args.confirm, f"Remove {len(plan.remove)} backup(s) from {out}?")
+    # executed once, re-checked at the moment of action: the set must still be the one shown
+    removed = [str(p) for p in dbbackup.execute_prune(plan, ctx.config.state_dir, _audit(ctx), db_user=_db_user(ctx))]
     if ctx.json:
         emit_json({"dry_run": False, "removed": removed})
     else:

@@ -48,6 +48,9 @@ async def test_run_then_verify(server, lab_schema, tmp_path):
         await _settle(app, pilot, lambda: screen.query_one("#backups-table").row_count == 1)
         (info,) = screen.backups
         assert (info.path / "manifest.json").is_file() and info.verified is None
+        # issue 16: the progress counted [n/16] dumps beside "15 schemas"; the result says what each counts
+        n = info.schemas
+        assert f"{n} schema(s) + the whole server ({n + 1} dumps)" in _text(screen, "#backups-last")
         screen.query_one("#backups-table").focus()
         await pilot.press("v")
         await _settle(app, pilot, lambda: "Verified" in _text(screen, "#backups-last"))

@@ -86,6 +86,32 @@ def test_prune_dry_run_then_confirmed(cli_config, tmp_path):
     assert os.path.basename(str(dirs[0])) in log[0]["details"]["backups"]
 
 
+def test_prune_also_prunes_pre_restore_safety_dumps_as_their_own_series(cli_config, tmp_path):
+    """Issue 16: the safety dumps a restore leaves in pre-restore/ were never pruned."""
+    out = tmp_path / "backups"
+    main = [_fake(out, n) for n in ["2026-03-02_020000", "2026-03-03_020000"]]
+    names = ["2026-01-05_020000", "2026-02-10_020000", "2026-03-01_020000", "2026-03-02_030000",
+             "2026-03-03_030000"]
+    safety = [_fake(out / "pre-restore", n) for n in names]
+    # same policy, own series: keep_daily 2 -> 03-03, 03-02 of the safety dumps; the main two stay
+    r = _djtui(cli_config, "dbbackup", "prune", "--dry-run", "--json")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert sorted(plan["remove"]) == sorted(str(d) for d in safety[:3])
+    assert sorted(plan["keep"]) == sorted(str(d) for d in [*main, *safety[3:]])
+    r = _djtui(cli_config, "dbbackup", "prune", "--dry-run")
+    assert "REMOVES 3:" in r.stdout and "pre-restore/2026-01-05_020000" in r.stdout
+    assert all(d.exists() for d in [*main, *safety])
+
+    r = _djtui(cli_config, "dbbackup", "prune", "--confirm", "PRUNE")
+    assert r.returncode == 0, r.stderr
+    assert all(d.exists() for d in [*main, *safety[3:]]) and not any(d.exists() for d in safety[:3])
+    assert sorted(p.name for p in (out / "pre-restore").iterdir()) == names[3:]
+    log = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    (intent,) = [e for e in log if e["action"] == "dbbackup-prune" and e["event"] == "intent"]
+    assert sorted(intent["details"]["backups"]) == [f"pre-restore/{n}" for n in names[:3]]
+
+
 def test_run_copies_to_remote_with_rsync(cli_config, lab_schema, tmp_path):
     remote = tmp_path / "offsite"
     remote.mkdir()

@@ -102,7 +102,8 @@ def test_restore_over_same_names_is_byte_identical(cli_config, two_schemas, back
     r = _djtui(cli_config, "dbbackup", "restore", str(backup), "--confirm", "OVERWRITE 2 SCHEMAS")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "OVERWRITES" in r.stdout and "later" in r.stdout and "restored: 2 schema(s)" in r.stdout
-    # what was overwritten was dumped first, outside what `dbbackup list` and prune see
+    # what was overwritten was dumped first, outside what `dbbackup list` shows (prune keeps it as a series
+    # of its own: test_prune_also_prunes_pre_restore_safety_dumps_as_their_own_series)
     (safety,) = (tmp_path / "backups" / "pre-restore").iterdir()
     assert f"the overwritten schemas as they were: {safety}" in r.stdout
     tables = {s["name"]: s["tables"] for s in json.loads((safety / "manifest.json").read_text())["schemas"]}

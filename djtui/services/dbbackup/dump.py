@@ -51,6 +51,15 @@ class BackupResult:
     manifest: dict[str, Any]
     seconds: float
 
+    def counts(self) -> str:
+        """What was dumped, counted as the progress counts it: "15 schemas + the whole server (16 dumps)".
+
+        The progress steps ``[6/16]`` count dump files, the schemas and the whole-server file."""
+        n = len(self.manifest["schemas"])
+        if self.manifest.get("server_dump"):
+            return f"{n} schema(s) + the whole server ({n + 1} dumps)"
+        return f"{n} schema(s)"
+
 
 def dump_options(tool: str) -> list[str]:
     return ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob",
@@ -140,7 +149,9 @@ def run_backup(db: Database, out_dir: Path, *, parallel: int = 2, full_server: b
     try:
         with backend.credentials_file(db.settings) as cnf:
             base = [*backend.tool_argv(tools.dump, cnf), *dump_options(tools.dump)]
-            dumper = _Dumper(db, tools, base, work, len(names) + (1 if full_server else 0), progress)
+            total = len(names) + (1 if full_server else 0)
+            progress(f"{total} dump(s): {len(names)} schema(s)" + (" + the whole server" if full_server else ""))
+            dumper = _Dumper(db, tools, base, work, total, progress)
             with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
                 server_future = pool.submit(dumper.whole) if full_server else None
                 futures = [pool.submit(dumper.schema, s) for s in names]

@@ -1,7 +1,9 @@
 """The backup folder: list the complete backups, and prune those outside the retention policy.
 
-A prune is a plan (``plan_prune``) shown to the user, then executed once (``prune_backups``)
-under the folder's lock, with the set computed again at that moment: if it changed, nothing goes.
+A prune is a frozen plan (``plan_prune`` -> :class:`PrunePlan`) that the CLI prints and the
+Backups screen shows, then executed once (``execute_prune``) under the folder's lock, with the set
+computed again at that moment: if it changed, nothing goes. The safety dumps a restore leaves in
+``<out_dir>/pre-restore/`` are a second series under the same policy, pruned with the first.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from djtui.domain.retention import RetentionPolicy, prune_set
+from djtui.domain.units import human_bytes
 from djtui.errors import OperationFailed
-from djtui.services.dbbackup.manifest import MANIFEST, STAMP_FORMAT, VERIFIED
+from djtui.services.dbbackup.manifest import MANIFEST, SAFETY_FOLDER, STAMP_FORMAT, VERIFIED
 from djtui.services.dbbackup.tools import sha256_file
 from djtui.services.locks import exclusive
 
@@ -72,10 +75,51 @@ def list_backups(out_dir: Path) -> list[BackupInfo]:
     return sorted(found, key=lambda b: b.stamp, reverse=True)
 
 
-def plan_prune(out_dir: Path, policy: RetentionPolicy) -> list[BackupInfo]:
-    backups = list_backups(out_dir)
-    doomed = set(prune_set([b.stamp for b in backups], policy))
-    return [b for b in backups if b.stamp in doomed]
+@dataclass(frozen=True)
+class PrunePlan:
+    """What a prune removes and keeps, per series (the backups, then the pre-restore safety dumps)."""
+
+    out_dir: Path
+    policy: RetentionPolicy
+    remove: tuple[BackupInfo, ...]
+    keep: tuple[BackupInfo, ...]
+    confirm_word: str = "PRUNE"
+
+    def name(self, b: BackupInfo) -> str:
+        """The folder relative to ``out_dir``: ``<stamp>`` or ``pre-restore/<stamp>``."""
+        return b.path.relative_to(self.out_dir).as_posix()
+
+    @property
+    def names(self) -> list[str]:
+        return [self.name(b) for b in self.remove]
+
+    def lines(self) -> list[str]:
+        pol = self.policy
+        out = [f"policy: keep daily {pol.daily}, weekly {pol.weekly}, monthly {pol.monthly} "
+               f"(the {SAFETY_FOLDER}/ safety dumps of restores count as a series of their own)",
+               f"REMOVES {len(self.remove)}:"]
+        out += [f"    {self.name(b)}  {human_bytes(b.bytes)}" for b in self.remove]
+        out.append(f"keeps {len(self.keep)}:")
+        out += [f"    {self.name(b)}  {human_bytes(b.bytes)}" for b in self.keep]
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"out": str(self.out_dir), "confirm": self.confirm_word,
+                "policy": {"daily": self.policy.daily, "weekly": self.policy.weekly, "monthly": self.policy.monthly},
+                "remove": [str(b.path) for b in self.remove], "keep": [str(b.path) for b in self.keep]}
+
+
+def plan_prune(out_dir: Path, policy: RetentionPolicy) -> PrunePlan:
+    """The backups outside ``policy``, and the pre-restore safety dumps outside it (each series alone)."""
+    out_dir = Path(out_dir)
+    remove: list[BackupInfo] = []
+    keep: list[BackupInfo] = []
+    for series in (out_dir, out_dir / SAFETY_FOLDER):
+        backups = list_backups(series)
+        doomed = set(prune_set([b.stamp for b in backups], policy))
+        remove += [b for b in backups if b.stamp in doomed]
+        keep += [b for b in backups if b.stamp not in doomed]
+    return PrunePlan(out_dir, policy, tuple(remove), tuple(keep))
 
 
 def remove_backup(info: BackupInfo) -> None:
@@ -94,17 +138,22 @@ def prune_backups(out_dir: Path, policy: RetentionPolicy, state_dir: Path, audit
     """
     removed: list[Path] = []
     with exclusive(state_dir, lock_name(out_dir), purpose="dbbackup prune"):
-        doomed = plan_prune(out_dir, policy)
-        names = [b.path.name for b in doomed]
+        now = plan_prune(out_dir, policy)
+        names = now.names
         if expected is not None and sorted(names) != sorted(expected):
             raise OperationFailed("the backups outside the policy changed since the plan was shown "
                                   f"(now: {', '.join(names) or 'none'}); nothing was removed, look again")
-        if not doomed:
+        if not now.remove:
             return removed
         with audit.action("dbbackup-prune", target=str(out_dir), db_user=db_user, out=str(out_dir),
                           backups=names) as rec:
-            for b in doomed:
+            for b in now.remove:
                 remove_backup(b)
                 removed.append(b.path)
             rec.outcome("ok", removed=len(removed))
     return removed
+
+
+def execute_prune(plan: PrunePlan, state_dir: Path, audit: Any, *, db_user: str | None = None) -> list[Path]:
+    """Run a confirmed plan once: re-checked under the lock, nothing removed if the set changed."""
+    return prune_backups(plan.out_dir, plan.policy, state_dir, audit, expected=plan.names, db_user=db_user)

@@ -148,7 +148,7 @@ class BackupsScreen(DjtuiScreen):
             res = await self._in_thread(dbbackup.run_backup_and_copy, db, self.out_dir, cfg.state_dir,
                                         remote=remote, parallel=cfg.dbbackup.parallel, progress=self._progress)
             copied = f", copied to {remote}" if remote else ", not copied (dbbackup.remote is not set)"
-            self._last(f"[green]Backup done[/]: {res.path} ({len(res.manifest['schemas'])} schemas, "
+            self._last(f"[green]Backup done[/]: {res.path} ({res.counts()}, "
                        f"{res.seconds:.1f} s{copied}). Press v on it to restore-verify.")
             self.notify(f"backup written: {res.path.name}")
         except dbbackup.CopyFailed as exc:
@@ -276,25 +276,19 @@ class BackupsScreen(DjtuiScreen):
         assert self.out_dir is not None
         policy = RetentionPolicy(cfg.dbbackup.keep_daily, cfg.dbbackup.keep_weekly, cfg.dbbackup.keep_monthly)
         try:
-            every = await self._in_thread(dbbackup.list_backups, self.out_dir)
-            doomed = await self._in_thread(dbbackup.plan_prune, self.out_dir, policy)
-            if not doomed:
-                self._status(f"nothing to prune: all {len(every)} backup(s) are within the policy")
+            plan = await self._in_thread(dbbackup.plan_prune, self.out_dir, policy)
+            every = len(plan.remove) + len(plan.keep)
+            if not plan.remove:
+                self._status(f"nothing to prune: all {every} backup(s) are within the policy")
                 self.notify("nothing to prune")
                 return
-            gone = {b.path for b in doomed}
-            lines = [f"policy: keep daily {policy.daily}, weekly {policy.weekly}, monthly {policy.monthly}",
-                     f"REMOVES {len(doomed)}:"]
-            lines += [f"    {b.path.name}  {human_bytes(b.bytes)}" for b in doomed]
-            lines.append(f"keeps {len(every) - len(doomed)}:")
-            lines += [f"    {b.path.name}  {human_bytes(b.bytes)}" for b in every if b.path not in gone]
             ok = await self.app.push_screen_wait(
-                ConfirmTyped(f"Prune {len(doomed)} of {len(every)} backup(s) in {self.out_dir}", lines, "PRUNE"))
+                ConfirmTyped(f"Prune {len(plan.remove)} of {every} backup(s) in {self.out_dir}", plan.lines(),
+                             plan.confirm_word))
             if not ok:
                 self._last("Prune cancelled: nothing removed")
                 return
-            removed = await self._in_thread(dbbackup.prune_backups, self.out_dir, policy, cfg.state_dir,
-                                            self.ctx.audit, expected=[b.path.name for b in doomed])
+            removed = await self._in_thread(dbbackup.execute_prune, plan, cfg.state_dir, self.ctx.audit)
             self._last(f"[green]Pruned[/] {len(removed)} backup(s): {', '.join(p.name for p in removed)}")
             self.notify(f"removed {len(removed)} backup(s)")
         except (UserError, OperationFailed, OSError) as exc:

@@ -368,3 +368,36 @@ async def test_the_habits_work_on_an_option_list_and_a_tree_too(tmp_path):
         assert tree.cursor_line == 5
         await pilot.press("k", "k")
         assert str(tree.cursor_node.label) == "cy"
+
+
+async def test_the_habits_work_on_the_orphans_item_list(tmp_path):
+    import gc
+
+    from djtui.domain import stores as ds
+    from djtui.tui.widgets.orphans_list import OrphanList
+
+    class Items(DjtuiScreen):
+        def compose_body(self) -> ComposeResult:
+            yield OrphanList(id="items")
+
+    app = DjtuiApp(config=_config(tmp_path), connect=False)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = Items()
+            await app.push_screen(screen)
+            await pilot.pause()
+            items = screen.query_one(OrphanList)
+            items.set_items([ds.OrphanItem("external:lab:main", ds.UNTRACKED_OBJECT, path=f"raw/{name}.dat",
+                                           size=i, mtime=0.0) for i, name in enumerate(NAMES)])
+            items.focus()
+            await pilot.press("j", "j")
+            assert items.cursor == 2
+            await pilot.press("G")
+            assert items.cursor == len(NAMES) - 1
+            await pilot.press("slash", *"ivy", "enter")
+            await pilot.pause()
+            assert items.cursor == NAMES.index("ivy")
+            await pilot.press("g", "k")
+            assert items.cursor == 0
+    finally:
+        gc.unfreeze()  # set_items freezes what it loads

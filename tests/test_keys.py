@@ -368,6 +368,10 @@ async def test_the_habits_work_on_an_option_list_and_a_tree_too(tmp_path):
         assert tree.cursor_line == 5
         await pilot.press("k", "k")
         assert str(tree.cursor_node.label) == "cy"
+        await pilot.press("home")
+        assert tree.cursor_line == 0
+        await pilot.press("end")
+        assert tree.cursor_line == 5
 
 
 async def test_the_habits_work_on_the_orphans_item_list(tmp_path):

@@ -228,11 +228,14 @@ class TerminalHabits:
 
     def habit_key(self, event: events.Key) -> bool:
         """Home/End in a row table go to the first/last row, not sideways (the table's own Home/End
-        scroll to the first/last column). Called from the screen's on_key, which runs before the
-        table's bindings. True when it took the key."""
+        scroll to the first/last column); in a list without Home/End of its own (a Tree) too. Called from
+        the screen's on_key, which runs before the focused widget's bindings. True when it took the key."""
         screen: Any = self
         focused = screen.focused
-        if event.key in ("home", "end") and isinstance(focused, DataTable) and focused.cursor_type == "row":
+        if event.key not in ("home", "end") or not _is_list(focused):
+            return False
+        row_table = isinstance(focused, DataTable) and focused.cursor_type == "row"
+        if row_table or event.key not in focused._bindings.key_to_bindings:  # a Tree has no Home/End of its own
             event.stop()
             event.prevent_default()
             move_to(focused, 0 if event.key == "home" else -1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from djtui.errors import UserError
 from djtui.services import dbbackup
 from djtui.services.database import Database
 
@@ -235,5 +236,14 @@ def test_restore_compares_checksum_table_where_the_manifest_has_it(server, two_s
             res = dbbackup.restore_backup(db, plan, tmp_path / "state", AuditLog(tmp_path / "a.jsonl"))
             assert res.ok is ok, res.problems
             assert ok or res.problems == [f"{new}.subject: CHECKSUM TABLE differs from the manifest"]
+            if ok:  # a plan runs once: the same plan again is refused before anything is loaded
+                with admin_conn.cursor() as cur:
+                    cur.execute(f"DROP DATABASE `{new}`")
+                with pytest.raises(UserError, match="executed already"):
+                    dbbackup.restore_backup(db, plan, tmp_path / "state", AuditLog(tmp_path / "a.jsonl"))
+                admin_conn.commit()
+                with admin_conn.cursor() as cur:
+                    cur.execute("SHOW DATABASES LIKE %s", (new,))
+                    assert cur.fetchall() == ()
     finally:
         db.close()

@@ -5,8 +5,9 @@ shows it, the CLI prints it (``--json`` too), and ``restore_backup`` executes it
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ class RestorePlan:
     backup: Path
     items: tuple[RestoreItem, ...]
     foreign: tuple[str, ...]  # cross-schema foreign keys and what a rename does to them
+    plan_id: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False)  # executed once
 
     @property
     def renames(self) -> dict[str, str]:

@@ -3,12 +3,13 @@ optional safety dump of what is overwritten, then the loads, then counts compare
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from djtui.errors import OperationFailed
+from djtui.errors import OperationFailed, UserError
 from djtui.services.database import Database
 from djtui.services.dbbackup.dump import run_backup
 from djtui.services.dbbackup.dumpfile import load_dump, renamer
@@ -26,6 +27,19 @@ class RestoreResult:
     tables_checked: int = 0
     seconds: float = 0.0
     safety_backup: Path | None = None  # the overwritten schemas as they were, when a safety dump was made
+
+
+_executed: set[str] = set()  # ids of the plans that started loading (in this process)
+_executed_lock = threading.Lock()
+
+
+def _claim(plan: RestorePlan) -> None:
+    """A confirmed plan runs once: a second call with it is refused (make and confirm a new plan)."""
+    with _executed_lock:
+        if plan.plan_id in _executed:
+            raise UserError(f"this restore plan of {plan.backup.name} was executed already; nothing was loaded",
+                            hint="look at the plan again (`djtui dbbackup restore --dry-run`) and confirm a new one")
+        _executed.add(plan.plan_id)
 
 
 def restore_lock_name(db: Database) -> str:
@@ -78,6 +92,7 @@ def restore_backup(db: Database, plan: RestorePlan, state_dir: Path, audit: Any,
     with exclusive(state_dir, restore_lock_name(db), purpose="dbbackup restore"), \
             exclusive(state_dir, lock_name(plan.backup.parent), purpose="dbbackup restore"):
         _recheck(db, plan)
+        _claim(plan)
         progress(f"hashes: {len(plan.items)}/{len(plan.items)} match the manifest")
         if safety_dir is not None and plan.overwritten:
             progress(f"dumping the {len(plan.overwritten)} schema(s) about to be overwritten to {safety_dir}")

@@ -405,3 +405,26 @@ async def test_the_habits_work_on_the_orphans_item_list(tmp_path):
             assert items.cursor == 0
     finally:
         gc.unfreeze()  # set_items freezes what it loads
+
+
+async def test_O_reverses_a_table_whose_rows_have_no_keys(tmp_path):
+    class Keyless(DjtuiScreen):
+        def compose_body(self) -> ComposeResult:
+            yield DataTable(id="t", cursor_type="row")
+
+        def on_mount(self) -> None:
+            table = self.query_one(DataTable)
+            table.add_column("name")
+            for name in NAMES[:4]:
+                table.add_row(name)
+            table.focus()
+
+    app = DjtuiApp(config=_config(tmp_path), connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = Keyless()
+        await app.push_screen(screen)
+        await pilot.pause()
+        table = screen.query_one(DataTable)
+        await pilot.press("j", "O")
+        assert [str(table.get_row_at(i)[0]) for i in range(4)] == NAMES[:4][::-1]
+        assert str(table.get_row_at(table.cursor_row)[0]) == "bob"

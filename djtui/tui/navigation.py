@@ -111,14 +111,15 @@ def find(widget: Any, text: str, start: int, direction: int) -> int | None:
 
 
 def reverse_rows(table: DataTable) -> None:
-    """Reverse the rows of a table as they stand (the reverse of whatever order it was sorted in)."""
-    current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key if table.row_count else None
-    rows = [(r.key, table.get_row(r.key), r.label, r.height) for r in table.ordered_rows]
+    """Reverse the rows of a table as they stand (the reverse of whatever order it was sorted in); the
+    cursor stays on its row."""
+    cursor = table.cursor_row
+    rows = [(r.key.value, table.get_row(r.key), r.label, r.height) for r in table.ordered_rows]
     table.clear()
     for key, cells, label, height in reversed(rows):
-        table.add_row(*cells, key=key.value, label=label, height=height)
-    if current is not None:
-        table.move_cursor(row=table.get_row_index(current), animate=False)
+        table.add_row(*cells, key=key, label=label, height=height)
+    if rows and cursor >= 0:
+        table.move_cursor(row=len(rows) - 1 - cursor, animate=False)
 
 
 class TerminalHabits:

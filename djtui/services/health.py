@@ -143,12 +143,11 @@ def datajoint_generation(db: Database | None, *, cwd: Path | None = None,
     env = dict(os.environ if env is None else env)
     if db is not None:
         try:
-            rows = db.query("SELECT table_schema, table_name FROM information_schema.tables "
-                            "WHERE table_name LIKE %s LIMIT 1", ("~external\\_%",))
+            found = db.backend.tables(like="~external\\_%")
         except UserError:
-            rows = []
-        if rows:
-            return "0.14", f"`{rows[0][0]}`.`{rows[0][1]}` is a DataJoint 0.14 table"
+            found = []
+        if found:
+            return "0.14", f"{db.dialect.table(*found[0])} is a DataJoint 0.14 table"
     dj = find_datajoint_json(cwd or Path.cwd())
     if dj is not None:
         return "2.x", f"{dj} is DataJoint 2.x's config"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -56,20 +56,22 @@ def list_files(root: Path, prefix: str = "", exclude: str | None = None,
                     yield ds.StoredObject(n, st.st_size, st.st_mtime)
 
 
-def _branch(fd: int, base: str, rel: str, exclude: str | None, out: ds.LegacyListing, stack: list[str],
-            sizes: bool) -> None:
-    """A directory above the blob directories: its entries' types come with the listing (no stat)."""
-    with os.scandir(fd) as it:
-        for e in it:
-            if e.is_dir(follow_symlinks=False):
-                if exclude is None or os.path.join(base, rel, e.name) != exclude:
-                    stack.append(f"{rel}/{e.name}")
-            elif e.is_file(follow_symlinks=False):
-                out.count += 1
-                path = f"{rel}/{e.name}"
-                out.others[path] = None
-                if sizes and e.stat(follow_symlinks=False).st_size == 0:
-                    out.zero.add(path)
+def _branch(entries: Iterable[os.DirEntry], base: str, rel: str, exclude: str | None, out: ds.LegacyListing,
+            sizes: bool) -> list[str]:
+    """A directory above the blob directories: its files go to ``out`` (their types come with the
+    listing, no stat); returns its subdirectories' names (never the excluded one)."""
+    dirs = []
+    for e in entries:
+        if e.is_dir(follow_symlinks=False):
+            if exclude is None or os.path.join(base, rel, e.name) != exclude:
+                dirs.append(e.name)
+        elif e.is_file(follow_symlinks=False):
+            out.count += 1
+            path = f"{rel}/{e.name}"
+            out.others[path] = None
+            if sizes and e.stat(follow_symlinks=False).st_size == 0:
+                out.zero.add(path)
+    return dirs
 
 
 def _directories(base: str, stack: list[str], cancelled: Callable[[], bool]) -> Iterator[tuple[str, list[str], int]]:
@@ -105,7 +107,8 @@ def _walk_top(base: str, db: str, top: str, exclude: str | None,
     blob_names, others, zero = out.blob_names, out.others, out.zero
     for rel, parts, fd in _directories(base, stack, cancelled):
         if len(parts) < 3:
-            _branch(fd, base, rel, exclude, out, stack, True)
+            with os.scandir(fd) as it:
+                stack += [f"{rel}/{d}" for d in _branch(it, base, rel, exclude, out, True)]
             continue
         canonical = len(parts) == 3  # <db>/xx/yy: the blob directories
         prefix = parts[1] + parts[2] if canonical else ""
@@ -146,7 +149,8 @@ def _walk_top_types(base: str, db: str, top: str, exclude: str | None,
     lstat, is_reg, is_dir = os.lstat, stat.S_ISREG, stat.S_ISDIR
     for rel, parts, fd in _directories(base, stack, cancelled):
         if len(parts) < 3:
-            _branch(fd, base, rel, exclude, out, stack, False)
+            with os.scandir(fd) as it:
+                stack += [f"{rel}/{d}" for d in _branch(it, base, rel, exclude, out, False)]
             continue
         names = os.listdir(fd)
         odd = names
@@ -184,17 +188,7 @@ def walk_legacy(location: Path, db: str, exclude: str | None = None,
         top = list(os.scandir(root))
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return out
-    dirs = []
-    for e in top:
-        if e.is_dir(follow_symlinks=False):
-            if exclude is None or e.path != exclude:
-                dirs.append(e.name)
-        elif e.is_file(follow_symlinks=False):
-            out.count += 1
-            path = f"{db}/{e.name}"
-            out.others[path] = None
-            if sizes and e.stat(follow_symlinks=False).st_size == 0:
-                out.zero.add(path)
+    dirs = _branch(top, base, db, exclude, out, sizes)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="djtui-walk") as pool:
         for part in pool.map(lambda d: _walk_top(base, db, d, exclude, cancelled, sizes), dirs):
             out.count += part.count

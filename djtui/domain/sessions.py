@@ -339,6 +339,8 @@ def record_drift(record: VerifyRecord | None, src: Listing) -> list[str]:
     """How today's source differs from what was verified; empty means the record still holds."""
     if record is None:
         return ["never verified"]
+    if not src.exists:  # not "<file>: gone since verification" once per file: the session itself went
+        return ["the local copy was deleted after verification (the backup keeps it)"]
     out = []
     now = src.by_rel()
     for rel, f in now.items():

@@ -19,6 +19,7 @@ from djtui.domain.rsync import TransferProgress
 from djtui.domain.sessions import (
     SessionKey,
 )
+from djtui.domain.units import plural
 from djtui.errors import UserError
 from djtui.services import commandlog, filesystem
 from djtui.services.locks import LockBusy, exclusive
@@ -198,7 +199,8 @@ class JobQueue:
         if not res.ok:
             job.state, job.message = "failed", res.message
             return
-        job.message = ("dry run: " if job.dry_run else "") + res.message
+        job.message = (f"dry run: would transfer {plural(len(res.changed), 'file')}" if job.dry_run
+                       else res.message)
         if not job.dry_run and self.verify_after_sync:
             out = await asyncio.to_thread(verify_session, svc, job.key, dest, checksum=job.checksum)
             job.result = (res, out)

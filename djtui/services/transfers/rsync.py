@@ -18,6 +18,7 @@ from djtui.domain.rsync import TransferProgress, exit_meaning, parse_itemize, pa
 from djtui.domain.sessions import (
     SessionKey,
 )
+from djtui.domain.units import plural
 from djtui.services import commandlog
 from djtui.services.sessions import SessionService
 
@@ -61,7 +62,7 @@ class RsyncResult:
     @property
     def message(self) -> str:
         if self.ok:
-            return f"{len(self.changed)} files transferred in {self.elapsed:.1f} s"
+            return f"{plural(len(self.changed), 'file')} transferred in {self.elapsed:.1f} s"
         err = self.stderr.strip().splitlines()[-1:] or [""]
         return f"rsync failed: {exit_meaning(self.returncode)} (exit {self.returncode}) {err[0]}".strip()
 

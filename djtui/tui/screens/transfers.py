@@ -17,7 +17,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, ProgressBar, Sparkline, Static
 
 from djtui.domain.rsync import bwlimit_label
-from djtui.domain.units import human_bytes
+from djtui.domain.units import human_bytes, plural
 from djtui.errors import UserError
 from djtui.services.transfers import Job, JobQueue
 from djtui.tui.screens.base import DjtuiScreen, refuse_readonly
@@ -50,7 +50,7 @@ def job_cells(job: Job, limit: str = "") -> tuple:
     p = job.progress
     tail = job.message if not job.active else (p.current_file if p else "")
     if job.kind == "verify" and job.state == "running":
-        tail = f"hashing… {job.files_done} files" if job.checksum else "comparing sizes…"
+        tail = f"hashing… {plural(job.files_done, 'file')}" if job.checksum else "comparing sizes…"
     label = f"{job.label} · {limit}" if limit else job.label
     return (str(job.id), label, Text(job.state, style=STATE_STYLE.get(job.state, "")),
             "100%" if job.ok else (f"{p.percent}%" if p else ""),
@@ -85,7 +85,11 @@ class TransferPanel(Vertical):
         p = job.progress
         words = f"{job.label}: {job.state}" + (f" · {limit}" if limit else "")
         if p:
-            words += f" · {human_bytes(p.bytes)} · {job.files_done} files"
+            words += f" · {human_bytes(p.bytes)}"
+            if job.files_done and job.active:  # a finished job's message says how many, once
+                words += f" · {plural(job.files_done, 'file')} done"
+            elif job.active:
+                words += " · first file in progress" if p.bytes else " · starting"
             if job.state == "running":  # a finished job has no rate and nothing left to wait for
                 words += f" · {human_bytes(int(p.rate))}/s · ETA {eta_text(p.eta_seconds)}"
         if not job.active and job.message:

@@ -11,7 +11,8 @@ import asyncio
 import shlex
 import sys
 
-from djtui.cli import Context, confirm_typed, emit_json, render_table
+from djtui.cli.context import Context
+from djtui.cli.output import confirm_typed, emit_json, render_table
 from djtui.domain.rsync import bwlimit_label
 from djtui.domain.sessions import SessionStatus, cell, matches_prefix, parse_range, plural, session_key
 from djtui.domain.units import human_bytes

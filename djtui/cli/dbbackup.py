@@ -212,10 +212,7 @@ def run_restore(ctx: Context) -> int:
     if not plan.items:
         raise UserError(f"{a.backup} holds no schema dumps", where="BACKUP")
     safety = None if a.no_safety_dump else _safety_dir(ctx, a.backup)
-    lines = plan.lines()
-    if plan.overwritten:
-        lines.append(f"first, the {len(plan.overwritten)} schema(s) overwritten are dumped as they are now to {safety}"
-                     if safety else "the overwritten schemas are NOT dumped first (--no-safety-dump)")
+    lines = plan.lines(safety)
     if a.dry_run:
         if ctx.json:
             emit_json(_plan_json(plan, dry_run=True))

@@ -65,7 +65,16 @@ class RestorePlan:
         n = len(self.overwritten)
         return f"OVERWRITE {n} SCHEMA{'S' if n != 1 else ''}" if n else "RESTORE"
 
-    def lines(self) -> list[str]:
+    def safety_line(self, safety_dir: Path | None) -> str | None:
+        """What happens to the schemas overwritten before the load (``restore_backup(safety_dir=...)``)."""
+        if not self.overwritten:
+            return None
+        if safety_dir is None:
+            return "the overwritten schemas are NOT dumped first (--no-safety-dump)"
+        return f"first, the {len(self.overwritten)} schema(s) overwritten are dumped as they are now to {safety_dir}"
+
+    def lines(self, safety_dir: Path | None = None) -> list[str]:
+        """The plan as the CLI prints it and the Backups screen shows it (with the safety dump's line)."""
         out = [f"backup {self.backup}"]
         for i in self.items:
             rows = sum(i.tables.values())
@@ -87,7 +96,8 @@ class RestorePlan:
                 out.append(f"    NOTE {', '.join(stores)}: store objects stay under {i.source}/ in the store; "
                            f"DataJoint 0.14 looks for {i.target}'s blobs under {i.target}/, so they are not found")
         out.extend(self.foreign)
-        return out
+        safety = self.safety_line(safety_dir)
+        return [*out, safety] if safety else out
 
 
 def _restore_targets(manifest: dict[str, Any], schemas: list[str] | None, prefix: str | None,

@@ -232,11 +232,7 @@ class BackupsScreen(DjtuiScreen):
                      else f"Restore {target.name} into {len(plan.items)} new schema(s)")
             assert self.out_dir is not None
             safety = self.out_dir / dbbackup.SAFETY_FOLDER
-            lines = plan.lines()
-            if plan.overwritten:
-                lines.append(f"first, the {len(plan.overwritten)} schema(s) overwritten are dumped as they are now "
-                             f"to {safety}")
-            ok = await self.app.push_screen_wait(ConfirmTyped(title, lines, plan.confirm_word))
+            ok = await self.app.push_screen_wait(ConfirmTyped(title, plan.lines(safety), plan.confirm_word))
             if not ok:
                 self._last("Restore cancelled: nothing loaded")
                 return

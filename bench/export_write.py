@@ -64,8 +64,7 @@ def _mysqldump(cnf: Path, out: Path, where: dict[str, str] | None) -> None:
 def main(argv: list[str]) -> int:
     from djtui.domain.cascade import Leaf
     from djtui.services.database import Database
-    from djtui.services.export import ExportSession, driver_name, load_graph
-    from djtui.services.export_writers import write_sql
+    from djtui.services.export import ExportSession, driver_name, load_graph, write_sql
     from djtui.services.servers.mariadb import PrivateServer
 
     ap = argparse.ArgumentParser(prog="python -m bench export_write", description=__doc__)

@@ -12,8 +12,7 @@ from textual.widgets import DataTable, Static
 from djtui.config import parse_config
 from djtui.domain.cascade import Leaf
 from djtui.domain.sessions import SessionKey, parse_date
-from djtui.services.export import load_graph
-from djtui.services.export_writers import export_sql
+from djtui.services.export import export_sql, load_graph
 from djtui.tui.app import DjtuiApp
 from djtui.tui.screens.export import ExportScreen
 from djtui.tui.screens.transfers import TransfersScreen

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from djtui.cli import Context, emit_json, render_table
+from djtui.cli.context import Context
+from djtui.cli.output import emit_json, render_table
 from djtui.domain.units import plural
 from djtui.errors import OperationFailed, UserError
 
@@ -66,7 +67,7 @@ def _leaves(ctx: Context) -> list:
                         hint="add --paper ID (the paper the analysis belongs to)")
     leaves = [parse_leaf(text) for text in ctx.args.leaf]
     if ctx.args.leaves:
-        from djtui.recording import read_leaves
+        from djtui.services.export.recording import read_leaves
         leaves += read_leaves(Path(ctx.args.leaves))
     if ctx.args.paper:
         from djtui.services.export import paper_leaves
@@ -91,32 +92,31 @@ def _timeout(ctx: Context) -> float:
     return value
 
 
-def run_plan(ctx: Context) -> int:
-    from djtui.services.export import load_graph, plan_export, resolve_leaf_tables
+def _plan(ctx: Context):  # -> ExportPlan
+    """The export the arguments describe: graph loaded, leaves resolved (the same call as the screen's)."""
+    from djtui.services.export import prepare_export
 
     timeout = _timeout(ctx)
-    leaves = _leaves(ctx)
-    graph = load_graph(ctx.db, _prefixes(ctx))
-    leaves = resolve_leaf_tables(leaves, graph)
-    result = plan_export(ctx.db, leaves, graph=graph, statement_timeout=timeout)
-    counts = result.table_counts()
+    return prepare_export(ctx.db, _leaves(ctx), _prefixes(ctx), statement_timeout=timeout)
+
+
+def run_plan(ctx: Context) -> int:
+    from djtui.services.export import count_plan
+
+    plan = count_plan(ctx.db, _plan(ctx))
     if ctx.json:
-        emit_json([c.to_json() for c in counts])
+        emit_json(plan.to_json())
     else:
-        print(render_table(("table", "rows", "from"), [(c.table, c.rows, "; ".join(c.sources)) for c in counts],
+        print(render_table(("table", "rows", "from"), [(c.table, c.rows, "; ".join(c.sources)) for c in plan.tables],
                            align="lrl"))
-        print(f"\n{plural(len(counts), 'table')}, {plural(sum(c.rows for c in counts), 'row')}")
-        for warning in result.warnings:
+        print(f"\n{plan.confirmation_text()}")
+        for warning in plan.warnings:
             print(f"djtui: warning: {warning}", file=sys.stderr)
-        for i, leaf in enumerate(leaves):
-            if not result.counts.get(leaf.table):
-                print(f"djtui: warning: {leaf.label(i)} selects no rows: check its restriction", file=sys.stderr)
     return 0
 
 
 def run_write(ctx: Context) -> int:
-    from djtui.services.export import load_graph, resolve_leaf_tables
-    from djtui.services.export_writers import export_sql
+    from djtui.services.export import write_plan
 
     cfg = ctx.config.export
     out = Path(ctx.args.out) if ctx.args.out else cfg.out_dir
@@ -126,12 +126,9 @@ def run_write(ctx: Context) -> int:
     strip = ctx.args.strip_charset
     if strip is None and ctx.args.format == "sql":
         strip = cfg.strip_charset
-    timeout = _timeout(ctx)
-    leaves = _leaves(ctx)
-    graph = load_graph(ctx.db, _prefixes(ctx))
-    leaves = resolve_leaf_tables(leaves, graph)
-    manifest = export_sql(ctx.db, graph, leaves, out, strip=strip, batch_rows=cfg.insert_batch_rows,
-                          fmt=ctx.args.format, statement_timeout=timeout, stores=ctx.config.stores,
+    plan = _plan(ctx)
+    manifest = write_plan(ctx.db, plan, out, strip=strip, batch_rows=cfg.insert_batch_rows, fmt=ctx.args.format,
+                          stores=ctx.config.stores,
                           progress=None if ctx.json else (lambda t, n: print(f"  {t}: {n} rows", file=sys.stderr)))
     for warning in manifest.get("warnings", []):
         print(f"djtui: warning: {warning}", file=sys.stderr)
@@ -154,15 +151,9 @@ def run_write(ctx: Context) -> int:
 
 
 def run_files(ctx: Context) -> int:
-    from djtui.services.export import ExportSession, load_graph, needed_files, problem_notes, resolve_leaf_tables
+    from djtui.services.export import count_plan, problem_notes
 
-    timeout = _timeout(ctx)
-    leaves = _leaves(ctx)
-    graph = load_graph(ctx.db, _prefixes(ctx))
-    leaves = resolve_leaf_tables(leaves, graph)
-    with ExportSession(ctx.db, graph, leaves, statement_timeout=timeout) as session:
-        session.run()
-        found = needed_files(session, ctx.config.stores)
+    found = list(count_plan(ctx.db, _plan(ctx), ctx.config.stores).files or ())
     total = sum(f.size or 0 for f in found)
     missing = [f for f in found if f.exists is False]
     if ctx.json:
@@ -183,7 +174,7 @@ def run_files(ctx: Context) -> int:
 
 
 def run_verify(ctx: Context) -> int:
-    from djtui.services.export_writers import verify_export
+    from djtui.services.export import verify_export
 
     checks = verify_export(Path(ctx.args.dir))
     bad = [c for c in checks if not c.ok]

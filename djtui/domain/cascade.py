@@ -102,15 +102,6 @@ def split_name(full: str) -> tuple[str, str]:
     return db, table
 
 
-def quote_ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def quote_table(full: str) -> str:
-    db, table = split_name(full)
-    return f"{quote_ident(db)}.{quote_ident(table)}"
-
-
 _TIER = re.compile(r"^(~|#|__|_)?")
 
 
@@ -249,16 +240,6 @@ def plan_cascade(g: nx.MultiDiGraph, leaves: list[Leaf], *, complete_parts: bool
                       if d["fk"].child == t)
         steps.append(Step(t, own, ups, master, selfs))
     return CascadePlan(tuple(steps), tuple(parents_first), has_parts, any(s.from_self for s in steps))
-
-
-def descendants_tree(g: nx.MultiDiGraph, table: str) -> list[ForeignKey]:
-    """FKs of the tables that depend on ``table`` directly (for the explorer)."""
-    return [d["fk"] for _, _, d in g.out_edges(table, data=True)]
-
-
-def ancestors_tree(g: nx.MultiDiGraph, table: str) -> list[ForeignKey]:
-    """FKs by which ``table`` references its direct parents (for the explorer)."""
-    return [d["fk"] for _, _, d in g.in_edges(table, data=True)]
 
 
 @dataclass(frozen=True)

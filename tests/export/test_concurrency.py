@@ -10,8 +10,15 @@ import pytest
 
 from djtui.domain.cascade import Leaf
 from djtui.errors import OperationFailed
-from djtui.services.export import DRIVER_ENV, ExportSession, count_leaf, load_graph, plan_export
-from djtui.services.export_writers import verify_export, write_sql
+from djtui.services.export import (
+    DRIVER_ENV,
+    ExportSession,
+    count_leaf,
+    load_graph,
+    plan_export,
+    verify_export,
+    write_sql,
+)
 from tests.export.conftest import config_text
 from tests.export.test_sql_writer import DRIVERS
 

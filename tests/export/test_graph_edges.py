@@ -7,8 +7,16 @@ import pytest
 
 from djtui.domain.cascade import Leaf
 from djtui.errors import UserError
-from djtui.services.export import ExportSession, NeededFile, check_files, load_graph, parse_leaf, plan_export
-from djtui.services.export_writers import verify_export, write_sql
+from djtui.services.export import (
+    ExportSession,
+    NeededFile,
+    check_files,
+    load_graph,
+    parse_leaf,
+    plan_export,
+    verify_export,
+    write_sql,
+)
 
 
 def _run(conn, *statements):

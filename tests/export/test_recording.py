@@ -9,8 +9,8 @@ import warnings
 import pytest
 
 from djtui.errors import UserError
-from djtui.recording import read_leaves, record_export
 from djtui.services.export import plan_export
+from djtui.services.export.recording import read_leaves, record_export
 
 
 @pytest.fixture

@@ -284,7 +284,7 @@ def _labels(node) -> list[str]:
 async def test_tree_shows_ancestors_and_descendants_transitively(server, admin_conn, schema, tmp_path):
     """B.md #10: the whole chain, each edge labelled with its renamed columns; cycles end; big fan-outs are cut."""
     from djtui.domain.cascade import ForeignKey, TableInfo, build_graph
-    from djtui.tui.screens.export import TREE_MAX_CHILDREN
+    from djtui.tui.widgets.export_tree import TREE_MAX_CHILDREN
 
     _chain(admin_conn, schema)
     cfg = parse_config(config_text(server, tmp_path) + f"export:\n  schema_prefixes: [{schema}]\n")

@@ -11,8 +11,17 @@ import pytest
 from djtui.domain.cascade import Leaf
 from djtui.errors import UserError
 from djtui.services import commandlog
-from djtui.services.export import DRIVER_ENV, ExportSession, driver_name, load_graph, parse_leaf, plan_export
-from djtui.services.export_writers import strip_charset, verify_export, write_sql
+from djtui.services.export import (
+    DRIVER_ENV,
+    ExportSession,
+    driver_name,
+    load_graph,
+    parse_leaf,
+    plan_export,
+    strip_charset,
+    verify_export,
+    write_sql,
+)
 from tests.export.conftest import config_text
 
 AWKWARD = ["plain", "it's \"quoted\"", "back\\slash", "new\nline\r\x1a", "ünïcødé ✓ 🧪", "", None]
@@ -182,7 +191,7 @@ def test_cli_plan_write_verify(server, admin_conn, schema, tmp_path):
 
 
 def test_dump_script_round_trip(server, admin_conn, schema, db, tmp_path):
-    from djtui.services.export_writers import write_script
+    from djtui.services.export import write_script
 
     _make(admin_conn, schema)
     graph = load_graph(db, [schema])
@@ -277,7 +286,7 @@ def test_key_sets_that_outgrow_memory_move_to_disk(admin_conn, schema, db, tmp_p
 
 def test_only_the_largest_key_sets_live_in_memory(admin_conn, schema, db, monkeypatch):
     """The server's memory is bounded: at most KEY_MEMORY_TABLES key sets in MEMORY, the largest tables'."""
-    from djtui.services import export as export_service
+    from djtui.services.export import session as export_service
     with admin_conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{schema}`")
         cur.execute(f"CREATE TABLE `{schema}`.parent (pid INT PRIMARY KEY)")
@@ -304,7 +313,7 @@ def test_numbers_load_back_bit_for_bit(admin_conn, schema, db, tmp_path):
     """FLOAT is the trap: the server prints it with six digits, so 16777216 reloads as 16777200
     (mysqldump does this). ``verify`` cannot see it (it reads the copy the same way), so this test
     compares the values themselves, NULLs and NOT NULL columns of every numeric kind included."""
-    from djtui.services.export_writers import load_sql
+    from djtui.services.export import load_sql
     from djtui.services.servers.mariadb import PrivateServer
 
     with admin_conn.cursor() as cur:

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from djtui.domain.cascade import Leaf
-from djtui.services.export import ExportSession, load_graph
-from djtui.services.export_writers import (
+from djtui.services.export import (
+    ExportSession,
     find_client,
+    load_graph,
     strip_charset,
     verify_export,
     write_docker,

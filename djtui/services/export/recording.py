@@ -20,7 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from djtui.domain.cascade import Leaf, quote_ident
+from djtui.domain.cascade import Leaf
+from djtui.domain.dialects import MYSQL
+from djtui.domain.leaves import check_restriction
 from djtui.errors import UserError
 
 _FULL = re.compile(r"^`((?:[^`]|``)+)`\.`((?:[^`]|``)+)`$")
@@ -50,7 +52,7 @@ def leaves_of(expr: Any) -> list[Leaf]:
         if name is not None:
             pk = _primary_key(expr, name)
             if pk and set(pk) <= heading:
-                cols = ", ".join(quote_ident(c) for c in pk)
+                cols = ", ".join(MYSQL.ident(c) for c in pk)
                 leaves.append(Leaf(name, f"({cols}) IN (SELECT {cols} FROM ({sql}) AS djtui_recorded)"))
             continue
         if not hasattr(item, "support"):
@@ -61,8 +63,8 @@ def leaves_of(expr: Any) -> list[Leaf]:
             pk = _primary_key(expr, inner.table)
             outer = {col: name for name, (table, col) in origins.items() if table == inner.table}
             if pk and all(c in outer for c in pk):
-                cols = ", ".join(quote_ident(c) for c in pk)
-                shown = ", ".join(quote_ident(outer[c]) for c in pk)
+                cols = ", ".join(MYSQL.ident(c) for c in pk)
+                shown = ", ".join(MYSQL.ident(outer[c]) for c in pk)
                 leaves.append(Leaf(inner.table, f"({cols}) IN (SELECT {shown} FROM ({sql}) AS djtui_recorded)"))
             else:
                 warnings.warn(f"djtui.record_export: a fetch from {inner.table} hides its primary key; recorded "
@@ -144,8 +146,6 @@ def write_leaves(path: Path, leaves: list[Leaf]) -> None:
 
 def read_leaves(path: Path) -> list[Leaf]:
     """Leaves from a recording (or a hand-written file of the same shape), each checked."""
-    from djtui.services.export import check_restriction
-
     try:
         data = json.loads(path.read_text())
         items = data["leaves"] if isinstance(data, dict) else data

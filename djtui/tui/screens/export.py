@@ -9,64 +9,27 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import networkx as nx
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Label, OptionList, ProgressBar, Static, Tree
+from textual.widgets import DataTable, Footer, Input, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
-from textual.widgets.tree import TreeNode
 
-from djtui.domain.cascade import Leaf, related_count, tree_children
-from djtui.domain.djnames import TableName, display_name, is_part, table_names
+from djtui.domain.cascade import Leaf
+from djtui.domain.djnames import TableName, display_name, table_names
 from djtui.errors import OperationFailed, UserError
 from djtui.tui.screens.base import DjtuiScreen
+from djtui.tui.widgets.export_checks import Check, RestrictionChecks
 from djtui.tui.widgets.export_load import ExportLoadDialog, LoadChoice
 from djtui.tui.widgets.export_names import FittedName
+from djtui.tui.widgets.export_tree import ForeignKeyTree
 from djtui.tui.widgets.export_write import ExportWriteDialog, WriteChoice
-
-TREE_AUTO_NODES = 60  # nodes shown expanded when a table is picked; deeper ones expand on demand (Enter)
-TREE_MAX_CHILDREN = 200  # a node with more children lists this many and says how many are left out
-
-
-@dataclass(frozen=True)
-class _Branch:
-    """What a tree node stands for: ``table`` in the ancestors (up) or descendants (down) tree."""
-
-    direction: str
-    table: str
-    path: tuple[str, ...]  # the tables above it, from the picked one
-
-
-@dataclass(frozen=True)
-class _Check:
-    """What the server said about a restriction: its rows, or why not (``ok`` False)."""
-
-    msg: str
-    ok: bool
-    rows: int | None = None
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def warn(self) -> bool:
-        return self.ok and (self.rows == 0 or bool(self.warnings))
-
-    @classmethod
-    def counted(cls, rows: int, warnings: list[str]) -> _Check:
-        if warnings:
-            msg = (f"⚠ {rows} rows, but the server coerced a value instead of refusing it: "
-                   f"{'; '.join(warnings)}. Check the restriction")
-        elif rows == 0:
-            msg = "⚠ 0 rows match: Enter adds it anyway, and it exports nothing"
-        else:
-            msg = f"✓ {rows} rows"
-        return cls(msg, True, rows, tuple(warnings))
 
 
 class ExportScreen(DjtuiScreen):
@@ -122,27 +85,20 @@ class ExportScreen(DjtuiScreen):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.graph: nx.MultiDiGraph | None = None
+        self.graph: Any = None  # the foreign-key graph (networkx), loaded in a worker
         self.leaves: list[Leaf] = []
         self.selected: str | None = None
         self.plan_tables: tuple[str, ...] = ()
         self._check_timer: Timer | None = None
         self._known_bad: dict[Leaf, str] = {}  # server-checked restrictions that failed
-        self._known_good: dict[Leaf, _Check] = {}  # ... and those that passed
-        self._leaf_checks: dict[Leaf, _Check] = {}  # each leaf's own rows (the Leaves table's column)
+        self._known_good: dict[Leaf, Check] = {}  # ... and those that passed
+        self._leaf_checks: dict[Leaf, Check] = {}  # each leaf's own rows (the Leaves table's column)
         self.files: list = []  # the NeededFile list of the last count
         self.last_export: Path | None = None  # where `w` last wrote: `m` saves the graph next to it
         self.summary = ""
-        self._tree_seen: dict[str, set[str]] = {"up": set(), "down": set()}  # tables the tree shows already
-        self._tables: frozenset[str] = frozenset()
         self.names: list[TableName] = []  # every table: class name, SQL name, internal or not
         self.show_internal = False  # DataJoint's ~log, ~jobs, ~external_* tables: listed only on `i`
-        # restriction checks: at most one runs on the server at a time (the gate); a newer one (or leaving
-        # the screen) stops the one it supersedes there (LeafCount.cancel kills its connection)
-        self._check_gate = threading.Lock()
-        self._checks_lock = threading.Lock()
-        self._typing_check = None  # the LeafCount of the as-you-type check now running or waiting
-        self._checks: set = set()  # every LeafCount running or waiting
+        self.checks = RestrictionChecks()  # at most one on the server at a time; a newer one stops the older
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="export-cols"):
@@ -153,7 +109,7 @@ class ExportScreen(DjtuiScreen):
                     yield OptionList(id="export-tables")
                 with Vertical(id="export-graph"):
                     yield Label("Foreign keys (Enter expands)", classes="heading")
-                    yield Tree("(pick a table)", id="export-tree")
+                    yield ForeignKeyTree("(pick a table)", id="export-tree")
             with Vertical(id="export-leaves-col"):
                 yield Label("Leaves", classes="heading")
                 yield Input(placeholder="restriction, Enter adds a leaf (r)", id="export-restriction")
@@ -171,7 +127,7 @@ class ExportScreen(DjtuiScreen):
         self.query_one("#export-leaves", DataTable).add_columns("#", "rows", "table", "restriction")
         self.query_one("#export-counts", DataTable).add_columns("rows", "table", "from")  # the number first
         self.query_one("#export-files", DataTable).add_columns("exists", "bytes", "store", "path", "table")
-        self.query_one("#export-tree", Tree).guide_depth = 2  # deep ancestor chains keep their labels in view
+        self.query_one("#export-tree", ForeignKeyTree).guide_depth = 2  # deep ancestor chains keep their labels in view
         self.query_one(Footer).compact = True  # the main keys, Help and Quit fit in 80 columns
         self._fit()
 
@@ -189,7 +145,7 @@ class ExportScreen(DjtuiScreen):
         """Leaving the screen stops its restriction checks on the server."""
         if self._check_timer is not None:
             self._check_timer.stop()
-        threading.Thread(target=self._cancel_checks, name="djtui-export-cancel", daemon=True).start()
+        threading.Thread(target=self.checks.cancel_all, name="djtui-export-cancel", daemon=True).start()
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -199,13 +155,7 @@ class ExportScreen(DjtuiScreen):
     def on_unmount(self) -> None:
         if self._check_timer is not None:
             self._check_timer.stop()
-        self._cancel_checks()
-
-    def _cancel_checks(self) -> None:
-        with self._checks_lock:
-            checks, self._typing_check = list(self._checks), None
-        for check in checks:
-            check.cancel()
+        self.checks.cancel_all()
 
     def on_db_ready(self) -> None:
         self.load_graph()
@@ -226,8 +176,9 @@ class ExportScreen(DjtuiScreen):
             return
         self.app.call_from_thread(self._graph_loaded, graph)
 
-    def _graph_loaded(self, graph: nx.MultiDiGraph) -> None:
+    def _graph_loaded(self, graph: Any) -> None:
         self.graph = graph
+        self.query_one("#export-tree", ForeignKeyTree).set_graph(graph)
         self.names = table_names(list(graph.nodes))
         self._fill_tables(self.query_one("#export-search", Input).value)
         internal = sum(1 for n in self.names if n.internal)
@@ -296,71 +247,11 @@ class ExportScreen(DjtuiScreen):
         self._check_restriction()
 
     def _show_tree(self, table: str) -> None:
-        """Ancestors and descendants, transitively: the first TREE_AUTO_NODES nodes open, the rest on Enter."""
-        assert self.graph is not None
-        tree = self.query_one("#export-tree", Tree)
-        tree.clear()
-        shown = display_name(table)
-        tree.root.set_label(Text(shown if shown == table else f"{shown}  ({table})"))
-        self._tree_seen: dict[str, set[str]] = {"up": set(), "down": set()}
-        self._tables = frozenset(self.graph.nodes)
-        heads = []
-        for direction, name in (("up", "ancestors"), ("down", "descendants")):
-            n = related_count(self.graph, table, direction)
-            label = f"{name} ({n} table{'' if n == 1 else 's'})"
-            heads.append(tree.root.add(Text(label), data=_Branch(direction, table, ()), allow_expand=n > 0))
-        tree.root.expand()
-        budget = TREE_AUTO_NODES
-        todo = list(heads)
-        while todo and budget > 0:
-            node = todo.pop(0)
-            budget -= self._fill_node(node)
-            node.expand()
-            todo.extend(c for c in node.children if c.allow_expand)
-
-    def _fill_node(self, node: TreeNode) -> int:
-        """Add ``node``'s children once (lazily: on first expansion); returns how many were added."""
-        branch = node.data
-        if not isinstance(branch, _Branch) or node.children or self.graph is None:
-            return 0
-        edges = tree_children(self.graph, branch.table, branch.direction, branch.path)
-        path = (*branch.path, branch.table)
-        seen = self._tree_seen.setdefault(branch.direction, set())
-        for edge in edges[:TREE_MAX_CHILDREN]:
-            label = self._fk_label(edge.table, edge.fk.columns, is_part(edge.table, self._tables))
-            more = (self.graph.in_degree(edge.table) if branch.direction == "up"
-                    else self.graph.out_degree(edge.table))
-            if edge.cycle:
-                label.append("  (cycle: already above)", style="italic")
-                node.add_leaf(label)
-            elif edge.table in seen:  # a repeat: its subtree is in the tree already, once is enough
-                label.append("  … (shown above)", style="italic")
-                node.add_leaf(label)
-            elif more:
-                node.add(label, data=_Branch(branch.direction, edge.table, path), allow_expand=True)
-            else:
-                node.add_leaf(label)
-            seen.add(edge.table)
-        if len(edges) > TREE_MAX_CHILDREN:
-            node.add_leaf(Text(f"… {len(edges) - TREE_MAX_CHILDREN} more foreign keys not shown", style="italic"))
-        return min(len(edges), TREE_MAX_CHILDREN)
-
-    @on(Tree.NodeExpanded, "#export-tree")
-    def _expand(self, event: Tree.NodeExpanded) -> None:
-        self._fill_node(event.node)
-
-    @staticmethod
-    def _fk_label(table: str, columns: tuple[tuple[str, str], ...], part: bool = False) -> Text:
-        """``db.Class`` (a part ``◆ db.Master.Part (part)``), then the renamed columns of the foreign key."""
-        renamed = [f"{a}→{b}" for a, b in columns if a != b]
-        name = display_name(table)
-        label = Text("◆ " if part else "")  # Text: no markup in names
-        label.append(name)
-        if part:
-            label.append(" (part)", style="italic")
-        if renamed:
-            label.append(f"  [{', '.join(renamed)}]")
-        return label
+        """The picked table's foreign keys (the tree keeps what it computed per graph: moving is cheap)."""
+        tree = self.query_one("#export-tree", ForeignKeyTree)
+        if tree.graph is not self.graph:
+            tree.set_graph(self.graph)
+        tree.show(table)
 
     # -- restrictions and leaves -----------------------------------------------
 
@@ -387,7 +278,7 @@ class ExportScreen(DjtuiScreen):
         if self.selected is not None and not self.query_one("#export-restriction", Input).value.strip():
             # nothing typed: no count of the whole table (it read as the count of the leaf just added)
             self._mark(status, "", None)
-            threading.Thread(target=self._cancel_typing_check, name="djtui-export-cancel", daemon=True).start()
+            threading.Thread(target=self.checks.cancel_typing, name="djtui-export-cancel", daemon=True).start()
             return
         leaf, problem = self._typed()
         if leaf is None:
@@ -396,52 +287,14 @@ class ExportScreen(DjtuiScreen):
         self._mark(status, "checking…", None)
         self._check_timer = self.set_timer(0.4, lambda: self.check_on_server(leaf))
 
-    def _cancel_typing_check(self) -> None:
-        with self._checks_lock:
-            check, self._typing_check = self._typing_check, None
-        if check is not None:
-            check.cancel()
-
     def _mark(self, status: Static, text: str, ok: bool | None, warn: bool = False) -> None:
         status.update(Text(text))
         status.set_class(ok is False, "bad")
         status.set_class(ok is True and not warn, "good")
         status.set_class(ok is True and warn, "warn")
 
-    def _server_check(self, leaf: Leaf, *, typing: bool) -> _Check | None:
-        """Count the restriction's rows on the server (runs in a worker thread); None: superseded.
-
-        A newer check supersedes the as-you-type check before it (``typing``: this one is such a
-        check; Enter's check is not, so typing on does not stop it): the older one's query is
-        killed on the server, and only one check runs there at a time."""
-        from djtui.services.export import CountCancelled, LeafCount
-
-        if self.ctx.db is None:
-            return _Check("cannot check: not connected to the database", False)
-        check = LeafCount(self.ctx.db, leaf, statement_timeout=self.ctx.config.export.statement_timeout_s,
-                          label=f"{display_name(leaf.table)}")
-        with self._checks_lock:
-            old, self._typing_check = self._typing_check, (check if typing else None)
-            self._checks.add(check)
-        try:
-            if old is not None:
-                old.cancel()
-            with self._check_gate:
-                n = check.run()
-            return _Check.counted(n, check.warnings)
-        except CountCancelled:
-            return None
-        except UserError as exc:  # the whole error, for the text typed
-            return _Check(exc.what + (f" ({exc.hint})" if exc.hint else ""), False)
-        except OperationFailed as exc:  # the time limit, and its hint
-            return _Check(" ".join(line.strip() for line in str(exc).splitlines()), False)
-        except Exception as exc:
-            return _Check(f"cannot check: {exc}", False)
-        finally:
-            with self._checks_lock:
-                self._checks.discard(check)
-                if self._typing_check is check:
-                    self._typing_check = None
+    def _server_check(self, leaf: Leaf, *, typing: bool) -> Check | None:
+        return self.checks.run(self.ctx.db, leaf, self.ctx.config.export.statement_timeout_s, typing=typing)
 
     @work(thread=True, exclusive=True, group="export-check", exit_on_error=False)
     def check_on_server(self, leaf: Leaf) -> None:
@@ -460,7 +313,7 @@ class ExportScreen(DjtuiScreen):
         self.app.call_from_thread(self._checked, leaf, result)
         self.app.call_from_thread(self._add_checked, leaf, result)
 
-    def _checked(self, leaf: Leaf, result: _Check) -> None:
+    def _checked(self, leaf: Leaf, result: Check) -> None:
         if result.ok:
             self._known_good[leaf] = result
         elif not result.msg.startswith("cannot check"):  # a lost connection is not the restriction's fault
@@ -494,7 +347,7 @@ class ExportScreen(DjtuiScreen):
         self._mark(self.query_one("#export-restriction-status", Static), "checking on the server…", None)
         self.check_then_add(leaf)
 
-    def _add_checked(self, leaf: Leaf, result: _Check) -> None:
+    def _add_checked(self, leaf: Leaf, result: Check) -> None:
         if not result.ok:
             self.notify(f"not added: {result.msg}", severity="error", markup=False)
             return
@@ -511,7 +364,7 @@ class ExportScreen(DjtuiScreen):
         if current == leaf:
             field.value = ""
 
-    def _add_leaves(self, leaves: list[Leaf], checks: dict[Leaf, _Check]) -> None:
+    def _add_leaves(self, leaves: list[Leaf], checks: dict[Leaf, Check]) -> None:
         for leaf in leaves:
             if leaf not in self.leaves:
                 self.leaves.append(leaf)
@@ -533,12 +386,12 @@ class ExportScreen(DjtuiScreen):
     @work(thread=True, exclusive=True, group="export-load", exit_on_error=False)
     def load_leaves(self, choice: LoadChoice) -> None:
         """The CLI's services read the leaves; each is counted as a typed one is (its own rows)."""
-        from djtui.services.export import LeafCount, paper_leaves
+        from djtui.services.export import paper_leaves
 
         source = str(choice.file) if choice.file is not None else f"paper {choice.paper}"
         try:
             if choice.file is not None:
-                from djtui.recording import read_leaves
+                from djtui.services.export.recording import read_leaves
                 leaves = read_leaves(choice.file)
             else:
                 leaves = paper_leaves(self.ctx.db, choice.paper, choice.analysis, choice.export_log)
@@ -553,16 +406,10 @@ class ExportScreen(DjtuiScreen):
         graph = self.graph
         unknown = [lf for lf in leaves if graph is None or lf.table not in graph]
         known = [lf for lf in leaves if lf not in unknown]
-        checks: dict[Leaf, _Check] = {}
-        for n, leaf in enumerate(known):
-            count = LeafCount(self.ctx.db, leaf, n, statement_timeout=self.ctx.config.export.statement_timeout_s)
-            try:
-                checks[leaf] = _Check.counted(count.run(), count.warnings)
-            except (UserError, OperationFailed) as exc:
-                checks[leaf] = _Check(str(exc), False)
+        checks = self.checks.count_loaded(self.ctx.db, known, self.ctx.config.export.statement_timeout_s)
         self.app.call_from_thread(self._loaded, source, known, unknown, checks)
 
-    def _loaded(self, source: str, known: list[Leaf], unknown: list[Leaf], checks: dict[Leaf, _Check]) -> None:
+    def _loaded(self, source: str, known: list[Leaf], unknown: list[Leaf], checks: dict[Leaf, Check]) -> None:
         bad = [lf for lf in known if not checks[lf].ok]
         good = [lf for lf in known if checks[lf].ok and lf not in self.leaves]
         self._add_leaves(good, {lf: checks[lf] for lf in good})
@@ -598,9 +445,16 @@ class ExportScreen(DjtuiScreen):
             table.add_row(str(i + 1), rows, Text(display_name(leaf.table)), Text(leaf.restriction or "(all rows)"))
         self.recount()
 
+    def _prepare(self, leaves: list[Leaf]) -> Any:
+        """The export plan of these leaves on the loaded graph: the same call as ``djtui export``'s."""
+        from djtui.services.export import prepare_export
+
+        return prepare_export(self.ctx.db, leaves, graph=self.graph,
+                              statement_timeout=self.ctx.config.export.statement_timeout_s)
+
     @work(thread=True, exclusive=True, group="export-count", exit_on_error=False)
     def recount(self) -> None:
-        from djtui.services.export import plan_with_files
+        from djtui.services.export import count_plan
 
         leaves = list(self.leaves)
         if not leaves or self.ctx.db is None or self.graph is None:
@@ -608,24 +462,22 @@ class ExportScreen(DjtuiScreen):
             return
         self.app.call_from_thread(self._status, "counting…")
         try:
-            result, files = plan_with_files(self.ctx.db, leaves, self.graph, self.ctx.config.stores,
-                                            statement_timeout=self.ctx.config.export.statement_timeout_s)
+            plan = count_plan(self.ctx.db, self._prepare(leaves), self.ctx.config.stores)
         except UserError as exc:
             self.app.call_from_thread(self._show_counts, leaves, [], [], exc.what)
             return
         except OperationFailed as exc:
             self.app.call_from_thread(self._show_counts, leaves, [], [], str(exc).splitlines()[0])
             return
-        counts = result.table_counts()
-        total = sum(c.rows for c in counts)
+        files = list(plan.files or ())
         size = sum(f.size or 0 for f in files)
         missing = sum(1 for f in files if f.exists is False)
         unknown = sum(1 for f in files if f.exists is None)
-        summary = (f"{len(counts)} tables, {total} rows; {len(files)} stored files, {size / 1e6:.1f} MB"
+        summary = (f"{len(plan.tables)} tables, {plan.rows} rows; {len(files)} stored files, {size / 1e6:.1f} MB"
                    + (f", {missing} MISSING" if missing else "")
                    + (f", {unknown} not checked" if unknown else "")
                    + (" (f: files and problems)" if missing or unknown or any(f.problem for f in files) else ""))
-        self.app.call_from_thread(self._show_counts, leaves, counts, files, summary)
+        self.app.call_from_thread(self._show_counts, leaves, list(plan.tables), files, summary)
 
     def _show_counts(self, leaves: list[Leaf], counts: list, files: list, summary: str) -> None:
         if leaves != self.leaves:
@@ -698,7 +550,7 @@ class ExportScreen(DjtuiScreen):
 
     @work(thread=True, exclusive=True, group="export-write", exit_on_error=False)
     def write_export(self, leaves: list[Leaf], choice: WriteChoice) -> None:
-        from djtui.services.export_writers import export_sql
+        from djtui.services.export import write_plan
 
         cfg = self.ctx.config.export
         out = choice.out_dir
@@ -711,9 +563,8 @@ class ExportScreen(DjtuiScreen):
 
         self.app.call_from_thread(self._progress, 0, total, f"writing the {choice.fmt} export to {out}…")
         try:
-            manifest = export_sql(self.ctx.db, self.graph, leaves, out, fmt=choice.fmt, strip=choice.strip,
-                                  batch_rows=cfg.insert_batch_rows, progress=progress,
-                                  statement_timeout=cfg.statement_timeout_s, stores=self.ctx.config.stores)
+            manifest = write_plan(self.ctx.db, self._prepare(leaves), out, fmt=choice.fmt, strip=choice.strip,
+                                  batch_rows=cfg.insert_batch_rows, progress=progress, stores=self.ctx.config.stores)
         except UserError as exc:
             self.app.call_from_thread(self._progress, None, total, f"write failed: {exc.render()}")
             return
@@ -753,7 +604,7 @@ class ExportScreen(DjtuiScreen):
     @work(thread=True, exclusive=True, group="export-save-graph", exit_on_error=False)
     def save_graph(self, out: Path) -> None:
         """The graph as Mermaid and DOT, next to the last export written (else in a new directory)."""
-        from djtui.services.export_writers import save_graph_text
+        from djtui.services.export import save_graph_text
 
         try:
             path = save_graph_text(out, self.graph, self.plan_tables, "mermaid")
@@ -785,7 +636,7 @@ class ExportScreen(DjtuiScreen):
 
     @work(thread=True, exclusive=True, group="export-verify", exit_on_error=False)
     def verify_export(self, target: Path) -> None:
-        from djtui.services.export_writers import verify_export
+        from djtui.services.export import verify_export
 
         self.app.call_from_thread(self._status, f"verifying {target}: loading it into a scratch server…")
         try:

@@ -22,7 +22,7 @@ FORMATS = {
 
 @dataclass(frozen=True)
 class WriteChoice:
-    fmt: str  # sql, script or docker (djtui.services.export_writers.export_sql's fmt)
+    fmt: str  # sql, script or docker (djtui.services.export.write_plan's fmt)
     out_dir: Path
     strip: bool | None  # None: the format has no such option (script)
 

@@ -130,7 +130,8 @@ class DeletePlan:
 
 def plan_delete(service: SessionService, keys: Sequence[SessionKey], *, bulk: bool | None = None) -> DeletePlan:
     """The plan for ``keys`` (blocking: statuses and scans; run it in a thread). ``bulk`` defaults to
-    more than one key."""
+    more than one key. A single plan also scans the session for the excluded files it keeps (its
+    confirmation names them); a bulk plan leaves that to each delete, so it costs what the status costs."""
     bulk = len(keys) > 1 if bulk is None else bulk
     statuses = service.statuses(list(keys))
     candidates, unsafe, away = [], [], []
@@ -138,7 +139,7 @@ def plan_delete(service: SessionService, keys: Sequence[SessionKey], *, bulk: bo
         if not st.local:
             away.append(st.key)
         elif st.safe:
-            candidates.append(PlannedSession(st, excluded_files(st, service.timeout)))
+            candidates.append(PlannedSession(st, () if bulk else excluded_files(st, service.timeout)))
         else:
             unsafe.append(st)
     return DeletePlan(bulk, tuple(candidates), tuple(unsafe), tuple(away))

@@ -4,6 +4,10 @@ Each capability registers its subcommands from its own module in this
 package (``sessions``, ``orphans``, ``export``, ``accounts``, ...), so the
 commands of one capability live together. Exit codes: 0 done, 1 a check or
 an operation failed, 2 bad input or configuration, 130 interrupted.
+
+What commands share lives in modules of its own, never in this package (which imports every command
+module): ``context`` (Context), ``output`` (JSON, tables, typed confirmation), ``app`` (`djtui app`).
+The CLI may import services, domain, config, errors, the TUI (to run it) and the tools (demo).
 """
 
 from __future__ import annotations
@@ -17,16 +21,10 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from djtui.cli.app import require_terminal, run_app  # noqa: F401  (require_terminal: see below)
-from djtui.cli.context import Context, announce_server, foreign_server_origin  # noqa: F401
-from djtui.cli.output import confirm_typed, emit_json, render_table  # noqa: F401
+from djtui.cli.app import run_app
+from djtui.cli.context import Context
 from djtui.errors import READONLY_RULE, OperationFailed, UserError
 from djtui.services import commandlog
-
-# require_terminal, announce_server, foreign_server_origin, confirm_typed, emit_json, render_table: handed
-# out here only until every command module imports them from djtui.cli.app / .context / .output (see
-# /work/briefs/cli-ready.md); while one imports them from this package, that is an import cycle (this
-# package imports every command module) and tests/test_layers.py names it.
 
 # modules of this package that add subcommands; each has register(subparsers)
 COMMAND_MODULES = ("doctor", "init", "demo", "sessions", "orphans", "export", "accounts", "dbbackup", "maintenance",

@@ -215,7 +215,7 @@ def run_restore(ctx: Context) -> int:
     lines = plan.lines(safety)
     if a.dry_run:
         if ctx.json:
-            emit_json(_plan_json(plan, dry_run=True))
+            emit_json({"dry_run": True, **plan.to_json()})
         else:
             print("\n".join(lines))
             print(f"dry run: nothing loaded; to restore, confirm with {plan.confirm_word!r}")
@@ -228,7 +228,7 @@ def run_restore(ctx: Context) -> int:
                                   db_user=_db_user(ctx),
                                   safety_dir=safety)
     if ctx.json:
-        emit_json({**_plan_json(plan, dry_run=False), "ok": res.ok, "problems": res.problems,
+        emit_json({"dry_run": False, **plan.to_json(), "ok": res.ok, "problems": res.problems,
                    "tables": res.tables_checked, "seconds": round(res.seconds, 2),
                    "safety_backup": str(res.safety_backup) if res.safety_backup else None})
     else:
@@ -246,11 +246,3 @@ def _safety_dir(ctx: Context, backup: Path) -> Path:
     from djtui.services.dbbackup import SAFETY_FOLDER
 
     return Path(ctx.config.dbbackup.out_dir or Path(backup).resolve().parent) / SAFETY_FOLDER
-
-
-def _plan_json(plan, *, dry_run: bool) -> dict:
-    return {"dry_run": dry_run, "backup": str(plan.backup), "confirm": plan.confirm_word,
-            "schemas": [{"source": i.source, "target": i.target, "file": i.file, "tables": i.tables,
-                         "overwrites": i.overwrites, "current": i.current, "left_alone": i.left_alone}
-                        for i in plan.items],
-            "foreign_keys": list(plan.foreign)}

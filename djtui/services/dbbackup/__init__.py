@@ -4,27 +4,26 @@ Modules, each building on those before it: ``manifest`` (folder layout), ``tools
 the database's backend, compressor, pipes, exact counts), ``store`` (list, retention, prune),
 ``dump``, ``copy`` (``run_backup_and_copy``: the one workflow of the CLI and the Backups screen),
 ``verify`` (into a private server), ``dumpfile`` (reading and renaming a dump), ``plan`` and
-``restore`` (a frozen plan executed once). May import domain/, djtui.errors/config and the
+``restore`` (a plan executed once). The plans themselves (PrunePlan, RestorePlan) and BackupInfo are
+frozen, pure objects in ``djtui/domain/dbbackup.py``. May import domain/, djtui.errors/config and the
 services below it (database, backends, locks, commandlog, servers); never tui/ or cli/.
 """
 
+from djtui.domain.dbbackup import SAFETY_FOLDER, BackupInfo, PrunePlan, RestoreItem, RestorePlan
 from djtui.errors import OperationFailed
 from djtui.services.dbbackup.copy import CopyFailed, rsync_copy, run_backup_and_copy, run_backup_locked
 from djtui.services.dbbackup.dump import BackupResult, SchemaDump, dump_options, run_backup, server_file_options
 from djtui.services.dbbackup.manifest import (
     MANIFEST,
     PARTIAL_PREFIX,
-    SAFETY_FOLDER,
     SERVER_FILE,
     STAMP_FORMAT,
     VERIFIED,
     read_manifest,
 )
-from djtui.services.dbbackup.plan import RestoreItem, RestorePlan, plan_restore
+from djtui.services.dbbackup.plan import plan_restore
 from djtui.services.dbbackup.restore import RestoreResult, restore_backup, restore_lock_name
 from djtui.services.dbbackup.store import (
-    BackupInfo,
-    PrunePlan,
     execute_prune,
     list_backups,
     lock_name,

@@ -15,7 +15,6 @@ PARTIAL_PREFIX = ".partial-"
 MANIFEST = "manifest.json"
 VERIFIED = "verified.json"
 SERVER_FILE = "_server"
-SAFETY_FOLDER = "pre-restore"  # in out_dir: the schemas a restore overwrote, as they were
 
 
 def safe_file(name: str) -> str:

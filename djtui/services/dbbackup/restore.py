@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from djtui.domain.dbbackup import RestoreItem, RestorePlan
 from djtui.errors import OperationFailed, UserError
 from djtui.services.database import Database
 from djtui.services.dbbackup.dump import run_backup
 from djtui.services.dbbackup.dumpfile import load_dump, renamer
-from djtui.services.dbbackup.plan import RestoreItem, RestorePlan, plan_restore
+from djtui.services.dbbackup.plan import plan_restore
 from djtui.services.dbbackup.store import lock_name
 from djtui.services.dbbackup.tools import Progress, quiet, sha256_file, table_counts, tools_for
 from djtui.services.locks import exclusive

@@ -11,30 +11,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from djtui.domain.dbbackup import SAFETY_FOLDER, BackupInfo, PrunePlan
 from djtui.domain.retention import RetentionPolicy, prune_set
-from djtui.domain.units import human_bytes
 from djtui.errors import OperationFailed
-from djtui.services.dbbackup.manifest import MANIFEST, SAFETY_FOLDER, STAMP_FORMAT, VERIFIED
+from djtui.services.dbbackup.manifest import MANIFEST, STAMP_FORMAT, VERIFIED
 from djtui.services.dbbackup.tools import sha256_file
 from djtui.services.locks import exclusive
-
-
-@dataclass(frozen=True)
-class BackupInfo:
-    path: Path
-    stamp: datetime
-    bytes: int
-    schemas: int
-    verified: str | None  # when, or None
-
-    @property
-    def age_hours(self) -> float:
-        return (datetime.now() - self.stamp).total_seconds() / 3600
 
 
 def lock_name(out_dir: Path) -> str:
@@ -73,40 +59,6 @@ def list_backups(out_dir: Path) -> list[BackupInfo]:
         return []
     found = [info for d in Path(out_dir).iterdir() if (info := _info(d)) is not None]
     return sorted(found, key=lambda b: b.stamp, reverse=True)
-
-
-@dataclass(frozen=True)
-class PrunePlan:
-    """What a prune removes and keeps, per series (the backups, then the pre-restore safety dumps)."""
-
-    out_dir: Path
-    policy: RetentionPolicy
-    remove: tuple[BackupInfo, ...]
-    keep: tuple[BackupInfo, ...]
-    confirm_word: str = "PRUNE"
-
-    def name(self, b: BackupInfo) -> str:
-        """The folder relative to ``out_dir``: ``<stamp>`` or ``pre-restore/<stamp>``."""
-        return b.path.relative_to(self.out_dir).as_posix()
-
-    @property
-    def names(self) -> list[str]:
-        return [self.name(b) for b in self.remove]
-
-    def lines(self) -> list[str]:
-        pol = self.policy
-        out = [f"policy: keep daily {pol.daily}, weekly {pol.weekly}, monthly {pol.monthly} "
-               f"(the {SAFETY_FOLDER}/ safety dumps of restores count as a series of their own)",
-               f"REMOVES {len(self.remove)}:"]
-        out += [f"    {self.name(b)}  {human_bytes(b.bytes)}" for b in self.remove]
-        out.append(f"keeps {len(self.keep)}:")
-        out += [f"    {self.name(b)}  {human_bytes(b.bytes)}" for b in self.keep]
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        return {"out": str(self.out_dir), "confirm": self.confirm_word,
-                "policy": {"daily": self.policy.daily, "weekly": self.policy.weekly, "monthly": self.policy.monthly},
-                "remove": [str(b.path) for b in self.remove], "keep": [str(b.path) for b in self.keep]}
 
 
 def plan_prune(out_dir: Path, policy: RetentionPolicy) -> PrunePlan:

@@ -114,39 +114,50 @@ class _SortedWalk:
             if self.sizes and o.size == 0:
                 listing.zero.add(o.path)
 
-    def branch(self, rel: str, fd: int, names: list[str], width: int) -> list[str]:
-        """A directory above the blobs: its subfolders of the layout, in order; the rest is other."""
-        subdirs = []
-        for name in names:
-            if _is_fold(name, width):
-                try:
-                    if stat.S_ISDIR(os.lstat(name, dir_fd=fd).st_mode):
-                        subdirs.append(name)
-                        continue
-                except FileNotFoundError:
-                    continue
+    def branch(self, rel: str, fd: int, width: int) -> list[str]:
+        """A directory above the blobs: its subfolders of the layout, in order; the rest is other.
+
+        Entry types come with the directory listing (no ``stat`` per subfolder)."""
+        subdirs, rest = [], []
+        with os.scandir(fd) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False) and _is_fold(e.name, width):
+                    subdirs.append(e.name)
+                else:
+                    rest.append(e.name)
+        for name in rest:
             self.other(rel, name, fd)
+        subdirs.sort()
         return subdirs
 
     def leaf(self, rel: str, fd: int, names: list[str], prefix: str) -> None:
         """A blob directory: names of the layout (32 lowercase hex starting with the folds) are blobs."""
         listing, out = self.listing, self.out
-        for name in names:
-            if len(name) == 32 and name.startswith(prefix) and _HEX.match(name):
-                if not self.sizes:  # as ``find -type f`` without a stat: a name of the layout is a blob
-                    out.append(name)
-                    listing.count += 1
-                    continue
+        n = len(prefix)
+        good = [x for x in names if len(x) == 32 and x[:n] == prefix]
+        if good and not _HEX.match("".join(good)):  # one regex for the directory, by name only if it fails
+            good = [x for x in good if _HEX.match(x)]
+        rest = [x for x in names if len(x) != 32 or x[:n] != prefix] if len(good) != len(names) else []
+        if len(good) + len(rest) != len(names):
+            seen = set(good)
+            rest = [x for x in names if x not in seen]
+        if not self.sizes:  # as ``find -type f`` without a stat: a name of the layout is a blob
+            out += good
+            listing.count += len(good)
+        else:
+            for name in good:
                 try:
                     st = os.lstat(name, dir_fd=fd)
                 except FileNotFoundError:
                     continue
-                if stat.S_ISREG(st.st_mode):
-                    out.append(name)
-                    listing.count += 1
-                    if st.st_size == 0:
-                        listing.zero.add(f"{rel}/{name}")
+                if not stat.S_ISREG(st.st_mode):
+                    rest.append(name)
                     continue
+                out.append(name)
+                listing.count += 1
+                if st.st_size == 0:
+                    listing.zero.add(f"{rel}/{name}")
+        for name in rest:
             self.other(rel, name, fd)
 
     def visit(self, rel: str, depth: int, prefix: str, chunk: int) -> Iterator[list[str]]:
@@ -161,11 +172,10 @@ class _SortedWalk:
             return
         subdirs: list[str] = []
         try:
-            names = sorted(os.listdir(fd))
             if depth < len(self.folds):
-                subdirs = self.branch(rel, fd, names, self.folds[depth])
+                subdirs = self.branch(rel, fd, self.folds[depth])
             else:
-                self.leaf(rel, fd, names, prefix)
+                self.leaf(rel, fd, sorted(os.listdir(fd)), prefix)
         finally:
             os.close(fd)
         if len(self.out) >= chunk:

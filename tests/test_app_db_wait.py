@@ -75,7 +75,7 @@ async def test_stopped_database_is_named_in_the_header_and_one_key_ends_the_wait
 
 
 async def test_connecting_to_a_stopped_database_can_be_cancelled(server, tmp_path):
-    from djtui.tui.app import ConnectionErrorScreen
+    from djtui.tui.widgets.connection_error import ConnectionErrorScreen
 
     os.kill(server.pid, signal.SIGSTOP)
     try:

@@ -428,3 +428,50 @@ async def test_O_reverses_a_table_whose_rows_have_no_keys(tmp_path):
         await pilot.press("j", "O")
         assert [str(table.get_row_at(i)[0]) for i in range(4)] == NAMES[:4][::-1]
         assert str(table.get_row_at(table.cursor_row)[0]) == "bob"
+
+
+async def test_a_long_list_is_searched_in_a_thread_on_enter_and_n(tmp_path):
+    import gc
+
+    from djtui.domain import stores as ds
+    from djtui.tui.navigation import SEARCH_INLINE_ROWS
+    from djtui.tui.widgets.orphans_list import OrphanList
+
+    class Items(DjtuiScreen):
+        def compose_body(self) -> ComposeResult:
+            yield OrphanList(id="items")
+
+    n = SEARCH_INLINE_ROWS + 1000
+    app = DjtuiApp(config=_config(tmp_path), connect=False)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = Items()
+            await app.push_screen(screen)
+            await pilot.pause()
+            items = screen.query_one(OrphanList)
+            items.set_items([ds.OrphanItem("external:lab:main", ds.UNTRACKED_OBJECT,
+                                           path=f"raw/{'needle' if i % 2500 == 7 else 'hay'}{i}.dat", size=i,
+                                           mtime=0.0) for i in range(n)])
+            items.focus()
+            await pilot.press("slash", *"needle")
+            await pilot.pause()
+            assert items.cursor == 0  # not searched as typed: a long list is searched on Enter
+            await pilot.press("enter")
+            await _until(lambda: items.cursor == 7)
+            await pilot.press("n")
+            await _until(lambda: items.cursor == 2507)
+            await pilot.press("N")
+            await _until(lambda: items.cursor == 7)
+            await pilot.press("N")  # backwards from the first: round to the last needle
+            await _until(lambda: items.cursor == 2 * 2500 + 7)
+    finally:
+        gc.unfreeze()
+
+
+async def _until(cond, timeout: float = 20.0) -> None:
+    import asyncio
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        assert loop.time() < end, "timed out"
+        await asyncio.sleep(0.02)

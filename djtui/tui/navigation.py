@@ -11,6 +11,7 @@ The lists: DataTable, OptionList, Tree, and any widget with ``items``/``cursor``
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from rich.text import Text
@@ -20,6 +21,8 @@ from textual.widget import Widget
 from textual.widgets import DataTable, OptionList, Tree
 
 from djtui.tui.widgets.search import SearchBar
+
+SEARCH_INLINE_ROWS = 5_000  # longer lists are searched in a thread, on Enter and n/N only (not as typed)
 
 HABIT_BINDINGS = [
     Binding("j", "habit_move(1)", "Down", show=False, id="nav.down"),
@@ -185,11 +188,28 @@ class TerminalHabits:
                           if own else ": press / and type what to find"), severity="information")
             return
         target.focus()
-        found = find(target, self._search_text, cursor_of(target) + direction, direction)
-        if found is None:
-            screen.notify(f"no row holds {self._search_text!r}", severity="warning")
-        else:
-            move_to(target, found)
+        self._search(target, self._search_text, cursor_of(target) + direction, direction)
+
+    def _search(self, target: Any, text: str, start: int, direction: int) -> None:
+        """Move to the next row holding ``text``; a long list is searched in a thread (a million orphan
+        lines take seconds), so the screen keeps answering."""
+        if row_count(target) <= SEARCH_INLINE_ROWS:
+            self._found(target, text, find(target, text, start, direction))
+            return
+        screen: Any = self
+        screen.notify(f"searching {row_count(target):,} rows for {text!r}…", timeout=3)
+
+        async def in_thread() -> None:
+            self._found(target, text, await asyncio.to_thread(find, target, text, start, direction))
+
+        screen.run_worker(in_thread(), group="habit-search", exclusive=True, exit_on_error=False)
+
+    def _found(self, target: Any, text: str, index: int | None) -> None:
+        screen: Any = self
+        if index is None:
+            screen.notify(f"no row holds {text!r}", severity="warning")
+        elif target.is_attached:
+            move_to(target, index)
 
     def action_habit_reverse(self) -> None:
         """A screen that keeps its own order (``sort_reverse`` and ``render_rows``) flips it; otherwise the
@@ -210,20 +230,22 @@ class TerminalHabits:
     def on_search_bar_changed(self, message: SearchBar.Changed) -> None:
         """As you type: the cursor goes to the first match from where the search started."""
         target = self._search_target
-        if target is None or not target.is_attached:
-            return
+        if target is None or not target.is_attached or row_count(target) > SEARCH_INLINE_ROWS:
+            return  # a long list is searched on Enter only, in a thread
         found = find(target, message.text, message.origin, 1)
         if found is not None:
             move_to(target, found)
 
     def on_search_bar_done(self, message: SearchBar.Done) -> None:
         target = self._search_target
-        if message.text is not None:
-            self._search_text = message.text
-        elif target is not None and target.is_attached:
+        if target is None or not target.is_attached:
+            return
+        target.focus()
+        if message.text is None:
             move_to(target, message.origin)  # Esc: back where the search started
-        if target is not None and target.is_attached:
-            target.focus()
+        elif message.text:
+            self._search_text = message.text
+            self._search(target, message.text, message.origin, 1)  # as typed, or (a long list) now
 
     # -- Home / End in a table ---------------------------------------------------------------------
 

@@ -208,17 +208,15 @@ class BackupsScreen(DjtuiScreen):
         info = self._selected()
         if info is None:
             return
-        try:
-            names = [s["name"] for s in dbbackup.read_manifest(info.path)["schemas"]]
-        except UserError as exc:
-            self.notify(str(exc), severity="error")
-            return
         self.busy = True
-        self._restore(info.path, names)
+        self._restore(info.path)
 
     @work(exclusive=True, group="backups-action", exit_on_error=False)
-    async def _restore(self, target: Path, names: list[str]) -> None:
+    async def _restore(self, target: Path) -> None:
         try:
+            # the manifest is read in a thread: the backup folder may be on a slow mount
+            manifest = await self._in_thread(dbbackup.read_manifest, target)
+            names = [s["name"] for s in manifest["schemas"]]
             choice = await self.app.push_screen_wait(RestoreOptions(target.name, names))
             if choice is None:
                 self._last("Restore cancelled: nothing loaded")

@@ -106,10 +106,13 @@ def find(widget: Any, text: str, start: int, direction: int) -> int | None:
     needle = text.lower()
     if not needle or count == 0:
         return None
-    for i in range(count):
-        index = (start + direction * i) % count
-        if needle in row_text(widget, index).lower():
-            return index
+    try:
+        for i in range(count):
+            index = (start + direction * i) % count
+            if needle in row_text(widget, index).lower():
+                return index
+    except (IndexError, KeyError):  # the list was reloaded under a search running in a thread
+        return None
     return None
 
 

@@ -138,3 +138,28 @@ def test_notify_reports_unreachable_channels_without_raising():
     res = notify.notify(s, "x", "y")
     assert res.sent == [] and len(res.errors) == 2
     assert not any("hook-secret-xyz" in e for e in res.errors)
+
+
+def test_nightly_quarantines_stale_temp_files_then_summarises_the_orphans(tmp_path, server):
+    """The nightly workflow without the CLI: the temp step goes through the orphans quarantine, and the
+    orphan summary that follows sees the temp directory clean."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    stale = tmp / "stale.part"
+    stale.write_bytes(b"12345")
+    _old(stale, 30)
+    fresh = tmp / "fresh.part"
+    fresh.write_bytes(b"x")
+    cfg = parse_config(f'state_dir: "{tmp_path / "state"}"\naudit_log: "{tmp_path / "audit.jsonl"}"\n'
+                       f'maintenance:\n  temp_dirs: ["{tmp}"]\n')
+    db = Database(server.settings)
+    try:
+        out = maintenance.run_nightly(cfg, db, backup=False, orphans=True)
+    finally:
+        db.close()
+    assert out.problems == [] and out.notified == []
+    assert "temp clean: quarantined 1 files (5 bytes)" in out.report[0]
+    assert not stale.exists() and fresh.exists()
+    assert _quarantined(tmp_path).get("stale.part") == b"12345"
+    (summary,) = [r for r in out.report if r.startswith("orphans:")]
+    assert f"dir:{tmp}: 0 orphans, 0 bytes" in summary

@@ -18,7 +18,7 @@ from djtui.services.audit import AuditLog
 from djtui.services.dbbackup import run_backup_and_copy
 from djtui.services.locks import exclusive
 from djtui.services.maintenance.disk import DriveStatus, check_disks
-from djtui.services.maintenance.temp import CleanResult, clean_temp
+from djtui.services.maintenance.temp import CleanResult, clean_temp, temp_config
 from djtui.services.orphans import OrphanService
 
 TEMP_MAX_AGE_DAYS = 7.0
@@ -65,8 +65,8 @@ def clean_temp_audited(config: Config, db: Any, dirs: Sequence[Path], *, max_age
 
 
 def orphan_summary(config: Config, db: Any) -> str:
-    """One line per orphan source: how many orphans and bytes it holds."""
-    svc = OrphanService(config, db)
+    """One line per orphan source (the temp directories of both sections included): orphans and bytes."""
+    svc = OrphanService(temp_config(config, temp_dirs(config), config.orphans.temp_max_age_days), db)
     lines = []
     for src in svc.sources():
         try:
@@ -74,7 +74,7 @@ def orphan_summary(config: Config, db: Any) -> str:
         except Exception as exc:  # one broken source must not hide the others in a cron mail
             lines.append(f"{src.name}: scan failed: {exc}")
             continue
-        lines.append(f"{src.name}: {r.orphans} orphans, {getattr(r, 'bytes', 0)} bytes")
+        lines.append(f"{src.name}: {r.orphans} orphans, {r.bytes} bytes")
     return "\n".join(lines) if lines else "no orphan sources configured"
 
 

@@ -37,7 +37,7 @@ copies with rsync to one destination; its row shows state, progress, speed and t
 continues from there. Quitting with jobs running asks first.
   [b]Retry[/b] (t)  queues a failed or cancelled job again as a new row ("retry of #N"); under read-only a \
 sync retry is refused (it writes), a verify retry is not.
-  [b]Clear finished[/b] (x)  removes done, failed and cancelled rows from the list (the audit log keeps them)."""
+  [b]Clear finished[/b] (x)  hides the done, failed and cancelled jobs from this list; running ones stay."""
 
 ORPHANS = """\
 [b]What an orphan is[/b]
@@ -71,9 +71,10 @@ Master.Part). Every row the leaf's rows depend on (their ancestors) is exported 
 values: {"a": 1} means a = 1, {"a": [1, 2]} means a IN (1, 2), a list of objects means OR. Empty: every row. \
 Refused: ; between statements, comments, open quotes, unbalanced parentheses.
 [b]Steps[/b]
-  / searches the tables and Enter picks one; r types its restriction and adds the leaf with its row count; x \
-removes the highlighted leaf; l loads leaves from a paper log or a leaves file; i shows DataJoint's internal \
-tables (~log, ~external_*); f shows the files the export refers to.
+  / searches the tables (Enter or ↓ goes into the list; the highlighted table is the one picked); r types its \
+restriction, and Enter adds the leaf with its row count; x removes the highlighted leaf; l loads leaves from \
+a paper log or a leaves file; i shows DataJoint's internal tables (~log, ~external_*); f shows the files the \
+export refers to.
 [b]Write[/b] (w), into a new, empty directory
   [b]sql[/b]  export.sql, to load with the mysql client
   [b]script[/b]  export.sh: mysqldump runs on a machine of yours, with your credentials

@@ -41,9 +41,14 @@ sync retry is refused (it writes), a verify retry is not.
 
 ORPHANS = """\
 [b]What an orphan is[/b]
-  A source (a table, an external store, a directory) holds objects nothing in the database points at: rows \
-without a parent, files no row names, zero-byte files, stale temporary files, rows whose file is missing. \
-Each object is listed once, with all its reasons.
+  Something a source (a configured table, an external store, a directory, an object store) holds that \
+nothing in the database uses. Each object is listed once, with all its reasons:
+  [b]orphan-row[/b]  a row of a configured table that no foreign key of any schema references
+  [b]unused-row[/b]  an ~external row no table uses
+  [b]missing-object[/b]  an ~external row whose file or object is gone
+  [b]untracked-*[/b]  a file or object no row names
+  [b]zero-byte[/b]  an empty file or object
+  [b]stale-temp[/b]  a temporary file older than orphans.temp_max_age_days
 [b]Actions[/b]
   [b]Quarantine[/b] (Q)  rows are saved whole into a row batch and deleted in one transaction; files are \
 moved into the quarantine folder. Every item is checked again at the moment of action, under a lock, and \

@@ -93,3 +93,10 @@ def test_the_safe_rule_in_the_help_is_the_rule_the_code_applies():
     assert "at least one file" in SESSIONS and not _status(files=()).safe
     assert "special files" in SESSIONS and not _status(special=("sock",)).safe
     assert "symbolic links" in SESSIONS and not _status(symlinks=("link",)).safe
+
+
+def test_the_orphans_help_explains_every_reason_the_scan_can_give():
+    from djtui.domain.stores import REASONS
+    from djtui.tui.help import ORPHANS
+    missing = [r for r in REASONS if f"[b]{r}[/b]" not in ORPHANS and f"[b]{r.rsplit('-', 1)[0]}-*[/b]" not in ORPHANS]
+    assert missing == []

@@ -475,3 +475,24 @@ async def _until(cond, timeout: float = 20.0) -> None:
     while not cond():
         assert loop.time() < end, "timed out"
         await asyncio.sleep(0.02)
+
+
+def test_djtui_in_a_terminal_exits_2_on_an_unknown_binding_id(tmp_path):
+    """The whole way a person meets it: `djtui` in a terminal, a typo under keys:, exit 2 naming it."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "djtui.yaml"
+    cfg.write_text(f"state_dir: {tmp_path}/state\nkeys:\n  sessions.delte: x\n")
+    main_fd, term_fd = os.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "djtui", "--config", str(cfg)], stdin=term_fd, stdout=term_fd,
+                              stderr=subprocess.PIPE, text=True, timeout=60,
+                              env={**os.environ, "TERM": "xterm-256color"})
+    finally:
+        os.close(term_fd)
+        os.close(main_fd)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{cfg}: keys" in proc.stderr
+    assert "`sessions.delte`" in proc.stderr and "`sessions.delete`" in proc.stderr

@@ -36,7 +36,7 @@ async def test_sessions_screen_answers_keys_while_the_delete_plan_scans_a_slow_m
 
     def slow_scan(root, **kw):  # the plan's full scan of the session: a mount that takes its time
         started.set()
-        release.wait(8)
+        release.wait(20)
         try:
             return real_scan(root, **kw)
         finally:

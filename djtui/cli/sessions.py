@@ -19,7 +19,8 @@ from djtui.domain.units import human_bytes
 from djtui.errors import UserError
 from djtui.services.audit import AuditLog
 from djtui.services.sessions import SessionService, keys_for_batch
-from djtui.services.sessions.delete_plan import plan_delete
+from djtui.services.sessions.delete_plan import DeletePlan, plan_delete
+from djtui.services.sessions.deletion import DeleteResult
 from djtui.services.transfers import JobQueue, sync_args, verify_session
 
 
@@ -363,14 +364,15 @@ def cmd_delete(ctx: Context) -> int:
         ctx.require_writable("delete")
     plan = plan_delete(svc, [key], bulk=False)
     if ctx.args.dry_run or not plan.ready:  # a dry run re-checks under the lock too, and says why not
-        return _report_delete(ctx, plan.execute(svc, audit, dry_run=True))
+        return _report_delete(ctx, plan, plan.execute(svc, audit, dry_run=True))
     confirm_typed(plan.phrase, ctx.args.confirm, "\n".join(plan.lines()))
-    return _report_delete(ctx, plan.execute(svc, audit))
+    return _report_delete(ctx, plan, plan.execute(svc, audit))
 
 
-def _report_delete(ctx: Context, results: list) -> int:
+def _report_delete(ctx: Context, plan: DeletePlan, results: list[DeleteResult]) -> int:
+    """One delete's result; in --json with the plan it ran (what the checks found before the re-check)."""
     if ctx.json:
-        emit_json(results[0].to_json() if len(results) == 1 else [r.to_json() for r in results])
+        emit_json({**results[0].to_json(), "plan": plan.to_json()})
     else:
         for r in results:
             _out(f"{'✓' if r.ok else '✗'} {r.key.label}: {r.message}")

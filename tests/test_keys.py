@@ -428,6 +428,10 @@ async def test_O_reverses_a_table_whose_rows_have_no_keys(tmp_path):
         await pilot.press("j", "O")
         assert [str(table.get_row_at(i)[0]) for i in range(4)] == NAMES[:4][::-1]
         assert str(table.get_row_at(table.cursor_row)[0]) == "bob"
+        table.sort(key=lambda cells: cells[0][-1])  # an order that is not the order the rows were added in
+        assert [str(table.get_row_at(i)[0]) for i in range(4)] == ["ada", "dora", "bob", "cy"]
+        await pilot.press("O")
+        assert [str(table.get_row_at(i)[0]) for i in range(4)] == ["cy", "bob", "dora", "ada"]
 
 
 async def test_a_long_list_is_searched_in_a_thread_on_enter_and_n(tmp_path):

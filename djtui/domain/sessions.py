@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from djtui.domain.mounts import remount_hint
 from djtui.domain.units import plural  # noqa: F401  (callers import it from here too)
 from djtui.errors import UserError
 
@@ -549,9 +550,9 @@ class SessionStatus:
         if self.source.count == 0:
             out.append("the source folder holds no files")
         if self.source.special:
-            out.append("special files in the session (never backed up): " + _names(self.source.special))
+            out.append("special files in the session (never backed up): " + name_list(self.source.special))
         if self.source.symlinks:
-            out.append("symbolic links in the session: " + _names(self.source.symlinks))
+            out.append("symbolic links in the session: " + name_list(self.source.symlinks))
         if not self.dj.imported:
             what = ", ".join(self.dj.missing) or self.dj.error or "unknown"
             out.append(f"not imported into DataJoint (missing: {what})")
@@ -603,41 +604,8 @@ class SessionStatus:
         }
 
 
-def remount_hint(mount_point: str | None) -> str:
-    """The one remount hint: it names the mount point, never a session folder, or says it is not known."""
-    if mount_point:
-        return f"remount it: sudo umount -l {mount_point} && sudo mount {mount_point}"
-    return "remount its share (mount point not known: `findmnt -T <destination base path>` names it)"
-
-
-def unescape_mountinfo(field_text: str) -> str:
-    """A path as /proc/self/mountinfo writes it (space, tab, newline and backslash as octal escapes)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field_text)
-
-
-def mount_points(mountinfo: str) -> list[str]:
-    """The mount points listed in the text of /proc/self/mountinfo (field 5 of each line)."""
-    out = []
-    for line in mountinfo.splitlines():
-        parts = line.split(" ")
-        if len(parts) > 4:
-            out.append(unescape_mountinfo(parts[4]))
-    return out
-
-
-def nearest_mount(path: str, points: Iterable[str]) -> str | None:
-    """The deepest mount point that holds ``path`` (by its components, no filesystem call); never ``/``."""
-    best: str | None = None
-    for mp in points:
-        if mp == "/":
-            continue
-        mp = mp.rstrip("/")
-        if (path == mp or path.startswith(mp + "/")) and (best is None or len(mp) > len(best)):
-            best = mp
-    return best
-
-
-def _names(rels: Sequence[str], limit: int = 5) -> str:
+def name_list(rels: Sequence[str], limit: int = 5) -> str:
+    """``a, b, c and 4 more``: a few names of a long list, for a message."""
     return ", ".join(rels[:limit]) + (f" and {len(rels) - limit} more" if len(rels) > limit else "")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from textual.widgets import DataTable
 
 from djtui.cli import main
+from djtui.domain.mounts import mount_points, nearest_mount
 from djtui.domain.sessions import (
     MOUNT_HUNG,
     DestinationStatus,
@@ -20,8 +21,6 @@ from djtui.domain.sessions import (
     Listing,
     SessionKey,
     SessionStatus,
-    mount_points,
-    nearest_mount,
 )
 from djtui.services import filesystem
 from djtui.services.database import Database

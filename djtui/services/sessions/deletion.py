@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from djtui.domain.sessions import SessionKey, SessionStatus
+from djtui.domain.sessions import SessionKey, SessionStatus, name_list
 from djtui.domain.units import human_bytes, plural
 from djtui.services import filesystem
 from djtui.services.audit import AuditLog, db_user_of
@@ -51,14 +51,14 @@ class DeleteResult:
         if self.kept_excluded:
             n = len(self.kept_excluded)
             kept = (f"; {'will keep' if self.dry_run else 'kept'} {n} excluded file{'s' if n != 1 else ''}: "
-                    + _names(self.kept_excluded))
+                    + name_list(self.kept_excluded))
         if not self.ok and not self.removed_files and not self.left_behind:
             return "refused: " + "; ".join(self.reasons)
         if self.dry_run:
             return f"would delete {plural(self.files, 'file')} ({human_bytes(self.bytes)}) from {self.path}{kept}"
         done = f"deleted {plural(self.removed_files, 'file')} ({human_bytes(self.removed_bytes)}) from {self.path}"
         if self.left_behind:
-            return (f"partial: {done}; changed during delete, kept: {_names(self.left_behind)}{kept}; "
+            return (f"partial: {done}; changed during delete, kept: {name_list(self.left_behind)}{kept}; "
                     "check those files, then run status and delete again")
         return done + kept
 
@@ -68,10 +68,6 @@ class DeleteResult:
                 "bytes": self.bytes, "removed_files": self.removed_files, "removed_bytes": self.removed_bytes,
                 "preserved": list(self.preserved), "left_behind": list(self.left_behind),
                 "kept_excluded": list(self.kept_excluded), "audit_id": self.audit_id, "message": self.message}
-
-
-def _names(rels: Sequence[str], limit: int = 5) -> str:
-    return ", ".join(rels[:limit]) + (f" and {len(rels) - limit} more" if len(rels) > limit else "")
 
 
 def excluded_files(status: SessionStatus, timeout: float = 5.0) -> tuple[str, ...]:
@@ -112,7 +108,7 @@ def plan_lines(status: SessionStatus, kept: Sequence[str] | None = None) -> list
              f"  will be deleted from {status.source_path}"]
     if kept:
         lines += [f"Kept in place ({len(kept)} files excluded by filters.exclude_patterns, never backed up):",
-                  f"  {_names(kept, 10)}"]
+                  f"  {name_list(kept, 10)}"]
     lines += ["Preserved in:", f"  DataJoint tables (participant {status.db_participant})"]
     lines += [f"  {d.name}: {d.path} ({plural(d.listing.count if d.listing else 0, 'file')}, verified)"
               for d in status.destinations]

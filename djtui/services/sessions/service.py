@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from djtui.config import Config, Destination
+from djtui.domain.mounts import mount_points, nearest_mount
 from djtui.domain.sessions import (
     MOUNT_HUNG,
     MOUNT_MISSING,
@@ -25,8 +26,6 @@ from djtui.domain.sessions import (
     SessionStatus,
     compare_sizes,
     listing_stats,
-    mount_points,
-    nearest_mount,
     normalize_participant,
     record_drift,
     render_path,

@@ -178,7 +178,7 @@ def run_prune(ctx: Context) -> int:
         print("\n".join(plan.lines()), flush=True)
     confirm_typed(plan.confirm_word, ctx.args.confirm, f"Remove {len(plan.remove)} backup(s) from {out}?")
     # executed once, re-checked at the moment of action: the set must still be the one shown
-    removed = [str(p) for p in dbbackup.execute_prune(plan, ctx.config.state_dir, _audit(ctx), db_user=_db_user(ctx))]
+    removed = [str(p) for p in dbbackup.execute_prune(plan, ctx.config.state_dir, _audit(ctx))]
     if ctx.json:
         emit_json({"dry_run": False, "removed": removed})
     else:

@@ -243,6 +243,7 @@ NON_WRITE_KEYS = {
     "export.verify",  # loads the export into a scratch private server in a temp folder, as the CLI's
     "export.load",  # reads leaves (the export log, a leaves file) into the screen's list: nothing written
     "export.internal",  # lists DataJoint's ~ tables too
+    "orphans.open_items",  # space/enter on a source moves to its items
     # the terminal habits of every screen (tui.navigation): move, search and reverse the focused list
     "nav.down", "nav.up", "nav.first", "nav.last", "nav.search", "nav.next", "nav.previous", "nav.reverse",
 }

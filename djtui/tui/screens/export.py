@@ -7,6 +7,7 @@ screen only shows. Restrictions are checked as they are typed: a lexical check a
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from pathlib import Path
@@ -98,6 +99,7 @@ class ExportScreen(DjtuiScreen):
         self.summary = ""
         self.names: list[TableName] = []  # every table: class name, SQL name, internal or not
         self.show_internal = False  # DataJoint's ~log, ~jobs, ~external_* tables: listed only on `i`
+        self._tree_pending = False  # a tree redraw is scheduled after the next refresh
         self.checks = RestrictionChecks()  # at most one on the server at a time; a newer one stops the older
 
     def compose_body(self) -> ComposeResult:
@@ -185,6 +187,10 @@ class ExportScreen(DjtuiScreen):
         hidden = f" ({internal} internal ~ tables hidden: i lists them)" if internal else ""
         self._status(f"{graph.number_of_nodes() - internal} tables{hidden}, {graph.number_of_edges()} foreign "
                      "keys; pick a table, type a restriction, Enter")
+        # The graph, its names and the list's options live as long as the screen. Left to the cyclic
+        # collector, each full collection walks them and everything loaded before (50-90 ms measured at
+        # 500 tables, about one in eight presses while moving through the list); frozen, it skips them.
+        gc.freeze()
 
     def _fill_tables(self, text: str) -> None:
         """The tables by class name (``db.Class``, parts ``db.Master.Part``); a search matches the class
@@ -241,10 +247,17 @@ class ExportScreen(DjtuiScreen):
         if table is None or self.graph is None or table == self.selected:
             return
         self.selected = table
-        self._show_tree(table)
+        if not self._tree_pending:  # the highlight paints first; moves faster than frames draw the tree once
+            self._tree_pending = True
+            self.call_after_refresh(self._draw_tree)
         field = self.query_one("#export-restriction", Input)
         field.placeholder = f"restriction on {display_name(table)}, Enter adds a leaf"
         self._check_restriction()
+
+    def _draw_tree(self) -> None:
+        self._tree_pending = False
+        if self.selected is not None and self.graph is not None:
+            self._show_tree(self.selected)
 
     def _show_tree(self, table: str) -> None:
         """The picked table's foreign keys (the tree keeps what it computed per graph: moving is cheap)."""

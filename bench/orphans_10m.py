@@ -30,7 +30,7 @@ from bench.gen_store import STORE
 SCHEMA = "benchlab"
 
 CHILD = r'''
-import json, os, resource, sys, time
+import json, os, sys, time
 a = json.loads(sys.stdin.readline())
 from djtui.config import parse_config
 from djtui.services.database import ConnectionSettings
@@ -83,7 +83,9 @@ elif a["way"] == "server":
     os.unlink(names)
 db.close()
 out["seconds"] = time.perf_counter() - t0
-out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM is this process's own peak: ru_maxrss would carry the parent's peak across fork and exec
+with open("/proc/self/status") as f:
+    out["peak_rss_mb"] = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 print(json.dumps(out))
 '''
 

@@ -50,6 +50,10 @@ WRITE_BINDINGS: dict[str, str] = {
 }
 
 
+# Shown first in every footer, so a narrow terminal (80 columns) cuts screen keys, never these.
+FOOTER_FIRST = ("screen.cancel_wait", "app.cancel_wait", "app.help", "app.quit")
+
+
 def refuse_readonly(widget: object, action: str) -> None:
     """The one read-only refusal of the app: the same words as the CLI's (ReadOnlyError)."""
     widget.notify(ReadOnlyError(action).render(), title="Read-only", severity="warning")  # type: ignore[attr-defined]
@@ -75,6 +79,14 @@ class DjtuiScreen(TerminalHabits, Screen):
     @property
     def ctx(self) -> AppContext:
         return self.app.ctx  # type: ignore[attr-defined]
+
+    @property
+    def active_bindings(self):  # type: ignore[override]
+        """Textual's bindings, with Cancel wait, Help and Quit first: the footer shows them in this order."""
+        bindings = super().active_bindings
+        first = {key: b for key, b in bindings.items() if b.binding.id in FOOTER_FIRST}
+        first = dict(sorted(first.items(), key=lambda kb: FOOTER_FIRST.index(kb[1].binding.id)))
+        return {**first, **{key: b for key, b in bindings.items() if key not in first}}
 
     def _write_binding(self, *, action: str | None = None, key: str | None = None) -> Binding | None:
         """This screen's write binding for an action name or a key (as the user's key map has it), if any."""
@@ -145,6 +157,11 @@ class DjtuiScreen(TerminalHabits, Screen):
 
     def on_screen_resume(self) -> None:
         self.query_one(AppHeader).refresh_info()
+
+    def on_resize(self) -> None:
+        """Below 120 columns the footer drops the padding around keys, so more of them fit."""
+        for footer in self.query(Footer):
+            footer.compact = footer.compact or self.size.width < 120
 
 
 class PlannedScreen(DjtuiScreen):

@@ -4,10 +4,8 @@ checksum with its manifest (the server's own text of every row, as the writer ha
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,23 +59,19 @@ def find_client() -> str:
 
 
 def load_sql(settings: Any, sql_file: Path) -> None:
-    """Load a SQL file with the command-line client; the password goes through a 0600 defaults file."""
-    client = find_client()
-    fd, cnf = tempfile.mkstemp(prefix="djtui-", suffix=".cnf")
+    """Load a SQL file with the server's command-line client (the backend's), the credentials in the
+    backend's 0600 options file (never in argv)."""
+    db = Database(settings)
     try:
-        with os.fdopen(fd, "w") as fh:
-            os.fchmod(fh.fileno(), 0o600)
-            pw = settings.password.reveal() if settings.password else ""
-            fh.write(f"[client]\nuser={settings.user}\npassword=\"{pw}\"\nhost={settings.host}\n"
-                     f"port={settings.port}\nprotocol=TCP\n")
-        with open(sql_file, "rb") as src:
-            proc = subprocess.run([client, f"--defaults-extra-file={cnf}", "--batch", "--binary-mode"],
+        be = db.backend
+        client = be.dump_tools().client
+        with be.credentials_file(settings) as cnf, open(sql_file, "rb") as src:
+            proc = subprocess.run([*be.tool_argv(client, cnf), "--batch", "--binary-mode"],
                                   stdin=src, capture_output=True, timeout=3600)
-        if proc.returncode != 0:
-            raise OperationFailed(f"loading {sql_file.name} failed: "
-                                  f"{proc.stderr.decode(errors='replace').strip()}")
     finally:
-        os.unlink(cnf)
+        db.close()
+    if proc.returncode != 0:
+        raise OperationFailed(f"loading {sql_file.name} failed: {proc.stderr.decode(errors='replace').strip()}")
 
 
 def verify_export(directory: Path, *, server_dir: Path | None = None) -> list[TableCheck]:

@@ -28,8 +28,10 @@ from djtui.services.transfers import Job
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
 from djtui.tui.widgets.session_detail import SessionDetailPane
+from djtui.tui.widgets.session_table import BuiltRows, SessionTable, build_quietly, build_rows
 
 FIRST_BATCH = 120
+INLINE_ROWS = 2_000  # more sessions than this: the rows are built in a thread (a filter at 50,000 took seconds)
 NARROW = 120  # below this width the detail pane takes the whole width (and the focus) instead of a third
 COLUMNS = ("", "Date", "Participant", "Videos", "Size", "DJ", "Backup", "Verified", "Safe")
 SORTS: dict[str, Callable[[SessionStatus], Any]] = {
@@ -54,6 +56,35 @@ def mark(ok: bool, warn: bool = False) -> Text:
 
 def row_key(key: SessionKey) -> str:
     return f"{key.participant_id}|{key.date_str}"
+
+
+def cells_of(s: SessionStatus, selected: bool) -> tuple:
+    """One row of the table, as the eye reads it."""
+    sel = Text("●", style="bold cyan") if selected else Text(" ")
+    if not s.local:  # Backup: does a destination hold it; Verified and Safe do not apply
+        return (sel, s.key.date_str, s.key.participant_id, Text("0", justify="right"),
+                Text("not local", style="dim", justify="right"), mark(s.dj.imported),
+                mark(s.at_destination, s.hung), NA, NA)
+    return (sel, s.key.date_str, s.key.participant_id, Text(str(s.videos), justify="right"),
+            Text(human_bytes(s.source.bytes), justify="right"), mark(s.dj.imported),
+            mark(s.backup, s.hung or s.backup_partial), mark(s.verified, s.hung or s.needs_verify), mark(s.safe))
+
+
+def visible_of(statuses: list[SessionStatus], needle: str, sort_by: str, reverse: bool) -> list[SessionStatus]:
+    """The sessions the text filter shows, in the screen's order (pure: a worker thread runs it)."""
+    needle = needle.lower()
+    rows = [s for s in statuses
+            if not needle or needle in s.key.participant_id.lower() or needle in s.key.date_str]
+    rows.sort(key=SORTS[sort_by], reverse=reverse)
+    return rows
+
+
+def build_view(statuses: list[SessionStatus], selected: frozenset[str], needle: str, sort_by: str,
+               reverse: bool) -> tuple[list[str], BuiltRows]:
+    """The shown rows' keys and the table's records for them, from a snapshot of the screen's state."""
+    shown = visible_of(statuses, needle, sort_by, reverse)
+    keys = [row_key(s.key) for s in shown]
+    return keys, build_rows(COLUMNS, [(k, cells_of(s, k in selected)) for k, s in zip(keys, shown, strict=True)])
 
 
 class SessionsScreen(DjtuiScreen):
@@ -91,6 +122,9 @@ class SessionsScreen(DjtuiScreen):
         self.text_filter = ""
         self.loaded = asyncio.Event()
         self._listening = False
+        self._shown: list[str] = []  # the keys of the rows the table holds, in order
+        self._shown_set: set[str] = set()
+        self._generation = 0  # bumped by every render: a slower, older build is not installed over a newer one
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="sess-filters"):
@@ -98,7 +132,7 @@ class SessionsScreen(DjtuiScreen):
             yield Input(placeholder="to YYYYMMDD", id="sess-end")
             yield Input(placeholder="/ filter participant or date", id="sess-text")
         with Horizontal(id="sess-main"):
-            yield DataTable(id="sess-table", cursor_type="row", zebra_stripes=True)
+            yield SessionTable(id="sess-table", cursor_type="row", zebra_stripes=True)
             yield SessionDetailPane()
         yield Static("loading sessions…", id="sess-summary")
 
@@ -152,7 +186,7 @@ class SessionsScreen(DjtuiScreen):
             head = await asyncio.to_thread(svc.statuses, keys[:FIRST_BATCH])
             if len(keys) > FIRST_BATCH:
                 self.statuses = {row_key(s.key): s for s in head}
-                self.render_rows()
+                await self.rebuild()
                 self._summary(f"{len(head)} of {len(keys)} sessions shown · loading the rest…")
                 rest = await asyncio.to_thread(svc.statuses, keys[FIRST_BATCH:])
             else:
@@ -164,7 +198,7 @@ class SessionsScreen(DjtuiScreen):
             return
         self.statuses = {row_key(s.key): s for s in [*head, *rest]}
         self.selected &= set(self.statuses)
-        self.render_rows()
+        await self.rebuild()
         self.loaded.set()
 
     def _warn_odd(self, svc: SessionService) -> None:
@@ -197,31 +231,47 @@ class SessionsScreen(DjtuiScreen):
             self.run_worker(self.refresh_keys([job.key]), group="sessions-row", exit_on_error=False)
 
     def _cells(self, s: SessionStatus) -> tuple:
-        sel = Text("●", style="bold cyan") if row_key(s.key) in self.selected else Text(" ")
-        if not s.local:  # Backup: does a destination hold it; Verified and Safe do not apply
-            return (sel, s.key.date_str, s.key.participant_id, Text("0", justify="right"),
-                    Text("not local", style="dim", justify="right"), mark(s.dj.imported),
-                    mark(s.at_destination, s.hung), NA, NA)
-        return (sel, s.key.date_str, s.key.participant_id, Text(str(s.videos), justify="right"),
-                Text(human_bytes(s.source.bytes), justify="right"), mark(s.dj.imported),
-                mark(s.backup, s.hung or s.backup_partial), mark(s.verified, s.hung or s.needs_verify), mark(s.safe))
+        return cells_of(s, row_key(s.key) in self.selected)
 
     def visible(self) -> list[SessionStatus]:
-        needle = self.text_filter.lower()
-        rows = [s for s in self.statuses.values()
-                if not needle or needle in s.key.participant_id.lower() or needle in s.key.date_str]
-        rows.sort(key=SORTS[self.sort_by], reverse=self.sort_reverse)
-        return rows
+        """The sessions the table shows, in its order."""
+        return [self.statuses[k] for k in self._shown if k in self.statuses]
+
+    def _snapshot(self) -> tuple:
+        return (list(self.statuses.values()), frozenset(self.selected), self.text_filter, self.sort_by,
+                self.sort_reverse)
 
     def render_rows(self) -> None:
-        table = self.query_one(DataTable)
+        """Rebuild the rows after a filter, sort or selection change: at once for a small table; for a large
+        one in a thread (what was typed meanwhile wins: only the newest build is installed)."""
+        self._generation += 1
+        if len(self.statuses) <= INLINE_ROWS:
+            self._install(build_view(*self._snapshot()))
+        else:
+            self.run_worker(self.rebuild(self._generation, settle=0.05), group="sessions-rows", exit_on_error=False)
+
+    async def rebuild(self, generation: int | None = None, settle: float = 0.0) -> None:
+        """Build the rows in a thread (after ``settle`` seconds in which another key may supersede it), then
+        install them if nothing newer came meanwhile."""
+        if generation is None:
+            self._generation += 1
+            generation = self._generation
+        if settle:
+            await asyncio.sleep(settle)
+            if generation != self._generation:
+                return
+        view = build_view(*self._snapshot()) if len(self.statuses) <= INLINE_ROWS \
+            else await asyncio.to_thread(build_quietly, build_view, *self._snapshot())
+        if generation == self._generation and self.is_attached:
+            self._install(view)
+
+    def _install(self, view: tuple[list[str], BuiltRows]) -> None:
+        keys, built = view
+        table = self.query_one(SessionTable)
         current = self._cursor_key()
+        self._shown, self._shown_set = keys, set(keys)
         with self.app.batch_update():
-            table.clear()
-            for s in self.visible():
-                table.add_row(*self._cells(s), key=row_key(s.key))
-        if current and current in table.rows:
-            table.move_cursor(row=table.get_row_index(current))
+            table.install(built, current)
         self._update_summary()
         self._show_detail_for_cursor()
         # 50,000 sessions and their table rows live until the next load or filter: left to the cyclic collector,
@@ -260,13 +310,11 @@ class SessionsScreen(DjtuiScreen):
 
     def hidden_selected(self) -> list[str]:
         """Selected rows the text filter hides: no action touches them (the footer says how many)."""
-        shown = {row_key(s.key) for s in self.visible()}
-        return sorted(k for k in self.selected if k in self.statuses and k not in shown)
+        return sorted(k for k in self.selected if k in self.statuses and k not in self._shown_set)
 
     def _targets(self) -> list[SessionStatus]:
         """What s, v, d and D act on: the selected rows the filter shows, else the row under the cursor."""
-        shown = {row_key(s.key) for s in self.visible()}
-        picked = [self.statuses[k] for k in sorted(self.selected) if k in self.statuses and k in shown]
+        picked = [self.statuses[k] for k in sorted(self.selected) if k in self.statuses and k in self._shown_set]
         if picked:
             return picked
         k = self._cursor_key()
@@ -460,8 +508,7 @@ class SessionsScreen(DjtuiScreen):
         if self._refuse_readonly("bulk delete"):
             return
         self._note_hidden()
-        shown = {row_key(s.key) for s in self.visible()}
-        self.delete_many(self._targets() if self.selected & shown else self.visible())
+        self.delete_many(self._targets() if self.selected & self._shown_set else self.visible())
 
     @work(exclusive=True, group="sessions-delete", exit_on_error=False)
     async def delete_many(self, pool: list[SessionStatus]) -> None:

@@ -29,6 +29,7 @@ from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.export_checks import Check, RestrictionChecks
 from djtui.tui.widgets.export_load import ExportLoadDialog, LoadChoice
 from djtui.tui.widgets.export_names import FittedName
+from djtui.tui.widgets.export_results import fill_counts, fill_files
 from djtui.tui.widgets.export_tree import ForeignKeyTree
 from djtui.tui.widgets.export_write import ExportWriteDialog, WriteChoice
 
@@ -496,32 +497,13 @@ class ExportScreen(DjtuiScreen):
         if leaves != self.leaves:
             return  # a newer count is on its way
         with self.app.batch_update():
-            table = self.query_one("#export-counts", DataTable)
-            table.clear()
-            for c in counts:
-                table.add_row(str(c.rows), Text(c.table), Text("; ".join(c.sources)))
+            fill_counts(self.query_one("#export-counts", DataTable), counts)
             self.plan_tables = tuple(c.table for c in counts)
-            self._show_files(files)
+            self.files = list(files)
+            fill_files(self.query_one("#export-files", DataTable), self.query_one("#export-file-problems", Static),
+                       self.files)
         self.summary = summary
         self._status(summary)
-
-    def _show_files(self, files: list) -> None:
-        """Every needed file; a problem (why a file could not be checked, a size that differs) is a
-        numbered note below the table, once per distinct text: usually one store's problem is
-        every one of its files' problem."""
-        from djtui.services.export import problem_notes
-
-        self.files = list(files)
-        notes = problem_notes(self.files)
-        table = self.query_one("#export-files", DataTable)
-        table.clear()
-        for f in self.files:
-            mark = f.mark(notes)
-            style = "bold red" if f.exists is False else ("yellow" if f.problem or f.exists is None else "")
-            table.add_row(Text(mark, style=style), "" if f.size is None else str(f.size), Text(f.store),
-                          Text(f.path), Text(f.table))
-        self.query_one("#export-file-problems", Static).update(
-            Text("\n".join(f"[{n}] {text}" for text, n in notes.items())))
 
     def action_toggle_files(self) -> None:
         showing = not self.has_class("show-files")

@@ -227,3 +227,15 @@ def test_driver_connection_opens_late_limits_its_statements_and_aborts(db, serve
     finally:
         if conn.open:
             conn.close()
+
+
+@pytest.mark.parametrize(("extra", "generated"), [
+    ("VIRTUAL GENERATED", True), ("STORED GENERATED", True), ("PERSISTENT GENERATED", True),
+    ("DEFAULT_GENERATED", False),  # MySQL 8: a column with a DEFAULT expression holds its own value
+    ("DEFAULT_GENERATED on update CURRENT_TIMESTAMP", False), ("auto_increment", False), ("", False),
+])
+def test_a_generated_column_is_one_the_server_computes(extra, generated):
+    """Export leaves generated columns out and row quarantine restores around them: a MySQL 8 column
+    with a DEFAULT expression must be neither (it would be lost)."""
+    col = Column("c", "datetime", "datetime", False, extra, "")
+    assert col.generated is generated

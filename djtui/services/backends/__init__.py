@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from djtui.domain.dialects import GrantDialect, SqlDialect
+from djtui.domain.rowsql import is_generated
 
 TableName = tuple[str, str]  # (schema, table)
 
@@ -57,7 +58,9 @@ class Column:
 
     @property
     def generated(self) -> bool:
-        return "GENERATED" in self.extra.upper()
+        """Computed by the server (VIRTUAL/STORED GENERATED); MySQL 8's ``DEFAULT_GENERATED`` (a column
+        with a DEFAULT expression) holds a value of its own and is not."""
+        return is_generated(self.extra)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from djtui.domain.cascade import ForeignKey, TableInfo, build_graph, split_name
-from djtui.domain.rowsql import Column, is_generated
+from djtui.domain.rowsql import Column
 from djtui.services.database import Database
 
 
@@ -56,10 +56,9 @@ def table_columns(db: Database, table: str) -> list[Column]:
     """The columns an export reads and INSERTs, in table order: every column but the generated
     ones (VIRTUAL, STORED, PERSISTENT), which MySQL 8 and strict mode refuse a value for and the
     loaded copy computes again; mysqldump leaves them out too. ``verify`` reads the same ones.
-    (Not the backend's ``Column.generated``: MySQL 8 marks a column with a DEFAULT expression
-    ``DEFAULT_GENERATED``, and such a column must be written.)"""
+    (MySQL 8's ``DEFAULT_GENERATED``, a column with a DEFAULT expression, is written.)"""
     return [Column(c.name, c.data_type, c.nullable) for c in db.backend.columns(*split_name(table))
-            if not is_generated(c.extra)]
+            if not c.generated]
 
 
 def column_comments(db: Database, table: str) -> list[tuple[str, str, str]]:

@@ -8,6 +8,7 @@ from textual.widgets import DataTable, Input
 
 from djtui.tui.app import DjtuiApp
 from djtui.tui.screens.status import SessionsScreen
+from djtui.tui.screens.transfers import COLUMNS as TRANSFER_COLUMNS
 from djtui.tui.screens.transfers import TransfersScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
 from djtui.tui.widgets.session_detail import SessionDetail
@@ -32,6 +33,11 @@ async def loaded(app: DjtuiApp, pilot) -> SessionsScreen:
 
 def cell_text(table: DataTable, row: int, col: int) -> str:
     return str(table.get_row_at(row)[col])
+
+
+def job_cell(xfer: DataTable, row: int, column: str) -> str:
+    """A Transfers cell by its column's title (the columns' order is the screen's to choose)."""
+    return str(xfer.get_row_at(row)[TRANSFER_COLUMNS.index(column)])
 
 
 async def test_table_marks_filter_sort_select_and_detail(lab):
@@ -92,8 +98,8 @@ async def test_sync_from_sessions_shows_in_transfers_and_delete_with_typed_confi
         await pilot.press("2")
         assert isinstance(app.screen, TransfersScreen)
         xfer = app.screen.query_one(DataTable)
-        await wait_for(lambda: xfer.row_count == 1 and "done" in str(xfer.get_row_at(0)[2]))
-        assert "verified" in str(xfer.get_row_at(0)[8])
+        await wait_for(lambda: xfer.row_count == 1 and "done" in job_cell(xfer, 0, "State"))
+        assert "verified" in job_cell(xfer, 0, "Current file / result")
         await pilot.press("1")
         await wait_for(lambda: cell_text(table, 0, 8) == "✓")
         await pilot.press("d")
@@ -137,7 +143,7 @@ async def test_bulk_delete_and_cancel_in_transfers(lab):
         await pilot.press("space", "space", "s")
         await pilot.press("2")
         xfer = app.screen.query_one(DataTable)
-        await wait_for(lambda: xfer.row_count == 2 and all("done" in str(xfer.get_row_at(i)[2]) for i in range(2)))
+        await wait_for(lambda: xfer.row_count == 2 and all("done" in job_cell(xfer, i, "State") for i in range(2)))
         await pilot.press("1")
         await wait_for(lambda: cell_text(table, 0, 8) == "✓" and cell_text(table, 1, 8) == "✓")
         await pilot.press("D")
@@ -151,7 +157,7 @@ async def test_bulk_delete_and_cancel_in_transfers(lab):
         await pilot.press("s", "2")
         await wait_for(lambda: xfer.row_count == 3)
         await pilot.press("end", "c")
-        await wait_for(lambda: any(str(xfer.get_row_at(i)[2]) in ("cancelled", "done") for i in range(2, 3)))
+        await wait_for(lambda: any(job_cell(xfer, i, "State") in ("cancelled", "done") for i in range(2, 3)))
 
 
 async def test_without_database_the_disks_still_show(lab):
@@ -234,10 +240,10 @@ async def test_transfers_show_100_percent_and_no_eta_when_done(lab):
         await loaded(app, pilot)
         await pilot.press("s", "2")
         xfer = app.screen.query_one(DataTable)
-        await wait_for(lambda: xfer.row_count == 1 and str(xfer.get_row_at(0)[3]) not in ("", "100%"))
-        await wait_for(lambda: xfer.row_count == 1 and "done" in str(xfer.get_row_at(0)[2]))
+        await wait_for(lambda: xfer.row_count == 1 and job_cell(xfer, 0, "%") not in ("", "100%"))
+        await wait_for(lambda: xfer.row_count == 1 and "done" in job_cell(xfer, 0, "State"))
         await pilot.pause(0.5)
-        assert str(xfer.get_row_at(0)[3]) == "100%"
+        assert job_cell(xfer, 0, "%") == "100%"
         text = screen_text(app)
         row = next(line for line in text.splitlines() if "sync p001" in line)
         assert " 100% " in row and " done " in row, text  # not cut to "1" or "10"

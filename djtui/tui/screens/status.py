@@ -91,7 +91,7 @@ class SessionsScreen(DjtuiScreen):
     SCREEN_TITLE = "Sessions"
     DEFAULT_CSS = """
     SessionsScreen #sess-filters { height: 3; }
-    SessionsScreen #sess-filters Input { width: 16; }
+    SessionsScreen #sess-filters Input { width: 20; }  /* the placeholder "from YYYYMMDD" whole (issue 16) */
     SessionsScreen #sess-filters #sess-text { width: 1fr; }
     SessionsScreen #sess-main { height: 1fr; }
     SessionsScreen #sess-table { width: 2fr; height: 1fr; }

@@ -23,7 +23,8 @@ from djtui.errors import UserError
 from djtui.services.transfers import Job, JobQueue
 from djtui.tui.screens.base import DjtuiScreen, refuse_readonly
 
-COLUMNS = ("#", "Job", "State", "%", "Bytes", "Files", "Rate", "ETA", "Current file / result")
+# what changes first, the job's name and its file last: at 80 columns a long name would push ETA off (issue 16)
+COLUMNS = ("#", "State", "%", "ETA", "Rate", "Bytes", "Files", "Job", "Current file / result")
 # the widest value each short column can take ("cancelled", "100%", "00:00:00"): a column sized by
 # its first rows would cut later values ("10" for 100%)
 MIN_WIDTHS = {"State": 9, "%": 4, "ETA": 8}
@@ -53,11 +54,11 @@ def job_cells(job: Job, limit: str = "") -> tuple:
     if job.kind == "verify" and job.state == "running":
         tail = f"hashing… {plural(job.files_done, 'file')}" if job.checksum else "comparing sizes…"
     label = f"{job.label} · {limit}" if limit else job.label
-    return (str(job.id), label, Text(job.state, style=STATE_STYLE.get(job.state, "")),
+    running = p is not None and job.state == "running"
+    return (str(job.id), Text(job.state, style=STATE_STYLE.get(job.state, "")),
             "100%" if job.ok else (f"{p.percent}%" if p else ""),
-            human_bytes(p.bytes) if p else "", str(job.files_done) if job.files_done else "",
-            f"{human_bytes(int(p.rate))}/s" if p and job.state == "running" else "",
-            eta_text(p.eta_seconds) if p and job.state == "running" else "", Text(tail[:200]))
+            eta_text(p.eta_seconds) if p and running else "", f"{human_bytes(int(p.rate))}/s" if p and running else "",
+            human_bytes(p.bytes) if p else "", str(job.files_done) if job.files_done else "", label, Text(tail[:200]))
 
 
 class TransferPanel(Vertical):

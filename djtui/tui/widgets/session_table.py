@@ -33,29 +33,25 @@ class BuiltRows:
     widths: list[int]
 
 
-def _width(cell: object) -> int:
-    return cell_len(cell.plain if isinstance(cell, Text) else str(cell))
+def _widest(column: Sequence[object]) -> int:
+    """The widest cell of a column, measuring each distinct cell once (the marks are shared objects)."""
+    texts = {c.plain if isinstance(c, Text) else str(c) for c in {id(c): c for c in column}.values()}
+    return max(map(cell_len, texts), default=0)
 
 
 def build_rows(columns: Sequence[str], rows: Sequence[tuple[str, tuple]]) -> BuiltRows:
     """The table's internal records for ``rows`` ((key, cells) pairs, one line each)."""
     col_keys = [ColumnKey(c) for c in columns]
+    keys = [RowKey(k) for k, _ in rows]
+    data = {rk: dict(zip(col_keys, cells, strict=True)) for rk, (_, cells) in zip(keys, rows, strict=True)}
+    records = {rk: Row(rk, 1) for rk in keys}
+    locations = TwoWayDict(dict(zip(keys, range(len(keys)), strict=True)))
+    offsets = [(rk, 0) for rk in keys]
     widths = [cell_len(c) for c in columns]
-    data: dict = {}
-    records: dict = {}
-    forward: dict = {}
-    offsets: list = []
-    for index, (key, cells) in enumerate(rows):
-        rk = RowKey(key)
-        data[rk] = dict(zip(col_keys, cells, strict=True))
-        records[rk] = Row(rk, 1, None, False)
-        forward[rk] = index
-        offsets.append((rk, 0))
-        for i, cell in enumerate(cells):
-            w = _width(cell)
-            if w > widths[i]:
-                widths[i] = w
-    return BuiltRows(data, records, TwoWayDict(forward), offsets, widths)
+    if rows:
+        cols = list(zip(*(cells for _, cells in rows), strict=True))
+        widths = [max(w, _widest(col)) for w, col in zip(widths, cols, strict=True)]
+    return BuiltRows(data, records, locations, offsets, widths)
 
 
 def build_quietly(fn, *args):  # type: ignore[no-untyped-def]

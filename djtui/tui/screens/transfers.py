@@ -28,6 +28,7 @@ COLUMNS = ("#", "State", "%", "ETA", "Rate", "Bytes", "Files", "Job", "Current f
 # the widest value each short column can take ("cancelled", "100%", "00:00:00"): a column sized by
 # its first rows would cut later values ("10" for 100%)
 MIN_WIDTHS = {"State": 9, "%": 4, "ETA": 8}
+ROW_EVERY = 1.0  # seconds between rewrites of a running job's row (the panel below it moves four times a second)
 STATE_STYLE = {"queued": "dim", "running": "bold cyan", "done": "bold green", "failed": "bold red",
                "cancelled": "yellow"}
 
@@ -119,6 +120,7 @@ class TransfersScreen(DjtuiScreen):
         super().__init__()
         self.hidden_ids: set[int] = set()
         self._shown: dict[str, tuple] = {}  # row key -> the cells last written (a refresh skips what is unchanged)
+        self._written: dict[str, float] = {}  # row key -> when its cells were last written
 
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="xfer-table", cursor_type="row", zebra_stripes=True)
@@ -160,18 +162,22 @@ class TransfersScreen(DjtuiScreen):
 
         DataTable.update_cell(update_width=True) re-measures a whole column for every cell that got
         narrower: four times a second over every row of every column, 168 finished jobs held the event
-        loop for up to 2.3 s (issue 17)."""
+        loop for up to 2.3 s (issue 17). Any written cell makes the table render every visible cell again,
+        so a running job's row (its state unchanged) is rewritten once a second; the panel shows it live."""
         table = self.query_one(DataTable)
         changed = False
+        now = time.monotonic()
         with self.app.batch_update():
             for job in jobs:
                 k = str(job.id)
                 cells = job_cells(job, limit_of(q, job))
                 old = self._shown.get(k)
-                if old == cells:
+                if old == cells or (old is not None and old[1] == cells[1] and job.state == "running" and old[2]
+                                    and now - self._written.get(k, 0.0) < ROW_EVERY):  # its first % at once
                     continue
                 changed = True
                 self._shown[k] = cells
+                self._written[k] = now
                 if old is None:
                     table.add_row(*cells, key=k)
                     continue
@@ -181,6 +187,7 @@ class TransfersScreen(DjtuiScreen):
             for k in [k for k in self._shown if int(k) in self.hidden_ids]:
                 table.remove_row(k)
                 del self._shown[k]
+                self._written.pop(k, None)
                 changed = True
             if changed:
                 self._size_columns(table)

@@ -96,3 +96,21 @@ async def test_large_table_filters_in_a_thread(lab, monkeypatch):
             if table.row_count == 3:
                 break
         assert table.row_count == 3 and screen._cursor_key() == "p002|20250104"
+
+
+async def test_every_column_on_screen_at_80_columns_with_a_long_participant(lab):
+    long_id = "p003_with_a_long_participant_name"
+    lab.make_session(long_id, "20250104")
+    lab.make_session("p001", "20250104")
+    app = DjtuiApp(config=lab.config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await asyncio.wait_for(screen.loaded.wait(), 20)
+        await pilot.pause()
+        table = screen.query_one(DataTable)
+        ends = sum(c.get_render_width(table) for c in table.ordered_columns)
+        assert ends <= table.content_region.width, (ends, table.content_region.width)
+        assert long_id in {str(table.get_row_at(i)[2]) for i in range(2)}  # the cell keeps the whole id
+        await pilot.resize_terminal(160, 40)
+        await pilot.pause()
+        assert table.ordered_columns[2].get_render_width(table) >= len(long_id)  # room again: shown whole

@@ -31,6 +31,7 @@ from djtui.tui.widgets.session_detail import SessionDetailPane
 from djtui.tui.widgets.session_table import BuiltRows, SessionTable, build_quietly, build_rows
 
 FIRST_BATCH = 120
+PARTICIPANT_AT_80 = 16  # the Participant column's widest at 80 columns (the others take the rest)
 INLINE_ROWS = 2_000  # more sessions than this: the rows are built in a thread (a filter at 50,000 took seconds)
 NARROW = 120  # below this width the detail pane takes the whole width (and the focus) instead of a third
 COLUMNS = ("", "Date", "Participant", "Videos", "Size", "DJ", "Backup", "Verified", "Safe")
@@ -102,6 +103,7 @@ class SessionsScreen(DjtuiScreen):
     """
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="sessions.filter"),
+        Binding("r", "reload", "Refresh", id="sessions.refresh"),  # early: the footer at 80 columns is cut
         Binding("space", "toggle_select", "Select", id="sessions.select"),
         Binding("enter", "detail", "Detail", id="sessions.detail"),
         Binding("o", "sort", "Sort", id="sessions.sort"),
@@ -109,7 +111,6 @@ class SessionsScreen(DjtuiScreen):
         Binding("v", "verify", "Verify", id="sessions.verify"),
         Binding("d", "delete", "Delete", id="sessions.delete"),
         Binding("D", "bulk_delete", "Bulk delete", id="sessions.bulk_delete"),
-        Binding("r", "reload", "Refresh", id="sessions.refresh"),
         Binding("escape", "clear", "Clear", show=False, id="sessions.clear"),
     ]
 
@@ -145,6 +146,9 @@ class SessionsScreen(DjtuiScreen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < NARROW, "-narrow")
+        # every column on screen at 80: a long participant id is cut at the end rather than pushing Safe off
+        room = max(len("Participant"), self.size.width - (80 - PARTICIPANT_AT_80))
+        self.query_one(SessionTable).cap_columns({COLUMNS.index("Participant"): room})
 
     @work(group="sessions-nodb", exit_on_error=False)
     async def _without_db(self) -> None:

@@ -79,6 +79,19 @@ def _release(old: list) -> None:
 class SessionTable(DataTable):
     """A row table for tens of thousands of rows: :meth:`install` replaces every row at once."""
 
+    natural_widths: list[int] = []  # each column's widest cell, as last installed
+    caps: dict[int, int] = {}  # column index -> at most this wide (a longer cell is cut at the end)
+
+    def cap_columns(self, caps: dict[int, int]) -> None:
+        """Keep the columns in ``caps`` at most that wide, so a long value leaves the columns after it on screen."""
+        self.caps = caps
+        for i, (column, width) in enumerate(zip(self.ordered_columns, self.natural_widths, strict=False)):
+            capped = min(width, caps.get(i, width))
+            if column.content_width != capped:
+                column.content_width = capped
+                self._require_update_dimensions = True
+                self.refresh()
+
     def install(self, built: BuiltRows, cursor_key: str | None = None) -> None:
         """Show ``built`` (from :func:`build_rows`); the cursor goes back to ``cursor_key`` if it is still there."""
         old = [self._data, self.rows, self._row_locations._forward, self._row_locations._reverse]
@@ -90,8 +103,9 @@ class SessionTable(DataTable):
         self._data = built.data
         self.rows = built.rows
         self._row_locations = built.locations
-        for column, width in zip(self.ordered_columns, built.widths, strict=True):
-            column.content_width = width
+        self.natural_widths = built.widths
+        for i, (column, width) in enumerate(zip(self.ordered_columns, built.widths, strict=True)):
+            column.content_width = min(width, self.caps.get(i, width))
         self._update_count += 1
         self._offset_cache[self._update_count] = built.y_offsets
         self._require_update_dimensions = True  # no new rows to measure: the virtual size only

@@ -37,7 +37,7 @@ class OrphansScreen(DjtuiScreen):
     SCREEN_TITLE = "Orphans"
     DEFAULT_CSS = """
     OrphansScreen #orphans-main { height: 1fr; }
-    OrphansScreen #orphans-sources { width: 38%; min-width: 28; max-width: 70; height: 1fr; border-right: tall $panel; }
+    OrphansScreen #orphans-sources { width: 38%; min-width: 41; max-width: 70; height: 1fr; border-right: tall $panel; }
     OrphansScreen #orphans-sources DataTable { height: 1fr; }
     OrphansScreen #orphans-progress { height: 1; }
     OrphansScreen #orphans-right { width: 1fr; height: 1fr; }

@@ -8,9 +8,9 @@ import time
 import pytest
 from orphans_lab import make_config, put
 
-from djtui.services.orphans import reads as orphans_mod
 from djtui.services.database import Database
 from djtui.services.orphans import OrphanService, ScanCancelled
+from djtui.services.orphans import reads as orphans_mod
 from djtui.tui.app import DjtuiApp
 from djtui.tui.screens.orphans import OrphansScreen
 

@@ -11,6 +11,7 @@ import pymysql
 import pytest
 
 from djtui.services.servers.mariadb import PrivateServer
+from djtui.services.servers.postgres import PrivatePostgres
 
 _counter = itertools.count()
 
@@ -24,6 +25,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServer]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL server started by the suite itself (never the machine's own cluster)."""
+    srv = PrivatePostgres(tmp_path_factory.mktemp("pgserver"))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(params=["mariadb", "postgresql"])
+def db_server(request: pytest.FixtureRequest) -> PrivateServer | PrivatePostgres:
+    """Each backend in turn: a capability test that takes this runs on MariaDB and on PostgreSQL.
+
+    ``db_server.settings`` connects as the admin (``settings.backend`` says which family);
+    ``db_server.backend`` is ``"mysql"`` or ``"postgresql"``."""
+    return request.getfixturevalue("server" if request.param == "mariadb" else "pg_server")
 
 
 @pytest.fixture

@@ -19,12 +19,17 @@ class DatabaseSettings:
     use_datajoint_config: bool = True
     connect_timeout: int = 5
     statement_timeout_s: float = 300.0  # the longest any one database call may take
+    backend: str | None = None  # "mysql" | "postgresql" (None: DataJoint's config, else mysql)
+    name: str | None = None  # the PostgreSQL database DataJoint 2.x connects to (DataJoint's default: postgres)
+
+
+BACKENDS = ("mysql", "postgresql")
 
 
 def read_database(r: Reader, raw: Any) -> DatabaseSettings:
     p = ("database",)
     m = r.mapping(raw, p, ["host", "port", "user", "password", "password_env", "socket",
-                          "use_datajoint_config", "connect_timeout", "statement_timeout_s"])
+                          "use_datajoint_config", "connect_timeout", "statement_timeout_s", "backend", "name"])
     return DatabaseSettings(
         host=r.string(m, "host", p, None),
         port=r.number(m, "port", p, None, integer=True, minimum=1, maximum=65535),
@@ -35,6 +40,8 @@ def read_database(r: Reader, raw: Any) -> DatabaseSettings:
         use_datajoint_config=r.boolean(m, "use_datajoint_config", p, True),
         connect_timeout=r.number(m, "connect_timeout", p, 5, integer=True, minimum=1, maximum=600),
         statement_timeout_s=float(r.number(m, "statement_timeout_s", p, 300.0, minimum=1, maximum=86_400)),
+        backend=r.string(m, "backend", p, None, choices=BACKENDS),
+        name=r.string(m, "name", p, None),
     )
 
 

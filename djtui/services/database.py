@@ -8,7 +8,9 @@ the working directory with its ``.secrets/`` (DataJoint 2.x), the ``DJ_HOST`` /
 
 Blocking driver calls run in a dedicated thread pool so the event loop (and
 so the TUI) never waits on the network. DataJoint itself is never imported
-here: the backend's driver (pymysql for MySQL/MariaDB) is all a status query needs.
+here: the backend's driver (pymysql for MySQL/MariaDB, psycopg2 for PostgreSQL, as DataJoint 2.x uses) is all
+a status query needs. DataJoint 2.x's ``database.backend`` / ``DJ_BACKEND`` and ``database.name`` /
+``DJ_DATABASE_NAME`` choose the server family and, on PostgreSQL, the database.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from djtui.domain.dialects import SqlDialect
 from djtui.errors import UserError
 from djtui.services import commandlog
 from djtui.services.backends import Backend, ServerInfo
-from djtui.services.backends.mysql import MySQLBackend
+from djtui.services.backends.choose import make_backend
 
 T = TypeVar("T")
 
@@ -47,6 +49,8 @@ class ConnectionSettings:
     socket: str | None = None
     connect_timeout: int = 5
     statement_timeout_s: float = 300.0  # the longest one call may take (config: database.statement_timeout_s)
+    backend: str = "mysql"  # "mysql" (MySQL, MariaDB) | "postgresql"
+    dbname: str | None = None  # PostgreSQL: the database DataJoint 2.x connects to (schemas live inside it)
     sources: tuple[str, ...] = ()  # where each value came from, for `doctor` and the header
 
     @property
@@ -142,7 +146,7 @@ def resolve_connection(cfg_db: DatabaseSettings, *, env: dict[str, str] | None =
     def take(data: dict[str, Any] | None, label: str) -> None:
         if not data:
             return
-        for key in ("host", "port", "user", "password"):
+        for key in ("host", "port", "user", "password", "backend", "name"):
             v = data.get(f"database.{key}")
             if v not in (None, ""):
                 values[key] = v
@@ -162,10 +166,12 @@ def resolve_connection(cfg_db: DatabaseSettings, *, env: dict[str, str] | None =
             take(from_secrets, str(secrets))
             take(_read_json(dj_json), str(dj_json))
         take({f"database.{k}": env.get(v) for k, v in
-              (("host", "DJ_HOST"), ("user", "DJ_USER"), ("password", "DJ_PASS"), ("port", "DJ_PORT"))},
+              (("host", "DJ_HOST"), ("user", "DJ_USER"), ("password", "DJ_PASS"), ("port", "DJ_PORT"),
+               ("backend", "DJ_BACKEND"), ("name", "DJ_DATABASE_NAME"))},
              "environment (DJ_*)")
     take({"database.host": cfg_db.host, "database.port": cfg_db.port, "database.user": cfg_db.user,
-          "database.password": cfg_db.password.reveal() if cfg_db.password else None}, "config file")
+          "database.password": cfg_db.password.reveal() if cfg_db.password else None,
+          "database.backend": cfg_db.backend, "database.name": cfg_db.name}, "config file")
     if cfg_db.password_env:
         if cfg_db.password_env not in env:
             raise UserError(f"environment variable {cfg_db.password_env} is not set",
@@ -174,8 +180,12 @@ def resolve_connection(cfg_db: DatabaseSettings, *, env: dict[str, str] | None =
         values["password"] = env[cfg_db.password_env]
         origin["password"] = f"${cfg_db.password_env}"
 
+    backend = str(values.get("backend", "mysql")).lower()
+    if backend not in ("mysql", "postgresql"):
+        raise UserError(f"database backend {backend!r} is not one djtui knows",
+                        where=origin.get("backend", "database.backend"), hint="use mysql or postgresql")
     host = str(values.get("host", "localhost"))
-    port_raw = values.get("port", 3306)
+    port_raw = values.get("port", 5432 if backend == "postgresql" else 3306)
     if ":" in host and host.count(":") == 1 and "port" not in values:
         host, port_raw = host.split(":")
     try:
@@ -189,6 +199,7 @@ def resolve_connection(cfg_db: DatabaseSettings, *, env: dict[str, str] | None =
         password=pw if isinstance(pw, Secret) else (Secret(str(pw)) if pw else None),
         socket=cfg_db.socket, connect_timeout=cfg_db.connect_timeout,
         statement_timeout_s=cfg_db.statement_timeout_s,
+        backend=backend, dbname=str(values["name"]) if values.get("name") and backend == "postgresql" else None,
         sources=tuple(f"{k}: {v}" for k, v in sorted(origin.items())),
     )
 
@@ -212,15 +223,24 @@ def _close_quietly(conn: Any) -> None:
 def describe_error(exc: BaseException, settings: ConnectionSettings) -> UserError:
     """A connection failure as a message a person can act on (never with the password)."""
     code = exc.args[0] if getattr(exc, "args", None) else None
-    text = str(exc.args[1]) if len(getattr(exc, "args", ())) > 1 else str(exc)
+    text = str(exc.args[1]) if len(getattr(exc, "args", ())) > 1 else str(exc).strip()
     if settings.password:
         text = text.replace(settings.password.reveal(), "****")
+    lowered = text.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        code = 1045  # PostgreSQL says it in words
+    elif "connection refused" in lowered or "could not connect" in lowered or "timeout expired" in lowered:
+        code = 2003
+    elif "does not exist" in lowered and "database" in lowered:
+        text, code = text.strip(), 1049
     if code == 1045:
         hint = "check the user name and password (database.user / DJ_USER, DJ_PASS or .secrets/)"
     elif code in (2003, 2002, 2013):
         hint = "is the server running and reachable? check database.host/port (or DJ_HOST/DJ_PORT)"
     elif code == 1049:
-        hint = "the database does not exist"
+        hint = "the database does not exist" + (
+            " (database.name / DJ_DATABASE_NAME chooses the PostgreSQL database)" if settings.backend == "postgresql"
+            else "")
     else:
         hint = "run `djtui doctor` for a full check"
     if settings.user is None:
@@ -254,7 +274,7 @@ class Database:
         self._given_up_at: float | None = None  # interrupt(): calls fail fast until the server answers
         self._recheck_lock = threading.Lock()
         self._rechecked_at = -math.inf
-        self._backend: Backend = MySQLBackend(self)
+        self._backend: Backend = make_backend(settings.backend, self)
 
     @property
     def backend(self) -> Backend:
@@ -415,7 +435,7 @@ class Database:
                     self._bind(token, conn)
                     with self._backend.cursor(conn, dict_rows=dict_rows) as cur:
                         cur.execute(sql, args)
-                        return list(cur.fetchall())
+                        return list(cur.fetchall()) if cur.description is not None else []
                 except (*self._backend.transient_errors, OSError) as exc:
                     failure = self._failure(exc, started)
                     if failure is not None:

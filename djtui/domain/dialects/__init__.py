@@ -1,7 +1,7 @@
 """How a database server spells SQL: identifier and literal quoting, table names.
 
 Pure text, no I/O. One module per server family (``mysql.py`` covers MySQL and MariaDB, and
-``mysql_grants.py`` how they spell roles, grants and accounts); a second backend adds its modules
+``mysql_grants.py`` how they spell roles, grants and accounts; ``postgres.py`` PostgreSQL); a backend adds its modules
 here and a ``Backend`` in ``services/backends`` and touches no capability.
 Services reach the dialect of the server they talk to as
 ``db.dialect``; domain code that writes SQL takes a ``dialect`` argument.
@@ -13,12 +13,13 @@ from typing import Protocol
 
 from djtui.domain.dialects.mysql import MYSQL, MySQLDialect
 from djtui.domain.dialects.mysql_grants import PASSWORD_SHOWN, MySQLGrants
+from djtui.domain.dialects.postgres import POSTGRES, PostgresDialect
 
 
 class SqlDialect(Protocol):
     """The quoting every capability needs; grants, catalogs and dump tools live on the backend."""
 
-    name: str  # "mysql"
+    name: str  # "mysql" | "postgresql"
 
     def ident(self, name: str) -> str:
         """A quoted identifier (schema, table or column)."""
@@ -62,4 +63,5 @@ class GrantDialect(Protocol):
     def own_password(self) -> str: ...
 
 
-__all__ = ["MYSQL", "PASSWORD_SHOWN", "GrantDialect", "MySQLDialect", "MySQLGrants", "SqlDialect"]
+__all__ = ["MYSQL", "PASSWORD_SHOWN", "POSTGRES", "GrantDialect", "MySQLDialect", "MySQLGrants", "PostgresDialect",
+           "SqlDialect"]

@@ -82,6 +82,8 @@ def find_server_binary() -> ServerBinary:
 class PrivateServer:
     """A private database server; use as a context manager or call start()/stop()."""
 
+    backend = "mysql"  # the ``database.backend`` that reaches it
+
     def __init__(self, base_dir: str | os.PathLike | None = None, *, detached: bool = False,
                  keep_dir: bool = False, buffer_pool_mb: int = 128):
         self._own_dir = base_dir is None

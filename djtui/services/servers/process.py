@@ -2,7 +2,7 @@
 dies with its parent, stopping a process politely then firmly, and the detached server's state file
 (a 0600 JSON file in the server's directory: pid, port, socket, data directory).
 
-``mariadb.py`` builds on these; a PostgreSQL server module (issue 15) would too.
+``mariadb.py`` and ``postgres.py`` build on these.
 """
 
 from __future__ import annotations
@@ -92,7 +92,9 @@ def read_state(base_dir: str | os.PathLike) -> dict | None:
 def stop_detached(base_dir: str | os.PathLike, *, remove_data: bool = True, timeout: float = 30.0) -> bool:
     """Stop a server left running (``demo --setup-only``) from its state file; False when none was running.
 
-    The state file names the pid, the socket's directory and the data directory (``datadir``)."""
+    The state file names the pid, the socket's directory and the data directory (``datadir``); a server
+    that wants another signal than SIGTERM names it (``stop_signal``: PostgreSQL's fast shutdown is
+    SIGINT), and one whose data lives outside ``base_dir`` names that folder (``run_dir``)."""
     base = Path(base_dir)
     state = read_state(base)
     if state is None:
@@ -100,7 +102,7 @@ def stop_detached(base_dir: str | os.PathLike, *, remove_data: bool = True, time
     pid = int(state["pid"])
     if pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, getattr(signal, str(state.get("stop_signal") or "SIGTERM"), signal.SIGTERM))
         deadline = time.monotonic() + timeout
         while pid_alive(pid) and time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):
@@ -114,4 +116,6 @@ def stop_detached(base_dir: str | os.PathLike, *, remove_data: bool = True, time
         shutil.rmtree(state["socket_dir"], ignore_errors=True)
     if remove_data:
         shutil.rmtree(state.get("datadir") or base / "data", ignore_errors=True)
+        if state.get("run_dir"):
+            shutil.rmtree(state["run_dir"], ignore_errors=True)
     return True

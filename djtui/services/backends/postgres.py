@@ -1,0 +1,314 @@
+"""PostgreSQL 15+ (DataJoint 2.x's second backend): ``pg_catalog`` catalogs, flavor and version, the
+statement time limit, and ``pg_dump`` / ``psql`` with a private ``.pgpass`` file.
+
+A DataJoint schema is a PostgreSQL schema inside one database (``database.name``, DataJoint's default
+``postgres``); ``schemas()`` lists those, leaving out the server's own and the always-present ``public``.
+The driver is psycopg2, the one DataJoint 2.x itself uses; like pymysql it takes ``%s`` parameters.
+Accounts (roles, grants, default privileges) are PostgreSQL's own: ``postgres_accounts.py``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+
+from djtui.domain.dialects import POSTGRES, SqlDialect
+from djtui.errors import UserError
+from djtui.services import commandlog
+from djtui.services.backends import Column, DumpTools, ForeignKey, Querier, ServerInfo, TableName
+from djtui.services.backends.postgres_accounts import PostgresAccounts
+
+SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast", "public"})
+_SYSTEM_SQL = ("n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'public') "
+               "AND n.nspname NOT LIKE 'pg\\_temp\\_%%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%'")
+QUERY_CANCELED = "57014"
+
+
+class PgConnection:
+    """A psycopg2 connection made in two steps (``open`` then ``establish``), so the Database can track a
+    connection before the network wait and abort it from another thread."""
+
+    def __init__(self, kwargs: dict[str, Any]):
+        self.kwargs = kwargs
+        self.raw: Any = None
+
+    @property
+    def open(self) -> bool:
+        return self.raw is not None and not self.raw.closed
+
+    def close(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+
+    def __getattr__(self, name: str) -> Any:  # the driver's own API (copy_expert, server_version, ...)
+        if self.raw is None:
+            raise AttributeError(name)
+        return getattr(self.raw, name)
+
+
+def conn_kwargs(settings: Any, database: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """psycopg2.connect keywords from ``ConnectionSettings`` (``database`` overrides the settings' dbname)."""
+    kw: dict[str, Any] = {
+        "user": settings.user, "password": settings.password.reveal() if settings.password else "",
+        "dbname": database or settings.dbname or "postgres", "connect_timeout": settings.connect_timeout,
+        "application_name": "djtui",
+        # a server gone without a FIN: the kernel gives up instead of a read that never returns
+        "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+    }
+    if settings.socket:
+        kw["host"] = settings.socket if os.path.isdir(settings.socket) else os.path.dirname(settings.socket)
+    else:
+        kw["host"] = settings.host
+    kw["port"] = settings.port
+    for key in ("read_timeout", "write_timeout"):  # pymysql's; the statement limit covers PostgreSQL
+        overrides.pop(key, None)
+    kw.update(overrides)
+    return kw
+
+
+def _pgpass_field(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def _conninfo_value(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def find_client_tool(name: str) -> str | None:
+    """A PostgreSQL client program: on PATH, else in the newest /usr/lib/postgresql/*/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name)
+                  if Path(p).parent.name.isdigit() else -1, reverse=True)
+    for d in dirs:
+        if os.access(Path(d) / name, os.X_OK):
+            return str(Path(d) / name)
+    return None
+
+
+class PostgresBackend(PostgresAccounts):
+    """PostgreSQL through ``db.query`` (a :class:`Querier`); the accounts part is ``PostgresAccounts``."""
+
+    name = "postgresql"
+    dialect: SqlDialect = POSTGRES
+    system_schemas = SYSTEM_SCHEMAS
+    timeout_codes: tuple[int, ...] = ()
+    default_port = 5432
+    driver_error = psycopg2.Error
+    transient_errors = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+    def __init__(self, db: Querier):
+        self._db = db
+        self._info: ServerInfo | None = None
+        self._conninfo: dict[Path, str] = {}
+
+    def _q(self, sql: str, args: Sequence[Any] | None = None) -> list:
+        return self._db.query(sql, args)
+
+    # -- the driver ------------------------------------------------------------------------------
+
+    def open(self, settings: Any, database: str | None = None, **overrides: Any) -> PgConnection:
+        return PgConnection(conn_kwargs(settings, database, **overrides))
+
+    def establish(self, conn: PgConnection) -> None:
+        conn.raw = psycopg2.connect(**conn.kwargs)
+        conn.raw.autocommit = True
+
+    def cursor(self, conn: Any, *, dict_rows: bool = False) -> Any:
+        raw = conn.raw if isinstance(conn, PgConnection) else conn
+        return raw.cursor(cursor_factory=psycopg2.extras.RealDictCursor if dict_rows else None)
+
+    def limit_session(self, conn: Any, limit_s: float) -> None:
+        with self.cursor(conn) as cur:
+            cur.execute(self.statement_limit_sql("", limit_s))
+
+    def connection_lost(self, exc: BaseException) -> bool:
+        return isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) and \
+            getattr(exc, "pgcode", None) is None
+
+    def abort(self, conn: Any) -> None:
+        raw = conn.raw if isinstance(conn, PgConnection) else conn
+        if raw is None or raw.closed:
+            return
+        try:  # shut the socket itself (a cancel request would wait on a silent server too)
+            sock = socket.socket(fileno=os.dup(raw.fileno()))
+        except (OSError, psycopg2.Error):
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    # -- the server ------------------------------------------------------------------------------
+
+    def server_info(self) -> ServerInfo:
+        if self._info is None:
+            row = self._q("SELECT version(), current_setting('server_version'), current_user, pg_backend_pid()")[0]
+            version = str(row[1]).split()[0]
+            self._info = ServerInfo(flavor="PostgreSQL", version=version, version_comment=str(row[0]),
+                                    current_user=str(row[2]), connection_id=int(row[3]))
+        return self._info
+
+    def statement_limit_sql(self, server_version: str, limit_s: float) -> str:
+        return f"SET statement_timeout = {max(1, round(float(limit_s) * 1000))}"
+
+    def is_timeout(self, exc: BaseException) -> bool:
+        return getattr(exc, "pgcode", None) == QUERY_CANCELED and "statement timeout" in str(exc)
+
+    # -- catalogs --------------------------------------------------------------------------------
+
+    def schemas(self) -> list[str]:
+        return [r[0] for r in self._q(f"SELECT n.nspname FROM pg_namespace n WHERE {_SYSTEM_SQL} ORDER BY 1")]
+
+    @staticmethod
+    def _where_schemas(schemas: Sequence[str] | None, column: str = "n.nspname") -> tuple[str, list]:
+        if schemas is None:
+            return _SYSTEM_SQL.replace("n.nspname", column), []
+        if not schemas:
+            return "FALSE", []
+        return f"{column} = ANY(%s)", [list(schemas)]
+
+    def tables(self, schemas: Sequence[str] | None = None, *, like: str | None = None) -> list[TableName]:
+        cond, args = self._where_schemas(schemas)
+        if like is not None:
+            cond, args = f"{cond} AND c.relname LIKE %s", [*args, like]
+        rows = self._q("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                       f"WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND {cond} ORDER BY 1, 2", args)
+        return [(s, t) for s, t in rows]
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return bool(self._q("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')", (schema, table)))
+
+    def columns(self, schema: str, table: str) -> list[Column]:
+        rows = self._q(
+            "SELECT a.attname, t.typname, t.typtype, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, "
+            "a.attgenerated, a.attidentity, pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum) "
+            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid "
+            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (schema, table))
+        out = []
+        for name, _typname, typtype, full, nullable, generated, identity, default, comment in rows:
+            if generated == "s":
+                extra = "STORED GENERATED"
+            elif identity or (default or "").startswith("nextval("):
+                extra = "auto_increment"
+            else:
+                extra = ""
+            data_type = "enum" if typtype == "e" else full.split("(")[0].strip().lower()
+            out.append(Column(name=name, data_type=data_type, column_type=full, nullable=bool(nullable),
+                              extra=extra, comment=comment or ""))
+        return out
+
+    def primary_key(self, schema: str, table: str) -> list[str]:
+        return self.primary_keys([schema], table=table).get((schema, table), [])
+
+    def primary_keys(self, schemas: Sequence[str], *, table: str | None = None) -> dict[TableName, list[str]]:
+        cond, args = self._where_schemas(schemas)
+        if table is not None:
+            cond, args = f"{cond} AND c.relname = %s", [*args, table]
+        out: dict[TableName, list[str]] = {}
+        for s, t, col in self._q(
+                "SELECT n.nspname, c.relname, a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+                "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum "
+                f"WHERE i.indisprimary AND {cond} ORDER BY n.nspname, c.relname, k.ord", args):
+            out.setdefault((s, t), []).append(col)
+        return out
+
+    def _foreign_keys(self, cond: str, args: Sequence[Any]) -> list[ForeignKey]:
+        rows = self._q(
+            "SELECT n.nspname, c.relname, con.conname, a.attname, rn.nspname, rc.relname, ra.attname "
+            "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_class rc ON rc.oid = con.confrelid "
+            "JOIN pg_namespace rn ON rn.oid = rc.relnamespace "
+            "CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(col, refcol, ord) "
+            "JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.col "
+            "JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.refcol "
+            f"WHERE con.contype = 'f' AND {cond} ORDER BY n.nspname, c.relname, con.conname, k.ord", args)
+        keys: dict[tuple[str, str, str], list[Any]] = {}
+        for s, t, name, col, rs, rt, rcol in rows:
+            keys.setdefault((s, t, name), [rs, rt, []])[2].append((col, rcol))
+        return [ForeignKey(name=n, schema=s, table=t, ref_schema=rs, ref_table=rt, columns=tuple(cols))
+                for (s, t, n), (rs, rt, cols) in keys.items()]
+
+    def foreign_keys(self, schemas: Sequence[str] | None = None) -> list[ForeignKey]:
+        return self._foreign_keys(*self._where_schemas(schemas))
+
+    def foreign_keys_to(self, schema: str, table: str) -> list[ForeignKey]:
+        return self._foreign_keys("rn.nspname = %s AND rc.relname = %s", (schema, table))
+
+    def foreign_keys_from(self, schema: str, table: str) -> list[ForeignKey]:
+        return self._foreign_keys("n.nspname = %s AND c.relname = %s", (schema, table))
+
+    def row_estimates(self, schemas: Sequence[str]) -> dict[TableName, int]:
+        cond, args = self._where_schemas(schemas)
+        rows = self._q("SELECT n.nspname, c.relname, GREATEST(c.reltuples, 0)::bigint FROM pg_class c "
+                       "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                       f"WHERE c.relkind IN ('r', 'p') AND {cond}", args)
+        return {(s, t): int(n or 0) for s, t, n in rows}
+
+    def row_estimate(self, schema: str, table: str) -> int:
+        return self.row_estimates([schema]).get((schema, table), 0)
+
+    # -- dump and load tools ---------------------------------------------------------------------
+
+    def dump_tools(self) -> DumpTools:
+        dump, client = find_client_tool("pg_dump"), find_client_tool("psql")
+        if not dump or not client:
+            raise UserError("the PostgreSQL client tools are not installed (pg_dump and psql)",
+                            hint="install them, e.g. `apt-get install postgresql-client`")
+        return DumpTools(dump=dump, client=client)
+
+    @contextmanager
+    def credentials_file(self, settings: Any) -> Iterator[Path]:
+        """A ``.pgpass`` file (0600, in a 0700 temp dir); ``tool_argv`` names it in a connection string
+        (``passfile=``) that holds no password."""
+        tmp = Path(tempfile.mkdtemp(prefix="djtui-cred-"))
+        os.chmod(tmp, 0o700)
+        path = tmp / "pgpass"
+        host = settings.socket or settings.host
+        fields = ["localhost" if settings.socket else host, str(int(settings.port)), "*", settings.user or "",
+                  settings.password.reveal() if settings.password else ""]
+        if settings.password:
+            commandlog.add_secret(settings.password.reveal())
+        parts = {"host": host, "port": str(int(settings.port)), "dbname": settings.dbname or "postgres",
+                 "user": settings.user or "", "passfile": str(path), "application_name": "djtui"}
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, (":".join(_pgpass_field(f) for f in fields) + "\n").encode())
+            finally:
+                os.close(fd)
+            self._conninfo[path] = " ".join(f"{k}={_conninfo_value(v)}" for k, v in parts.items() if v)
+            yield path
+        finally:
+            self._conninfo.pop(path, None)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def conninfo(self, credentials: Path, dbname: str | None = None) -> str:
+        """The connection string (no password: it names the ``.pgpass`` file) for ``credentials``."""
+        info = self._conninfo[credentials]
+        if dbname:
+            info += f" dbname={_conninfo_value(dbname)}"  # a later keyword wins
+        return info
+
+    def tool_argv(self, tool: str, credentials: Path) -> list[str]:
+        return [tool, f"--dbname={self.conninfo(credentials)}"]

@@ -21,7 +21,6 @@ from djtui.domain.cascade import split_name
 from djtui.errors import UserError
 from djtui.services import commandlog
 from djtui.services.export import catalog
-from djtui.services.export.driver import cursor_class
 from djtui.services.export.session import ExportSession
 
 
@@ -80,7 +79,7 @@ def needed_files(session: ExportSession, stores: Sequence[Any] = (), *, timeout:
                 found.append(NeededFile(name[len("~external_"):], path, None if size is None else int(size), table))
             continue
         stored = [c for c, dtype, comment in catalog.column_comments(session.db, table)
-                  if dtype.lower() == "json" or _CODEC_COMMENT.match(comment)]
+                  if dtype.lower() in ("json", "jsonb") or _CODEC_COMMENT.match(comment)]
         if stored:
             found += _json_objects(table, _dict_rows(session, f"SELECT {', '.join('t.' + ident(c) for c in stored)} "
                                                               f"{base}"))
@@ -88,18 +87,17 @@ def needed_files(session: ExportSession, stores: Sequence[Any] = (), *, timeout:
 
 
 def _dict_rows(session: ExportSession, sql: str) -> list[dict[str, Any]]:
-    with session.conn.cursor(cursor_class(session.conn, "dict")) as cur:
-        cur.execute(sql)
-        return list(cur.fetchall())
+    return session.dict_rows(sql)
 
 
 def _json_objects(table: str, rows: Iterable[dict[str, Any]]) -> list[NeededFile]:
-    """The objects 2.x JSON values name (``{"store": ..., "path": ..., "size": ...}``)."""
+    """The objects 2.x JSON values name (``{"store": ..., "path": ..., "size": ...}``); the value is
+    text (pymysql) or already decoded (psycopg2 decodes json and jsonb)."""
     out = []
     for row in rows:
         for value in row.values():
             try:
-                data = json.loads(value) if isinstance(value, str | bytes) else None
+                data = json.loads(value) if isinstance(value, str | bytes) else value
             except ValueError:
                 continue
             if isinstance(data, dict) and data.get("path") and data.get("store"):

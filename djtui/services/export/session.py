@@ -112,7 +112,16 @@ class ExportSession:
 
     ``statement_timeout`` (seconds; None or 0: none) limits each statement that evaluates a leaf's
     restriction, so ``SLEEP()`` or a condition that scans for hours ends with a clear error.
+    ``ExportSession(db, ...)`` gives the session of the database's server family: this class for
+    MySQL and MariaDB, ``pgsession.PgExportSession`` for PostgreSQL (``SESSION_CLASSES``).
     """
+
+    family = "mysql"  # the backend name (``db.backend.name``) this session speaks to
+
+    def __new__(cls, db: Database, *args: Any, **kwargs: Any) -> ExportSession:
+        if cls is ExportSession:
+            cls = session_class(db.backend.name)
+        return super().__new__(cls)
 
     def __init__(self, db: Database, graph: Any, leaves: list[Leaf], *, complete_parts: bool = True,
                  statement_timeout: float | None = STATEMENT_TIMEOUT_S):
@@ -215,6 +224,14 @@ class ExportSession:
                 self._in_memory.add(name)
             self._temp[t] = name
         self._exec("START TRANSACTION READ ONLY")
+        self.result.counts = self._rounds(progress)
+        self._exec("COMMIT")  # cheap: only the key sets were written (a rollback would undo them row by row)
+        self._exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        self._exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        return self.result
+
+    def _rounds(self, progress: Callable[[str], None] | None) -> dict[str, int]:
+        """Run the plan's steps until no key set grows; the rows in each key set."""
         previous: dict[str, int] = {}
         while True:
             self.result.rounds += 1
@@ -234,11 +251,7 @@ class ExportSession:
             if not self.plan.repeats or counts == previous:
                 break
             previous = counts
-        self.result.counts = counts
-        self._exec("COMMIT")  # cheap: only the key sets were written (a rollback would undo them row by row)
-        self._exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        self._exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-        return self.result
+        return counts
 
     def _memory_candidates(self) -> set[str]:
         """The tables whose key sets live in memory: the largest by the server's estimate (their
@@ -364,6 +377,15 @@ class ExportSession:
             cur.execute(f"SELECT * FROM {self._temp[table]}")
             return {tuple(r) for r in cur.fetchall()}
 
+    def dict_rows(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of ``sql`` on the session's connection (its snapshot) as dicts by column name."""
+        from djtui.services.export.driver import cursor_class
+
+        assert self.conn is not None
+        with self.conn.cursor(cursor_class(self.conn, "dict")) as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+
     def show_create_table(self, table: str) -> str:
         assert self.conn is not None
         with self.conn.cursor() as cur:
@@ -432,3 +454,14 @@ class ExportSession:
             self._exec("SET SESSION group_concat_max_len = @@max_allowed_packet")
         yield from grouped_literal_rows(self.conn, expr, source, order, batch)
 
+
+def session_class(backend: str) -> type[ExportSession]:
+    """The export session of a server family (``db.backend.name``); imported when first asked for."""
+    if backend == ExportSession.family:
+        return ExportSession
+    from djtui.services.export.pgsession import PgExportSession
+
+    for cls in (PgExportSession,):
+        if cls.family == backend:
+            return cls
+    raise UserError(f"export does not know the database backend {backend!r}", hint="use mysql or postgresql")

@@ -1,5 +1,6 @@
 """``export verify``: load an export into a fresh private server and compare each table's rows and
-checksum with its manifest (the server's own text of every row, as the writer hashed it)."""
+checksum with its manifest (the server's own text of every row, as the writer hashed it).
+A PostgreSQL export (``"backend": "postgresql"`` in its manifest) is checked by ``pgverify``."""
 
 from __future__ import annotations
 
@@ -58,6 +59,11 @@ def find_client() -> str:
                     hint="apt-get install mariadb-client")
 
 
+# how each server family's client loads a SQL file: stop at the first error (psql goes on by default)
+LOAD_FLAGS = {"mysql": ("--batch", "--binary-mode"),
+              "postgresql": ("-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction")}
+
+
 def load_sql(settings: Any, sql_file: Path) -> None:
     """Load a SQL file with the server's command-line client (the backend's), the credentials in the
     backend's 0600 options file (never in argv)."""
@@ -66,7 +72,7 @@ def load_sql(settings: Any, sql_file: Path) -> None:
         be = db.backend
         client = be.dump_tools().client
         with be.credentials_file(settings) as cnf, open(sql_file, "rb") as src:
-            proc = subprocess.run([*be.tool_argv(client, cnf), "--batch", "--binary-mode"],
+            proc = subprocess.run([*be.tool_argv(client, cnf), *LOAD_FLAGS[be.name]],
                                   stdin=src, capture_output=True, timeout=3600)
     finally:
         db.close()
@@ -82,6 +88,10 @@ def verify_export(directory: Path, *, server_dir: Path | None = None) -> list[Ta
         hint = ("run ./export.sh CLIENT.CNF first: it writes export.sql" if manifest.get("format") == "script"
                 else "the export is incomplete; write it again")
         raise UserError(f"{SQL_FILE} is missing", where=str(directory), hint=hint)
+    if manifest.get("backend") == "postgresql":
+        from djtui.services.export.pgverify import verify_pg
+
+        return verify_pg(manifest, sql_file, server_dir=server_dir)
     with PrivateServer(server_dir) as srv:
         load_sql(srv.settings, sql_file)
         conn = connect_export(srv.settings)

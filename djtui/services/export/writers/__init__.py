@@ -1,5 +1,7 @@
 """The export writers: ``sql`` (one SQL file djtui writes), ``script`` (export.sh running the dump tool
 per key chunk), ``docker`` (a compose bundle that loads the SQL once), and the graph as text.
+On PostgreSQL the same three formats come from ``pgsql`` (COPY text and pg_dump's DDL), ``pgscript``
+(pg_dump for the DDL, psql's COPY for the rows) and ``pgdocker`` (image postgres:15).
 
 Holds ``export_sql`` (cascade, then the writer of the format) and ``save_graph_text``. May import
 ``djtui.domain`` and the export package's own modules; never the TUI or the CLI.
@@ -41,6 +43,8 @@ def export_sql(db: Any, graph: Any, leaves: list, out_dir: Path, *, strip: bool 
                         hint="choose a new directory; an export is never written over another")
     with ExportSession(db, graph, leaves, statement_timeout=statement_timeout) as session:
         session.run()
+        if session.family == "postgresql":  # the session the backend chose (``session_class``)
+            return _write_pg(session, out_dir, fmt, chunk_keys=batch_rows, progress=progress, stores=stores)
         if fmt == "script":
             return write_script(session, out_dir, chunk_keys=batch_rows, progress=progress, stores=stores)
         if fmt == "docker":
@@ -48,6 +52,22 @@ def export_sql(db: Any, graph: Any, leaves: list, out_dir: Path, *, strip: bool 
                                 strip=True if strip is None else strip)
         return write_sql(session, out_dir, strip=bool(strip), batch_rows=batch_rows, progress=progress,
                          stores=stores)
+
+
+def _write_pg(session: Any, out_dir: Path, fmt: str, *, chunk_keys: int,
+              progress: Callable[[str, int], None] | None, stores: Sequence[Any]) -> dict[str, Any]:
+    """The PostgreSQL writers: COPY text and pg_dump's DDL (``pgsql``), ``pgscript``, ``pgdocker``."""
+    if fmt == "script":
+        from djtui.services.export.writers.pgscript import write_pg_script
+
+        return write_pg_script(session, out_dir, chunk_keys=chunk_keys, progress=progress, stores=stores)
+    if fmt == "docker":
+        from djtui.services.export.writers.pgdocker import write_pg_docker
+
+        return write_pg_docker(session, out_dir, progress=progress, stores=stores)
+    from djtui.services.export.writers.pgsql import write_pg_sql
+
+    return write_pg_sql(session, out_dir, progress=progress, stores=stores)
 
 
 def save_graph_text(out_dir: Path, graph: Any, tables: Iterable[str], fmt: str = "mermaid") -> Path:

@@ -1,0 +1,170 @@
+"""The SQL writer on PostgreSQL: ``export.sql`` that ``psql`` loads into an EMPTY database.
+
+The file is laid out as ``pg_dump`` lays out a plain dump, from the export's one snapshot:
+
+1. ``CREATE SCHEMA`` for every schema of the export, and the enum types its columns use
+   (``pg_dump --table`` leaves out the objects a table depends on; DataJoint 2.x declares each
+   ``enum(...)`` as a type of the schema);
+2. ``pg_dump --schema-only --section=pre-data`` of the exported tables (tables, their sequences
+   and defaults, generated columns, comments), with ``--snapshot``, ``--no-owner``, ``--no-privileges``;
+3. the rows: ``COPY "schema"."table" (columns) FROM stdin`` blocks, parents first, generated
+   columns left out (the copy computes them again), then each owned sequence's value;
+4. ``pg_dump --section=post-data``: primary keys, unique keys, indexes and the foreign keys, which
+   PostgreSQL checks against the loaded rows as each is added, so an incomplete export fails to load.
+
+Rows are COPY text, not INSERT statements: it is pg_dump's own format, each value is the server's
+exact text (no SQL literal is built per value), and it loads several times faster. Each table's
+manifest checksum hashes its COPY lines (order-independent), which ``verify`` recomputes on the copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from djtui.domain.cascade import split_name
+from djtui.domain.dialects import POSTGRES
+from djtui.errors import OperationFailed
+from djtui.services import commandlog
+from djtui.services.export.pgsession import TEXT_SETTINGS, PgExportSession
+from djtui.services.export.writers.sql import FILES_LIST, MANIFEST, SQL_FILE, TableSum, write_files_list
+
+HEADER = ("-- djtui export (PostgreSQL): load with  psql -v ON_ERROR_STOP=1 --single-transaction -f export.sql\n"
+          "-- into an empty database\n"
+          + "".join(f"{s};\n" for s in TEXT_SETTINGS)
+          + "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET standard_conforming_strings = on;\n"
+            "SET check_function_bodies = false;\nSET client_min_messages = warning;\nSET row_security = off;\n"
+            "SELECT pg_catalog.set_config('search_path', '', false);\n\n")
+
+_ENUMS = (
+    "SELECT tn.nspname, t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) "
+    "FROM pg_type t JOIN pg_namespace tn ON tn.oid = t.typnamespace JOIN pg_enum e ON e.enumtypid = t.oid "
+    "WHERE t.oid IN (SELECT a.atttypid FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE a.attnum > 0 AND NOT a.attisdropped "
+    "AND (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))) "
+    "GROUP BY tn.nspname, t.typname ORDER BY 1, 2")
+_SEQUENCES = (
+    "SELECT sn.nspname, s.relname FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
+    "JOIN pg_namespace sn ON sn.oid = s.relnamespace JOIN pg_class c ON c.oid = d.refobjid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
+    "AND (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[])) ORDER BY 1, 2")
+
+
+def _names(tables: Sequence[str]) -> tuple[list[str], list[str]]:
+    pairs = [split_name(t) for t in tables]
+    return [s for s, _ in pairs], [t for _, t in pairs]
+
+
+def schema_ddl(session: PgExportSession) -> str:
+    """``CREATE SCHEMA`` of every schema the export's tables and their enum types live in, then the types."""
+    enums = session.rows(_ENUMS, _names(session.plan.tables))
+    schemas = sorted({split_name(t)[0] for t in session.plan.tables} | {s for s, _n, _v in enums})
+    out = [f"CREATE SCHEMA IF NOT EXISTS {POSTGRES.ident(s)};\n" for s in schemas]
+    for schema, name, labels in enums:
+        values = ", ".join(POSTGRES.literal(v) for v in labels)
+        out.append(f"CREATE TYPE {POSTGRES.table(schema, name)} AS ENUM ({values});\n")
+    return "".join(out) + "\n"
+
+
+def sequence_values(session: PgExportSession) -> str:
+    """``setval`` of every sequence the exported tables own (serial and identity columns), so the copy
+    goes on numbering where the source is (pg_dump writes these with the data, which it did not dump)."""
+    out = []
+    for schema, name in session.rows(_SEQUENCES, _names(session.plan.tables)):
+        seq = POSTGRES.table(schema, name)
+        value, called = session.rows(f"SELECT last_value, is_called FROM {seq}")[0]
+        flag = "true" if called else "false"
+        out.append(f"SELECT pg_catalog.setval({POSTGRES.literal(seq)}, {int(value)}, {flag});\n")
+    return "".join(out)
+
+
+def start_pg_dump(session: PgExportSession, credentials: Path, section: str, out: IO[bytes]) -> subprocess.Popen:
+    """``pg_dump --schema-only --section=SECTION`` of the export's tables from the export's snapshot."""
+    be = session.db.backend
+    argv = [*be.tool_argv(be.dump_tools().dump, credentials), f"--snapshot={session.snapshot()}",
+            "--schema-only", f"--section={section}", "--no-owner", "--no-privileges", "--no-tablespaces"]
+    for table in session.plan.tables:
+        argv.append(f"--table={POSTGRES.table(*split_name(table))}")
+    commandlog.record("exec", argv)
+    return subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
+
+
+def finish_pg_dump(proc: subprocess.Popen, section: str) -> None:
+    _out, err = proc.communicate(timeout=3600)
+    if proc.returncode != 0:
+        raise OperationFailed(f"pg_dump ({section} of the exported tables) failed: "
+                              f"{err.decode(errors='replace').strip()}")
+
+
+def copy_header(session: PgExportSession, table: str) -> bytes:
+    cols = ", ".join(POSTGRES.ident(c) for c in session.columns(table))
+    return f"\n-- {table}\nCOPY {POSTGRES.table(*split_name(table))} ({cols}) FROM stdin;\n".encode()
+
+
+def write_pg_sql_file(session: PgExportSession, out_dir: Path, *,
+                      progress: Callable[[str, int], None] | None = None) -> list[dict[str, Any]]:
+    """``export.sql`` in ``out_dir`` (see the module docstring); returns each table's manifest entry."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / (SQL_FILE + ".part")
+    post_path = out_dir / (SQL_FILE + ".post.part")
+    tables_meta = []
+    be = session.db.backend
+    with be.credentials_file(session.db.settings) as cred, open(tmp, "wb") as fh, open(post_path, "wb") as post:
+        fh.write(HEADER.encode() + schema_ddl(session).encode())
+        fh.flush()
+        pre_proc = start_pg_dump(session, cred, "pre-data", fh)  # both dump while this process reads rows
+        post_proc = start_pg_dump(session, cred, "post-data", post)
+        try:
+            finish_pg_dump(pre_proc, "pre-data")
+        except BaseException:
+            post_proc.kill()
+            post_proc.wait()
+            raise
+        fh.seek(0, os.SEEK_END)
+        for table in session.plan.tables:
+            acc = TableSum()
+            fh.write(copy_header(session, table))
+
+            def sink(rows: list[bytes], acc: TableSum = acc) -> None:
+                acc.add(rows)
+                fh.write(b"".join(rows))
+
+            session.copy_rows(table, sink)
+            fh.write(b"\\.\n")
+            tables_meta.append({"table": table, "rows": acc.rows, "checksum": f"{acc.checksum:016x}"})
+            if progress:
+                progress(table, acc.rows)
+        fh.write(b"\n" + sequence_values(session).encode() + b"\n")
+        finish_pg_dump(post_proc, "post-data")
+        post.flush()
+        with open(post_path, "rb") as src:
+            while chunk := src.read(1 << 20):
+                fh.write(chunk)
+    post_path.unlink(missing_ok=True)
+    os.replace(tmp, out_dir / SQL_FILE)
+    return tables_meta
+
+
+def write_pg_sql(session: PgExportSession, out_dir: Path, *, progress: Callable[[str, int], None] | None = None,
+                 stores: Sequence[Any] = ()) -> dict[str, Any]:
+    """``export.sql``, ``files.tsv`` and ``manifest.json``; the session must have run its cascade."""
+    started = time.monotonic()
+    tables_meta = write_pg_sql_file(session, out_dir, progress=progress)
+    manifest = {
+        "format": "sql",
+        "backend": session.family,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "leaves": [{"table": lf.table, "restriction": lf.restriction} for lf in session.leaves],
+        "files": [SQL_FILE, FILES_LIST],
+        "tables": tables_meta,
+        "stored_files": write_files_list(session, out_dir, stores),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest

@@ -65,7 +65,7 @@ def _leaves(ctx: Context) -> list:
     if ctx.args.analysis is not None and not ctx.args.paper:
         raise UserError("--analysis picks one analysis of a paper", where="--analysis",
                         hint="add --paper ID (the paper the analysis belongs to)")
-    leaves = [parse_leaf(text) for text in ctx.args.leaf]
+    leaves = [parse_leaf(text, dialect=ctx.db.dialect) for text in ctx.args.leaf]
     if ctx.args.leaves:
         from djtui.services.export.recording import read_leaves
         leaves += read_leaves(Path(ctx.args.leaves))

@@ -82,17 +82,19 @@ def keys_restriction(keys: Any, *, where: str, dialect: SqlDialect = MYSQL) -> s
             if isinstance(v, list):
                 if not v:
                     raise UserError(f"the list of values for {k!r} is empty", where=where)
-                conds.append(f"{dialect.ident(k)} IN ({', '.join(_key_literal(k, x, where) for x in v)})")
+                conds.append(f"{dialect.ident(k)} IN ({', '.join(_key_literal(k, x, where, dialect) for x in v)})")
             else:
-                conds.append(f"{dialect.ident(k)} = {_key_literal(k, v, where)}")
+                conds.append(f"{dialect.ident(k)} = {_key_literal(k, v, where, dialect)}")
         parts.append("(" + " AND ".join(conds) + ")")
     return " OR ".join(parts)
 
 
-def _key_literal(name: str, value: Any, where: str) -> str:
+def _key_literal(name: str, value: Any, where: str, dialect: SqlDialect = MYSQL) -> str:
     if isinstance(value, dict | list):
         raise UserError(f"the value of {name!r} must be a number, a string or null (or a list of them), "
                         f"not {json.dumps(value)}", where=where)
+    if isinstance(value, str) and dialect.name != MYSQL.name:  # MySQL's backslash escapes are not standard SQL
+        return dialect.literal(value)
     try:
         return sql_literal(value)
     except TypeError:

@@ -45,6 +45,15 @@ class LeafCount:
     on scanning on the server. A cancelled ``run()`` raises :class:`CountCancelled`.
     """
 
+    family = "mysql"  # the backend name this check speaks to; ``pgcount.PgLeafCount`` for PostgreSQL
+
+    def __new__(cls, db: Database, *args: object, **kwargs: object) -> LeafCount:
+        if cls is LeafCount and db.backend.name != cls.family:
+            from djtui.services.export.pgcount import PgLeafCount
+
+            cls = PgLeafCount
+        return super().__new__(cls)
+
     def __init__(self, db: Database, leaf: Leaf, index: int = 0, *,
                  statement_timeout: float | None = STATEMENT_TIMEOUT_S, label: str | None = None) -> None:
         self.db = db

@@ -312,3 +312,17 @@ class PostgresBackend(PostgresAccounts):
 
     def tool_argv(self, tool: str, credentials: Path) -> list[str]:
         return [tool, f"--dbname={self.conninfo(credentials)}"]
+
+    # -- database backups (dbbackup, issue 15): a live restore keeps the foreign keys onto the tables it
+    # recreates, as the server defines them (actions, deferrability), by dropping and declaring them again
+
+    def foreign_key_definitions(self, schema: str, tables: Sequence[str]) -> list[tuple[str, str, str, str]]:
+        """(child schema, child table, constraint name, ``pg_get_constraintdef``) of every foreign key onto
+        ``schema``'s ``tables``, from any schema."""
+        rows = self._q("SELECT n.nspname, c.relname, con.conname, pg_get_constraintdef(con.oid) "
+                       "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+                       "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_class rc ON rc.oid = con.confrelid "
+                       "JOIN pg_namespace rn ON rn.oid = rc.relnamespace "
+                       "WHERE con.contype = 'f' AND rn.nspname = %s AND rc.relname = ANY(%s) ORDER BY 1, 2, 3",
+                       (schema, list(tables)))
+        return [(str(s), str(t), str(n), str(d)) for s, t, n, d in rows]

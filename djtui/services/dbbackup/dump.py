@@ -3,7 +3,9 @@
 Why this shape: the seed script put the password on the dump tool's command line (visible in
 ``ps``) and wrote straight into the final folder, so a failed night left a folder that looked
 like a backup. Here credentials only travel through the backend's 0600 options file, the dump is
-built under a hidden temp name and renamed into place only once the manifest is written.
+built under a hidden temp name and renamed into place only once the manifest is written. What the
+files are (SQL text through zstd on MySQL, pg_dump's custom format on PostgreSQL) is the server
+family's ``DumpFormat`` (``formats.py``).
 """
 
 from __future__ import annotations
@@ -21,18 +23,17 @@ from typing import Any
 
 from djtui.errors import UserError
 from djtui.services.database import Database
-from djtui.services.dbbackup.manifest import MANIFEST, PARTIAL_PREFIX, SERVER_FILE, STAMP_FORMAT, safe_file
-from djtui.services.dbbackup.tools import (
-    Progress,
-    Tools,
-    fsync_dir,
-    pipe_to_file,
-    quiet,
-    sha256_file,
-    table_counts,
-    tools_for,
-    write_json_atomic,
+from djtui.services.dbbackup.formats import (
+    DumpFormat,
+    DumpSession,
+    dump_options,
+    format_for,
+    server_file_options,
 )
+from djtui.services.dbbackup.manifest import MANIFEST, PARTIAL_PREFIX, STAMP_FORMAT, safe_file
+from djtui.services.dbbackup.tools import Progress, fsync_dir, quiet, sha256_file, write_json_atomic
+
+__all__ = ["BackupResult", "SchemaDump", "dump_options", "run_backup", "server_file_options"]
 
 
 @dataclass(frozen=True)
@@ -61,32 +62,15 @@ class BackupResult:
         return f"{n} schema(s)"
 
 
-def dump_options(tool: str) -> list[str]:
-    return ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob",
-            "--max-allowed-packet=512M", "--quick"]
-
-
-def server_file_options(dump_tool: str) -> list[str]:
-    """What the whole-server file holds beside the per-schema files.
-
-    With mariadb-dump it is every definition (no rows: those are in the schema files, which are
-    dumped in parallel) plus the accounts and grants as CREATE USER / GRANT statements, so the
-    backup costs one pass over the data instead of two. mysqldump has no ``--system=users``, so
-    there it stays a full ``--all-databases`` dump, which also carries the ``mysql`` schema.
-    """
-    if Path(dump_tool).name.startswith("mariadb"):
-        return ["--all-databases", "--no-data", "--system=users"]
-    return ["--all-databases"]
-
-
 class _Dumper:
     """The dumps of one backup: written into ``work``, progress counted over ``total`` steps."""
 
-    def __init__(self, db: Database, tools: Tools, base: list[str], work: Path, total: int, progress: Progress):
-        self.db, self.tools, self.base, self.work = db, tools, base, work
+    def __init__(self, db: Database, fmt: DumpFormat, cred: Path, work: Path, total: int, progress: Progress):
+        self.db, self.fmt, self.cred, self.work = db, fmt, cred, work
         self.total, self.progress = total, progress
         self._lock = threading.Lock()
         self._done = 0
+        self.session: DumpSession | None = None
 
     def _step(self, text: str) -> None:
         with self._lock:
@@ -95,38 +79,38 @@ class _Dumper:
 
     def schema(self, schema: str) -> SchemaDump:
         s0 = time.monotonic()
-        counts = table_counts(self.db, schema)
-        fname = safe_file(schema) + self.tools.suffix
+        assert self.session is not None
+        counts = self.session.counts(schema)
+        fname = safe_file(schema) + self.fmt.suffix
         target = self.work / fname
-        pipe_to_file([*self.base, "--databases", schema], self.tools.compressor, target)
+        self.fmt.dump_schema(self.cred, schema, target, self.session)
         result = SchemaDump(schema, fname, target.stat().st_size, sha256_file(target), counts,
                             round(time.monotonic() - s0, 3))
         self._step(f"{schema}: {len(counts)} tables, {result.bytes} bytes")
         return result
 
     def whole(self) -> dict[str, Any]:
-        fname = SERVER_FILE + self.tools.suffix
+        fname = self.fmt.server_file
         target = self.work / fname
-        pipe_to_file([*self.base, *server_file_options(self.tools.dump)], self.tools.compressor, target)
+        self.fmt.dump_server(self.db, self.cred, target)
         self._step(f"whole server: {target.stat().st_size} bytes")
         return {"file": fname, "bytes": target.stat().st_size, "sha256": sha256_file(target)}
 
 
-def _manifest(db: Database, tools: Tools, stamp: str, created: datetime, dumps: list[SchemaDump],
+def _manifest(db: Database, fmt: DumpFormat, stamp: str, created: datetime, dumps: list[SchemaDump],
               server_dump: dict[str, Any] | None) -> dict[str, Any]:
     info = db.server_info()
     return {
         "format": 1,
         "created": created.isoformat(timespec="seconds"),
         "stamp": stamp,
+        "backend": db.backend.name,
         "server": {"flavor": info.flavor, "version": info.version, "address": db.settings.address},
-        "tool": Path(tools.dump).name,
-        "options": dump_options(tools.dump),
-        "compression": tools.suffix.rsplit(".", 1)[-1],
+        **fmt.describe(),
         "schemas": [{"name": d.name, "file": d.file, "bytes": d.bytes, "sha256": d.sha256,
                      "tables": d.tables, "seconds": d.seconds} for d in dumps],
         "server_dump": server_dump,
-        "counts_note": "row counts are exact COUNT(*) taken just before each schema's dump",
+        "counts_note": fmt.counts_note,
     }
 
 
@@ -136,7 +120,7 @@ def run_backup(db: Database, out_dir: Path, *, parallel: int = 2, full_server: b
     """Dump every user schema (in parallel) and the whole server into ``out_dir/<stamp>``."""
     t0 = time.monotonic()
     backend = db.backend
-    tools = tools_for(backend)
+    fmt = format_for(backend)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = schemas if schemas is not None else db.schemas()
@@ -147,17 +131,17 @@ def run_backup(db: Database, out_dir: Path, *, parallel: int = 2, full_server: b
         raise UserError(f"a backup named {stamp} already exists in {out_dir}", hint="wait a second and run again")
     work = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{stamp}-", dir=out_dir))
     try:
-        with backend.credentials_file(db.settings) as cnf:
-            base = [*backend.tool_argv(tools.dump, cnf), *dump_options(tools.dump)]
+        with backend.credentials_file(db.settings) as cred:
             total = len(names) + (1 if full_server else 0)
             progress(f"{total} dump(s): {len(names)} schema(s)" + (" + the whole server" if full_server else ""))
-            dumper = _Dumper(db, tools, base, work, total, progress)
-            with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            dumper = _Dumper(db, fmt, cred, work, total, progress)
+            # the session outlives the pool: every dump has ended before a PostgreSQL snapshot is released
+            with fmt.session(db) as dumper.session, ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
                 server_future = pool.submit(dumper.whole) if full_server else None
                 futures = [pool.submit(dumper.schema, s) for s in names]
                 dumps = [f.result() for f in futures]
                 server_dump = server_future.result() if server_future else None
-        manifest = _manifest(db, tools, stamp, created, dumps, server_dump)
+        manifest = _manifest(db, fmt, stamp, created, dumps, server_dump)
         write_json_atomic(work / MANIFEST, manifest)
         os.chmod(work, 0o750)
         os.rename(work, final)

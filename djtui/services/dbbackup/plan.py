@@ -10,7 +10,7 @@ from typing import Any
 
 from djtui.domain.dbbackup import RestoreItem, RestorePlan, restore_targets
 from djtui.services.database import Database
-from djtui.services.dbbackup.dumpfile import foreign_refs
+from djtui.services.dbbackup.formats import DumpFormat, check_same_backend, format_for
 from djtui.services.dbbackup.manifest import read_manifest
 from djtui.services.dbbackup.tools import table_counts
 
@@ -20,6 +20,7 @@ def plan_restore(db: Database, path: Path, *, schemas: list[str] | None = None, 
     """What a restore would do: which file goes to which schema, what it overwrites, the foreign keys."""
     path = Path(path)
     manifest = read_manifest(path)
+    check_same_backend(manifest, db.backend, path)
     pairs = restore_targets(manifest, schemas, prefix, renames, db.backend.system_schemas)
     existing = set(db.schemas())
     items = []
@@ -27,16 +28,17 @@ def plan_restore(db: Database, path: Path, *, schemas: list[str] | None = None, 
         current = table_counts(db, target) if target in existing else None
         items.append(RestoreItem(s["name"], target, s["file"], s["sha256"], dict(s["tables"]),
                                  s.get("checksums"), current))
-    return RestorePlan(path, tuple(items), tuple(_foreign_lines(path, pairs, items, existing)))
+    fmt = format_for(db.backend)
+    return RestorePlan(path, tuple(items), tuple(_foreign_lines(fmt, path, pairs, items, existing)))
 
 
-def _foreign_lines(path: Path, pairs: list[tuple[dict[str, Any], str]], items: list[RestoreItem],
+def _foreign_lines(fmt: DumpFormat, path: Path, pairs: list[tuple[dict[str, Any], str]], items: list[RestoreItem],
                    existing: set[str]) -> list[str]:
     """What the restore does to the foreign keys that leave a restored schema."""
     rename = {i.source: i.target for i in items}
     foreign: list[str] = []
     for s, _t in pairs:
-        for ref in foreign_refs(path / s["file"]):
+        for ref in fmt.foreign_refs(path / s["file"]):
             if ref == s["name"]:
                 continue
             src_target = rename[s["name"]]

@@ -13,10 +13,10 @@ from djtui.domain.dbbackup import RestoreItem, RestorePlan
 from djtui.errors import OperationFailed, UserError
 from djtui.services.database import Database
 from djtui.services.dbbackup.dump import run_backup
-from djtui.services.dbbackup.dumpfile import load_dump, renamer
+from djtui.services.dbbackup.formats import format_for
 from djtui.services.dbbackup.plan import plan_restore
 from djtui.services.dbbackup.store import lock_name
-from djtui.services.dbbackup.tools import Progress, quiet, sha256_file, table_counts, tools_for
+from djtui.services.dbbackup.tools import Progress, quiet, sha256_file, table_counts
 from djtui.services.locks import exclusive
 
 
@@ -65,13 +65,8 @@ def _recheck(db: Database, plan: RestorePlan) -> None:
 
 def _load(db: Database, plan: RestorePlan, progress: Progress) -> None:
     backend = db.backend
-    tools = tools_for(backend, prefer_zstd=False)
-    rewrite = renamer(plan.renames, db.dialect)
-    with backend.credentials_file(db.settings) as cnf:
-        client = [*backend.tool_argv(tools.client, cnf), "--max-allowed-packet=512M", "--batch"]
-        for n, i in enumerate(plan.items, 1):
-            progress(f"[{n}/{len(plan.items)}] loading {i.file} into {i.target}")
-            load_dump(client, plan.backup / i.file, rewrite)
+    with backend.credentials_file(db.settings) as cred:
+        format_for(backend).load_live(db, cred, plan, progress)
 
 
 def restore_backup(db: Database, plan: RestorePlan, state_dir: Path, audit: Any, *,

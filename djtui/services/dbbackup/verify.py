@@ -7,7 +7,6 @@ folder edited afterwards is no longer shown as verified.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,20 +15,11 @@ from typing import Any
 
 from djtui.errors import OperationFailed
 from djtui.services.database import Database
+from djtui.services.dbbackup.formats import format_class, format_for, manifest_backend
 from djtui.services.dbbackup.manifest import MANIFEST, VERIFIED, manifest_files, read_manifest, unmark
 from djtui.services.dbbackup.store import lock_name
-from djtui.services.dbbackup.tools import (
-    Progress,
-    decompressor_for,
-    pipe_to_file,
-    quiet,
-    sha256_file,
-    table_counts,
-    tools_for,
-    write_json_atomic,
-)
+from djtui.services.dbbackup.tools import Progress, quiet, sha256_file, table_counts, write_json_atomic
 from djtui.services.locks import exclusive
-from djtui.services.servers.mariadb import PrivateServer
 
 
 @dataclass
@@ -70,18 +60,16 @@ def _compare_counts(scratch: Database, schema: dict[str, Any], result: VerifyRes
 def _restore_into_scratch(path: Path, manifest: dict[str, Any], result: VerifyResult, progress: Progress,
                           scratch_dir: Path | None) -> None:
     progress("starting a scratch server")
-    with PrivateServer(scratch_dir) as srv:
+    with format_class(manifest_backend(manifest)).scratch_server(scratch_dir) as srv:
         scratch = Database(srv.settings)
         backend = scratch.backend
-        tools = tools_for(backend, prefer_zstd=False)
+        fmt = format_for(backend)
         try:
-            with backend.credentials_file(srv.settings) as cnf:
-                client = [*backend.tool_argv(tools.client, cnf), "--max-allowed-packet=512M"]
+            with backend.credentials_file(srv.settings) as cred:
                 for i, s in enumerate(manifest["schemas"], 1):
                     progress(f"[{i}/{len(manifest['schemas'])}] restoring {s['name']}")
                     try:
-                        pipe_to_file(decompressor_for(path / s["file"]), client, Path(os.devnull),
-                                     stdin_path=path / s["file"])
+                        fmt.load_scratch(cred, path / s["file"])
                     except OperationFailed as exc:
                         result.problems.append(f"{s['name']}: restore failed: {exc}")
                         continue

@@ -1,0 +1,302 @@
+"""Backups on PostgreSQL: ``pg_dump --format=custom`` per schema, ``pg_dumpall --globals-only``, ``pg_restore``.
+
+Why the custom format (``-Fc``) and not plain SQL: pg_dump compresses it itself (no compressor pipe
+to fail), ``pg_restore --list`` reads its table of contents without touching the data, a restore can
+pick sections and objects, run with ``--single-transaction`` or in parallel (``-j``), and emit plain
+SQL again (``pg_restore -f -``) when a rename has to rewrite the statements. A plain dump can only
+be fed to psql as a whole. The restore therefore always goes through ``pg_restore``: straight into
+the scratch server for a verification, and as SQL text into one ``psql --single-transaction`` for a
+live restore, so a restore that fails half-way leaves the server as it was (PostgreSQL's DDL is
+transactional).
+
+Every schema is dumped from one snapshot: a connection exports it (``pg_export_snapshot()`` in a
+REPEATABLE READ READ ONLY transaction held open while the dumps run), each ``pg_dump`` reads it with
+``--snapshot``, and the manifest's exact row counts are taken in that same snapshot, so the counts
+and the dumps agree and the schemas agree with each other (pg_dump ``-j`` does the same internally).
+
+The roles (``pg_dumpall --globals-only``) are plain SQL, compressed like the MySQL files; as a
+non-superuser pg_dumpall cannot read ``pg_authid``, so it retries with ``--no-role-passwords``.
+Credentials reach the tools through the backend's ``.pgpass`` named in a password-free conninfo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from djtui.errors import OperationFailed, UserError
+from djtui.services import commandlog
+from djtui.services.backends import Backend
+from djtui.services.backends.postgres import find_client_tool
+from djtui.services.dbbackup.formats import tool_version
+from djtui.services.dbbackup.tools import Progress, pipe_to_file, tools_for
+
+if TYPE_CHECKING:
+    from djtui.domain.dbbackup import RestorePlan
+    from djtui.services.database import Database
+
+SUFFIX = ".dump"  # pg_dump's custom format
+DUMP_OPTIONS = ["--format=custom"]  # pg_dump's own compression (zlib, its default level)
+GLOBALS_FILE = "_globals.sql"
+
+
+def schema_pattern(schema: str) -> str:
+    """``--schema`` takes a pattern (``*``, ``?``, ``.``, case folding); double quotes make it literal."""
+    return '"' + schema.replace('"', '""') + '"'
+
+
+def _run(argv: list[str], what: str) -> str:
+    commandlog.record("exec", argv)
+    proc = subprocess.run(argv, capture_output=True, text=True, errors="replace")
+    if proc.returncode:
+        raise OperationFailed(commandlog.mask(f"{Path(argv[0]).name} failed (exit {proc.returncode}) {what}: "
+                                              f"{proc.stderr.strip()[-800:] or 'no message'}"))
+    return proc.stdout
+
+
+class PgSnapshot:
+    """A REPEATABLE READ READ ONLY transaction whose snapshot every pg_dump of the backup reads."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.conn = db.connect()
+        self._lock = threading.Lock()
+        with db.backend.cursor(self.conn) as cur:
+            commandlog.record("sql", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot()")
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cur.execute("SELECT pg_export_snapshot()")
+            self.snapshot = str(cur.fetchone()[0])
+
+    def counts(self, schema: str) -> dict[str, int]:
+        """Exact COUNT(*) per base table, in the snapshot the dumps read."""
+        tables = self.db.backend.tables([schema])
+        out: dict[str, int] = {}
+        with self._lock, self.db.backend.cursor(self.conn) as cur:
+            for _s, name in tables:
+                sql = f"SELECT COUNT(*) FROM {self.db.dialect.table(schema, name)}"
+                commandlog.record("sql", sql)
+                cur.execute(sql)
+                out[name] = int(cur.fetchone()[0])
+        return out
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+class PgFormat:
+    """pg_dump's custom format per schema, the roles from pg_dumpall, read back with pg_restore."""
+
+    suffix = SUFFIX
+    counts_note = "row counts are exact COUNT(*) in the snapshot that every schema's pg_dump reads"
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self._tools: dict[str, str] = {}
+        self._plain: Any = None
+
+    def tool(self, name: str) -> str:
+        if name not in self._tools:
+            found = find_client_tool(name)
+            if not found:
+                raise UserError(f"{name} is not installed (the PostgreSQL client tools)",
+                                hint="install them, e.g. `apt-get install postgresql-client`")
+            self._tools[name] = found
+        return self._tools[name]
+
+    @property
+    def plain(self) -> Any:
+        """zstd (else gzip) for the plain-SQL globals file."""
+        if self._plain is None:
+            self._plain = tools_for(self.backend)
+        return self._plain
+
+    @property
+    def server_file(self) -> str:
+        return GLOBALS_FILE + self.plain.suffix.removeprefix(".sql")
+
+    @contextlib.contextmanager
+    def session(self, db: Database) -> Iterator[PgSnapshot]:
+        snap = PgSnapshot(db)
+        try:
+            yield snap
+        finally:
+            snap.close()
+
+    def dump_schema(self, cred: Path, schema: str, target: Path, session: Any) -> None:
+        argv = [*self.backend.tool_argv(self.tool("pg_dump"), cred), *DUMP_OPTIONS,
+                f"--schema={schema_pattern(schema)}", f"--file={target}"]
+        if getattr(session, "snapshot", None):
+            argv.append(f"--snapshot={session.snapshot}")
+        _run(argv, f"dumping schema {schema}")
+
+    def dump_server(self, db: Database, cred: Path, target: Path) -> None:
+        base = [*self.backend.tool_argv(self.tool("pg_dumpall"), cred), "--globals-only"]
+        try:
+            pipe_to_file(base, self.plain.compressor, target)
+        except OperationFailed as exc:
+            if "pg_authid" not in str(exc):
+                raise
+            pipe_to_file([*base, "--no-role-passwords"], self.plain.compressor, target)
+
+    def describe(self) -> dict[str, Any]:
+        names = ("pg_dump", "pg_dumpall", "pg_restore", "psql")
+        versions = {n: tool_version(self.tool(n)) for n in names}
+        versions[Path(self.plain.compressor[0]).name] = tool_version(self.plain.compressor[0])
+        return {"tool": "pg_dump", "options": [*DUMP_OPTIONS, "--schema=S", "--snapshot=<one exported snapshot>"],
+                "compression": "pg_dump custom format (zlib); globals: " + self.plain.suffix.rsplit(".", 1)[-1],
+                "file_format": "custom", "globals": "pg_dumpall --globals-only", "tool_versions": versions}
+
+    def sql_text(self, dump: Path, *extra: str) -> list[str]:
+        """``pg_restore -f -``: the archive as the SQL script psql would run."""
+        return [self.tool("pg_restore"), *extra, "--file=-", str(dump)]
+
+    def foreign_refs(self, dump: Path) -> set[str]:
+        text = _run(self.sql_text(dump, "--section=post-data"), f"reading {dump.name}")
+        return {_unquote(m) for m in _REFERENCES.findall(text)}
+
+    @staticmethod
+    def scratch_server(base_dir: Path | None) -> Any:
+        from djtui.services.servers.postgres import PrivatePostgres
+
+        return PrivatePostgres(base_dir)
+
+    def load_scratch(self, cred: Path, dump: Path) -> None:
+        """pg_restore straight into the scratch server, in one transaction, stopping at the first error.
+
+        Owners and grants are left out: the source's roles do not exist on a scratch server."""
+        _run([*self.backend.tool_argv(self.tool("pg_restore"), cred), "--no-owner", "--no-privileges",
+              "--exit-on-error", "--single-transaction", str(dump)], f"restoring {dump.name}")
+
+    def load_live(self, db: Database, cred: Path, plan: RestorePlan, progress: Progress) -> None:
+        """Every dump of the plan in ONE psql transaction: all loaded, or nothing changed."""
+        kept = outside_foreign_keys(db, plan)
+        head = [f"ALTER TABLE {db.dialect.table(s, t)} DROP CONSTRAINT {db.dialect.ident(n)};\n"
+                for s, t, n, _d in kept]
+        tail = [f"ALTER TABLE {db.dialect.table(s, t)} ADD CONSTRAINT {db.dialect.ident(n)} {d};\n"
+                for s, t, n, d in kept]
+        psql = [*self.backend.tool_argv(self.tool("psql"), cred), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                "--single-transaction", "--file=-"]
+        rewrite = pg_renamer(plan.renames)
+        sources = [(i.target, self.sql_text(plan.backup / i.file, "--clean", "--if-exists")) for i in plan.items]
+        commandlog.record("exec", [*sources[0][1], "|", "...", "|", *psql] if sources else psql)
+        _feed(psql, head, sources, tail, rewrite, progress)
+
+
+_REFERENCES = re.compile(r'REFERENCES ("(?:[^"]|"")+"|[^\s."(]+)\.')
+_COPY = re.compile(r"^COPY .* FROM stdin;\n?$")
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+def outside_foreign_keys(db: Database, plan: RestorePlan) -> list[tuple[str, str, str, str]]:
+    """Foreign keys onto tables the restore drops and recreates, declared by tables it leaves alone
+    (another schema, or a table of the target that is not in the backup): dropped before the load and
+    declared again after it, as they were (PostgreSQL will not drop a table other tables reference)."""
+    dropped = {(i.target, t) for i in plan.items for t in i.replaced}
+    out = []
+    for i in plan.overwritten:
+        for child_schema, child, name, definition in db.backend.foreign_key_definitions(i.target, i.replaced):
+            if (child_schema, child) not in dropped:
+                out.append((child_schema, child, name, definition))
+    return sorted(set(out))
+
+
+def pg_renamer(renames: dict[str, str]) -> Callable[[str], str]:
+    """Rewrite one statement line of pg_restore's SQL so schema ``S`` becomes ``renames[S]``.
+
+    Where a name stands for a schema: qualified (``S.t``, ``"S".t``, also inside ``'S.seq'::regclass``
+    and function bodies) and after ``SCHEMA`` (CREATE/ALTER/DROP/COMMENT ON/GRANT ON/IN SCHEMA). pg_dump
+    quotes a name only when it must; the new name is always written quoted."""
+    if not renames:
+        return lambda line: line
+    lookup: dict[str, str] = {}
+    for old in sorted(renames, key=len, reverse=True):
+        new = '"' + renames[old].replace('"', '""') + '"'
+        lookup['"' + old.replace('"', '""') + '"'] = new
+        if re.fullmatch(r"[a-z_][a-z0-9_$]*", old):
+            lookup[old] = new
+    name = "(" + "|".join(re.escape(f) for f in sorted(lookup, key=len, reverse=True)) + ")"
+    qualified = re.compile(r'(?<![\w$".])' + name + r"(?=\.)")
+    keyword = re.compile(r"\bSCHEMA ((?:IF (?:NOT )?EXISTS )?)" + name + r'(?![\w$"])')
+
+    def rewrite(line: str) -> str:
+        line = keyword.sub(lambda m: "SCHEMA " + m.group(1) + lookup[m.group(2)], line)
+        return qualified.sub(lambda m: lookup[m.group(1)], line)
+
+    return rewrite
+
+
+_DROP_SCHEMA = re.compile(r"^DROP SCHEMA IF EXISTS .*;\n?$")
+_CREATE_SCHEMA = re.compile(r"^CREATE SCHEMA (?!IF NOT EXISTS)")
+
+
+def _statement(line: str, rewrite: Callable[[str], str]) -> str:
+    """A statement line as the live restore runs it: renamed; the schema kept (tables of the target
+    that are not in the backup stay), created when missing."""
+    line = rewrite(line)
+    if _DROP_SCHEMA.match(line):
+        return ""
+    return _CREATE_SCHEMA.sub("CREATE SCHEMA IF NOT EXISTS ", line)
+
+
+def _pump(source: list[str], sink: Any, rewrite: Callable[[str], str]) -> None:
+    """pg_restore's SQL into ``sink``: COPY data lines as they are, statement lines rewritten."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(source, stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        in_copy = False
+        try:
+            for raw in proc.stdout:
+                if in_copy:
+                    sink.write(raw)
+                    in_copy = raw != b"\\.\n"
+                    continue
+                line = raw.decode("utf-8", "surrogateescape")
+                sink.write(_statement(line, rewrite).encode("utf-8", "surrogateescape"))
+                in_copy = bool(_COPY.match(line))
+        finally:
+            proc.stdout.close()
+            rc = proc.wait()
+        if rc:
+            err.seek(0)
+            raise OperationFailed(f"pg_restore failed (exit {rc}) reading {source[-1]}: "
+                                  f"{err.read().decode(errors='replace').strip()[-800:]}")
+
+
+def _feed(psql: list[str], head: list[str], sources: list[tuple[str, list[str]]], tail: list[str],
+          rewrite: Callable[[str], str], progress: Progress) -> None:
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(psql, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        assert proc.stdin is not None
+        failure: BaseException | None = None
+        try:
+            proc.stdin.write("".join(head).encode())
+            for n, (target, source) in enumerate(sources, 1):
+                progress(f"[{n}/{len(sources)}] loading {Path(source[-1]).name} into {target}")
+                _pump(source, proc.stdin, rewrite)
+            proc.stdin.write("".join(tail).encode())
+        except BrokenPipeError:
+            pass
+        except OperationFailed as exc:
+            failure = exc
+            proc.kill()  # psql rolls the open transaction back
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            rc = proc.wait()
+        if failure is not None:
+            raise OperationFailed(f"{failure}; nothing was changed (one transaction, rolled back)")
+        if rc:
+            err.seek(0)
+            msg = err.read().decode(errors="replace").strip()
+            raise OperationFailed(commandlog.mask(f"psql failed (exit {rc}) loading the backup; nothing was changed "
+                                                  f"(one transaction, rolled back): {msg[-800:] or 'no message'}"))

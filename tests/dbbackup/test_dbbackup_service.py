@@ -6,10 +6,12 @@ import gzip
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -22,21 +24,24 @@ def _backup(db, out: Path, schema: str, **kw) -> dbbackup.BackupResult:
     return dbbackup.run_backup(db, out, schemas=[schema], **kw)
 
 
-def test_round_trip_verifies_and_lists(db, lab_schema, tmp_path):
+def test_round_trip_verifies_and_lists(lab, tmp_path):
+    """On each backend: dump, manifest (sizes, hashes, exact counts, tool versions), restore-verify, list."""
     out = tmp_path / "b"
     seen: list[str] = []
-    res = _backup(db, out, lab_schema, full_server=False, progress=seen.append)
+    res = _backup(lab.db, out, lab.schema, full_server=False, progress=seen.append)
     assert res.path.parent == out and res.path.is_dir()
     assert [p.name for p in out.iterdir()] == [res.path.name]  # no partial folder left
     mf = json.loads((res.path / "manifest.json").read_text())
     (entry,) = mf["schemas"]
-    assert entry["name"] == lab_schema
-    assert entry["tables"] == {"audit": 37, "odd`name": 5, "subject": 37}
+    assert entry["name"] == lab.schema
+    assert entry["tables"] == {"audit": 37, lab.odd: 5, "subject": 37}
     f = res.path / entry["file"]
     assert entry["bytes"] == f.stat().st_size
     assert entry["sha256"] == dbbackup.sha256_file(f)
-    assert mf["server"]["flavor"] in ("MariaDB", "MySQL")
-    assert seen and lab_schema in seen[-1]
+    assert mf["backend"] == lab.backend
+    assert mf["server"]["flavor"] in (("MariaDB", "MySQL") if lab.backend == "mysql" else ("PostgreSQL",))
+    assert all(v and v != "?" for v in mf["tool_versions"].values()) and mf["tool"] in mf["tool_versions"]
+    assert seen and lab.schema in seen[-1]
     assert dbbackup.list_backups(out)[0].verified is None
 
     v = dbbackup.verify_backup(res.path, scratch_dir=tmp_path / "scratch")
@@ -47,8 +52,8 @@ def test_round_trip_verifies_and_lists(db, lab_schema, tmp_path):
     assert info.verified and info.schemas == 1 and info.bytes > 0
 
 
-def test_tampered_file_fails_and_unmarks(db, lab_schema, tmp_path):
-    res = _backup(db, tmp_path / "b", lab_schema, full_server=False)
+def test_tampered_file_fails_and_unmarks(lab, tmp_path):
+    res = _backup(lab.db, tmp_path / "b", lab.schema, full_server=False)
     (res.path / "verified.json").write_text(json.dumps({"verified": "old"}))
     entry = json.loads((res.path / "manifest.json").read_text())["schemas"][0]
     f = res.path / entry["file"]
@@ -58,6 +63,23 @@ def test_tampered_file_fails_and_unmarks(db, lab_schema, tmp_path):
     assert not v.ok
     assert any("sha256" in p for p in v.problems)
     assert not (res.path / "verified.json").exists()
+
+
+def test_a_dump_that_lost_rows_fails_the_restore_check(lab, tmp_path):
+    """A schema file whose hash matches (manifest rewritten) but which holds fewer rows than the manifest
+    says (a dump made after rows were deleted) fails restore-verify, on each backend."""
+    res = _backup(lab.db, tmp_path / "b", lab.schema, full_server=False)
+    lab.sql(f"DELETE FROM {lab.db.dialect.table(lab.schema, 'subject')} WHERE id >= 30")
+    later = _backup(lab.db, tmp_path / "c", lab.schema, full_server=False, now=datetime(2030, 1, 1))
+    mpath = res.path / "manifest.json"
+    mf = json.loads(mpath.read_text())
+    entry = mf["schemas"][0]
+    shutil.copyfile(later.path / entry["file"], res.path / entry["file"])
+    entry.update(sha256=dbbackup.sha256_file(res.path / entry["file"]), bytes=(res.path / entry["file"]).stat().st_size)
+    mpath.write_text(json.dumps(mf))
+    v = dbbackup.verify_backup(res.path)
+    assert not v.ok, v.problems
+    assert v.problems == [f"{lab.schema}.subject: 30 rows restored, manifest says 37"], v.problems
 
 
 def test_row_count_mismatch_is_caught_by_restore(db, lab_schema, tmp_path):
@@ -82,10 +104,10 @@ def test_row_count_mismatch_is_caught_by_restore(db, lab_schema, tmp_path):
     assert any(f"{lab_schema}.subject: 0 rows restored, manifest says 37" in p for p in v.problems), v.problems
 
 
-def test_failed_dump_leaves_no_folder(db, tmp_path):
+def test_failed_dump_leaves_no_folder(lab, tmp_path):
     out = tmp_path / "b"
     with pytest.raises(OperationFailed) as ei:
-        dbbackup.run_backup(db, out, schemas=["no_such_schema_xyz"], full_server=False)
+        dbbackup.run_backup(lab.db, out, schemas=["no_such_schema_xyz"], full_server=False)
     assert "no_such_schema_xyz" in str(ei.value) or "Unknown database" in str(ei.value)
     assert list(out.iterdir()) == []
     assert dbbackup.list_backups(out) == []

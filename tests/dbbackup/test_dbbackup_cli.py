@@ -14,14 +14,16 @@ def _djtui(cfg: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
 
 
-def test_run_list_verify(cli_config, lab_schema, server, tmp_path):
+def test_run_list_verify(lab_config, lab, tmp_path):
+    """On each backend: run, list, verify --latest, as cron runs them."""
+    cli_config, server = lab_config, lab.server
     r = _djtui(cli_config, "dbbackup", "run", "--schemas-only")
     assert r.returncode == 0, r.stderr
     path = Path(r.stdout.strip().splitlines()[-1])
     assert path.parent == tmp_path / "backups" and (path / "manifest.json").is_file()
     assert server.password.reveal() not in r.stdout + r.stderr
-    names = {s["name"] for s in json.loads((path / "manifest.json").read_text())["schemas"]}
-    assert lab_schema in names
+    mf = json.loads((path / "manifest.json").read_text())
+    assert lab.schema in {s["name"] for s in mf["schemas"]} and mf["backend"] == lab.backend
 
     r = _djtui(cli_config, "dbbackup", "list", "--json")
     assert r.returncode == 0, r.stderr

@@ -81,8 +81,10 @@ def needed_files(session: ExportSession, stores: Sequence[Any] = (), *, timeout:
         stored = [c for c, dtype, comment in catalog.column_comments(session.db, table)
                   if dtype.lower() in ("json", "jsonb") or _CODEC_COMMENT.match(comment)]
         if stored:
-            found += _json_objects(table, _dict_rows(session, f"SELECT {', '.join('t.' + ident(c) for c in stored)} "
-                                                              f"{base}"))
+            cols = [f"t.{ident(c)}" for c in stored]
+            where = " OR ".join(filter(None, map(session.json_candidate, cols)))
+            found += _json_objects(table, _dict_rows(session, f"SELECT {', '.join(cols)} {base}"
+                                                              + (f" WHERE {where}" if where else "")))
     return check_files(sorted(set(found), key=lambda f: (f.store, f.path)), stores, timeout=timeout)
 
 
@@ -92,10 +94,12 @@ def _dict_rows(session: ExportSession, sql: str) -> list[dict[str, Any]]:
 
 def _json_objects(table: str, rows: Iterable[dict[str, Any]]) -> list[NeededFile]:
     """The objects 2.x JSON values name (``{"store": ..., "path": ..., "size": ...}``); the value is
-    text (pymysql) or already decoded (psycopg2 decodes json and jsonb)."""
+    text (the export sessions hand JSON over undecoded) or already decoded."""
     out = []
     for row in rows:
         for value in row.values():
+            if isinstance(value, str | bytes) and ('"path"' if isinstance(value, str) else b'"path"') not in value:
+                continue  # no object reference: not worth decoding (most JSON values of a large table)
             try:
                 data = json.loads(value) if isinstance(value, str | bytes) else value
             except ValueError:

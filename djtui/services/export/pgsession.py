@@ -15,14 +15,19 @@ byte for byte with ``COPY ... FROM stdin``; the session pins the settings that t
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg2
 import psycopg2.extras
 
-from djtui.domain.cascade import ForeignKey
-from djtui.errors import UserError
+from djtui.domain.cascade import ForeignKey, split_name
+from djtui.domain.dialects import POSTGRES
+from djtui.errors import OperationFailed, UserError
 from djtui.services import commandlog
 from djtui.services.export.driver import timeout_failure
 from djtui.services.export.session import ExportResult, ExportSession
@@ -75,11 +80,17 @@ class PgExportSession(ExportSession):
         self.conn = self.db.connect()
         self._mariadb = False
         self._snapshot: str | None = None
+        self._resources = contextlib.ExitStack()
+        self._ddl: tuple[subprocess.Popen, Path] | None = None
         for sql in (*TEXT_SETTINGS, "SET statement_timeout = 0", "SET temp_buffers = '64MB'"):
             self._exec(sql)
         return self
 
     def close(self) -> None:
+        if self._ddl is not None and self._ddl[0].poll() is None:
+            self._ddl[0].kill()  # nobody wrote: no pg_dump outlives the session
+            self._ddl[0].wait()
+        self._resources.close()
         if self.conn is not None:
             try:
                 self._exec("ROLLBACK")  # READ ONLY: nothing but the temporary key sets was written
@@ -109,6 +120,8 @@ class PgExportSession(ExportSession):
             self._temp[t] = f"pg_temp.{name}"
         self._exec("COMMIT")
         self._exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        if self.want_ddl:
+            self._start_ddl_dump()  # pg_dump works on the DDL while the server computes the key sets
         self.result.counts = self._rounds(progress)
         for t in self.plan.tables:  # the planner's row counts for the joins that read the rows
             self._exec(f"ANALYZE {self._temp[t]}")
@@ -138,6 +151,18 @@ class PgExportSession(ExportSession):
     def _into(self, table: str, select: Callable[[], str]) -> int:
         return self._exec(f"INSERT INTO {self._temp[table]} {select()} ON CONFLICT DO NOTHING")
 
+    def _up(self, fk: ForeignKey) -> None:
+        """The parent rows the child's key set references. When the foreign key's columns are part of the
+        child's primary key (DataJoint's usual case) the key set holds them already: the child table
+        itself is not read (every key set row is a row of this snapshot)."""
+        if not set(a for a, _b in fk.columns) <= set(self.pk(fk.child)):
+            return super()._up(fk)
+        on = " AND ".join(f"p.{self._ident(b)} = k.{self._ident(a)}" for a, b in fk.columns)
+        cols = ", ".join(f"p.{self._ident(c)}" for c in self.pk(fk.parent))
+        self._into(fk.parent, lambda: f"SELECT DISTINCT {cols} FROM {self._temp[fk.child]} AS k "
+                                      f"JOIN {self._table(fk.parent)} AS p ON {on}")
+        return None
+
     def _self(self, fk: ForeignKey) -> None:
         """A table that references itself: add its key set's parent rows until none is new."""
         t = fk.child
@@ -156,11 +181,44 @@ class PgExportSession(ExportSession):
             self._snapshot = str(self._scalar("SELECT pg_export_snapshot()"))
         return self._snapshot
 
+    def _start_ddl_dump(self) -> None:
+        """``pg_dump --schema-only --format=custom`` of the export's tables from the export's snapshot,
+        into a private temporary directory (its credentials file too); ``ddl_archive`` waits for it."""
+        be = self.db.backend
+        folder = Path(self._resources.enter_context(tempfile.TemporaryDirectory(prefix="djtui-ddl-")))
+        cred = self._resources.enter_context(be.credentials_file(self.db.settings))
+        archive = folder / "ddl.dump"
+        argv = [*be.tool_argv(be.dump_tools().dump, cred), f"--snapshot={self.snapshot()}", "--schema-only",
+                "--format=custom", f"--file={archive}"]
+        argv += [f"--table={POSTGRES.table(*split_name(t))}" for t in self.plan.tables]
+        commandlog.record("exec", argv)
+        self._ddl = (subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE), archive)
+
+    def ddl_archive(self) -> Path:
+        """The pg_dump archive of the exported tables' DDL (custom format), once pg_dump is done."""
+        if self._ddl is None:
+            self._start_ddl_dump()
+        assert self._ddl is not None
+        proc, archive = self._ddl
+        _out, err = proc.communicate(timeout=3600)
+        if proc.returncode != 0:
+            raise OperationFailed("pg_dump --schema-only of the exported tables failed: "
+                                  f"{err.decode(errors='replace').strip()}")
+        return archive
+
     def dict_rows(self, sql: str) -> list[dict[str, Any]]:
         assert self.conn is not None
-        with self.conn.raw.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+        with self.conn.raw.cursor() as cur:
+            for register in (psycopg2.extras.register_default_json, psycopg2.extras.register_default_jsonb):
+                register(cur, loads=str)  # JSON as text: decoded only where it names an object
             cur.execute(sql)
-            return [dict(r) for r in cur.fetchall()]
+            names = [d.name for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def json_candidate(self, column: str) -> str:
+        """Only values that mention ``"path"`` are fetched (the server skips the rest of a large table)."""
+        return f"{column}::text LIKE '%\"path\"%'"
 
     def rows(self, sql: str, args: Any = None) -> list[tuple]:
         """Rows of ``sql`` in the export's snapshot."""

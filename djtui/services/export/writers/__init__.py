@@ -42,6 +42,7 @@ def export_sql(db: Any, graph: Any, leaves: list, out_dir: Path, *, strip: bool 
         raise UserError("the output directory is not empty", where=str(out_dir),
                         hint="choose a new directory; an export is never written over another")
     with ExportSession(db, graph, leaves, statement_timeout=statement_timeout) as session:
+        session.want_ddl = fmt != "script"  # the script runs pg_dump itself, later
         session.run()
         if session.family == "postgresql":  # the session the backend chose (``session_class``)
             return _write_pg(session, out_dir, fmt, chunk_keys=batch_rows, progress=progress, stores=stores)

@@ -5,11 +5,12 @@ The file is laid out as ``pg_dump`` lays out a plain dump, from the export's one
 1. ``CREATE SCHEMA`` for every schema of the export, and the enum types its columns use
    (``pg_dump --table`` leaves out the objects a table depends on; DataJoint 2.x declares each
    ``enum(...)`` as a type of the schema);
-2. ``pg_dump --schema-only --section=pre-data`` of the exported tables (tables, their sequences
-   and defaults, generated columns, comments), with ``--snapshot``, ``--no-owner``, ``--no-privileges``;
+2. the pre-data section of ``pg_dump --schema-only`` of the exported tables (tables, their sequences
+   and defaults, generated columns, comments), dumped with ``--snapshot`` while the session computes
+   its key sets and split into sections by ``pg_restore --no-owner --no-privileges``;
 3. the rows: ``COPY "schema"."table" (columns) FROM stdin`` blocks, parents first, generated
    columns left out (the copy computes them again), then each owned sequence's value;
-4. ``pg_dump --section=post-data``: primary keys, unique keys, indexes and the foreign keys, which
+4. the post-data section: primary keys, unique keys, indexes and the foreign keys, which
    PostgreSQL checks against the loaded rows as each is added, so an incomplete export fails to load.
 
 Rows are COPY text, not INSERT statements: it is pg_dump's own format, each value is the server's
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -84,22 +86,21 @@ def sequence_values(session: PgExportSession) -> str:
     return "".join(out)
 
 
-def start_pg_dump(session: PgExportSession, credentials: Path, section: str, out: IO[bytes]) -> subprocess.Popen:
-    """``pg_dump --schema-only --section=SECTION`` of the export's tables from the export's snapshot."""
-    be = session.db.backend
-    argv = [*be.tool_argv(be.dump_tools().dump, credentials), f"--snapshot={session.snapshot()}",
-            "--schema-only", f"--section={section}", "--no-owner", "--no-privileges", "--no-tablespaces"]
-    for table in session.plan.tables:
-        argv.append(f"--table={POSTGRES.table(*split_name(table))}")
+def restore_section(session: PgExportSession, section: str, out: IO[bytes]) -> subprocess.Popen:
+    """pg_restore writes one section (``pre-data``, ``post-data``) of the DDL archive as SQL (no server
+    needed): which object belongs to which section is pg_dump's own rule."""
+    archive = session.ddl_archive()
+    tool = str(Path(session.db.backend.dump_tools().dump).with_name("pg_restore"))
+    argv = [tool, f"--section={section}", "--no-owner", "--no-privileges", "--no-tablespaces", "--file=-",
+            str(archive)]
     commandlog.record("exec", argv)
-    return subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE)
 
 
-def finish_pg_dump(proc: subprocess.Popen, section: str) -> None:
+def finish(proc: subprocess.Popen, what: str) -> None:
     _out, err = proc.communicate(timeout=3600)
     if proc.returncode != 0:
-        raise OperationFailed(f"pg_dump ({section} of the exported tables) failed: "
-                              f"{err.decode(errors='replace').strip()}")
+        raise OperationFailed(f"{what} failed: {err.decode(errors='replace').strip()}")
 
 
 def copy_header(session: PgExportSession, table: str) -> bytes:
@@ -107,47 +108,56 @@ def copy_header(session: PgExportSession, table: str) -> bytes:
     return f"\n-- {table}\nCOPY {POSTGRES.table(*split_name(table))} ({cols}) FROM stdin;\n".encode()
 
 
+def _copy_table(session: PgExportSession, table: str, fh: IO[bytes]) -> dict[str, Any]:
+    """One table's COPY block; its manifest entry (rows, checksum of the lines)."""
+    acc = TableSum()
+    fh.write(copy_header(session, table))
+
+    def sink(rows: list[bytes]) -> None:
+        acc.add(rows)
+        fh.write(b"".join(rows))
+
+    session.copy_rows(table, sink)
+    fh.write(b"\\.\n")
+    return {"table": table, "rows": acc.rows, "checksum": f"{acc.checksum:016x}"}
+
+
 def write_pg_sql_file(session: PgExportSession, out_dir: Path, *,
-                      progress: Callable[[str, int], None] | None = None) -> list[dict[str, Any]]:
-    """``export.sql`` in ``out_dir`` (see the module docstring); returns each table's manifest entry."""
+                      progress: Callable[[str, int], None] | None = None,
+                      meanwhile: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
+    """``export.sql`` in ``out_dir`` (see the module docstring); returns each table's manifest entry.
+
+    The session's pg_dump (started with its snapshot) holds the DDL; pg_restore writes its sections
+    around the rows (``meanwhile``, the stored-files list, runs while the pre-data section is written)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / (SQL_FILE + ".part")
-    post_path = out_dir / (SQL_FILE + ".post.part")
+    tmp, post_path = out_dir / (SQL_FILE + ".part"), out_dir / (SQL_FILE + ".post.part")
     tables_meta = []
-    be = session.db.backend
-    with be.credentials_file(session.db.settings) as cred, open(tmp, "wb") as fh, open(post_path, "wb") as post:
-        fh.write(HEADER.encode() + schema_ddl(session).encode())
-        fh.flush()
-        pre_proc = start_pg_dump(session, cred, "pre-data", fh)  # both dump while this process reads rows
-        post_proc = start_pg_dump(session, cred, "post-data", post)
-        try:
-            finish_pg_dump(pre_proc, "pre-data")
-        except BaseException:
-            post_proc.kill()
-            post_proc.wait()
-            raise
-        fh.seek(0, os.SEEK_END)
-        for table in session.plan.tables:
-            acc = TableSum()
-            fh.write(copy_header(session, table))
-
-            def sink(rows: list[bytes], acc: TableSum = acc) -> None:
-                acc.add(rows)
-                fh.write(b"".join(rows))
-
-            session.copy_rows(table, sink)
-            fh.write(b"\\.\n")
-            tables_meta.append({"table": table, "rows": acc.rows, "checksum": f"{acc.checksum:016x}"})
-            if progress:
-                progress(table, acc.rows)
-        fh.write(b"\n" + sequence_values(session).encode() + b"\n")
-        finish_pg_dump(post_proc, "post-data")
-        post.flush()
-        with open(post_path, "rb") as src:
-            while chunk := src.read(1 << 20):
-                fh.write(chunk)
-    post_path.unlink(missing_ok=True)
-    os.replace(tmp, out_dir / SQL_FILE)
+    try:
+        with open(tmp, "wb") as fh, open(post_path, "wb") as post:
+            fh.write((HEADER + schema_ddl(session)).encode())
+            fh.flush()
+            procs = [restore_section(session, "pre-data", fh), restore_section(session, "post-data", post)]
+            try:
+                if meanwhile is not None:
+                    meanwhile()
+                finish(procs[0], "pg_restore --section=pre-data")
+                fh.seek(0, os.SEEK_END)  # pg_restore wrote through the same file
+                for table in session.plan.tables:
+                    tables_meta.append(_copy_table(session, table, fh))
+                    if progress:
+                        progress(table, tables_meta[-1]["rows"])
+                fh.write(b"\n" + sequence_values(session).encode() + b"\n")
+                finish(procs[1], "pg_restore --section=post-data")
+            finally:
+                for proc in procs:
+                    if proc.poll() is None:  # an error on the way: no pg_restore outlives the export
+                        proc.kill()
+                        proc.wait()
+            with open(post_path, "rb") as src:
+                shutil.copyfileobj(src, fh)
+        os.replace(tmp, out_dir / SQL_FILE)
+    finally:
+        post_path.unlink(missing_ok=True)
     return tables_meta
 
 
@@ -155,7 +165,9 @@ def write_pg_sql(session: PgExportSession, out_dir: Path, *, progress: Callable[
                  stores: Sequence[Any] = ()) -> dict[str, Any]:
     """``export.sql``, ``files.tsv`` and ``manifest.json``; the session must have run its cascade."""
     started = time.monotonic()
-    tables_meta = write_pg_sql_file(session, out_dir, progress=progress)
+    files: dict[str, Any] = {}
+    tables_meta = write_pg_sql_file(session, out_dir, progress=progress,
+                                    meanwhile=lambda: files.update(write_files_list(session, out_dir, stores)))
     manifest = {
         "format": "sql",
         "backend": session.family,
@@ -163,7 +175,7 @@ def write_pg_sql(session: PgExportSession, out_dir: Path, *, progress: Callable[
         "leaves": [{"table": lf.table, "restriction": lf.restriction} for lf in session.leaves],
         "files": [SQL_FILE, FILES_LIST],
         "tables": tables_meta,
-        "stored_files": write_files_list(session, out_dir, stores),
+        "stored_files": files,
         "seconds": round(time.monotonic() - started, 3),
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

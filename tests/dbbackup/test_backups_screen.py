@@ -8,6 +8,7 @@ import time
 from djtui.config import parse_config
 from djtui.tui.app import DjtuiApp
 from djtui.tui.screens.backups import BackupsScreen
+from tests.dbbackup.conftest import config_text
 
 
 def _cfg(server, tmp_path, readonly: bool = False):
@@ -36,8 +37,9 @@ def _text(screen, wid: str) -> str:
     return str(screen.query_one(wid).render())
 
 
-async def test_run_then_verify(server, lab_schema, tmp_path):
-    app = DjtuiApp(config=_cfg(server, tmp_path))
+async def test_run_then_verify(lab, tmp_path):
+    """On each backend (issue 15: the screen on PostgreSQL too)."""
+    app = DjtuiApp(config=parse_config(config_text(lab.server, tmp_path)))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("6")
         screen = app.screen
@@ -48,6 +50,8 @@ async def test_run_then_verify(server, lab_schema, tmp_path):
         await _settle(app, pilot, lambda: screen.query_one("#backups-table").row_count == 1)
         (info,) = screen.backups
         assert (info.path / "manifest.json").is_file() and info.verified is None
+        manifest = json.loads((info.path / "manifest.json").read_text())
+        assert manifest["backend"] == lab.backend and lab.schema in {s["name"] for s in manifest["schemas"]}
         # issue 16: the progress counted [n/16] dumps beside "15 schemas"; the result says what each counts
         n = info.schemas
         assert f"{n} schema(s) + the whole server ({n + 1} dumps)" in _text(screen, "#backups-last")
@@ -160,26 +164,14 @@ async def test_prune_from_the_app_plan_then_typed_word(server, tmp_path):
     assert sorted(ev[0]["details"]["backups"]) == names[:3]
 
 
-async def test_restore_from_the_app_overwrites_after_typed_word(server, lab_schema, admin_conn, tmp_path):
+async def test_restore_from_the_app_overwrites_after_typed_word(lab, tmp_path):
+    """On each backend: the rows deleted after the backup are back, what was overwritten was dumped first."""
     from djtui.services import dbbackup
-    from djtui.services.database import Database
 
-    def rows():
-        admin_conn.commit()
-        with admin_conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM `{lab_schema}`.`odd``name` ORDER BY id")
-            return list(cur.fetchall())
-
-    db = Database(server.settings)
-    try:
-        dbbackup.run_backup(db, tmp_path / "backups", schemas=[lab_schema], full_server=False)
-    finally:
-        db.close()
-    before = rows()
-    with admin_conn.cursor() as cur:
-        cur.execute(f"DELETE FROM `{lab_schema}`.`odd``name` WHERE id >= 1")
-    admin_conn.commit()
-    app = DjtuiApp(config=_cfg(server, tmp_path))
+    dbbackup.run_backup(lab.db, tmp_path / "backups", schemas=[lab.schema], full_server=False)
+    before = lab.rows(lab.schema, lab.odd)
+    lab.sql(f"DELETE FROM {lab.db.dialect.table(lab.schema, lab.odd)} WHERE id >= 1")
+    app = DjtuiApp(config=parse_config(config_text(lab.server, tmp_path)))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open(app, pilot)
         await _settle(app, pilot, lambda: len(screen.backups) == 1)
@@ -191,14 +183,14 @@ async def test_restore_from_the_app_overwrites_after_typed_word(server, lab_sche
         dialog = app.screen
         assert dialog.expected == "OVERWRITE 1 SCHEMA"
         plan = "\n".join(dialog.lines)
-        assert f"OVERWRITES {lab_schema}" in plan and "odd`name: 5 (now 1)" in plan
+        assert f"OVERWRITES {lab.schema}" in plan and f"{lab.odd}: 5 (now 1)" in plan
         assert f"dumped as they are now to {tmp_path / 'backups' / 'pre-restore'}" in plan
         await _type(pilot, "OVERWRITE 1 SCHEMA")
         await pilot.press("enter")
         await _settle(app, pilot, lambda: "Restored" in _text(screen, "#backups-last"))
-    assert rows() == before
+    assert lab.rows(lab.schema, lab.odd) == before
     (safety,) = (tmp_path / "backups" / "pre-restore").iterdir()  # what it overwrote, kept
-    assert json.loads((safety / "manifest.json").read_text())["schemas"][0]["tables"]["odd`name"] == 1
+    assert json.loads((safety / "manifest.json").read_text())["schemas"][0]["tables"][lab.odd] == 1
     log = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert [e["event"] for e in log if e["action"] == "dbbackup-restore"] == ["intent", "outcome"]
 

@@ -1,9 +1,12 @@
 """Database backups: dump (parallel per schema + whole server), restore-verify, list/prune, copy, restore.
 
 Modules, each building on those before it: ``manifest`` (folder layout), ``tools`` (programs from
-the database's backend, compressor, pipes, exact counts), ``store`` (list, retention, prune),
-``dump``, ``copy`` (``run_backup_and_copy``: the one workflow of the CLI and the Backups screen),
-``verify`` (into a private server), ``dumpfile`` (reading and renaming a dump), ``plan`` and
+the database's backend, compressor, pipes, exact counts), ``dumpfile`` (reading a SQL dump),
+``pgformat`` (PostgreSQL: pg_dump's custom format per schema from one snapshot, pg_dumpall's roles,
+pg_restore), ``formats`` (what a backup's files are on each server family, picked by the backend's
+name: ``MySQLFormat``, ``PgFormat``), ``store`` (list, retention, prune), ``dump``, ``copy``
+(``run_backup_and_copy``: the one workflow of the CLI and the Backups screen),
+``verify`` (into a private server of the backup's family), ``plan`` and
 ``restore`` (a plan executed once). The plans themselves (PrunePlan, RestorePlan) and BackupInfo are
 frozen, pure objects in ``djtui/domain/dbbackup.py``. May import domain/, djtui.errors/config and the
 services below it (database, backends, locks, commandlog, servers); never tui/ or cli/.

@@ -14,9 +14,7 @@ verification loads into, and how a dump is loaded. ``format_for`` picks the form
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,27 +23,19 @@ from djtui.errors import UserError
 from djtui.services.backends import Backend
 from djtui.services.dbbackup.dumpfile import foreign_refs, load_dump, renamer
 from djtui.services.dbbackup.manifest import SERVER_FILE
+from djtui.services.dbbackup.pgformat import PgFormat
 from djtui.services.dbbackup.tools import (
     Progress,
     decompressor_for,
     pipe_to_file,
     table_counts,
+    tool_version,
     tools_for,
 )
 
 if TYPE_CHECKING:
     from djtui.domain.dbbackup import RestorePlan
     from djtui.services.database import Database
-
-
-@functools.lru_cache(maxsize=16)
-def tool_version(tool: str) -> str:
-    """``tool --version``'s first line (the manifest records which programs wrote the backup)."""
-    try:
-        out = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-    return (out.strip().splitlines() or ["?"])[0]
 
 
 class DumpSession(Protocol):
@@ -170,8 +160,6 @@ class MySQLFormat:
 
 def format_class(backend_name: str) -> Any:
     """The dump format class of a server family, by the backend's name."""
-    from djtui.services.dbbackup.pgformat import PgFormat
-
     formats: dict[str, type] = {"mysql": MySQLFormat, "postgresql": PgFormat}
     return formats[backend_name]
 

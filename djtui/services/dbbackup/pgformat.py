@@ -34,8 +34,7 @@ from djtui.errors import OperationFailed, UserError
 from djtui.services import commandlog
 from djtui.services.backends import Backend
 from djtui.services.backends.postgres import find_client_tool
-from djtui.services.dbbackup.formats import tool_version
-from djtui.services.dbbackup.tools import Progress, pipe_to_file, tools_for
+from djtui.services.dbbackup.tools import Progress, pipe_to_file, tool_version, tools_for
 
 if TYPE_CHECKING:
     from djtui.domain.dbbackup import RestorePlan

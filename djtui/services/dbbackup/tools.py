@@ -8,6 +8,7 @@ the compressor and runs ``a | b > file`` without a shell, with stderr masked.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -118,3 +119,13 @@ def table_counts(db: Any, schema: str) -> dict[str, int]:
     for _schema, name in db.backend.tables([schema]):
         out[name] = int(db.query(f"SELECT COUNT(*) FROM {db.dialect.table(schema, name)}")[0][0])
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def tool_version(tool: str) -> str:
+    """``tool --version``'s first line (the manifest records which programs wrote the backup)."""
+    try:
+        out = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return (out.strip().splitlines() or ["?"])[0]

@@ -37,9 +37,11 @@ class GrantDialect(Protocol):
     Every password appears as ``PASSWORD_SHOWN`` in the text; the statement carries it as a parameter.
     """
 
-    flavor: str  # "MariaDB" | "MySQL"
+    flavor: str  # "MariaDB" | "MySQL" | "PostgreSQL"
     version: tuple[int, ...]
     partial_revokes: bool
+    per_object: bool  # privileges per object (PostgreSQL), not on schema patterns (MySQL)
+    has_hosts: bool  # accounts are user@host (MySQL); PostgreSQL's have no host
 
     @property
     def is_mariadb(self) -> bool: ...
@@ -61,6 +63,7 @@ class GrantDialect(Protocol):
     def drop_user(self, user: str, host: str) -> str: ...
     def locked_accounts_sql(self) -> str: ...
     def own_password(self) -> str: ...
+    def password_parameter(self, password: str) -> str: ...
 
 
 __all__ = ["MYSQL", "PASSWORD_SHOWN", "POSTGRES", "GrantDialect", "MySQLDialect", "MySQLGrants", "PostgresDialect",

@@ -21,6 +21,8 @@ class MySQLGrants:
     flavor: str  # "MariaDB" | "MySQL"
     version: tuple[int, ...] = ()
     partial_revokes: bool = False  # MySQL's @@partial_revokes: wildcards in grants are literal, REVOKE can carve
+    per_object = False  # grants on schema patterns (PostgreSQL's are per object: postgres_grants.py)
+    has_hosts = True  # accounts are user@host
 
     @property
     def is_mariadb(self) -> bool:
@@ -100,6 +102,10 @@ class MySQLGrants:
         if self.is_mariadb:
             return f"SET PASSWORD = PASSWORD({PASSWORD_SHOWN})"
         return f"ALTER USER CURRENT_USER() IDENTIFIED BY {PASSWORD_SHOWN}"
+
+    def password_parameter(self, password: str) -> str:
+        """What travels in place of ``PASSWORD_SHOWN`` (a parameter, never in the text)."""
+        return password
 
 
 # ---------------------------------------------------------------------------

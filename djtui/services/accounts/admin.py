@@ -9,6 +9,7 @@ from djtui.domain import grants as g
 from djtui.domain.dialects import GrantDialect
 from djtui.errors import UserError
 from djtui.services import commandlog
+from djtui.services.accounts.perobject import host_of
 from djtui.services.accounts.plan import RolePlanner
 from djtui.services.accounts.state import AccountState, RoleState, ServerAccounts
 
@@ -26,7 +27,8 @@ class UserAdmin(RolePlanner):
         g.validate_user_name(name)
         if kind not in g.KINDS:
             raise UserError(f"{kind!r} is not a role", where="--role", hint=f"one of {', '.join(g.KINDS)}")
-        host = g.validate_host(host or self.settings.default_host)
+        d = self.dialect()
+        host = g.validate_host(host or self.settings.default_host) if d.has_hosts else host_of(host)
         if password is not None:
             check_password(password)
         pw = password or g.generate_password()
@@ -39,10 +41,14 @@ class UserAdmin(RolePlanner):
         if hosts:
             raise UserError(f"the user {name!r} already exists (host {', '.join(hosts)})", where="users add",
                             hint="pick another name, or `djtui users reset-password` for a new password")
-        d = self.dialect()
+        if d.per_object:
+            stmts, diff = self._po_add_user(d, name, kind, pw, state)  # type: ignore[arg-type]
+            return g.Plan(f"users add {name} as {kind} ({role})", tuple(stmts), tuple(diff),
+                          tuple(state.notes), name), pw
         acct = d.account(name, host)
         stmts = [
-            g.Statement(d.create_user(name, host, self.settings.password_expiry_days), "the account", password=pw,
+            g.Statement(d.create_user(name, host, self.settings.password_expiry_days), "the account",
+                        password=d.password_parameter(pw),
                         undo=f"DROP USER {acct}"),  # takes the role, default role and own grants with it
             g.Statement(d.grant_role(role, name, host), f"the {kind} role"),
             g.Statement(d.set_default_role(role, name, host), "so the role is active at login"),
@@ -78,15 +84,18 @@ class UserAdmin(RolePlanner):
         pw = password or g.generate_password()
         commandlog.add_secret(pw)
         d = self.dialect()
-        return g.Plan(f"users reset-password {name}@{host}",
-                      (g.Statement(d.alter_password(name, host), "a new password", password=pw),)), pw
+        who = f"{name}@{host}" if host else name
+        return g.Plan(f"users reset-password {who}",
+                      (g.Statement(d.alter_password(name, host), "a new password",
+                                   password=_secret(d.password_parameter(pw))),), (), (), who), pw
 
     def plan_passwd(self, password: str) -> g.Plan:
         check_password(password)
         commandlog.add_secret(password)
         d = self.dialect()
         return g.Plan(f"passwd: a new password for {self.db.server_info().current_user}",
-                      (g.Statement(d.own_password(), "your own password", password=password),))
+                      (g.Statement(d.own_password(), "your own password",
+                                   password=_secret(d.password_parameter(password))),))
 
     def _accounts_named(self, state: ServerAccounts, name: str, host: str | None, where: str) -> list[AccountState]:
         user, _, at = name.partition("@")
@@ -131,6 +140,10 @@ class UserAdmin(RolePlanner):
         role = g.ROLE_OF_KIND[kind]
         if not state.role(role).exists:
             raise UserError(f"the role {role} does not exist", hint="run `djtui roles init` first")
+        if d.per_object:
+            return g.Plan(f"users set-role {u.account}: {u.role or 'no djtui role'} -> {role}",
+                          tuple(self._po_set_role(d, u, kind, state)),  # type: ignore[arg-type]
+                          (f"{u.account}: role {u.role or '-'} -> {role}",), (), u.account)
         stmts: list[g.Statement] = []
         for old in u.roles:
             if old in g.KIND_OF_ROLE and old != role:
@@ -178,12 +191,22 @@ class UserAdmin(RolePlanner):
                    if g.like_match(g.prefix_pattern(u.user), s)]
         notes = [f"its {len(schemas)} schema(s) stay: {', '.join(schemas[:10])}{' ...' if len(schemas) > 10 else ''}"
                  ] if schemas else []
+        if d.per_object:
+            stmts = tuple(g.Statement(sql, why) for sql, why in zip(
+                d.drop_user_statements(u.user),  # type: ignore[attr-defined]
+                ("what it owns (schemas, tables) goes to the admin running this: its schemas stay",
+                 "its grants and default privileges go", "the account goes"), strict=True))
+            return g.Plan(f"users drop {u.account}", stmts,
+                          (f"{u.account}: account, grants and roles ({', '.join(u.roles) or 'none'}) removed",),
+                          tuple(notes), u.account)
         return g.Plan(f"users drop {u.account}", (g.Statement(d.drop_user(u.user, u.host), "the account goes"),),
                       (f"{u.account}: account, grants and roles ({', '.join(u.roles) or 'none'}) removed",),
                       tuple(notes), u.account)
 
     def _user_fix(self, d: GrantDialect, u: AccountState) -> list[g.Statement]:
         assert u.kind is not None and u.diff is not None
+        if d.per_object:
+            return self._po_user_fix(d, u)  # type: ignore[arg-type]
         role = g.ROLE_OF_KIND[u.kind]
         return g.fix_privs_statements(d, d.account(u.user, u.host), g.user_own_grants(u.kind, u.user, u.host),
                                       u.diff, default_role=None if u.default_active else role,
@@ -236,6 +259,12 @@ class UserAdmin(RolePlanner):
             diff += [f"{u.account}: {line}" for line in u.drift]
         title = f"users fix {' '.join(names)}" if names else "users fix: every user and role that drifted"
         return g.Plan(title, tuple(statements), tuple(diff), tuple(notes))
+
+
+def _secret(value: str) -> str:
+    """A value standing in for a password (a PostgreSQL SCRAM verifier) is masked in logs like one."""
+    commandlog.add_secret(value)
+    return value
 
 
 def check_password(password: str) -> str:

@@ -8,8 +8,6 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
-import pymysql
-
 from djtui.domain import grants as g
 from djtui.errors import OperationFailed, UserError
 from djtui.services import commandlog
@@ -74,9 +72,8 @@ class AccountsService(UserAdmin):
                     commandlog.record("sql", st.sql)
                     try:
                         cur.execute(sql, args)
-                    except pymysql.err.MySQLError as exc:
-                        code = exc.args[0] if exc.args else "?"
-                        msg = commandlog.mask(str(exc.args[1]) if len(exc.args) > 1 else str(exc))
+                    except self.db.backend.driver_error as exc:
+                        code, msg = _error_of(exc)
                         ran = f"{len(done)} of {len(plan.statements)} statements ran before it"
                         why = self._role_denied_advice(st.sql, code)
                         raise OperationFailed(f"the server refused `{st.sql}`: ({code}) {msg}; {ran}"
@@ -96,7 +93,7 @@ class AccountsService(UserAdmin):
         me = self.db.server_info().current_user
         try:
             admins = self.db.backend.role_admins(role)
-        except (pymysql.err.MySQLError, UserError):
+        except (self.db.backend.driver_error, UserError):
             admins = ["(unknown)"]
         return f"\n  why: {g.role_admin_advice(d, role, me, admins)}"
 
@@ -114,10 +111,19 @@ class AccountsService(UserAdmin):
                 for sql in undo:
                     commandlog.record("sql", sql)
                     cur.execute(sql)
-        except pymysql.err.MySQLError as exc:
+        except self.db.backend.driver_error as exc:
             return f"; undo failed ({commandlog.mask(str(exc))}): run by hand: {'; '.join(undo)}"
         finally:
             conn.close()
         return f"; undone: {'; '.join(undo)}"
 
 
+
+
+def _error_of(exc: BaseException) -> tuple[object, str]:
+    """The server's code and message, masked: pymysql's ``(code, message)`` or psycopg2's SQLSTATE."""
+    pgcode = getattr(exc, "pgcode", None)
+    if pgcode is not None:
+        return pgcode, commandlog.mask(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+    args = getattr(exc, "args", ())
+    return (args[0] if args else "?"), commandlog.mask(str(args[1]) if len(args) > 1 else str(exc))

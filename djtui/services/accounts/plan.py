@@ -18,6 +18,8 @@ class RolePlanner(AccountsReader):
     def _role_fix(self, kind: str, rs: RoleState, state: ServerAccounts, d: GrantDialect
                   ) -> tuple[list[g.Statement], list[str], g.GrantDiff]:
         """The statements that bring role ``rs`` to its definition, the diff lines, and the diff."""
+        if d.per_object:
+            return self._po_role_fix(kind, rs, state)
         expected = self.expected_role_grants(kind, state.modules, d)
         diff = rs.diff if rs.diff is not None else g.GrantDiff(
             rs.name, missing=g.expected_privs(expected, state.flavor))
@@ -46,7 +48,7 @@ class RolePlanner(AccountsReader):
             stmts, lines, rdiff = self._role_fix(kind, rs, state, d)
             statements += stmts
             diff += [f"{name}: {line}" for line in lines]
-            if kind != "admin" and rs.exists and any(p.name == "SELECT" for p in rdiff.extra):
+            if kind != "admin" and rs.exists and not d.per_object and any(p.name == "SELECT" for p in rdiff.extra):
                 lost = self.schemas_losing_read(rs.grants, read)
                 if lost:
                     notes.append(f"{name} will no longer read {len(lost)} schema(s) outside accounts.read_scope: "
@@ -60,7 +62,11 @@ class RolePlanner(AccountsReader):
             diff.append("accounts that create users but may not grant the roles: "
                         + ", ".join(sorted({st.why.split(' ')[0] for st in admin_grants})))
         statements += admin_grants
-        if self.settings.read_scope == "all":
+        if d.per_object and state.objects is not None:
+            notes.append(f"default privileges cover tables and schemas made later by the {len(state.objects.creators)} "
+                         "account(s) that hold dj_collab, dj_user or dj_admin or may create roles; `users add` "
+                         "extends them to new users")
+        elif self.settings.read_scope == "all":
             notes.append("accounts.read_scope: all (Spyglass's `%`) covers the `mysql` schema too: every guest, "
                          "collab and user can read every account's password hash; read_scope: lab avoids it")
         return g.Plan("roles init: the four djtui roles", tuple(statements), tuple(diff), tuple(notes))
@@ -96,6 +102,12 @@ class RolePlanner(AccountsReader):
         rs = state.role("dj_user")
         if not rs.exists:
             raise UserError("the role dj_user does not exist", hint="run `djtui roles init` first")
+        if d.per_object:
+            stmts, lines, notes = self._po_add_module(name, state)
+            if name not in self.settings.shared_prefixes:
+                notes.append(f"add {name!r} to accounts.shared_prefixes in the config so checks expect it everywhere")
+            return g.Plan(f"roles add-module {name}: dj_user writes in the schemas {name}_...", tuple(stmts),
+                          tuple(lines), tuple(notes))
         pattern = g.prefix_pattern(name)
         privs = g.Privileges.all() if self.settings.user_can_create else g.Privileges.all(minus=["CREATE"])
         expected = [g.ExpectedGrant("dj_user", pattern, privs)]

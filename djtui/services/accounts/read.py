@@ -7,20 +7,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-import pymysql
-
 from djtui.config import AccountSettings
 from djtui.domain import grants as g
 from djtui.domain.dialects import GrantDialect
 from djtui.errors import UserError
+from djtui.services.accounts.perobject import PerObjectAccounts
 from djtui.services.accounts.state import AccountState, RoleState, ServerAccounts
 from djtui.services.backends import AccountCatalog
 from djtui.services.database import Database
 
-_DENIED = (1142, 1044, 1227, 1045, 1141)  # no privilege on the account tables, or no such grant
+# no privilege on the account tables, or no such grant (MySQL); insufficient privilege (PostgreSQL)
+_DENIED = (1142, 1044, 1227, 1045, 1141, "42501")
 
 
-class AccountsReader:
+class AccountsReader(PerObjectAccounts):
     """Reads users, roles and grants for one server and says what the definition expects."""
 
     def __init__(self, db: Database, settings: AccountSettings):
@@ -32,9 +32,11 @@ class AccountsReader:
         """A refusal to read the account tables becomes a clear error: run it as the lab's admin."""
         try:
             yield
-        except pymysql.err.OperationalError as exc:
-            if exc.args and exc.args[0] in _DENIED:
-                raise UserError(f"the account {self.db.settings.user} may not read users and grants: {exc.args[1]}",
+        except self.db.backend.driver_error as exc:
+            code = getattr(exc, "pgcode", None) or (exc.args[0] if exc.args else None)
+            if code in _DENIED:
+                msg = exc.args[1] if len(exc.args) > 1 else str(exc).strip()
+                raise UserError(f"the account {self.db.settings.user} may not read users and grants: {msg}",
                                 hint="run account commands as the lab's database admin") from None
             raise
 
@@ -52,6 +54,9 @@ class AccountsReader:
     def read(self) -> ServerAccounts:
         """Blocking: users, roles, holders, default roles and grants, with drift from what is expected."""
         d = self.dialect()
+        if d.per_object:
+            with self._readable():
+                return self._read_objects(d)  # type: ignore[arg-type]
         info = self.db.server_info()
         with self._readable():
             cat = self.db.backend.account_catalog(frozenset(g.ROLE_OF_KIND.values()))
@@ -155,13 +160,15 @@ class AccountsReader:
         Raises UserError when this account may not read the roles' grants (not the lab's admin).
         """
         d = self.dialect()
-        out = []
+        out: list[str] = []
+        if d.per_object:
+            return out  # no PostgreSQL schema holds password hashes: pg_authid is for superusers only
         for kind, name in g.ROLE_OF_KIND.items():
             if kind == "admin":
                 continue
             try:
                 lines = self.db.backend.show_grants(d.role(name))
-            except pymysql.err.MySQLError as exc:
+            except self.db.backend.driver_error as exc:
                 if exc.args and exc.args[0] in (1141, 1133, 1396):  # the role does not exist
                     continue
                 raise UserError(f"the account {self.db.settings.user} may not read the roles' grants",

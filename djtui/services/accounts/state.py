@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from djtui.domain import grants as g
 
@@ -36,7 +37,8 @@ class AccountState:
 
     @property
     def account(self) -> str:
-        return f"{self.user}@{self.host}"
+        """``user@host``; a PostgreSQL account has no host and is its name alone."""
+        return f"{self.user}@{self.host}" if self.host else self.user
 
     @property
     def role(self) -> str | None:
@@ -59,6 +61,8 @@ class ServerAccounts:
     warnings: tuple[str, ...] = ()  # risks that are not drift: roles that read `mysql`, roles nobody may grant
     account_admins: tuple[str, ...] = ()  # accounts with global CREATE USER and GRANT OPTION
     current_user: str = ""
+    objects: Any = None  # PostgreSQL: the schemas and tables the scheme is expanded over (PgObjects)
+    privileges: dict[str, frozenset[Any]] = field(default_factory=dict)  # PostgreSQL: role -> held Privs
 
     @property
     def drift(self) -> list[str]:

@@ -252,11 +252,11 @@ def user_expected(kind: str, user: str, objs: PgObjects) -> frozenset[Priv]:
 
 
 def fold(privs: Iterable[Priv], objs: PgObjects) -> frozenset[Priv]:
-    """A privilege held on every table of a schema becomes one ``ALL TABLES IN SCHEMA``."""
+    """A privilege held on every table of a schema (of two or more) becomes one ``ALL TABLES IN SCHEMA``."""
     out = set(privs)
     for s in objs.schemas:
         tables = [on_table(s, t) for t, _o in objs.tables_of(s)]
-        if not tables:
+        if len(tables) < 2:
             continue
         for name in {p.name for p in out if p.on == tables[0]}:
             if all(Priv(t, name) in out for t in tables):
@@ -268,10 +268,13 @@ def fold(privs: Iterable[Priv], objs: PgObjects) -> frozenset[Priv]:
 def schema_levels(privs: Iterable[Priv], objs: PgObjects, owner: str | None = None) -> dict[str, frozenset[str]]:
     """Per schema, what a holder of ``privs`` (folded) may do there: schema privileges and the table
     privileges it holds on every table; an owner holds everything on its own objects."""
-    held = fold(privs, objs)
+    held = set(privs)
     out: dict[str, frozenset[str]] = {}
     for s, s_owner in objs.schemas.items():
-        names = {p.name for p in held if p.on in (on_schema(s), on_all_tables(s))}
+        names = {p.name for p in held if p.on == on_schema(s)}
+        tables = [on_table(s, t) for t, _o in objs.tables_of(s)]
+        if tables:
+            names |= {n for n in TABLE_PRIVS if all(Priv(t, n) in held for t in tables)}
         if owner is not None and s_owner == owner:
             names |= set(SCHEMA_PRIVS) | set(TABLE_PRIVS)
         if names:

@@ -148,13 +148,15 @@ def test_check_matches_postgres_privilege_functions_and_is_clean(lab: PgLab, ser
 def test_two_way_drift_and_fix(lab: PgLab, service: AccountsService, users, capsys) -> None:
     guest, gpw = users["guest"]
     lab.sql("GRANT INSERT ON ephys_lab.session TO dj_guest", "REVOKE USAGE ON SCHEMA common_acct FROM dj_collab",
-            f"GRANT UPDATE ON common_acct.t TO \"{guest}\"")
+            f"GRANT UPDATE ON common_acct.t TO \"{guest}\"",
+            "GRANT SELECT ON ephys_lab.session TO dj_collab WITH GRANT OPTION")
     capsys.readouterr()
     assert run(lab, "users", "check", "--json") == 1
     report = json.loads(capsys.readouterr().out)
     roles = {r["name"]: r for r in report["roles"]}
     assert '+ INSERT ON TABLE "ephys_lab"."session"' in roles["dj_guest"]["diff"]
     assert '- USAGE ON SCHEMA "common_acct"' in roles["dj_collab"]["diff"]
+    assert 'GRANT OPTION ON TABLE "ephys_lab"."session"' in roles["dj_collab"]["extra"]
     user = next(u for u in report["users"] if u["user"] == guest)
     assert user["host"] == "" and user["account"] == guest
     assert '+ UPDATE ON TABLE "common_acct"."t"' in user["diff"]
@@ -163,12 +165,15 @@ def test_two_way_drift_and_fix(lab: PgLab, service: AccountsService, users, caps
     out = capsys.readouterr().out
     assert 'REVOKE INSERT ON TABLE "ephys_lab"."session" FROM "dj_guest";' in out
     assert 'GRANT USAGE ON SCHEMA "common_acct" TO "dj_collab";' in out
+    assert 'REVOKE GRANT OPTION FOR ALL PRIVILEGES ON TABLE "ephys_lab"."session" FROM "dj_collab";' in out
     assert f'REVOKE UPDATE ON TABLE "common_acct"."t" FROM "{guest}";' in out
     assert run(lab, "users", "fix", "--confirm", "FIX") == 0
     capsys.readouterr()
     assert run(lab, "users", "check") == 0
     assert lab.sql("SELECT has_table_privilege('dj_guest', 'ephys_lab.session', 'INSERT'), "
-                   "has_schema_privilege('dj_collab', 'common_acct', 'USAGE')") == [(False, True)]
+                   "has_schema_privilege('dj_collab', 'common_acct', 'USAGE'), "
+                   "has_table_privilege('dj_collab', 'ephys_lab.session', 'SELECT WITH GRANT OPTION'), "
+                   "has_table_privilege('dj_collab', 'ephys_lab.session', 'SELECT')") == [(False, True, False, True)]
     assert not ok(lab, guest, gpw, "INSERT INTO ephys_lab.session VALUES (12)")
     lab.sql("DELETE FROM ephys_lab.session WHERE id = 11")
 
@@ -187,6 +192,19 @@ def test_default_privileges_drift_is_seen(lab: PgLab, service: AccountsService, 
                    "AND a.privilege_type = 'SELECT' AND d.defaclobjtype = 'r'")
     assert rows == [(1,)]
     assert not service.read().drift
+
+
+def test_users_list_shows_no_host(lab: PgLab, users, capsys) -> None:
+    capsys.readouterr()
+    assert run(lab, "users", "list") == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith(users["user"][0] + " "))
+    assert "dj_user" in line and "%" not in line and "@" not in line
+    assert "dj_guest: ok; held by 1" in out
+    assert run(lab, "users", "list", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["server"].startswith("PostgreSQL 15")
+    assert {u["user"]: u["host"] for u in data["users"]}[users["admin"][0]] == ""
 
 
 def test_password_reset_never_in_argv_or_log(lab: PgLab, users, capsys) -> None:

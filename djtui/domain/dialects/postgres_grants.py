@@ -69,7 +69,7 @@ class PostgresGrants:
 
     def notes(self) -> list[str]:
         return ["PostgreSQL: accounts have no host (pg_hba.conf decides where from); a lock is NOLOGIN; "
-                "granted roles act at login through INHERIT; only an object's owner may ALTER or DROP it"]
+                "granted roles act at login through INHERIT"]
 
     def role(self, name: str) -> str:
         return ident(name)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from djtui.errors import OperationFailed, UserError
-from djtui.services import dbbackup
+from djtui.services import commandlog, dbbackup
 from djtui.services.audit import AuditLog
 from djtui.services.backends.postgres import find_client_tool
 from djtui.services.database import Database
@@ -152,7 +152,8 @@ def test_counts_and_dumps_read_one_snapshot(pg_lab, tmp_path):
 
 def test_globals_are_what_pg_dumpall_writes(pg_lab, tmp_path):
     role = f"p2_reader_{os.getpid()}"
-    pg_lab.sql(f"CREATE ROLE {role} NOLOGIN", f"GRANT USAGE ON SCHEMA {_q(pg_lab.schema)} TO {role}")
+    pg_lab.sql(f"CREATE ROLE {role} NOLOGIN", f"GRANT USAGE ON SCHEMA {_q(pg_lab.schema)} TO {role}",
+               f"ALTER TABLE {_q(pg_lab.schema)}.audit OWNER TO {role}")
     try:
         res = dbbackup.run_backup(pg_lab.db, tmp_path / "b", schemas=[pg_lab.schema], full_server=True)
         f = res.path / res.manifest["server_dump"]["file"]
@@ -168,10 +169,28 @@ def test_globals_are_what_pg_dumpall_writes(pg_lab, tmp_path):
 
         assert lines(ours) == lines(theirs)
         assert f"CREATE ROLE {role};" in ours
-        # the per-schema dump carries the schema's grants, restored with it
-        assert dbbackup.verify_backup(res.path).ok
+        # restore-verify loads the roles first, then the schema with its owners and grants: a table owned by
+        # a role the scratch server would not have without them restores
+        seen: list[str] = []
+        v = dbbackup.verify_backup(res.path, progress=seen.append)
+        assert v.ok, v.problems
+        loads = [str(e.text) for e in commandlog.entries()
+                 if e.kind == "exec" and "--exit-on-error" in str(e.text) and str(res.path) in str(e.text)]
+        assert loads and not any("--no-owner" in t for t in loads)
+        # a backup without the roles file loads without owners and grants, and verifies too
+        res2 = dbbackup.run_backup(pg_lab.db, tmp_path / "c", schemas=[pg_lab.schema], full_server=False)
+        assert dbbackup.verify_backup(res2.path).ok
+        # a roles file that does not load fails the verification
+        f.write_bytes(b"")
+        subprocess.run(["zstd", "-q", "-f", "-o", str(f)], input=b"CREATE ROLE;\n", check=True)
+        mpath = res.path / "manifest.json"
+        mf = json.loads(mpath.read_text())
+        mf["server_dump"]["sha256"] = dbbackup.sha256_file(f)
+        mpath.write_text(json.dumps(mf))
+        v = dbbackup.verify_backup(res.path)
+        assert not v.ok and v.problems[0].startswith("_globals.sql.zst: restore failed: psql failed"), v.problems
     finally:
-        pg_lab.sql(f"REVOKE ALL ON SCHEMA {_q(pg_lab.schema)} FROM {role}", f"DROP ROLE {role}")
+        pg_lab.sql(f"REASSIGN OWNED BY {role} TO djadmin", f"DROP OWNED BY {role}", f"DROP ROLE {role}")
 
 
 def test_restore_brings_back_deleted_rows_and_keeps_foreign_keys_from_outside(pg_lab, tmp_path):

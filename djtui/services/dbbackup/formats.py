@@ -61,6 +61,8 @@ class DumpFormat(Protocol):
         """Schemas the dump's foreign keys point at."""
     def scratch_server(self, base_dir: Path | None) -> Any:
         """A private server of this family to verify into (a context manager with ``.settings``)."""
+    def prepare_scratch(self, settings: Any, cred: Path, backup: Path, manifest: dict[str, Any]) -> None:
+        """Before the schemas: load what they need from the whole-server file (PostgreSQL: the roles)."""
     def load_scratch(self, cred: Path, dump: Path) -> None:
         """Load one schema dump into the (empty) scratch server ``cred`` names."""
     def load_live(self, db: Database, cred: Path, plan: RestorePlan, progress: Progress) -> None:
@@ -143,6 +145,9 @@ class MySQLFormat:
         from djtui.services.servers.mariadb import PrivateServer
 
         return PrivateServer(base_dir)
+
+    def prepare_scratch(self, settings: Any, cred: Path, backup: Path, manifest: dict[str, Any]) -> None:
+        """Nothing: each schema file carries its definitions; the accounts are not loaded into a scratch."""
 
     def load_scratch(self, cred: Path, dump: Path) -> None:
         tools = tools_for(self.backend, prefer_zstd=False)

@@ -34,7 +34,7 @@ from djtui.errors import OperationFailed, UserError
 from djtui.services import commandlog
 from djtui.services.backends import Backend
 from djtui.services.backends.postgres import find_client_tool
-from djtui.services.dbbackup.tools import Progress, pipe_to_file, tool_version, tools_for
+from djtui.services.dbbackup.tools import Progress, decompressor_for, pipe_to_file, tool_version, tools_for
 
 if TYPE_CHECKING:
     from djtui.domain.dbbackup import RestorePlan
@@ -99,6 +99,7 @@ class PgFormat:
         self.backend = backend
         self._tools: dict[str, str] = {}
         self._plain: Any = None
+        self._roles = False  # the scratch server holds the backup's roles
 
     def tool(self, name: str) -> str:
         if name not in self._tools:
@@ -166,11 +167,37 @@ class PgFormat:
 
         return PrivatePostgres(base_dir)
 
+    def prepare_scratch(self, settings: Any, cred: Path, backup: Path, manifest: dict[str, Any]) -> None:
+        """Load the backup's roles (pg_dumpall's file) into the scratch server first, so the schema dumps
+        then load with their owners and grants: a verification proves those restorable too. The scratch's
+        own admin role is left as it is (its password is the one this verification connects with)."""
+        self._roles = False
+        server_dump = manifest.get("server_dump")
+        if not server_dump:
+            return
+        f = backup / server_dump["file"]
+        with open(f, "rb") as fin:
+            text = subprocess.run(decompressor_for(f), stdin=fin, capture_output=True, check=True).stdout
+        admin = re.compile(r"^(?:CREATE|ALTER) ROLE (?:" + re.escape(settings.user) + "|"
+                           + re.escape('"' + settings.user.replace('"', '""') + '"') + r")[ ;]")
+        sql = b"".join(ln for ln in text.splitlines(keepends=True)
+                       if not admin.match(ln.decode("utf-8", "surrogateescape")))
+        psql = [*self.backend.tool_argv(self.tool("psql"), cred), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                "--single-transaction", "--file=-"]
+        commandlog.record("exec", [*decompressor_for(f), "<", str(f), "|", *psql])
+        proc = subprocess.run(psql, input=sql, capture_output=True)
+        if proc.returncode:
+            raise OperationFailed(commandlog.mask(f"psql failed (exit {proc.returncode}) loading the roles of "
+                                                  f"{f.name}: {proc.stderr.decode(errors='replace')[-800:]}"))
+        self._roles = True
+
     def load_scratch(self, cred: Path, dump: Path) -> None:
         """pg_restore straight into the scratch server, in one transaction, stopping at the first error.
 
-        Owners and grants are left out: the source's roles do not exist on a scratch server."""
-        _run([*self.backend.tool_argv(self.tool("pg_restore"), cred), "--no-owner", "--no-privileges",
+        With the backup's roles loaded (``prepare_scratch``) owners and grants are restored as well; a
+        backup without the roles file (``--schemas-only``) is loaded without them."""
+        keep = [] if self._roles else ["--no-owner", "--no-privileges"]
+        _run([*self.backend.tool_argv(self.tool("pg_restore"), cred), *keep,
               "--exit-on-error", "--single-transaction", str(dump)], f"restoring {dump.name}")
 
     def load_live(self, db: Database, cred: Path, plan: RestorePlan, progress: Progress) -> None:

@@ -66,6 +66,10 @@ def _restore_into_scratch(path: Path, manifest: dict[str, Any], result: VerifyRe
         fmt = format_for(backend)
         try:
             with backend.credentials_file(srv.settings) as cred:
+                try:
+                    fmt.prepare_scratch(srv.settings, cred, path, manifest)
+                except OperationFailed as exc:
+                    result.problems.append(f"{manifest['server_dump']['file']}: restore failed: {exc}")
                 for i, s in enumerate(manifest["schemas"], 1):
                     progress(f"[{i}/{len(manifest['schemas'])}] restoring {s['name']}")
                     try:

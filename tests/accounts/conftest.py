@@ -61,3 +61,17 @@ def cleanup(server: PrivateServer) -> Iterator[Callable[..., None]]:
                     cur.execute("DROP DATABASE `" + db.replace("`", "``") + "`")
     finally:
         conn.close()
+
+
+# -- either backend: for the tests whose behaviour MariaDB and PostgreSQL share ---------------------------
+
+
+@pytest.fixture(scope="module", params=["mariadb", "postgresql"])
+def any_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The suite's MariaDB, or a database of the module's own on the suite's PostgreSQL, with a djtui config
+    (``.cfg``) and the roles initialised; ``.key(name)`` is how a user is keyed (``name@%`` or ``name``)."""
+    from .both import either_server
+
+    srv = request.getfixturevalue("server" if request.param == "mariadb" else "pg_server")
+    with either_server(srv, tmp_path_factory.mktemp(f"acct_{request.param}")) as lab:
+        yield lab

@@ -38,7 +38,8 @@ def run(cfg: Path, *argv: str) -> int:
     return main(["--config", str(cfg), *argv])
 
 
-def test_roles_init_dry_run_and_idempotent(cfg: Path, capsys) -> None:
+def test_roles_init_dry_run_and_idempotent(any_server, capsys) -> None:
+    cfg = any_server.cfg
     assert run(cfg, "roles", "init", "--dry-run") == 0
     assert "nothing to do" in capsys.readouterr().out
     assert run(cfg, "roles", "init") == 0
@@ -89,7 +90,8 @@ def test_password_stdin_and_reset(server: PrivateServer, cfg: Path, capsys, monk
 
 
 @pytest.mark.parametrize("bad", ["o'brien", "a`b", "wild%", "x y", "dj_admin"])
-def test_hostile_names_exit_2_and_change_nothing(cfg: Path, capsys, bad: str) -> None:
+def test_hostile_names_exit_2_and_change_nothing(any_server, capsys, bad: str) -> None:
+    cfg = any_server.cfg
     assert run(cfg, "users", "list", "--json") == 0
     before = json.loads(capsys.readouterr().out)["users"]
     assert run(cfg, "users", "add", bad, "--role", "user") == 2
@@ -101,12 +103,14 @@ def test_hostile_names_exit_2_and_change_nothing(cfg: Path, capsys, bad: str) ->
     assert json.loads(capsys.readouterr().out)["users"] == before
 
 
-def test_bad_host_exit_2(cfg: Path, capsys) -> None:
+def test_bad_host_exit_2(any_server, capsys) -> None:
+    cfg = any_server.cfg
     assert run(cfg, "users", "add", unique("h_"), "--role", "guest", "--host", "x'@'%") == 2
     assert "--host" in capsys.readouterr().err
 
 
-def test_readonly_refuses_writes(cfg: Path, capsys) -> None:
+def test_readonly_refuses_writes(any_server, capsys) -> None:
+    cfg = any_server.cfg
     assert main(["--config", str(cfg), "--readonly", "users", "add", unique("ro_"), "--role", "guest"]) == 2
     assert "read-only" in capsys.readouterr().err
     assert main(["--config", str(cfg), "--readonly", "roles", "add-module", "newmod"]) == 2
@@ -138,18 +142,11 @@ def test_users_check_exit_1_on_drift(server: PrivateServer, cfg: Path, capsys,
         admin.close()
 
 
-def test_passwd_without_terminal_and_no_echo(server: PrivateServer, cfg: Path, tmp_path: Path,
-                                             cleanup: Callable[..., None]) -> None:
+def test_passwd_without_terminal_and_no_echo(any_server, tmp_path: Path) -> None:
     """`djtui passwd` for the configured user; the new password never shows in argv or output."""
     name = unique("own_")
-    cleanup(user=name)
-    svc_cfg = write_config(tmp_path / "me.yaml", (
-        f"database:\n  host: 127.0.0.1\n  port: {server.port}\n  user: {name}\n"
-        f"  password: First-pass-123\n  use_datajoint_config: false\nstate_dir: {tmp_path}/state\n"))
-    admin = server.connect()
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE USER '{name}'@'%' IDENTIFIED BY 'First-pass-123'")
-    admin.close()
+    any_server.create_login(name, "First-pass-123")
+    svc_cfg = any_server.config_for(name, "First-pass-123", tmp_path / "me.yaml")
     proc = subprocess.run([sys.executable, "-m", "djtui", "--config", str(svc_cfg), "passwd"],
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode == 2 and "--password-stdin" in proc.stderr
@@ -157,7 +154,8 @@ def test_passwd_without_terminal_and_no_echo(server: PrivateServer, cfg: Path, t
                           capture_output=True, text=True, timeout=60, input="Second-pass-456\n")
     assert proc.returncode == 0, proc.stderr
     assert "Second-pass-456" not in proc.stdout + proc.stderr
-    login(server, name, "Second-pass-456").close()
+    assert any_server.can_login(name, "Second-pass-456")
+    assert not any_server.can_login(name, "First-pass-123")
 
 
 def test_account_without_rights_gets_a_clear_error(server: PrivateServer, tmp_path: Path, capsys,

@@ -207,7 +207,8 @@ def test_fix_refuses_the_account_djtui_runs_as(server: PrivateServer, service: A
     service.apply(service.plan_fix([name]))  # as djadmin: fine
 
 
-def test_unmanaged_account_and_unknown_names(cfg: Path, capsys) -> None:
+def test_unmanaged_account_and_unknown_names(any_server, capsys) -> None:
+    cfg = any_server.cfg
     assert run(cfg, "users", "fix", "djadmin") == 2
     assert "holds no djtui role" in capsys.readouterr().err
     assert run(cfg, "users", "fix", unique("nobody_")) == 2

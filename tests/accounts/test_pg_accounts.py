@@ -6,11 +6,14 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from djtui.cli import main
 from djtui.config import AccountSettings
+from djtui.domain import grants as g
+from djtui.errors import OperationFailed
 from djtui.services import commandlog
 from djtui.services.accounts import AccountsService
 from djtui.services.servers.postgres import PrivatePostgres
@@ -220,6 +223,8 @@ def test_password_reset_never_in_argv_or_log(lab: PgLab, users, capsys) -> None:
     assert "PASSWORD '****'" in logged and new not in logged and stored not in logged
     assert ok(lab, name, new, "SELECT 1")
     assert lab.psql(name, old, "SELECT 1").returncode != 0
+    audit = (lab.tmp / "audit.jsonl").read_text()
+    assert "users-reset-password" in audit and new not in audit and stored not in audit and old not in audit
     users["collab"] = (name, new)
 
 
@@ -264,3 +269,28 @@ def test_add_module_grants_dj_user_on_existing_schemas(lab: PgLab, service: Acco
     assert "spikes" in state.modules
     assert not state.drift, state.drift
     assert lab.sql("SELECT has_table_privilege('dj_user', 'spikes_sorting.units', 'INSERT')") == [(True,)]
+
+
+def test_stale_plan_is_refused_and_a_half_made_user_is_undone(lab: PgLab, service: AccountsService, users) -> None:
+    guest = users["guest"][0]
+    lab.sql(f'GRANT DELETE ON common_acct.t TO "{guest}"')
+    plan = service.plan_fix([guest])
+    assert [s.sql for s in plan.statements] == [f'REVOKE DELETE ON TABLE "common_acct"."t" FROM "{guest}"']
+    lab.sql(f'GRANT TRUNCATE ON common_acct.t TO "{guest}"')  # by hand, after the plan was shown
+    with pytest.raises(OperationFailed, match="changed since the plan was shown") as info:
+        service.apply(plan, recheck=lambda: service.plan_fix([guest]))
+    assert f'REVOKE DELETE, TRUNCATE ON TABLE "common_acct"."t" FROM "{guest}"' in str(info.value)
+    assert '+ DELETE, TRUNCATE ON TABLE "common_acct"."t"' in service.read().find(guest)[0].drift  # nothing ran
+    service.apply(service.plan_fix([guest]))
+    assert service.read().find(guest)[0].drift == ()
+
+    name = unique("half_")
+    lab.users.append(name)
+    plan, _pw = service.plan_add_user(name, "user")
+    broken = replace(plan, statements=(*plan.statements[:3],
+                                       g.Statement('GRANT SELECT ON TABLE "common_acct"."nope" TO "dj_user"')))
+    with pytest.raises(OperationFailed, match="undone") as info:
+        service.apply(broken)
+    text = str(info.value)
+    assert 'relation "common_acct.nope" does not exist' in text and "3 of 4 statements ran" in text
+    assert lab.sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{name}'") == []

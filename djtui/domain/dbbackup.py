@@ -156,8 +156,28 @@ class RestorePlan:
         return [*out, safety] if safety else out
 
 
+@dataclass(frozen=True)
+class NameRules:
+    """What a server family accepts as a schema name: MySQL 64 characters; PostgreSQL 63 bytes (a longer
+    name is cut short with only a NOTICE, so a restore would write into a schema nobody named) and no
+    ``pg_`` prefix."""
+
+    max_len: int = 64
+    in_bytes: bool = False
+    reserved_prefixes: tuple[str, ...] = ()
+    forbidden: str = "`/\\.\0"  # MySQL's folders; PostgreSQL takes any character but NUL in a quoted name
+
+    def too_long(self, name: str) -> bool:
+        return (len(name.encode()) if self.in_bytes else len(name)) > self.max_len
+
+
+MYSQL_NAMES = NameRules()
+POSTGRES_NAMES = NameRules(max_len=63, in_bytes=True, reserved_prefixes=("pg_",), forbidden="\0")
+
+
 def restore_targets(manifest: dict[str, Any], schemas: list[str] | None, prefix: str | None,
-                     renames: dict[str, str] | None, system: Collection[str]) -> list[tuple[dict[str, Any], str]]:
+                     renames: dict[str, str] | None, system: Collection[str],
+                     rules: NameRules = MYSQL_NAMES) -> list[tuple[dict[str, Any], str]]:
     by_name = {s["name"]: s for s in manifest["schemas"]}
     chosen = list(schemas) if schemas else list(by_name)
     for name in chosen:
@@ -174,7 +194,7 @@ def restore_targets(manifest: dict[str, Any], schemas: list[str] | None, prefix:
     out = []
     for name in chosen:
         target = (prefix + name) if prefix else renames.get(name, name)
-        check_schema_name(target, system)
+        check_schema_name(target, system, rules)
         out.append((by_name[name], target))
     targets = [t for _, t in out]
     if len(set(targets)) != len(targets):
@@ -182,8 +202,13 @@ def restore_targets(manifest: dict[str, Any], schemas: list[str] | None, prefix:
     return out
 
 
-def check_schema_name(name: str, system: Collection[str]) -> None:
-    if not name or len(name) > 64 or name.lower() in system or name != name.strip() \
-            or any(c in name for c in "`/\\.\0") or not name.isprintable():
+def check_schema_name(name: str, system: Collection[str], rules: NameRules = MYSQL_NAMES) -> None:
+    if not name or rules.too_long(name) or name.lower() in system or name != name.strip() \
+            or any(c in name for c in rules.forbidden) or not name.isprintable() \
+            or name.lower().startswith(rules.reserved_prefixes):
+        unit = "bytes" if rules.in_bytes else "printable characters"
+        reserved = "".join(f", not starting with {p}" for p in rules.reserved_prefixes)
+        bad = " ".join(c for c in rules.forbidden if c.isprintable())
+        without = f" without {bad}" if bad else ""
         raise UserError(f"{name!r} cannot be a schema name to restore into", where="--as/--rename",
-                        hint="1-64 printable characters without ` / \\ . and not a system schema")
+                        hint=f"1-{rules.max_len} {unit}{without} and not a system schema{reserved}")

@@ -278,3 +278,26 @@ def test_restore_refuses_a_backup_of_another_server_family(pg_lab, tmp_path):
     mpath.write_text(json.dumps(mf))
     with pytest.raises(UserError, match="MariaDB backup and the server is postgresql"):
         dbbackup.plan_restore(pg_lab.db, res.path)
+
+
+def test_schema_names_are_literal_not_patterns(pg_lab, tmp_path):
+    """pg_dump's --schema takes a pattern: a name with a dot, a star, capitals and a quote dumps that schema
+    alone (not the decoy its star would match), verifies, and restores under a new name."""
+    odd, decoy = f'{pg_lab.schema}_X.y*"z', f'{pg_lab.schema}_X.yab"z'
+    for s in (odd, decoy):
+        pg_lab.sql(f"CREATE SCHEMA {_q(s)}", f"CREATE TABLE {_q(s)}.t (id int PRIMARY KEY)",
+                   f"INSERT INTO {_q(s)}.t SELECT generate_series(1, {3 if s == odd else 5})")
+    res = dbbackup.run_backup(pg_lab.db, tmp_path / "b", schemas=[odd], full_server=False)
+    (entry,) = res.manifest["schemas"]
+    assert entry["tables"] == {"t": 3} and "/" not in entry["file"]
+    listing = subprocess.run([find_client_tool("pg_restore"), "--list", str(res.path / entry["file"])],
+                             capture_output=True, text=True, check=True).stdout
+    assert decoy not in listing and odd in listing
+    assert dbbackup.verify_backup(res.path).ok
+    r = _restore(pg_lab, res.path, tmp_path, renames={odd: f"{pg_lab.schema}_Renamed"})
+    assert r.ok, r.problems
+    assert pg_lab.rows(f"{pg_lab.schema}_Renamed", "t") == [(1,), (2,), (3,)]
+    for bad, why in ((f"pg_{pg_lab.schema}", "not starting with pg_"), ("é" * 32, "1-63 bytes")):
+        with pytest.raises(UserError, match="cannot be a schema name") as ei:
+            dbbackup.plan_restore(pg_lab.db, res.path, renames={odd: bad})
+        assert why in ei.value.hint

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from djtui.domain.dbbackup import MYSQL_NAMES, NameRules
 from djtui.errors import UserError
 from djtui.services.backends import Backend
 from djtui.services.dbbackup.dumpfile import foreign_refs, load_dump, renamer
@@ -50,6 +51,7 @@ class DumpFormat(Protocol):
     suffix: str  # a schema dump's file name ends with it
     server_file: str  # the whole-server file's name
     counts_note: str  # the manifest says when its row counts were taken
+    name_rules: NameRules  # what a restore may name a schema
 
     def session(self, db: Database) -> contextlib.AbstractContextManager[DumpSession]:
         """Held open while the schemas are dumped (PostgreSQL: the snapshot every dump reads)."""
@@ -99,6 +101,7 @@ class MySQLFormat:
     """SQL text from mariadb-dump/mysqldump, compressed with zstd (else gzip), loaded with the client."""
 
     counts_note = "row counts are exact COUNT(*) taken just before each schema's dump"
+    name_rules = MYSQL_NAMES
 
     def __init__(self, backend: Backend):
         self.backend = backend

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from djtui.domain.dbbackup import POSTGRES_NAMES
 from djtui.errors import OperationFailed, UserError
 from djtui.services import commandlog
 from djtui.services.backends import Backend
@@ -94,6 +95,7 @@ class PgFormat:
 
     suffix = SUFFIX
     counts_note = "row counts are exact COUNT(*) in the snapshot that every schema's pg_dump reads"
+    name_rules = POSTGRES_NAMES
 
     def __init__(self, backend: Backend):
         self.backend = backend

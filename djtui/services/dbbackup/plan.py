@@ -21,14 +21,14 @@ def plan_restore(db: Database, path: Path, *, schemas: list[str] | None = None, 
     path = Path(path)
     manifest = read_manifest(path)
     check_same_backend(manifest, db.backend, path)
-    pairs = restore_targets(manifest, schemas, prefix, renames, db.backend.system_schemas)
+    fmt = format_for(db.backend)
+    pairs = restore_targets(manifest, schemas, prefix, renames, db.backend.system_schemas, fmt.name_rules)
     existing = set(db.schemas())
     items = []
     for s, target in pairs:
         current = table_counts(db, target) if target in existing else None
         items.append(RestoreItem(s["name"], target, s["file"], s["sha256"], dict(s["tables"]),
                                  s.get("checksums"), current))
-    fmt = format_for(db.backend)
     return RestorePlan(path, tuple(items), tuple(_foreign_lines(fmt, path, pairs, items, existing)))
 
 

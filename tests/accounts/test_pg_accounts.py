@@ -294,3 +294,19 @@ def test_stale_plan_is_refused_and_a_half_made_user_is_undone(lab: PgLab, servic
     text = str(info.value)
     assert 'relation "common_acct.nope" does not exist' in text and "3 of 4 statements ran" in text
     assert lab.sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{name}'") == []
+
+
+def test_password_expiry_is_valid_until(lab: PgLab) -> None:
+    db = lab.database()
+    try:
+        service = AccountsService(db, AccountSettings(password_expiry_days=30))
+        name = unique("exp_")
+        lab.users.append(name)
+        plan, _pw = service.plan_add_user(name, "guest")
+        assert " VALID UNTIL E'" in plan.statements[0].sql
+        service.apply(plan)
+    finally:
+        db.close()
+    (days,) = lab.sql(f"SELECT round(extract(epoch FROM rolvaliduntil - now()) / 86400) FROM pg_roles "
+                      f"WHERE rolname = '{name}'")[0]
+    assert days == 30

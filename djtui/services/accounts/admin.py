@@ -177,7 +177,8 @@ class UserAdmin(RolePlanner):
                         else "it can log in again"),)
         notes = () if stmts else (f"{u.account} is already {'locked' if locked else 'unlocked'}",)
         if locked and stmts:
-            notes = ("sessions already open stay open until they end; KILL them to end them now",)
+            notes = ("sessions already open stay open until they end; " + (
+                "pg_terminate_backend(pid) ends them now" if d.per_object else "KILL them to end them now"),)
         return g.Plan(f"users {verb} {u.account}", stmts, (), notes, u.account)
 
     def plan_drop(self, name: str, *, host: str | None = None, state: ServerAccounts | None = None) -> g.Plan:

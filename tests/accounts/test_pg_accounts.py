@@ -30,7 +30,8 @@ def lab(pg_server: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory) ->
     tmp = tmp_path_factory.mktemp("pg_acct")
     with pg_lab(pg_server, tmp, unique("acct_")) as lab:
         lab.sql("CREATE SCHEMA common_acct", "CREATE TABLE common_acct.t (id int PRIMARY KEY)",
-                "INSERT INTO common_acct.t VALUES (1)", "CREATE SCHEMA ephys_lab",
+                "INSERT INTO common_acct.t VALUES (1)", "CREATE TABLE common_acct.serials (id serial PRIMARY KEY)",
+                "CREATE SCHEMA ephys_lab",
                 "CREATE TABLE ephys_lab.session (id int PRIMARY KEY)", "INSERT INTO ephys_lab.session VALUES (7)")
         assert run(lab, "roles", "init") == 0
         yield lab
@@ -105,6 +106,10 @@ def test_each_role_can_do_what_it_may_and_no_more(lab: PgLab, users) -> None:
     assert ok(lab, user, upw, "INSERT INTO common_acct.t VALUES (3); DELETE FROM common_acct.t WHERE id = 3")
     assert ok(lab, user, upw, "CREATE TABLE common_acct.made_by_user (id int); "
                               "INSERT INTO common_acct.made_by_user VALUES (5)")
+    # a `serial` column: inserting needs USAGE on its sequence, for the admin's table and the user's own
+    assert ok(lab, user, upw, "INSERT INTO common_acct.serials DEFAULT VALUES")
+    assert not ok(lab, collab, cpw, "INSERT INTO common_acct.serials DEFAULT VALUES")
+    assert ok(lab, user, upw, "CREATE TABLE common_acct.user_serials (id serial PRIMARY KEY)")
     assert not ok(lab, user, upw, "INSERT INTO ephys_lab.session VALUES (9)")
     assert not ok(lab, user, upw, "CREATE TABLE ephys_lab.x (id int)")
     assert ok(lab, user, upw, f"CREATE SCHEMA {user}_y; CREATE TABLE {user}_y.t (id int)")
@@ -120,6 +125,7 @@ def test_each_role_can_do_what_it_may_and_no_more(lab: PgLab, users) -> None:
     assert not ok(lab, guest, gpw, "INSERT INTO common_acct.made_by_user VALUES (6)")
     assert ok(lab, admin, apw, "INSERT INTO common_acct.made_by_user VALUES (6)")
     assert ok(lab, admin, apw, f"INSERT INTO {collab}_x.t VALUES (2)")
+    assert ok(lab, admin, apw, "INSERT INTO common_acct.user_serials DEFAULT VALUES")
     assert not ok(lab, collab, cpw, "DROP TABLE common_acct.made_by_user")  # only the owner drops
 
 
@@ -139,6 +145,10 @@ def test_check_matches_postgres_privilege_functions_and_is_clean(lab: PgLab, ser
     for schema, table, usage, select, g_insert, u_insert, a_insert in rows:
         assert usage and select and not g_insert and a_insert, (schema, table)
         assert u_insert == (schema == "common_acct"), (schema, table)
+    assert lab.sql("SELECT has_sequence_privilege('dj_user', 'common_acct.serials_id_seq', 'USAGE'), "
+                   "has_sequence_privilege('dj_guest', 'common_acct.serials_id_seq', 'USAGE'), "
+                   "has_sequence_privilege('dj_admin', 'common_acct.user_serials_id_seq', 'USAGE')") == [
+        (True, False, True)]
     guest = state.role("dj_guest")
     assert guest.grants["ephys\\_lab"] >= {"USAGE", "SELECT"} and "INSERT" not in guest.grants["ephys\\_lab"]
     names = {u.user: u for u in state.users}

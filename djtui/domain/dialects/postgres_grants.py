@@ -31,7 +31,9 @@ ident = POSTGRES.ident
 
 TABLE_PRIVS = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 SCHEMA_PRIVS = ("USAGE", "CREATE")
-_FUTURE = re.compile(r'^FUTURE (?P<kind>TABLES|SCHEMAS) OF (?P<role>"(?:[^"]|"")*")(?: IN SCHEMA (?P<schema>.+))?$')
+SEQUENCE_PRIVS = ("USAGE", "SELECT")  # nextval and currval: what inserting into a `serial` column needs
+_FUTURE = re.compile(r'^FUTURE (?P<kind>TABLES|SCHEMAS|SEQUENCES) OF (?P<role>"(?:[^"]|"")*")'
+                     r'(?: IN SCHEMA (?P<schema>.+))?$')
 
 
 @dataclass(frozen=True, order=True)
@@ -148,6 +150,14 @@ def on_all_tables(schema: str) -> str:
     return f"ALL TABLES IN SCHEMA {ident(schema)}"
 
 
+def on_sequence(schema: str, sequence: str) -> str:
+    return f"SEQUENCE {POSTGRES.table(schema, sequence)}"
+
+
+def on_all_sequences(schema: str) -> str:
+    return f"ALL SEQUENCES IN SCHEMA {ident(schema)}"
+
+
 def on_future(kind: str, creator: str, schema: str | None = None) -> str:
     """Objects ``creator`` makes later (``kind`` TABLES or SCHEMAS), as the diff shows them."""
     text = f"FUTURE {kind} OF {ident(creator)}"
@@ -174,13 +184,15 @@ class PgObjects:
     schemas: Mapping[str, str] = field(default_factory=dict)  # schema -> owner
     tables: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # schema -> ((table, owner),)
     creators: tuple[str, ...] = ()  # roles whose later tables and schemas the default privileges cover
+    sequences: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # schema -> ((seq, owner),)
 
     def tables_of(self, schema: str) -> tuple[tuple[str, str], ...]:
         return self.tables.get(schema, ())
 
 
 def _on_schemas(objs: PgObjects, schemas: Iterable[str], schema_privs: Sequence[str],
-                table_privs: Sequence[str], *, skip_owner: str | None = None) -> set[Priv]:
+                table_privs: Sequence[str], *, skip_owner: str | None = None,
+                sequence_privs: Sequence[str] = ()) -> set[Priv]:
     out: set[Priv] = set()
     for s in schemas:
         if objs.schemas.get(s) != skip_owner:
@@ -188,6 +200,9 @@ def _on_schemas(objs: PgObjects, schemas: Iterable[str], schema_privs: Sequence[
         for t, owner in objs.tables_of(s):
             if owner != skip_owner:
                 out |= {Priv(on_table(s, t), n) for n in table_privs}
+        for q, owner in objs.sequences.get(s, ()):
+            if owner != skip_owner:
+                out |= {Priv(on_sequence(s, q), n) for n in sequence_privs}
     return out
 
 
@@ -225,8 +240,9 @@ def role_expected(kind: str, objs: PgObjects, *, scope: str | Sequence[str], mod
     everything = sorted(objs.schemas)
     if kind == "admin":
         out = {Priv(on_database(objs.database), "CREATE")}
-        out |= _on_schemas(objs, everything, SCHEMA_PRIVS, TABLE_PRIVS)
+        out |= _on_schemas(objs, everything, SCHEMA_PRIVS, TABLE_PRIVS, sequence_privs=SEQUENCE_PRIVS)
         out |= _future(objs.creators, "TABLES", TABLE_PRIVS) | _future(objs.creators, "SCHEMAS", SCHEMA_PRIVS)
+        out |= _future(objs.creators, "SEQUENCES", SEQUENCE_PRIVS)
         return frozenset(out)
     reads, later = read_schemas(objs, scope, modules)
     out = _on_schemas(objs, reads, ("USAGE",), ("SELECT",))
@@ -236,8 +252,10 @@ def role_expected(kind: str, objs: PgObjects, *, scope: str | Sequence[str], mod
         out |= _future(objs.creators, "TABLES", ("SELECT",), reads)
     if kind == "user":
         shared = with_prefix(everything, modules)
-        out |= _on_schemas(objs, shared, SCHEMA_PRIVS if user_can_create else ("USAGE",), TABLE_PRIVS)
+        out |= _on_schemas(objs, shared, SCHEMA_PRIVS if user_can_create else ("USAGE",), TABLE_PRIVS,
+                           sequence_privs=SEQUENCE_PRIVS)
         out |= _future(objs.creators, "TABLES", TABLE_PRIVS, shared)
+        out |= _future(objs.creators, "SEQUENCES", SEQUENCE_PRIVS, shared)
     return frozenset(out)
 
 
@@ -248,20 +266,23 @@ def user_expected(kind: str, user: str, objs: PgObjects) -> frozenset[Priv]:
         return frozenset()
     own = with_prefix(sorted(objs.schemas), (user,))
     return frozenset({Priv(on_database(objs.database), "CREATE")}
-                     | _on_schemas(objs, own, SCHEMA_PRIVS, TABLE_PRIVS, skip_owner=user))
+                     | _on_schemas(objs, own, SCHEMA_PRIVS, TABLE_PRIVS, skip_owner=user,
+                                   sequence_privs=SEQUENCE_PRIVS))
 
 
 def fold(privs: Iterable[Priv], objs: PgObjects) -> frozenset[Priv]:
-    """A privilege held on every table of a schema (of two or more) becomes one ``ALL TABLES IN SCHEMA``."""
+    """A privilege held on every table (sequence) of a schema, of two or more, becomes one ``ALL TABLES
+    (SEQUENCES) IN SCHEMA``."""
     out = set(privs)
     for s in objs.schemas:
-        tables = [on_table(s, t) for t, _o in objs.tables_of(s)]
-        if len(tables) < 2:
-            continue
-        for name in {p.name for p in out if p.on == tables[0]}:
-            if all(Priv(t, name) in out for t in tables):
-                out -= {Priv(t, name) for t in tables}
-                out.add(Priv(on_all_tables(s), name))
+        for every, objects in ((on_all_tables(s), [on_table(s, t) for t, _o in objs.tables_of(s)]),
+                               (on_all_sequences(s), [on_sequence(s, q) for q, _o in objs.sequences.get(s, ())])):
+            if len(objects) < 2:
+                continue
+            for name in {p.name for p in out if p.on == objects[0]}:
+                if all(Priv(t, name) in out for t in objects):
+                    out -= {Priv(t, name) for t in objects}
+                    out.add(Priv(every, name))
     return frozenset(out)
 
 

@@ -21,6 +21,7 @@ from djtui.domain.dialects.postgres_grants import (
     on_database,
     on_future,
     on_schema,
+    on_sequence,
     on_table,
 )
 from djtui.services.backends import AccountCatalog
@@ -40,18 +41,21 @@ SELECT g.rolname, 'SCHEMA', n.nspname, NULL, a.privilege_type, a.is_grantable
   JOIN g ON g.oid = a.grantee
  WHERE {_LAB.format(n="n")} AND a.grantee <> n.nspowner
 UNION ALL
-SELECT g.rolname, 'TABLE', n.nspname, c.relname, a.privilege_type, a.is_grantable
+SELECT g.rolname, CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, n.nspname, c.relname,
+       a.privilege_type, a.is_grantable
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+  CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char",
+                                                              c.relowner))) a
   JOIN g ON g.oid = a.grantee
- WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND {_LAB.format(n="n")} AND a.grantee <> c.relowner
+ WHERE c.relkind IN ('r', 'p', 'S') AND NOT c.relispartition AND {_LAB.format(n="n")} AND a.grantee <> c.relowner
 UNION ALL
-SELECT g.rolname, CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' ELSE 'SCHEMAS' END, pg_get_userbyid(d.defaclrole),
+SELECT g.rolname, CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' ELSE 'SCHEMAS' END,
+       pg_get_userbyid(d.defaclrole),
        n.nspname, a.privilege_type, a.is_grantable
   FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
   CROSS JOIN LATERAL aclexplode(d.defaclacl) a
   JOIN g ON g.oid = a.grantee
- WHERE d.defaclobjtype IN ('r', 'n') AND a.grantee <> d.defaclrole
+ WHERE d.defaclobjtype IN ('r', 'n', 'S') AND a.grantee <> d.defaclrole
 """
 
 
@@ -102,6 +106,8 @@ class PostgresAccounts:
                 on = on_schema(a)
             elif kind == "TABLE":
                 on = on_table(a, b)
+            elif kind == "SEQUENCE":
+                on = on_sequence(a, b)
             else:
                 on = on_future(kind, a, b)
             out[who].add(Priv(on, priv))
@@ -116,12 +122,14 @@ class PostgresAccounts:
             f"SELECT n.nspname, pg_get_userbyid(n.nspowner) FROM pg_namespace n WHERE {_LAB.format(n='n')} "
             "ORDER BY 1", ())}
         tables: dict[str, list[tuple[str, str]]] = {}
-        for s, t, o in self._q(
-                "SELECT n.nspname, c.relname, pg_get_userbyid(c.relowner) FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
+        sequences: dict[str, list[tuple[str, str]]] = {}
+        for s, t, o, kind in self._q(
+                "SELECT n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'S') "
                 f"AND NOT c.relispartition AND {_LAB.format(n='n')} ORDER BY 1, 2", ()):
-            tables.setdefault(s, []).append((t, o))
-        return PgObjects(str(db), schemas, {k: tuple(v) for k, v in tables.items()}, tuple(sorted(set(creators))))
+            (sequences if kind == "S" else tables).setdefault(s, []).append((t, o))
+        return PgObjects(str(db), schemas, {k: tuple(v) for k, v in tables.items()}, tuple(sorted(set(creators))),
+                         {k: tuple(v) for k, v in sequences.items()})
 
     def show_grants(self, grantee_sql: str) -> list[str]:
         """The role's grants as GRANT statements (PostgreSQL has no SHOW GRANTS), memberships first."""

@@ -99,6 +99,7 @@ class RestorePlan:
     backup: Path
     items: tuple[RestoreItem, ...]
     foreign: tuple[str, ...]  # cross-schema foreign keys and what a rename does to them
+    notes: tuple[str, ...] = ()  # how the server family loads it (PostgreSQL: one transaction, kept keys)
     plan_id: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False)  # executed once
 
     @property
@@ -119,7 +120,7 @@ class RestorePlan:
                 "schemas": [{"source": i.source, "target": i.target, "file": i.file, "tables": i.tables,
                              "overwrites": i.overwrites, "current": i.current, "left_alone": i.left_alone}
                             for i in self.items],
-                "foreign_keys": list(self.foreign)}
+                "foreign_keys": list(self.foreign), "notes": list(self.notes)}
 
     def safety_line(self, safety_dir: Path | None) -> str | None:
         """What happens to the schemas overwritten before the load (``restore_backup(safety_dir=...)``)."""
@@ -152,6 +153,7 @@ class RestorePlan:
                 out.append(f"    NOTE {', '.join(stores)}: store objects stay under {i.source}/ in the store; "
                            f"DataJoint 0.14 looks for {i.target}'s blobs under {i.target}/, so they are not found")
         out.extend(self.foreign)
+        out.extend(self.notes)
         safety = self.safety_line(safety_dir)
         return [*out, safety] if safety else out
 

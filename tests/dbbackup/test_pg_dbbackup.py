@@ -212,6 +212,10 @@ def test_restore_brings_back_deleted_rows_and_keeps_foreign_keys_from_outside(pg
     plan = dbbackup.plan_restore(pg_lab.db, res.path)
     assert plan.confirm_word == "OVERWRITE 1 SCHEMA" and plan.items[0].left_alone == ["later"]
     assert plan.items[0].current == {"audit": 37, "later": 1, pg_lab.odd: 2, "subject": 30}
+    (kept,) = [n for n in plan.notes if n.startswith("foreign key")]
+    assert f"of {x}.session (FOREIGN KEY (subject_id) REFERENCES {s}.subject(id) ON UPDATE CASCADE" in kept
+    assert "dropped before the load and declared again after it" in "\n".join(plan.lines())
+    assert "ONE transaction" in plan.to_json()["notes"][0]
     r = _restore(pg_lab, res.path, tmp_path, safety_dir=tmp_path / "b" / "pre-restore")
     assert r.ok, r.problems
     for t, rows in before.items():

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,7 +35,7 @@ from djtui.services.dbbackup.tools import (
 )
 
 if TYPE_CHECKING:
-    from djtui.domain.dbbackup import RestorePlan
+    from djtui.domain.dbbackup import RestoreItem, RestorePlan
     from djtui.services.database import Database
 
 
@@ -67,6 +67,8 @@ class DumpFormat(Protocol):
         """Before the schemas: load what they need from the whole-server file (PostgreSQL: the roles)."""
     def load_scratch(self, cred: Path, dump: Path) -> None:
         """Load one schema dump into the (empty) scratch server ``cred`` names."""
+    def plan_lines(self, db: Database, items: Sequence[RestoreItem]) -> list[str]:
+        """What a restore plan shows beside its files (how the load runs, what it keeps)."""
     def load_live(self, db: Database, cred: Path, plan: RestorePlan, progress: Progress) -> None:
         """Load the plan's dumps into the live server, renamed where the plan says."""
 
@@ -156,6 +158,9 @@ class MySQLFormat:
         tools = tools_for(self.backend, prefer_zstd=False)
         client = [*self.backend.tool_argv(tools.client, cred), "--max-allowed-packet=512M"]
         pipe_to_file(decompressor_for(dump), client, Path(os.devnull), stdin_path=dump)
+
+    def plan_lines(self, db: Database, items: Sequence[RestoreItem]) -> list[str]:
+        return []
 
     def load_live(self, db: Database, cred: Path, plan: RestorePlan, progress: Progress) -> None:
         tools = tools_for(self.backend, prefer_zstd=False)

@@ -26,7 +26,7 @@ import re
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ from djtui.services.backends.postgres import find_client_tool
 from djtui.services.dbbackup.tools import Progress, decompressor_for, pipe_to_file, tool_version, tools_for
 
 if TYPE_CHECKING:
-    from djtui.domain.dbbackup import RestorePlan
+    from djtui.domain.dbbackup import RestoreItem, RestorePlan
     from djtui.services.database import Database
 
 SUFFIX = ".dump"  # pg_dump's custom format
@@ -202,9 +202,17 @@ class PgFormat:
         _run([*self.backend.tool_argv(self.tool("pg_restore"), cred), *keep,
               "--exit-on-error", "--single-transaction", str(dump)], f"restoring {dump.name}")
 
+    def plan_lines(self, db: Database, items: Sequence[RestoreItem]) -> list[str]:
+        """What the plan shows beside the files: one transaction, and the foreign keys kept from outside."""
+        lines = ["all schemas load in ONE transaction: if any statement fails, nothing is changed"]
+        for s, t, name, definition in outside_foreign_keys(db, items):
+            lines.append(f"foreign key {name} of {s}.{t} ({definition}): not in the backup; dropped before the "
+                         "load and declared again after it (if the restored rows break it, nothing is changed)")
+        return lines
+
     def load_live(self, db: Database, cred: Path, plan: RestorePlan, progress: Progress) -> None:
         """Every dump of the plan in ONE psql transaction: all loaded, or nothing changed."""
-        kept = outside_foreign_keys(db, plan)
+        kept = outside_foreign_keys(db, plan.items)
         head = [f"ALTER TABLE {db.dialect.table(s, t)} DROP CONSTRAINT {db.dialect.ident(n)};\n"
                 for s, t, n, _d in kept]
         tail = [f"ALTER TABLE {db.dialect.table(s, t)} ADD CONSTRAINT {db.dialect.ident(n)} {d};\n"
@@ -225,13 +233,15 @@ def _unquote(name: str) -> str:
     return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
-def outside_foreign_keys(db: Database, plan: RestorePlan) -> list[tuple[str, str, str, str]]:
+def outside_foreign_keys(db: Database, items: Sequence[RestoreItem]) -> list[tuple[str, str, str, str]]:
     """Foreign keys onto tables the restore drops and recreates, declared by tables it leaves alone
     (another schema, or a table of the target that is not in the backup): dropped before the load and
     declared again after it, as they were (PostgreSQL will not drop a table other tables reference)."""
-    dropped = {(i.target, t) for i in plan.items for t in i.replaced}
+    dropped = {(i.target, t) for i in items for t in i.replaced}
     out = []
-    for i in plan.overwritten:
+    for i in items:
+        if not i.replaced:
+            continue
         for child_schema, child, name, definition in db.backend.foreign_key_definitions(i.target, i.replaced):
             if (child_schema, child) not in dropped:
                 out.append((child_schema, child, name, definition))

@@ -29,7 +29,8 @@ def plan_restore(db: Database, path: Path, *, schemas: list[str] | None = None, 
         current = table_counts(db, target) if target in existing else None
         items.append(RestoreItem(s["name"], target, s["file"], s["sha256"], dict(s["tables"]),
                                  s.get("checksums"), current))
-    return RestorePlan(path, tuple(items), tuple(_foreign_lines(fmt, path, pairs, items, existing)))
+    return RestorePlan(path, tuple(items), tuple(_foreign_lines(fmt, path, pairs, items, existing)),
+                       tuple(fmt.plan_lines(db, items)))
 
 
 def _foreign_lines(fmt: DumpFormat, path: Path, pairs: list[tuple[dict[str, Any], str]], items: list[RestoreItem],

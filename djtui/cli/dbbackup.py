@@ -20,10 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dbbackup", help="database dumps: run, restore-verify, restore, list, prune")
     bsub = p.add_subparsers(dest="dbbackup_command", metavar="ACTION", required=True)
 
-    r = bsub.add_parser("run", help="dump every schema (in parallel) and the whole server into a dated folder")
+    r = bsub.add_parser("run", help="dump every schema (in parallel) and the whole server (PostgreSQL: its roles) "
+                        "into a dated folder")
     r.add_argument("--out", type=Path, metavar="DIR", help="where dated folders go (default: dbbackup.out_dir)")
     r.add_argument("--parallel", type=int, metavar="N", help="schemas dumped at once (default: dbbackup.parallel)")
-    r.add_argument("--schemas-only", action="store_true", help="skip the whole-server dump")
+    r.add_argument("--schemas-only", action="store_true",
+                   help="skip the whole-server dump (PostgreSQL: pg_dumpall --globals-only)")
     r.add_argument("--no-copy", action="store_true", help="do not rsync to dbbackup.remote")
     r.set_defaults(func=run_run)
 
@@ -37,9 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     rs = bsub.add_parser("restore", help="load a backup into the server, over the same schemas or under new names",
                          description="Restore the per-schema dumps of a backup into the server. The plan is shown "
                          "first; overwriting existing schemas needs the typed text OVERWRITE N SCHEMAS. Renamed: "
-                         "CREATE DATABASE/USE and every schema-qualified reference to a restored schema go to "
-                         "its new name, so foreign keys between schemas restored together point at the new "
-                         "copies; foreign keys into a schema not restored keep pointing at the live one.")
+                         "CREATE DATABASE/USE (PostgreSQL: CREATE SCHEMA) and every schema-qualified reference to a "
+                         "restored schema go to its new name, so foreign keys between schemas restored together "
+                         "point at the new copies; foreign keys into a schema not restored keep pointing at the "
+                         "live one. On PostgreSQL the dumps (pg_dump's custom format) are read with pg_restore and "
+                         "loaded in one psql transaction: a failure changes nothing.")
     rs.add_argument("backup", type=Path, metavar="BACKUP", help="a backup folder (see `dbbackup list`)")
     rs.add_argument("--schema", action="append", metavar="S", help="restore only this schema (repeatable)")
     rs.add_argument("--as", dest="prefix", metavar="PREFIX",

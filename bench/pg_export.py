@@ -45,7 +45,7 @@ def _fill(conn, rows: int) -> None:
 def main(argv: list[str]) -> int:
     from djtui.domain.cascade import Leaf
     from djtui.services.database import Database
-    from djtui.services.export import ExportSession, load_graph
+    from djtui.services.export import load_graph, open_session
     from djtui.services.export.writers.pgsql import write_pg_sql
     from djtui.services.servers.postgres import PrivatePostgres
 
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
             print(f"{a.rows} rows in 3 tables; one run each; machine load at start: {os.getloadavg()[0]:.1f} "
                   f"on {os.cpu_count()} cores")
             started = time.monotonic()
-            with ExportSession(db, graph, [Leaf("bw_lab._trace", "")]) as session:
+            with open_session(db, graph, [Leaf("bw_lab._trace", "")]) as session:
                 session.want_ddl = True  # as `export write` does: pg_dump dumps the DDL during the cascade
                 session.run()
                 cascaded = time.monotonic()

@@ -20,10 +20,10 @@ from djtui.errors import OperationFailed, UserError
 from djtui.services.database import Database
 from djtui.services.export import (
     CountCancelled,
-    ExportSession,
     LeafCount,
     count_leaf,
     count_plan,
+    open_session,
     parse_leaf,
     prepare_export,
     verify_export,
@@ -94,7 +94,7 @@ def _plan(db, p: str, restriction: str = '"session_id" IN (5, 7)'):
 
 def test_key_sets_and_counts(pg_db, lab):
     plan = _plan(pg_db, lab)
-    with ExportSession(pg_db, plan.graph, list(plan.leaves)) as session:
+    with open_session(pg_db, plan.graph, list(plan.leaves)) as session:
         assert session.family == "postgresql"
         result = session.run()
         got = {t: session.keys(t) for t in session.plan.tables}
@@ -243,7 +243,6 @@ def test_leaf_count_and_its_cancel(pg_db, lab):
     leaf = parse_leaf(f'{lab}_acq.trace:"session_id" IN (5, 7)', dialect=POSTGRES)
     assert count_leaf(pg_db, leaf) == 6
     check = LeafCount(pg_db, parse_leaf(f"{lab}_acq.trace:pg_sleep(30) IS NOT NULL"))
-    assert check.family == "postgresql"
     box: dict = {}
 
     def run() -> None:
@@ -275,7 +274,7 @@ def test_datajoint_lab_exports_what_datajoint_says(pg_server, pg_db, tmp_path):
     names = {"result": "result", "session": "session", "subject": "subject", "method": "#method",
              "channel": "session__channel"}
     plan = prepare_export(pg_db, [parse_leaf(f"{prefix}_lab.result:session_id >= 6")], [prefix])
-    with ExportSession(pg_db, plan.graph, list(plan.leaves)) as session:
+    with open_session(pg_db, plan.graph, list(plan.leaves)) as session:
         session.run()
         ours = {k: sorted(map(list, session.keys(f"{prefix}_lab.{n}"))) for k, n in names.items()}
         assert f"{prefix}_lab.~lineage" not in session.plan.tables
@@ -314,3 +313,35 @@ def test_cli_plan_write_verify(pg_server, lab, tmp_path):
     bad = subprocess.run([*base, "plan", "--prefix", lab, "--leaf", f"{lab}_lab.session:nope = 1"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "nope" in bad.stderr and pg_server.password.reveal() not in bad.stderr
+
+
+def test_stored_objects_in_jsonb_columns_are_listed_and_checked(pg_server, pg_db, tmp_path):
+    """DataJoint 2.x keeps a stored object's address as JSON (jsonb on PostgreSQL); the export lists
+    the objects of the exported rows and checks them in the configured store."""
+    from djtui.config import StoreSettings
+
+    p = lab_prefix()
+    conn = pg_server.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE SCHEMA "{p}_obj"')
+            cur.execute(f'CREATE TABLE "{p}_obj".rec (rec_id int PRIMARY KEY, params jsonb, payload jsonb)')
+            cur.execute(f"COMMENT ON COLUMN \"{p}_obj\".rec.payload IS ':<object@raw>:the recording'")
+            cur.execute(f'INSERT INTO "{p}_obj".rec VALUES (1, %s, %s), (2, %s, %s), (3, %s, NULL)',
+                        ('{"gain": 2}', '{"store": "raw", "path": "rec/1.dat", "size": 3}', '{"path": "not/a/store"}',
+                         '{"store": "raw", "path": "rec/2.dat", "size": 5}', '{"store": "raw", "path": "rec/3.dat"}'))
+        root = tmp_path / "store"
+        (root / "rec").mkdir(parents=True)
+        (root / "rec" / "1.dat").write_bytes(b"abc")
+        stores = [StoreSettings(name="raw", protocol="file", location=str(root))]
+        plan = prepare_export(pg_db, [parse_leaf(f"{p}_obj.rec:rec_id IN (1, 2, 3)")], [p])
+        files = {(f.store, f.path): f.exists for f in count_plan(pg_db, plan, stores).files or ()}
+        # params of row 3 names a store too: every JSON column is read, the objects of exported rows only
+        assert files == {("raw", "rec/1.dat"): True, ("raw", "rec/2.dat"): False, ("raw", "rec/3.dat"): False}
+        manifest = write_plan(pg_db, plan, tmp_path / "out", stores=stores)
+        assert manifest["stored_files"]["count"] == 3 and manifest["stored_files"]["missing"] == 2
+        assert "rec/2.dat\t5\tMISSING" in (tmp_path / "out" / "files.tsv").read_text()
+    finally:
+        drop = conn.cursor()
+        drop.execute(f'DROP SCHEMA "{p}_obj" CASCADE')
+        conn.close()

@@ -18,6 +18,7 @@ from djtui.services.database import Database
 from djtui.services.export.driver import (
     STATEMENT_TIMEOUT_S,
     TIMEOUT_ERRORS,
+    CountCancelled,
     coerced_values,
     is_mariadb,
     time_limit_sql,
@@ -32,10 +33,6 @@ def count_leaf(db: Database, leaf: Leaf, index: int = 0, *,
     return LeafCount(db, leaf, index, statement_timeout=statement_timeout).run()
 
 
-class CountCancelled(Exception):
-    """A :class:`LeafCount` was cancelled (superseded, or its screen left) before it finished."""
-
-
 class LeafCount:
     """One restriction check (``count_leaf``) that another thread can stop on the server.
 
@@ -45,14 +42,7 @@ class LeafCount:
     on scanning on the server. A cancelled ``run()`` raises :class:`CountCancelled`.
     """
 
-    family = "mysql"  # the backend name this check speaks to; ``pgcount.PgLeafCount`` for PostgreSQL
-
-    def __new__(cls, db: Database, *args: object, **kwargs: object) -> LeafCount:
-        if cls is LeafCount and db.backend.name != cls.family:
-            from djtui.services.export.pgcount import PgLeafCount
-
-            cls = PgLeafCount
-        return super().__new__(cls)
+    family = "mysql"  # the server family run() and cancel() speak to; ``pgcount`` does PostgreSQL's
 
     def __init__(self, db: Database, leaf: Leaf, index: int = 0, *,
                  statement_timeout: float | None = STATEMENT_TIMEOUT_S, label: str | None = None) -> None:
@@ -68,6 +58,10 @@ class LeafCount:
 
     def cancel(self) -> None:
         """Stop the check; blocks for one short connection (call it from a worker thread)."""
+        if self.db.backend.name != self.family:
+            from djtui.services.export.pgcount import cancel_count
+
+            return cancel_count(self)
         with self._lock:
             if self.cancelled:
                 return
@@ -89,6 +83,10 @@ class LeafCount:
             killer.close()
 
     def run(self) -> int:
+        if self.db.backend.name != self.family:
+            from djtui.services.export.pgcount import run_count
+
+            return run_count(self)
         leaf, index, statement_timeout = self.leaf, self.index, self.statement_timeout
         label = self.label
         check_restriction(leaf.restriction, where=label)

@@ -67,6 +67,10 @@ def cursor_class(conn: Any, kind: str) -> Any:
             "stream": MySQLdb.cursors.SSCursor}[kind]
 
 
+class CountCancelled(Exception):
+    """A leaf count (``counts.LeafCount``) was cancelled (superseded, or its screen left) before it finished."""
+
+
 STATEMENT_TIMEOUT_S = 300.0  # default time limit of a statement that evaluates a user restriction
 TIMEOUT_ERRORS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time exceeded
 

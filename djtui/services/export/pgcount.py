@@ -1,4 +1,4 @@
-"""Counting one leaf's rows on PostgreSQL as the user types it (``LeafCount`` for that backend).
+"""Counting one leaf's rows on PostgreSQL as the user types it (``LeafCount.run`` and ``cancel`` there).
 
 Read-only (``BEGIN READ ONLY``), nonlocking (MVCC), under ``statement_timeout``; ``cancel`` asks
 the server to stop the statement (``pg_cancel_backend`` of the counting connection's backend pid,
@@ -7,73 +7,74 @@ from a second connection), then closes the connection under it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg2
 
 from djtui.domain.cascade import split_name
 from djtui.domain.leaves import check_restriction
 from djtui.errors import UserError
 from djtui.services import commandlog
-from djtui.services.export.counts import CountCancelled, LeafCount
-from djtui.services.export.driver import timeout_failure
+from djtui.services.export.driver import CountCancelled, timeout_failure
 from djtui.services.export.pgsession import QUERY_CANCELED
 
 
-class PgLeafCount(LeafCount):
-    family = "postgresql"
-
-    def cancel(self) -> None:
-        with self._lock:
-            if self.cancelled:
-                return
-            self.cancelled = True
-            pid = self._conn_id
-        if pid is None:
+def cancel_count(check: Any) -> None:
+    """``LeafCount.cancel`` on PostgreSQL: mark it cancelled, and stop its statement on the server."""
+    with check._lock:
+        if check.cancelled:
             return
-        try:
-            self.db.query("SELECT pg_cancel_backend(%s)", (int(pid),))
-        except Exception:
-            pass  # the server is gone: so is the query
+        check.cancelled = True
+        pid = check._conn_id
+    if pid is None:
+        return
+    try:
+        check.db.query("SELECT pg_cancel_backend(%s)", (int(pid),))
+    except Exception:
+        pass  # the server is gone: so is the query
 
-    def run(self) -> int:
-        leaf, index, label = self.leaf, self.index, self.label
-        check_restriction(leaf.restriction, where=label)
-        where = f" WHERE ({leaf.restriction})" if leaf.restriction.strip() else ""
-        if self.cancelled:
-            raise CountCancelled()
-        conn = self.db.connect()
-        try:
-            with conn.raw.cursor() as cur:
-                cur.execute("SELECT pg_backend_pid()")
-                with self._lock:
-                    if self.cancelled:
-                        raise CountCancelled()
-                    self._conn_id = int(cur.fetchone()[0])
-                limit = round(float(self.statement_timeout or 0) * 1000) if where else 0
-                cur.execute(f"SET statement_timeout = {max(0, limit)}")
-                cur.execute("BEGIN READ ONLY")
-                sql = f"SELECT COUNT(*) FROM {self.db.dialect.table(*split_name(leaf.table))}{where}"
-                commandlog.record("sql", sql, None)
-                try:
-                    cur.execute(sql)
-                except psycopg2.Error as exc:
-                    if self.cancelled:
-                        raise CountCancelled() from None
-                    if exc.pgcode == QUERY_CANCELED:
-                        raise timeout_failure(label, index, self.statement_timeout) from None
-                    msg = (exc.diag.message_primary or str(exc)).strip()
-                    raise UserError(f"the restriction of {label} fails: {msg}",
-                                    where=f"leaf {index + 1}" if label == leaf.label(index) else None) from None
-                n = int(cur.fetchone()[0])
-                cur.execute("ROLLBACK")
-            if self.cancelled:
-                raise CountCancelled()
-            return n
-        except psycopg2.Error:
-            if self.cancelled:
-                raise CountCancelled() from None
-            raise
-        finally:
+
+def run_count(check: Any) -> int:
+    """``LeafCount.run`` on PostgreSQL (see the module docstring)."""
+    leaf, index, label = check.leaf, check.index, check.label
+    check_restriction(leaf.restriction, where=label)
+    where = f" WHERE ({leaf.restriction})" if leaf.restriction.strip() else ""
+    if check.cancelled:
+        raise CountCancelled()
+    conn = check.db.connect()
+    try:
+        with conn.raw.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            with check._lock:
+                if check.cancelled:
+                    raise CountCancelled()
+                check._conn_id = int(cur.fetchone()[0])
+            limit = round(float(check.statement_timeout or 0) * 1000) if where else 0
+            cur.execute(f"SET statement_timeout = {max(0, limit)}")
+            cur.execute("BEGIN READ ONLY")
+            sql = f"SELECT COUNT(*) FROM {check.db.dialect.table(*split_name(leaf.table))}{where}"
+            commandlog.record("sql", sql, None)
             try:
-                conn.close()
-            except Exception:
-                pass
+                cur.execute(sql)
+            except psycopg2.Error as exc:
+                if check.cancelled:
+                    raise CountCancelled() from None
+                if exc.pgcode == QUERY_CANCELED:
+                    raise timeout_failure(label, index, check.statement_timeout) from None
+                msg = (exc.diag.message_primary or str(exc)).strip()
+                raise UserError(f"the restriction of {label} fails: {msg}",
+                                where=f"leaf {index + 1}" if label == leaf.label(index) else None) from None
+            n = int(cur.fetchone()[0])
+            cur.execute("ROLLBACK")
+        if check.cancelled:
+            raise CountCancelled()
+        return n
+    except psycopg2.Error:
+        if check.cancelled:
+            raise CountCancelled() from None
+        raise
+    finally:
+        try:
+            conn.close()
+        except Exception:
+            pass

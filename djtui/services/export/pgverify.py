@@ -12,6 +12,7 @@ from djtui.domain.cascade import split_name
 from djtui.domain.dialects import POSTGRES
 from djtui.services.database import Database
 from djtui.services.export.catalog import table_columns
+from djtui.services.export.loading import TableCheck, load_sql
 from djtui.services.export.pgsession import TEXT_SETTINGS, copy_out
 from djtui.services.export.writers.sql import TableSum
 from djtui.services.servers.postgres import PrivatePostgres
@@ -25,10 +26,8 @@ def table_sum(conn: Any, copy: Database, table: str) -> TableSum:
     return out
 
 
-def verify_pg(manifest: dict[str, Any], sql_file: Path, *, server_dir: Path | None = None) -> list:
+def verify_pg(manifest: dict[str, Any], sql_file: Path, *, server_dir: Path | None = None) -> list[TableCheck]:
     """Load ``sql_file`` into a private PostgreSQL and check every table of the manifest."""
-    from djtui.services.export.verify import TableCheck, load_sql
-
     with PrivatePostgres(server_dir) as srv:
         load_sql(srv.settings, sql_file)
         copy = Database(srv.settings)

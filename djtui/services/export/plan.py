@@ -23,8 +23,9 @@ from djtui.errors import UserError
 from djtui.services.database import Database
 from djtui.services.export.catalog import load_graph
 from djtui.services.export.driver import STATEMENT_TIMEOUT_S
+from djtui.services.export.family import open_session
 from djtui.services.export.files import NeededFile, needed_files
-from djtui.services.export.session import ExportResult, ExportSession, TableCount
+from djtui.services.export.session import ExportResult, TableCount
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def prepare_export(db: Database, leaves: Iterable[Leaf], prefixes: Sequence[str]
 def count_plan(db: Database, plan: ExportPlan, stores: Sequence[Any] | None = None) -> ExportPlan:
     """The plan with its rows per table (and, given ``stores``, the files the rows reference), from
     one cascade whose key sets are dropped with its connection."""
-    with ExportSession(db, plan.graph, list(plan.leaves), statement_timeout=plan.statement_timeout) as session:
+    with open_session(db, plan.graph, list(plan.leaves), statement_timeout=plan.statement_timeout) as session:
         result = session.run()
         files = tuple(needed_files(session, stores)) if stores is not None else None
     empty = [f"{leaf.label(i)} selects no rows: check its restriction"
@@ -96,13 +97,13 @@ def plan_export(db: Database, leaves: Iterable[Leaf], prefixes: Sequence[str] = 
                 statement_timeout: float | None = STATEMENT_TIMEOUT_S) -> ExportResult:
     """Counts only: the cascade run, the key sets dropped with the connection (tests, benchmarks)."""
     graph = graph if graph is not None else load_graph(db, prefixes)
-    with ExportSession(db, graph, list(leaves), statement_timeout=statement_timeout) as session:
+    with open_session(db, graph, list(leaves), statement_timeout=statement_timeout) as session:
         return session.run()
 
 
 def plan_with_files(db: Database, leaves: Iterable[Leaf], graph: Any, stores: Sequence[Any] = (), *,
                     statement_timeout: float | None = STATEMENT_TIMEOUT_S) -> tuple[ExportResult, list[NeededFile]]:
     """Counts and the files the export needs, from one cascade."""
-    with ExportSession(db, graph, list(leaves), statement_timeout=statement_timeout) as session:
+    with open_session(db, graph, list(leaves), statement_timeout=statement_timeout) as session:
         result = session.run()
         return result, needed_files(session, stores)

@@ -112,20 +112,18 @@ class ExportSession:
 
     ``statement_timeout`` (seconds; None or 0: none) limits each statement that evaluates a leaf's
     restriction, so ``SLEEP()`` or a condition that scans for hours ends with a clear error.
-    ``ExportSession(db, ...)`` gives the session of the database's server family: this class for
-    MySQL and MariaDB, ``pgsession.PgExportSession`` for PostgreSQL (``SESSION_CLASSES``).
+    This class speaks to MySQL and MariaDB; ``pgsession.PgExportSession`` to PostgreSQL;
+    ``family.open_session`` picks the one of the database's server family.
     """
 
     family = "mysql"  # the backend name (``db.backend.name``) this session speaks to
     want_ddl = False  # a writer follows: a session that dumps DDL with a tool starts it early (PostgreSQL)
 
-    def __new__(cls, db: Database, *args: Any, **kwargs: Any) -> ExportSession:
-        if cls is ExportSession:
-            cls = session_class(db.backend.name)
-        return super().__new__(cls)
-
     def __init__(self, db: Database, graph: Any, leaves: list[Leaf], *, complete_parts: bool = True,
                  statement_timeout: float | None = STATEMENT_TIMEOUT_S):
+        if db.backend.name != self.family:
+            raise UserError(f"this export session speaks to {self.family}, the database is {db.backend.name}",
+                            hint="open it with djtui.services.export.family.open_session")
         self.db = db
         self._ident = db.dialect.ident
         self._table = lambda full: db.dialect.table(*split_name(full))
@@ -458,15 +456,3 @@ class ExportSession:
         else:
             self._exec("SET SESSION group_concat_max_len = @@max_allowed_packet")
         yield from grouped_literal_rows(self.conn, expr, source, order, batch)
-
-
-def session_class(backend: str) -> type[ExportSession]:
-    """The export session of a server family (``db.backend.name``); imported when first asked for."""
-    if backend == ExportSession.family:
-        return ExportSession
-    from djtui.services.export.pgsession import PgExportSession
-
-    for cls in (PgExportSession,):
-        if cls.family == backend:
-            return cls
-    raise UserError(f"export does not know the database backend {backend!r}", hint="use mysql or postgresql")

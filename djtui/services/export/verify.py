@@ -6,34 +6,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from djtui.domain.cascade import split_name
 from djtui.domain.dialects import SqlDialect
 from djtui.domain.rowsql import Column, literal_row_expression
-from djtui.errors import OperationFailed, UserError
+from djtui.errors import UserError
 from djtui.services.database import Database
 from djtui.services.export.catalog import table_columns
 from djtui.services.export.driver import connect_export, db_errors
+from djtui.services.export.loading import LOAD_FLAGS, TableCheck, load_sql
 from djtui.services.export.rows import stream_literal_rows
 from djtui.services.export.writers.sql import MANIFEST, SQL_FILE, TableSum
 from djtui.services.servers.mariadb import PrivateServer
-
-
-@dataclass(frozen=True)
-class TableCheck:
-    table: str
-    expected_rows: int
-    rows: int | None
-    expected_checksum: str
-    checksum: str | None
-
-    @property
-    def ok(self) -> bool:
-        return self.rows == self.expected_rows and self.checksum == self.expected_checksum
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -57,27 +43,6 @@ def find_client() -> str:
             return exe
     raise UserError("no mariadb/mysql client is installed to load the export",
                     hint="apt-get install mariadb-client")
-
-
-# how each server family's client loads a SQL file: stop at the first error (psql goes on by default)
-LOAD_FLAGS = {"mysql": ("--batch", "--binary-mode"),
-              "postgresql": ("-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction")}
-
-
-def load_sql(settings: Any, sql_file: Path) -> None:
-    """Load a SQL file with the server's command-line client (the backend's), the credentials in the
-    backend's 0600 options file (never in argv)."""
-    db = Database(settings)
-    try:
-        be = db.backend
-        client = be.dump_tools().client
-        with be.credentials_file(settings) as cnf, open(sql_file, "rb") as src:
-            proc = subprocess.run([*be.tool_argv(client, cnf), *LOAD_FLAGS[be.name]],
-                                  stdin=src, capture_output=True, timeout=3600)
-    finally:
-        db.close()
-    if proc.returncode != 0:
-        raise OperationFailed(f"loading {sql_file.name} failed: {proc.stderr.decode(errors='replace').strip()}")
 
 
 def verify_export(directory: Path, *, server_dir: Path | None = None) -> list[TableCheck]:
@@ -123,3 +88,6 @@ def table_sum(conn: Any, table: str, columns: list[Column], dialect: SqlDialect)
         out.add(rows)
     return out
 
+
+
+__all__ = ["LOAD_FLAGS", "TableCheck", "find_client", "load_sql", "read_manifest", "table_sum", "verify_export"]

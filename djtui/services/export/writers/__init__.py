@@ -16,7 +16,7 @@ from typing import Any
 from djtui.domain.cascade import to_dot, to_mermaid
 from djtui.errors import UserError
 from djtui.services.export.driver import STATEMENT_TIMEOUT_S
-from djtui.services.export.session import ExportSession
+from djtui.services.export.family import open_session
 from djtui.services.export.writers.docker import mariadb_only_types, mysql8_warning, write_docker
 from djtui.services.export.writers.script import write_script
 from djtui.services.export.writers.sql import (
@@ -41,7 +41,7 @@ def export_sql(db: Any, graph: Any, leaves: list, out_dir: Path, *, strip: bool 
     if out_dir.exists() and any(out_dir.iterdir()):
         raise UserError("the output directory is not empty", where=str(out_dir),
                         hint="choose a new directory; an export is never written over another")
-    with ExportSession(db, graph, leaves, statement_timeout=statement_timeout) as session:
+    with open_session(db, graph, leaves, statement_timeout=statement_timeout) as session:
         session.want_ddl = fmt != "script"  # the script runs pg_dump itself, later
         session.run()
         if session.family == "postgresql":  # the session the backend chose (``session_class``)

@@ -194,5 +194,26 @@ class Backend(Protocol):
     def tool_argv(self, tool: str, credentials: Path) -> list[str]:
         """The start of a dump/client command line that reads ``credentials``."""
 
+    # -- orphans (issue 15): the orphan scans' catalog reads and the row quarantine's SQL --------------
+    def blocking_triggers(self, tables: Sequence[TableName]) -> tuple[str, ...]:
+        """One line per trigger that refuses inserts or deletes on these tables."""
+    def json_columns(self) -> list[tuple[str, str, str]]:
+        """(schema, table, column) of every JSON column of the lab's schemas."""
+    def json_values_sql(self, table_sql: str, column_sql: str) -> str:
+        """SQL whose one column is the column's JSON values (as text) that may name a stored object."""
+    def table_definition(self, schema: str, table: str) -> str:
+        """The table's CREATE TABLE, for the record."""
+    def row_capture_overrides(self) -> dict[str, Any]:
+        """Connection options of a connection that captures rows exactly."""
+    def row_capture_column(self, column_sql: str) -> str:
+        """The select-list expression that captures a column's value exactly, as bytes or text."""
+    def row_capture_param(self, raw: bytes | None) -> Any:
+        """A captured value (bytes) as the parameter that inserts the same value again."""
+    def row_text(self, expr_sql: str) -> str:
+        """An expression's value in a form two values compare exactly in."""
+    def null_safe_equal(self, a_sql: str, b_sql: str) -> str: ...
+    def temp_table_like(self, schema: str, name: str, like_sql: str) -> tuple[str, str, str]:
+        """(CREATE, the name to use, DROP) of a session-private empty copy of a table."""
+
 
 __all__ = ["AccountCatalog", "Backend", "Column", "DumpTools", "ForeignKey", "Querier", "ServerInfo", "TableName"]

@@ -321,3 +321,62 @@ class MySQLBackend:
     def tool_argv(self, tool: str, credentials: Path) -> list[str]:
         # the options file must be the first argument for the client to read it
         return [tool, f"--defaults-extra-file={credentials}"]
+
+    # -- orphans (issue 15): the orphan scans' catalog reads and the row quarantine's SQL --------------
+
+    def blocking_triggers(self, tables: Sequence[TableName]) -> tuple[str, ...]:
+        """Triggers that refuse inserts/deletes (``SIGNAL``) on these tables: often left behind by a cleanup."""
+        if not tables:
+            return ()
+        cond = " OR ".join(["(event_object_schema = %s AND event_object_table = %s)"] * len(tables))
+        rows = self._q(
+            "SELECT trigger_schema, trigger_name, event_manipulation, event_object_schema, event_object_table "
+            f"FROM information_schema.triggers WHERE ({cond}) AND UPPER(action_statement) LIKE '%%SIGNAL%%'",
+            [x for pair in tables for x in pair])
+        return tuple(f"trigger {ts}.{tn} blocks {ev} on {os_}.{ot}; if a cleanup left it behind, drop it"
+                     for ts, tn, ev, os_, ot in rows)
+
+    def json_columns(self) -> list[tuple[str, str, str]]:
+        """(schema, table, column) of every JSON column; MariaDB stores JSON as longtext with a
+        ``json_valid()`` check named after the column."""
+        return [(str(s), str(t), str(c)) for s, t, c in self._q(
+            "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
+            "WHERE c.table_schema NOT IN %s AND (c.data_type = 'json' OR EXISTS (SELECT 1 FROM "
+            "information_schema.check_constraints k WHERE k.constraint_schema = c.table_schema "
+            "AND k.table_name = c.table_name AND k.constraint_name = c.column_name "
+            "AND k.check_clause LIKE 'json_valid%%'))", (tuple(self.system_schemas),))]
+
+    def json_values_sql(self, table_sql: str, column_sql: str) -> str:
+        """SQL whose one column is each non-NULL JSON value of the column, as JSON text."""
+        return f"SELECT {column_sql} FROM {table_sql} WHERE {column_sql} IS NOT NULL"
+
+    def table_definition(self, schema: str, table: str) -> str:
+        """The table's definition as the server spells it (kept with a row batch, for the record)."""
+        row = self._q(f"SHOW CREATE TABLE {self.dialect.table(schema, table)}")[0][1]
+        return row.decode("utf-8") if isinstance(row, (bytes, bytearray)) else str(row)
+
+    def row_capture_overrides(self) -> dict[str, Any]:
+        """Connection options under which every value arrives as the server's own bytes (the text
+        protocol's, what ``mysqldump`` writes), not decoded or converted."""
+        return {"autocommit": False, "use_unicode": False,
+                "conv": {k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)}}
+
+    def row_capture_column(self, column_sql: str) -> str:
+        """The select-list expression that captures a column's value exactly (see row_capture_overrides)."""
+        return column_sql
+
+    def row_capture_param(self, raw: bytes | None) -> Any:
+        """A captured value as the parameter that inserts it again."""
+        return raw
+
+    def row_text(self, expr_sql: str) -> str:
+        """An expression's value as bytes to compare exactly (NULL stays NULL)."""
+        return f"CAST({expr_sql} AS BINARY)"
+
+    def null_safe_equal(self, a_sql: str, b_sql: str) -> str:
+        return f"{a_sql} <=> {b_sql}"
+
+    def temp_table_like(self, schema: str, name: str, like_sql: str) -> tuple[str, str, str]:
+        """(CREATE, the name to use, DROP) of a session-private empty copy of ``like_sql``."""
+        ref = self.dialect.table(schema, name)
+        return f"CREATE TEMPORARY TABLE {ref} LIKE {like_sql}", ref, f"DROP TEMPORARY TABLE {ref}"

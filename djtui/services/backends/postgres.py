@@ -326,3 +326,76 @@ class PostgresBackend(PostgresAccounts):
                        "WHERE con.contype = 'f' AND rn.nspname = %s AND rc.relname = ANY(%s) ORDER BY 1, 2, 3",
                        (schema, list(tables)))
         return [(str(s), str(t), str(n), str(d)) for s, t, n, d in rows]
+
+    # -- orphans (issue 15): the orphan scans' catalog reads and the row quarantine's SQL --------------
+
+    def blocking_triggers(self, tables: Sequence[TableName]) -> tuple[str, ...]:
+        """Row triggers whose function raises an exception on insert or delete of these tables: often left
+        behind by a cleanup that refused writes while it ran."""
+        if not tables:
+            return ()
+        rows = self._q(
+            "SELECT n.nspname, t.tgname, t.tgtype, c.relname FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_proc p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' "
+            "AND (t.tgtype::int & 12) <> 0 AND p.prosrc ~* 'raise\\s+exception' "
+            "AND (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[])) ORDER BY 1, 2",
+            ([s for s, _ in tables], [t for _, t in tables]))
+        out = []
+        for schema, name, tgtype, table in rows:
+            events = [ev for bit, ev in ((4, "INSERT"), (8, "DELETE")) if int(tgtype) & bit]
+            out.append(f"trigger {schema}.{name} blocks {'/'.join(events)} on {schema}.{table}; "
+                       "if a cleanup left it behind, drop it")
+        return tuple(out)
+
+    def json_columns(self) -> list[tuple[str, str, str]]:
+        """(schema, table, column) of every json/jsonb column of the lab's schemas (DataJoint 2.x: jsonb)."""
+        return [(str(s), str(t), str(c)) for s, t, c in self._q(
+            "SELECT n.nspname, c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 "
+            f"AND NOT a.attisdropped AND a.atttypid IN ('json'::regtype, 'jsonb'::regtype) AND {_SYSTEM_SQL} "
+            "ORDER BY 1, 2, a.attnum")]
+
+    def json_values_sql(self, table_sql: str, column_sql: str) -> str:
+        """SQL whose one column is each JSON object of the column that has a ``path``, as JSON text of
+        its ``store`` and ``path`` only: the server leaves out the rest (parameters, metadata)."""
+        return ("SELECT jsonb_build_object('store', v->'store', 'path', v->'path')::text "
+                f"FROM (SELECT {column_sql}::jsonb AS v FROM {table_sql}) x "
+                "WHERE jsonb_typeof(v) = 'object' AND v ? 'path'")
+
+    def table_definition(self, schema: str, table: str) -> str:
+        """A CREATE TABLE of the table's columns and primary key from pg_catalog (kept with a row batch,
+        for the record; pg_dump --schema-only gives the full definition)."""
+        cols = self._q("SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull "
+                       "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                       "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s "
+                       "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (schema, table))
+        d = self.dialect
+        parts = [f"{d.ident(n)} {t}{' NOT NULL' if nn else ''}" for n, t, nn in cols]
+        pk = self.primary_key(schema, table)
+        if pk:
+            parts.append(f"PRIMARY KEY ({', '.join(d.ident(c) for c in pk)})")
+        return f"CREATE TABLE {d.table(schema, table)} (\n  " + ",\n  ".join(parts) + "\n)"
+
+    def row_capture_overrides(self) -> dict[str, Any]:
+        """Connection options for capturing rows: none (the values are selected as their text form)."""
+        return {}
+
+    def row_capture_column(self, column_sql: str) -> str:
+        """A column as the server's text form of its value: what COPY and pg_dump write, and what the
+        column's input function reads back into the same value."""
+        return f"{column_sql}::text"
+
+    def row_capture_param(self, raw: bytes | None) -> Any:
+        return None if raw is None else raw.decode("utf-8")
+
+    def row_text(self, expr_sql: str) -> str:
+        return f"({expr_sql})::text"
+
+    def null_safe_equal(self, a_sql: str, b_sql: str) -> str:
+        return f"{a_sql} IS NOT DISTINCT FROM {b_sql}"
+
+    def temp_table_like(self, schema: str, name: str, like_sql: str) -> tuple[str, str, str]:
+        """(CREATE, the name to use, DROP): temporary tables live in the session's own schema."""
+        ref = self.dialect.ident(name)
+        return f"CREATE TEMPORARY TABLE {ref} (LIKE {like_sql})", ref, f"DROP TABLE {ref}"

@@ -54,7 +54,8 @@ async def test_run_then_verify(lab, tmp_path):
         assert manifest["backend"] == lab.backend and lab.schema in {s["name"] for s in manifest["schemas"]}
         # issue 16: the progress counted [n/16] dumps beside "15 schemas"; the result says what each counts
         n = info.schemas
-        assert f"{n} schema(s) + the whole server ({n + 1} dumps)" in _text(screen, "#backups-last")
+        what = "the whole server" if lab.backend == "mysql" else "the roles"  # PostgreSQL: pg_dumpall --globals-only
+        assert f"{n} schema(s) + {what} ({n + 1} dumps)" in _text(screen, "#backups-last")
         screen.query_one("#backups-table").focus()
         await pilot.press("v")
         await _settle(app, pilot, lambda: "Verified" in _text(screen, "#backups-last"))

@@ -58,7 +58,8 @@ class BackupResult:
         The progress steps ``[6/16]`` count dump files, the schemas and the whole-server file."""
         n = len(self.manifest["schemas"])
         if self.manifest.get("server_dump"):
-            return f"{n} schema(s) + the whole server ({n + 1} dumps)"
+            what = self.manifest["server_dump"].get("what", "the whole server")
+            return f"{n} schema(s) + {what} ({n + 1} dumps)"
         return f"{n} schema(s)"
 
 
@@ -93,8 +94,9 @@ class _Dumper:
         fname = self.fmt.server_file
         target = self.work / fname
         self.fmt.dump_server(self.db, self.cred, target)
-        self._step(f"whole server: {target.stat().st_size} bytes")
-        return {"file": fname, "bytes": target.stat().st_size, "sha256": sha256_file(target)}
+        self._step(f"{self.fmt.server_label}: {target.stat().st_size} bytes")
+        return {"file": fname, "bytes": target.stat().st_size, "sha256": sha256_file(target),
+                "what": self.fmt.server_label}
 
 
 def _manifest(db: Database, fmt: DumpFormat, stamp: str, created: datetime, dumps: list[SchemaDump],
@@ -133,7 +135,7 @@ def run_backup(db: Database, out_dir: Path, *, parallel: int = 2, full_server: b
     try:
         with backend.credentials_file(db.settings) as cred:
             total = len(names) + (1 if full_server else 0)
-            progress(f"{total} dump(s): {len(names)} schema(s)" + (" + the whole server" if full_server else ""))
+            progress(f"{total} dump(s): {len(names)} schema(s)" + (f" + {fmt.server_label}" if full_server else ""))
             dumper = _Dumper(db, fmt, cred, work, total, progress)
             # the session outlives the pool: every dump has ended before a PostgreSQL snapshot is released
             with fmt.session(db) as dumper.session, ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:

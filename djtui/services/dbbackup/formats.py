@@ -50,6 +50,7 @@ class DumpFormat(Protocol):
 
     suffix: str  # a schema dump's file name ends with it
     server_file: str  # the whole-server file's name
+    server_label: str  # what that file holds, as progress and results say it
     counts_note: str  # the manifest says when its row counts were taken
     name_rules: NameRules  # what a restore may name a schema
 
@@ -104,6 +105,7 @@ class MySQLFormat:
 
     counts_note = "row counts are exact COUNT(*) taken just before each schema's dump"
     name_rules = MYSQL_NAMES
+    server_label = "the whole server"
 
     def __init__(self, backend: Backend):
         self.backend = backend

@@ -96,6 +96,7 @@ class PgFormat:
     suffix = SUFFIX
     counts_note = "row counts are exact COUNT(*) in the snapshot that every schema's pg_dump reads"
     name_rules = POSTGRES_NAMES
+    server_label = "the roles"
 
     def __init__(self, backend: Backend):
         self.backend = backend

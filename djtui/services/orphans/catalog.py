@@ -2,8 +2,8 @@
 
 Tables, columns, keys and foreign keys come from the database's backend (``db.backend``: across
 every schema on the server, so a renamed foreign key counts like any other); what the backend does
-not cover yet (triggers, JSON columns as MariaDB declares them, the packet size) is read here from
-``information_schema``. Every function takes the :class:`~djtui.services.database.Database`.
+not cover (the packet size of DataJoint 0.14's stores, MySQL-only) is read here. Every function
+takes the :class:`~djtui.services.database.Database`.
 """
 
 from __future__ import annotations
@@ -41,27 +41,13 @@ def external_tables(db: Any) -> list[tuple[str, str]]:
 
 
 def blocking_triggers(db: Any, tables: list[tuple[str, str]]) -> tuple[str, ...]:
-    """Triggers that refuse inserts/deletes (``SIGNAL``) on these tables: often left behind by a cleanup."""
-    if not tables:
-        return ()
-    cond = " OR ".join(["(event_object_schema = %s AND event_object_table = %s)"] * len(tables))
-    args = [x for pair in tables for x in pair]
-    rows = db.query(
-        "SELECT trigger_schema, trigger_name, event_manipulation, event_object_schema, event_object_table "
-        f"FROM information_schema.triggers WHERE ({cond}) AND UPPER(action_statement) LIKE '%%SIGNAL%%'", args)
-    return tuple(f"trigger {ts}.{tn} blocks {ev} on {os_}.{ot}; if a cleanup left it behind, drop it"
-                 for ts, tn, ev, os_, ot in rows)
+    """Triggers that refuse inserts/deletes on these tables: often left behind by a cleanup."""
+    return db.backend.blocking_triggers(tables)
 
 
 def json_columns(db: Any) -> list[tuple[str, str, str]]:
-    """(schema, table, column) of every JSON column; MariaDB stores JSON as longtext with a
-    ``json_valid()`` check named after the column."""
-    return [tuple(r) for r in db.query(
-        "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
-        "WHERE c.table_schema NOT IN %s AND (c.data_type = 'json' OR EXISTS (SELECT 1 FROM "
-        "information_schema.check_constraints k WHERE k.constraint_schema = c.table_schema "
-        "AND k.table_name = c.table_name AND k.constraint_name = c.column_name "
-        "AND k.check_clause LIKE 'json_valid%%'))", (tuple(db.backend.system_schemas),))]
+    """(schema, table, column) of every JSON column (MariaDB's longtext with a ``json_valid()`` check too)."""
+    return db.backend.json_columns()
 
 
 def external_references(db: Any, schema: str, table: str) -> list[tuple[str, str]]:

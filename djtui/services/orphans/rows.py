@@ -2,8 +2,9 @@
 
 A row batch is a quarantine batch (``<quarantine>/<batch id>/manifest.json``, ``backend: rows``)
 whose ``files/rows.jsonl`` holds one JSON line per row: each column's value exactly as the
-server sent it in the text protocol (the bytes ``mysqldump`` writes too), base64-encoded, or
-``null``. The manifest carries the table (``SHOW CREATE TABLE``), the primary key, the columns
+server gives it (MySQL: the text protocol's bytes, what ``mysqldump`` writes; PostgreSQL: the
+value's ``::text`` form, what ``COPY`` writes), base64-encoded, or ``null``; how is the backend's
+(``row_capture_*``). The manifest carries the table's definition, the primary key, the columns
 with their types, and one item per row (its key, its size). Rows are written (and fsynced)
 before the ``DELETE`` that removes them, inside the transaction that holds them locked, so a
 kill between the two loses nothing: a row listed but never deleted is found identical in the
@@ -11,7 +12,8 @@ table at restore and left alone.
 
 A restore loads the rows into a temporary copy of the table (``CREATE TEMPORARY TABLE ... LIKE``,
 so each value is converted by the server exactly as a first insert would), compares keys that
-exist again byte for byte, and inserts the rest with ``INSERT ... SELECT`` in one transaction.
+exist again byte for byte (in the same captured form), and inserts the rest with
+``INSERT ... SELECT`` in one transaction.
 A key that exists again with other contents refuses the whole batch (naming the keys) unless
 ``skip_existing`` is given; a table that lost one of the batch's columns refuses it too.
 """
@@ -37,12 +39,17 @@ from djtui.services.stores.quarantine import Quarantine
 
 ROWS_FILE = "files/rows.jsonl"
 # values arrive as the server's bytes: no decoding of text, no conversion of numbers or dates
+# (the MySQL backend's row_capture_overrides, without autocommit: raw reads of the MariaDB tests)
 RAW = {"use_unicode": False,
        "conv": {k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)}}
 
 
 def encode(value: Any) -> str | None:
-    return None if value is None else base64.b64encode(bytes(value)).decode("ascii")
+    """A captured value (the server's bytes, or its text form: kept as UTF-8) as base64, or None."""
+    if value is None:
+        return None
+    raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    return base64.b64encode(raw).decode("ascii")
 
 
 def decode(value: str | None) -> bytes | None:
@@ -72,10 +79,8 @@ class RowBatch:
     def __init__(self, quarantine: Quarantine, source: str, db: str, table: str, conn: Any, backend: Any):
         self.qr = quarantine
         self.db, self.table = db, table
-        self.dialect = backend.dialect
-        with conn.cursor() as cur:
-            cur.execute(f"SHOW CREATE TABLE {self.dialect.table(db, table)}")
-            create = cur.fetchone()[1]
+        self.dialect, self.backend = backend.dialect, backend
+        create = backend.table_definition(db, table)
         pk = backend.primary_key(db, table)
         self.columns = [{"name": c.name, "type": c.column_type, "nullable": c.nullable, "generated": c.generated}
                         for c in backend.columns(db, table)]
@@ -86,12 +91,13 @@ class RowBatch:
         (self.dir / "files").mkdir(parents=True)
         self.manifest: dict[str, Any] = {
             "batch": self.batch_id, "created": time.time(), "source": source, "backend": "rows",
-            "table": f"{db}.{table}", "create_table": _text(create), "primary_key": pk, "columns": self.columns,
+            "table": f"{db}.{table}", "create_table": create, "primary_key": pk, "columns": self.columns,
             "rows_file": ROWS_FILE, "state": "open", "items": [], "skipped": []}
         self.qr._write_manifest(self.dir, self.manifest)
 
     def select_sql(self, where: str) -> str:
-        names = ", ".join(self.dialect.ident(n) for n in self.names)
+        """The batch's columns, each captured exactly (the server's bytes or text form), of the rows ``where``."""
+        names = ", ".join(self.backend.row_capture_column(self.dialect.ident(n)) for n in self.names)
         return f"SELECT {names} FROM {self.dialect.table(self.db, self.table)} WHERE {where}"
 
     def write_ahead(self, rows: list[tuple], reason: str | list[str]) -> None:
@@ -123,10 +129,6 @@ class RowBatch:
             self.qr._write_manifest(self.dir, self.manifest)
 
 
-def _text(v: Any) -> str:
-    return v.decode("utf-8") if isinstance(v, (bytes, bytearray)) else str(v)
-
-
 def read_rows(batch_dir: Path, manifest: dict[str, Any]) -> list[list[bytes | None]]:
     path = batch_dir / manifest.get("rows_file", ROWS_FILE)
     try:
@@ -154,28 +156,31 @@ def _check_columns(backend: Any, manifest: dict[str, Any], batch_id: str, batch_
                              "create_table), then restore")
 
 
-def _put_back(cur: Any, d: Any, manifest: dict[str, Any], batch_id: str, rows: list[list[bytes | None]], *,
+def _put_back(cur: Any, backend: Any, manifest: dict[str, Any], batch_id: str, rows: list[list[bytes | None]], *,
               skip_existing: bool) -> tuple[int, list[dict], list[dict]]:
     """Load the rows into a temporary copy, compare keys that exist again, insert the rest.
 
     Returns (rows inserted, keys already present and identical, keys present with other contents)."""
+    d = backend.dialect
     dbname, table = manifest["table"].split(".", 1)
     full = d.table(dbname, table)
     names = [c["name"] for c in manifest["columns"]]
     insert_cols = [c["name"] for c in manifest["columns"] if not c.get("generated")]
     pk = manifest["primary_key"]
-    tmp = d.table(dbname, "djtui_restore_" + uuid.uuid4().hex[:12])  # a session-private copy
-    cur.execute(f"CREATE TEMPORARY TABLE {tmp} LIKE {full}")
+    # a session-private copy
+    create, tmp, drop = backend.temp_table_like(dbname, "djtui_restore_" + uuid.uuid4().hex[:12], full)
+    cur.execute(create)
     ins_idx = [names.index(c) for c in insert_cols]
     marks = ", ".join(["%s"] * len(insert_cols))
     cols = ", ".join(d.ident(c) for c in insert_cols)
     sql = f"INSERT INTO {tmp} ({cols}) VALUES ({marks})"
     commandlog.record("sql", sql, None)
     for start in range(0, len(rows), 500):
-        cur.executemany(sql, [[r[i] for i in ins_idx] for r in rows[start:start + 500]])
+        cur.executemany(sql, [[backend.row_capture_param(r[i]) for i in ins_idx] for r in rows[start:start + 500]])
     on = " AND ".join(f"t.{d.ident(c)} = x.{d.ident(c)}" for c in pk)
-    same = " AND ".join(f"CAST(t.{d.ident(c)} AS BINARY) <=> CAST(x.{d.ident(c)} AS BINARY)" for c in insert_cols)
-    check = (f"SELECT {', '.join(f'CAST(t.{d.ident(c)} AS BINARY)' for c in pk)}, {same} "
+    txt = backend.row_text
+    same = " AND ".join(backend.null_safe_equal(txt(f"t.{d.ident(c)}"), txt(f"x.{d.ident(c)}")) for c in insert_cols)
+    check = (f"SELECT {', '.join(backend.row_text(f't.{d.ident(c)}') for c in pk)}, {same} "
              f"FROM {tmp} t JOIN {full} x ON {on} FOR UPDATE")
     commandlog.record("sql", check, None)
     cur.execute(check)
@@ -196,9 +201,16 @@ def _put_back(cur: Any, d: Any, manifest: dict[str, Any], batch_id: str, rows: l
            f"SELECT {', '.join('t.' + d.ident(c) for c in insert_cols)} FROM {tmp} t "
            f"WHERE NOT EXISTS (SELECT 1 FROM {full} x WHERE {on})")
     commandlog.record("sql", put, None)
-    inserted = cur.execute(put)
-    cur.execute(f"DROP TEMPORARY TABLE {tmp}")
+    cur.execute(put)
+    inserted = cur.rowcount
+    cur.execute(drop)
     return inserted, present, conflicts
+
+
+def _rollback(conn: Any) -> None:
+    """ROLLBACK as a statement (a connection in autocommit mode, with BEGIN sent as one, too)."""
+    with contextlib.suppress(Exception), conn.cursor() as cur:
+        cur.execute("ROLLBACK")
 
 
 def restore_rows(db: Any, qr: Quarantine, batch_id: str, *,
@@ -215,23 +227,21 @@ def restore_rows(db: Any, qr: Quarantine, batch_id: str, *,
     batch_dir = qr.root / batch_id
     rows = read_rows(batch_dir, manifest)
     insert_cols = [c["name"] for c in manifest["columns"] if not c.get("generated")]
-    conn = db.connect(autocommit=False)
+    conn = db.connect()
     try:
         _check_columns(db.backend, manifest, batch_id, batch_dir, insert_cols)
         with conn.cursor() as cur:
-            conn.begin()
-            inserted, present, conflicts = _put_back(cur, db.dialect, manifest, batch_id, rows,
+            cur.execute("BEGIN")
+            inserted, present, conflicts = _put_back(cur, db.backend, manifest, batch_id, rows,
                                                      skip_existing=skip_existing)
-            conn.commit()
-    except pymysql.err.MySQLError as exc:
-        with contextlib.suppress(Exception):
-            conn.rollback()
+            cur.execute("COMMIT")
+    except db.backend.driver_error as exc:
+        _rollback(conn)
         raise OperationFailed(f"batch {batch_id}: restoring rows into {manifest['table']} failed "
                               f"({exc.args[-1] if exc.args else exc}); the transaction was rolled back, "
                               "no row was restored") from None
     except BaseException:
-        with contextlib.suppress(Exception):
-            conn.rollback()
+        _rollback(conn)
         raise
     finally:
         conn.close()
@@ -262,7 +272,7 @@ class RowDeletion:
         self.conn: Any = None
 
     def __enter__(self) -> RowDeletion:
-        self.conn = self.db.connect(autocommit=False, **RAW)
+        self.conn = self.db.connect(**self.db.backend.row_capture_overrides())
         try:
             self.qr.root.mkdir(parents=True, exist_ok=True)
             self.batch = RowBatch(self.qr, self.source, self.schema, self.table, self.conn, self.db.backend)
@@ -271,17 +281,20 @@ class RowDeletion:
             raise
         return self
 
+    def begin(self, cur: Any) -> None:
+        cur.execute("BEGIN")
+
     def commit(self) -> None:
         self.committing = True
-        self.conn.commit()
+        with self.conn.cursor() as cur:
+            cur.execute("COMMIT")
 
     def __exit__(self, et: Any, exc: Any, tb: Any) -> None:
         try:
             if exc is None:
                 return
-            with contextlib.suppress(Exception):
-                self.conn.rollback()
-            sql_error = isinstance(exc, pymysql.err.MySQLError)
+            _rollback(self.conn)
+            sql_error = isinstance(exc, self.db.backend.driver_error)
             if self.batch is not None and not self.committing:
                 self.batch.finish("rolled-back", error=str(exc) if sql_error else f"{type(exc).__name__}: {exc}")
             if sql_error:

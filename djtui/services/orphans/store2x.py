@@ -15,15 +15,18 @@ from djtui.services.stores.s3 import QUARANTINE_PREFIX
 
 
 def json_references(svc: Orphans, store_name: str) -> set[str]:
-    """Every path of ``store_name`` some JSON column of any schema names."""
-    d = svc.db.dialect
+    """Every path of ``store_name`` some JSON column of any schema names (the backend's SQL may leave
+    out, on the server, values that name no path)."""
+    d, backend = svc.db.dialect, svc.db.backend
     values: list[Any] = []
     for s, t, c in catalog.json_columns(svc.db):
         svc.check()
-        for (v,) in svc.db.query(f"SELECT {d.ident(c)} FROM {d.table(s, t)} WHERE {d.ident(c)} IS NOT NULL"):
+        for (v,) in svc.db.query(backend.json_values_sql(d.table(s, t), d.ident(c))):
+            if isinstance(v, (bytes, bytearray)):
+                v = v.decode("utf-8", "replace")
             try:
-                values.append(json.loads(v))
-            except (TypeError, ValueError):
+                values.append(json.loads(v) if isinstance(v, str) else v)
+            except ValueError:
                 continue
     return ds.referenced_paths_2x(values, store_name)
 

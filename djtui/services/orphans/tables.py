@@ -52,7 +52,8 @@ def delete_rows(svc: Orphans, source: SourceInfo,
     db, table = ds.parse_source(source.name).parts
     pk = catalog.primary_key(svc.db, db, table)
     fks = catalog.foreign_keys_to(svc.db, db, table)
-    # single-table DELETE without an alias (MariaDB < 11.6 allows none), so columns are fully qualified
+    # single-table DELETE without an alias (MariaDB < 11.6 allows none), so columns are fully qualified;
+    # the same SQL on PostgreSQL (through db.dialect's quoting)
     full = d.table(db, table)
     cond = " AND ".join(f"{full}.{d.ident(c)} = %s" for c in pk)
     sql = f"DELETE FROM {full} WHERE {cond} AND {catalog.not_exists(d, fks, full)}"
@@ -65,7 +66,7 @@ def delete_rows(svc: Orphans, source: SourceInfo,
                               rows=len(acting), batch=batch.batch_id,
                               keys=[i.to_json()["key"] for i in acting[:1000]]) as rec:
             with conn.cursor() as cur:
-                conn.begin()
+                tx.begin(cur)
                 for start in range(0, len(acting), CHUNK):
                     found, keys = [], []
                     for n, item in enumerate(acting[start:start + CHUNK]):
@@ -81,7 +82,8 @@ def delete_rows(svc: Orphans, source: SourceInfo,
                     batch.write_ahead(found, ds.ORPHAN_ROW)  # on disk before any of them is deleted
                     for args in keys:
                         commandlog.record("sql", sql, args)
-                        n_del = cur.execute(sql, args)
+                        cur.execute(sql, args)
+                        n_del = cur.rowcount
                         if n_del != 1:  # cannot happen under the row locks; never commit a surprise
                             raise OperationFailed(f"{full}: {n_del} rows deleted for a key locked and "
                                                   "captured as one row; rolled back")

@@ -144,10 +144,21 @@ class PerObjectAccounts:
         if kind is not None:
             role = g.ROLE_OF_KIND[kind]
             extra_roles = [r for r in roles if r != role] + [f"{r} WITH ADMIN OPTION" for r, adm in held if adm]
-            other = () if active else (f"- INHERIT (the privileges of {role} do not apply at login)",)
+            other = [] if active else [f"- INHERIT (the privileges of {role} do not apply at login)"]
+            other += [f"+ OWNS SCHEMA {pg.ident(s)} (outside {user}_...; rename it or give it to an admin "
+                      f"by hand: ALTER SCHEMA ... OWNER TO)" for s in self._po_strays(kind, user, objs)]
             diff = self._po_diff(user, pg.user_expected(kind, user, objs), have, objs, extra_roles, other)
         return AccountState(user, "", kind, roles, dflt, active, own, eff,
                             tuple(diff.lines(d.flavor)) if diff else (), diff, locked)
+
+    def _po_strays(self, kind: str, user: str, objs: pg.PgObjects) -> list[str]:
+        """Schemas ``user`` made outside what its role may create (CREATE on the database cannot say which)."""
+        if kind == "admin":
+            return []
+        allowed = [user, *(self.settings.shared_prefixes if kind == "user" and self.settings.user_can_create
+                           else ())]
+        mine = set(pg.with_prefix(objs.schemas, allowed))
+        return sorted(s for s, owner in objs.schemas.items() if owner == user and s not in mine)
 
     # -- planning --------------------------------------------------------------------------------
 

@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = usub.add_parser("add", help="create a user with one of the roles")
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=g.KINDS)
-    p.add_argument("--host", default=None, help="host pattern (default: accounts.default_host)")
+    p.add_argument("--host", default=None, help="host pattern (default: accounts.default_host); MySQL and MariaDB "
+                                                "only: PostgreSQL accounts have no host (pg_hba.conf decides)")
     p.add_argument("--password-stdin", action="store_true",
                    help="read the password from stdin instead of generating one")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")

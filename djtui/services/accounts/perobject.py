@@ -121,7 +121,7 @@ class PerObjectAccounts:
                                    tuple(diff.lines(d.flavor)), admins, frozenset(), (), diff))
         locked = be.locked_accounts()
         levels = {r.name: r.grants for r in roles}
-        users = tuple(self._po_user(d, cat, u, objs, privs.get(u, frozenset()), levels, (u, "") in locked)
+        users = tuple(self._po_user(d, cat, u, objs, privs.get(u, frozenset()), levels, (u, "") in locked, modules)
                       for u, _h in sorted(cat.accounts))
         notes = [*d.notes(), "PostgreSQL: only a table's owner may ALTER or DROP it, so dj_user writes rows in the "
                  "shared modules' tables but drops only the tables it created"]
@@ -129,7 +129,8 @@ class PerObjectAccounts:
                               cat.account_admins, info.current_user, objs, privs)
 
     def _po_user(self, d: pg.PostgresGrants, cat: Any, user: str, objs: pg.PgObjects, have: frozenset[pg.Priv],
-                 role_levels: dict[str, dict[str, frozenset[str]]], locked: bool) -> AccountState:
+                 role_levels: dict[str, dict[str, frozenset[str]]], locked: bool,
+                 modules: tuple[str, ...] = ()) -> AccountState:
         held = cat.held.get((user, ""), ())
         roles = tuple(sorted(r for r, adm in held if not adm))
         kinds = sorted((g.KIND_OF_ROLE[r] for r in roles if r in g.KIND_OF_ROLE), key=g.RANK.__getitem__)
@@ -146,17 +147,16 @@ class PerObjectAccounts:
             extra_roles = [r for r in roles if r != role] + [f"{r} WITH ADMIN OPTION" for r, adm in held if adm]
             other = [] if active else [f"- INHERIT (the privileges of {role} do not apply at login)"]
             other += [f"+ OWNS SCHEMA {pg.ident(s)} (outside {user}_...; rename it or give it to an admin "
-                      f"by hand: ALTER SCHEMA ... OWNER TO)" for s in self._po_strays(kind, user, objs)]
+                      f"by hand: ALTER SCHEMA ... OWNER TO)" for s in self._po_strays(kind, user, objs, modules)]
             diff = self._po_diff(user, pg.user_expected(kind, user, objs), have, objs, extra_roles, other)
         return AccountState(user, "", kind, roles, dflt, active, own, eff,
                             tuple(diff.lines(d.flavor)) if diff else (), diff, locked)
 
-    def _po_strays(self, kind: str, user: str, objs: pg.PgObjects) -> list[str]:
+    def _po_strays(self, kind: str, user: str, objs: pg.PgObjects, modules: tuple[str, ...]) -> list[str]:
         """Schemas ``user`` made outside what its role may create (CREATE on the database cannot say which)."""
         if kind == "admin":
             return []
-        allowed = [user, *(self.settings.shared_prefixes if kind == "user" and self.settings.user_can_create
-                           else ())]
+        allowed = [user, *(modules if kind == "user" and self.settings.user_can_create else ())]
         mine = set(pg.with_prefix(objs.schemas, allowed))
         return sorted(s for s, owner in objs.schemas.items() if owner == user and s not in mine)
 

@@ -28,6 +28,8 @@ TOOLS: dict[str, tuple[str, ...]] = {
     "spyglass": ("spyglass-neuro==0.6.0", "datajoint==0.14.10"),
     "dj014": ("datajoint==0.14.10", "boto3>=1.34,<2"),
     "dj23": ("datajoint==2.3.5", "boto3>=1.34,<2"),
+    # DataJoint 2.3 on PostgreSQL: its `postgres` extra brings psycopg2 (issue 15)
+    "dj23pg": ("datajoint[postgres]==2.3.5", "boto3>=1.34,<2"),
     "cleaner": ("datajoint-cleaner==0.1",),
 }
 

@@ -180,7 +180,10 @@ class PgFormat:
             return
         f = backup / server_dump["file"]
         with open(f, "rb") as fin:
-            text = subprocess.run(decompressor_for(f), stdin=fin, capture_output=True, check=True).stdout
+            unpacked = subprocess.run(decompressor_for(f), stdin=fin, capture_output=True)
+        if unpacked.returncode:
+            raise OperationFailed(f"{f.name} does not decompress: {unpacked.stderr.decode(errors='replace')[-300:]}")
+        text = unpacked.stdout
         admin = re.compile(r"^(?:CREATE|ALTER) ROLE (?:" + re.escape(settings.user) + "|"
                            + re.escape('"' + settings.user.replace('"', '""') + '"') + r")[ ;]")
         sql = b"".join(ln for ln in text.splitlines(keepends=True)

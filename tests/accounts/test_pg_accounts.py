@@ -270,7 +270,7 @@ def test_host_is_refused_and_drop_keeps_schemas(lab: PgLab, users, capsys) -> No
 
 def test_add_module_grants_dj_user_on_existing_schemas(lab: PgLab, service: AccountsService) -> None:
     lab.sql("CREATE SCHEMA spikes_sorting", "CREATE TABLE spikes_sorting.units (id int)")
-    assert "no schema nomod_... exists" in service.plan_add_module("nomod").render()
+    assert "no schema nomod_... exists yet: the schema guard grants" in service.plan_add_module("nomod").render()
     plan = service.plan_add_module("spikes")
     # USAGE came with the schema (the admin's default privileges); writing is what the module adds
     assert 'GRANT CREATE ON SCHEMA "spikes_sorting" TO "dj_user"' in [s.sql for s in plan.statements]
@@ -320,3 +320,38 @@ def test_password_expiry_is_valid_until(lab: PgLab) -> None:
     (days,) = lab.sql(f"SELECT round(extract(epoch FROM rolvaliduntil - now()) / 86400) FROM pg_roles "
                       f"WHERE rolname = '{name}'")[0]
     assert days == 30
+
+
+def test_schema_guard_names_and_grants_new_schemas(lab: PgLab, service: AccountsService, users, capsys) -> None:
+    collab, cpw = users["collab"]
+    user, upw = users["user"]
+    guest, gpw = users["guest"]
+    res = lab.psql(collab, cpw, "CREATE SCHEMA common_by_collab")
+    assert res.returncode != 0 and f"djtui: {collab} may not name a schema common_by_collab" in res.stderr
+    res = lab.psql(collab, cpw, f"CREATE SCHEMA {collab}_ok; ALTER SCHEMA {collab}_ok RENAME TO ephys_sneaky")
+    assert res.returncode != 0 and "may not name a schema ephys_sneaky" in res.stderr  # a rename cannot dodge it
+    # a new schema of a shared module made by one user: every dj_user member writes there, now and later
+    assert ok(lab, user, upw, "CREATE SCHEMA common_fresh; CREATE TABLE common_fresh.t (id serial PRIMARY KEY)")
+    assert lab.sql("SELECT has_schema_privilege('dj_user', 'common_fresh', 'CREATE'), "
+                   "has_table_privilege('dj_user', 'common_fresh.t', 'INSERT'), "
+                   "has_sequence_privilege('dj_user', 'common_fresh.t_id_seq', 'USAGE'), "
+                   "has_table_privilege('dj_guest', 'common_fresh.t', 'SELECT'), "
+                   "has_table_privilege('dj_guest', 'common_fresh.t', 'INSERT')") == [(True, True, True, True, False)]
+    assert ok(lab, guest, gpw, "SELECT * FROM common_fresh.t")
+    capsys.readouterr()
+    assert run(lab, "users", "check") == 0, capsys.readouterr().out
+    # a module added before any of its schemas exists is kept by the guard, which grants when one is made
+    plan = service.plan_add_module("later")
+    assert any("djtui_schema_guard" in st.sql for st in plan.statements)
+    service.apply(plan)
+    assert "later" in service.read().modules
+    assert ok(lab, user, upw, "CREATE SCHEMA later_x; CREATE TABLE later_x.t (id int)")
+    assert lab.sql("SELECT has_table_privilege('dj_user', 'later_x.t', 'DELETE')") == [(True,)]
+    assert run(lab, "users", "check") == 0, capsys.readouterr().out
+    # a guard switched off is drift, and `users fix` puts it back
+    lab.sql("DROP EVENT TRIGGER djtui_schema_guard")
+    assert "role dj_user: - SCHEMA GUARD (event trigger djtui_schema_guard: names and grants new schemas)" in (
+        service.read().drift)
+    service.apply(service.plan_fix())
+    assert service.read().drift == []
+    assert lab.psql(collab, cpw, "CREATE SCHEMA later_by_collab").returncode != 0

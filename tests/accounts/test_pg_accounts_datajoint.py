@@ -95,17 +95,17 @@ def test_datajoint_sessions_get_what_each_role_allows(lab: PgLab) -> None:
     db = lab.database()
     try:
         service = AccountsService(db, AccountSettings(shared_prefixes=("common",)))
-        # what the users made in their own schemas is covered by the default privileges; a new schema of a
-        # shared module is not (PostgreSQL has no default privileges for schemas by name): dj_user misses
-        # its writes there until `users fix` (the nightly `users check` says so)
-        drift = service.read().drift
-        assert drift and all(line.startswith("role dj_user: - ") and '"common_dj"' in line for line in drift), drift
-        service.apply(service.plan_fix())
+        # what the users made, in their own schemas and in a new schema of a module, is granted as defined
         assert service.read().drift == []
-        # CREATE on the database cannot say which names: a collab's schema outside its prefix is drift
+        # the schema guard refuses a collab's schema outside its prefix, through DataJoint too
+        assert "declared" not in dj(lab, "collab", "declare", "common_dj2")
+        # without the guard (a server where no superuser installed it) PostgreSQL's CREATE on the database
+        # cannot say which names: the schema is made, and it is drift of that user
+        lab.sql("ALTER EVENT TRIGGER djtui_schema_guard DISABLE")
         assert "declared 1" in dj(lab, "collab", "declare", "common_dj2")
-        users = [line for line in service.read().drift if line.startswith("user ")]
-        assert users == [f'user {collab}: + OWNS SCHEMA "common_dj2" (outside {collab}_...; rename it or give it to '
-                         "an admin by hand: ALTER SCHEMA ... OWNER TO)"]
+        drift = service.read().drift
+        assert f'user {collab}: + OWNS SCHEMA "common_dj2" (outside {collab}_...; rename it or give it to an admin ' \
+               "by hand: ALTER SCHEMA ... OWNER TO)" in drift
+        assert "role dj_user: - SCHEMA GUARD (event trigger djtui_schema_guard: names and grants new schemas)" in drift
     finally:
         db.close()

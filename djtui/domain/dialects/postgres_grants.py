@@ -185,6 +185,9 @@ class PgObjects:
     tables: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # schema -> ((table, owner),)
     creators: tuple[str, ...] = ()  # roles whose later tables and schemas the default privileges cover
     sequences: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # schema -> ((seq, owner),)
+    guard: str | None = None  # the schema guard's function body as installed (postgres_guard), None: none
+    guard_on: bool = False  # its event trigger exists and is enabled
+    superuser: bool = False  # the account reading this may install the guard (event triggers need one)
 
     def tables_of(self, schema: str) -> tuple[tuple[str, str], ...]:
         return self.tables.get(schema, ())

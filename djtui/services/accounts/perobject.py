@@ -22,6 +22,7 @@ from typing import Any
 
 from djtui.domain import grants as g
 from djtui.domain.dialects import postgres_grants as pg
+from djtui.domain.dialects import postgres_guard as guard
 from djtui.errors import UserError
 from djtui.services import commandlog
 from djtui.services.accounts.state import AccountState, RoleState, ServerAccounts
@@ -73,9 +74,10 @@ class PerObjectAccounts:
         return out
 
     def _po_modules(self, user_privs: frozenset[pg.Priv], objs: pg.PgObjects) -> tuple[str, ...]:
-        """Configured shared prefixes, plus the prefixes of schemas dj_user may create tables in
-        (``roles add-module`` on a schema that exists)."""
+        """Configured shared prefixes, the modules the schema guard grants on (``roles add-module``), and the
+        prefixes of schemas dj_user may create tables in."""
         found = list(self.settings.shared_prefixes)
+        found += [m for m in guard.guard_modules(objs.guard) if m not in found]
         for s in sorted(objs.schemas):
             if "_" in s and pg.Priv(pg.on_schema(s), "CREATE") in user_privs:
                 prefix = s.split("_", 1)[0]
@@ -86,6 +88,32 @@ class PerObjectAccounts:
     def _role_want(self, kind: str, objs: pg.PgObjects, modules: Iterable[str]) -> frozenset[pg.Priv]:
         return pg.role_expected(kind, objs, scope=self.settings.read_scope, modules=tuple(modules),
                                 user_can_create=self.settings.user_can_create)
+
+    def _guard_body(self, modules: Iterable[str]) -> str:
+        scope = self.settings.read_scope
+        reads = None if isinstance(scope, str) else (*scope, *modules)
+        return guard.guard_body(tuple(modules), user_can_create=self.settings.user_can_create, read_prefixes=reads)
+
+    def _guard_fix(self, objs: pg.PgObjects, modules: Iterable[str]) -> list[g.Statement]:
+        """The statements that install or refresh the schema guard ([] when current, or nobody here may)."""
+        body = self._guard_body(modules)
+        if (objs.guard == body and objs.guard_on) or not objs.superuser:
+            return []
+        return [g.Statement(sql, why) for sql, why in guard.guard_statements(
+            body, function_exists=objs.guard is not None, trigger_on=objs.guard_on)]
+
+    def _guard_drift(self, objs: pg.PgObjects, modules: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Drift lines (for dj_user) and warnings about the schema guard."""
+        body = self._guard_body(modules)
+        if objs.guard == body and objs.guard_on:
+            return [], []
+        what = ("- SCHEMA GUARD (event trigger djtui_schema_guard: names and grants new schemas)"
+                if objs.guard is None or not objs.guard_on else
+                "- SCHEMA GUARD up to date with the modules (its list differs)")
+        if objs.superuser:
+            return [what], []
+        return [], [f"no current schema guard ({what[2:]}): a superuser's `djtui roles init` installs it; until "
+                    "then users may name schemas freely and a new module schema needs `users fix`"]
 
     def _po_diff(self, grantee: str, want: frozenset[pg.Priv], have: frozenset[pg.Priv], objs: pg.PgObjects,
                  extra_roles: Iterable[str] = (), other: Iterable[str] = ()) -> g.GrantDiff:
@@ -106,13 +134,15 @@ class PerObjectAccounts:
         objs = be.account_objects(creators)
         privs = be.object_privileges([*sorted(cat.roles), *(u for u, _h in cat.accounts)])
         modules = self._po_modules(privs.get("dj_user", frozenset()), objs)
+        guard_lines, warnings = self._guard_drift(objs, modules) if "dj_user" in cat.roles else ([], [])
         roles: list[RoleState] = []
         for kind, name in g.ROLE_OF_KIND.items():
             if name not in cat.roles:
                 roles.append(RoleState(name, False, drift=("role does not exist (run `djtui roles init`)",)))
                 continue
             nested = [r + (" WITH ADMIN OPTION" if adm else "") for r, adm in cat.held.get((name, ""), ())]
-            diff = self._po_diff(name, self._role_want(kind, objs, modules), privs[name], objs, nested)
+            other = guard_lines if kind == "user" else []
+            diff = self._po_diff(name, self._role_want(kind, objs, modules), privs[name], objs, nested, other)
             holders = tuple(sorted(u for (u, _h), rs in cat.held.items() for r, adm in rs
                                    if r == name and not adm and (u, "") in accounts))
             admins = tuple(sorted({u for (u, _h), rs in cat.held.items() for r, adm in rs if r == name and adm}
@@ -125,7 +155,7 @@ class PerObjectAccounts:
                       for u, _h in sorted(cat.accounts))
         notes = [*d.notes(), "PostgreSQL: only a table's owner may ALTER or DROP it, so dj_user writes rows in the "
                  "shared modules' tables but drops only the tables it created"]
-        return ServerAccounts(info.flavor, info.version, tuple(notes), tuple(roles), users, modules, (),
+        return ServerAccounts(info.flavor, info.version, tuple(notes), tuple(roles), users, modules, tuple(warnings),
                               cat.account_admins, info.current_user, objs, privs)
 
     def _po_user(self, d: pg.PostgresGrants, cat: Any, user: str, objs: pg.PgObjects, have: frozenset[pg.Priv],
@@ -167,9 +197,12 @@ class PerObjectAccounts:
         objs = state.objects
         have = state.privileges.get(rs.name, frozenset())
         nested = rs.diff.extra_roles if rs.diff is not None else ()
-        diff = self._po_diff(rs.name, self._role_want(kind, objs, state.modules), have, objs, nested)
+        other = self._guard_drift(objs, state.modules)[0] if kind == "user" else []
+        diff = self._po_diff(rs.name, self._role_want(kind, objs, state.modules), have, objs, nested, other)
         stmts = [g.Statement(sql, why) for sql, why in pg.fix_statements(
             rs.name, (), diff.missing, diff.extra_roles, diff.extra)]  # type: ignore[arg-type]
+        if kind == "user":
+            stmts += self._guard_fix(objs, state.modules)
         return stmts, diff.lines(state.flavor), diff
 
     def _po_user_fix(self, d: pg.PostgresGrants, u: AccountState) -> list[g.Statement]:
@@ -242,7 +275,12 @@ class PerObjectAccounts:
     def _po_add_module(self, name: str, state: ServerAccounts) -> tuple[list[g.Statement], list[str], list[str]]:
         objs = state.objects
         schemas = pg.with_prefix(objs.schemas, (name,))
+        modules = (*state.modules, *(() if name in state.modules else (name,)))
         if not schemas:
+            fix = self._guard_fix(objs, modules)
+            if fix or (objs.guard_on and name in guard.guard_modules(objs.guard)):
+                return fix, [], [f"no schema {name}_... exists yet: the schema guard grants dj_user on each one "
+                                 "when it is made"]
             return [], [], [f"no schema {name}_... exists yet: PostgreSQL grants on schemas, not on name patterns; "
                             f"add {name!r} to accounts.shared_prefixes and run `djtui roles init` once one exists"]
         quoted = [pg.ident(s) for s in schemas]
@@ -253,4 +291,5 @@ class PerObjectAccounts:
         stmts = [g.Statement(pg.grant_sql(on, ", ".join(names), who), f"dj_user writes in the {name} module",
                              undo=pg.grant_sql(on, ", ".join(names), who, revoke=True))
                  for on, names in pg.grouped(missing)]
+        stmts += self._guard_fix(objs, modules)
         return stmts, [f"dj_user: missing {p.name} ON {p.on}" for p in sorted(missing)], []  # type: ignore[type-var]

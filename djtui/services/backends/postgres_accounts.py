@@ -24,6 +24,7 @@ from djtui.domain.dialects.postgres_grants import (
     on_sequence,
     on_table,
 )
+from djtui.domain.dialects.postgres_guard import GUARD
 from djtui.services.backends import AccountCatalog
 
 _LAB = ("{n}.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'public') "
@@ -128,8 +129,13 @@ class PostgresAccounts:
                 "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'S') "
                 f"AND NOT c.relispartition AND {_LAB.format(n='n')} ORDER BY 1, 2", ()):
             (sequences if kind == "S" else tables).setdefault(s, []).append((t, o))
+        guard, guard_on, superuser = self._q(
+            "SELECT (SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'public' AND p.proname = %s), "
+            "EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = %s AND evtenabled <> 'D'), "
+            "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)", (GUARD, GUARD))[0]
         return PgObjects(str(db), schemas, {k: tuple(v) for k, v in tables.items()}, tuple(sorted(set(creators))),
-                         {k: tuple(v) for k, v in sequences.items()})
+                         {k: tuple(v) for k, v in sequences.items()}, guard, bool(guard_on), bool(superuser))
 
     def show_grants(self, grantee_sql: str) -> list[str]:
         """The role's grants as GRANT statements (PostgreSQL has no SHOW GRANTS), memberships first."""

@@ -152,6 +152,9 @@ class RestorePlan:
             if stores and i.target != i.source:
                 out.append(f"    NOTE {', '.join(stores)}: store objects stay under {i.source}/ in the store; "
                            f"DataJoint 0.14 looks for {i.target}'s blobs under {i.target}/, so they are not found")
+            if "~lineage" in i.tables and i.target != i.source:
+                out.append(f"    NOTE ~lineage: DataJoint 2.x's lineage rows are data and keep naming {i.source} "
+                           f"(e.g. {i.source}.table.attr); in {i.target} they still trace to {i.source}")
         out.extend(self.foreign)
         out.extend(self.notes)
         safety = self.safety_line(safety_dir)

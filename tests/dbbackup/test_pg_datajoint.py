@@ -85,3 +85,5 @@ def test_datajoint_reads_back_what_it_wrote_after_a_restore(lab, tmp_path):
                                 safety_dir=tmp_path / "b" / "pre-restore")
     assert r.ok, r.problems
     assert _dj(lab, "read") == before
+    renamed = dbbackup.plan_restore(lab.db, res.path, prefix="old_")
+    assert f"NOTE ~lineage: DataJoint 2.x's lineage rows are data and keep naming {name}" in "\n".join(renamed.lines())

@@ -3,14 +3,18 @@
 The scheme is the same as on MySQL (``djtui.domain.grants``: four roles, a user's own prefix, the
 shared modules, the read scope); ``djtui.domain.dialects.postgres_grants`` expands it over the
 schemas and tables that exist, the backend reads what the catalogs hold, and the diff is the same
-``GrantDiff`` (``+`` held beyond the definition, ``-`` missing). Users' own schemas: a collab, user
-or admin gets CREATE on the database, so DataJoint's ``dj.Schema('alice_x')`` makes and owns it (an
-owner holds every right on it); PostgreSQL cannot limit schema names to a prefix without a
-superuser's event trigger, so the prefix is the lab's rule, checked by ``users check`` on the
-schemas an admin made for a user. Default privileges (``ALTER DEFAULT PRIVILEGES FOR ROLE alice``)
-give the roles what alice creates later, so every user who creates tables is a "creator": the members
-of dj_collab, dj_user and dj_admin, and the accounts that may create roles (superusers, CREATEROLE),
-which make schemas for the lab.
+``GrantDiff`` (``+`` held beyond the definition, ``-`` missing).
+
+Users' own schemas: a collab, user or admin gets CREATE on the database, so DataJoint's
+``dj.Schema('alice_x')`` makes the schema itself and owns it (an owner holds every right on it), as
+on MySQL where ALL on ``alice\\_%`` lets alice create it. The alternative, an admin making every
+schema on request, breaks DataJoint's ``create_schema`` workflow. CREATE on the database cannot say
+which names, so ``roles init`` (as a superuser) installs the schema guard (``postgres_guard``): an
+event trigger that refuses names outside the prefix and grants new module schemas to dj_user;
+without it, a schema a user made outside its prefix is that user's drift. Default privileges
+(``ALTER DEFAULT PRIVILEGES FOR ROLE alice``) give the roles what alice creates later, so every user
+who creates tables is a "creator": the members of dj_collab, dj_user and dj_admin, and the accounts
+that may create roles (superusers, CREATEROLE), which make schemas for the lab.
 """
 
 from __future__ import annotations

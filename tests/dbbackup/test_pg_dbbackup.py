@@ -305,3 +305,16 @@ def test_schema_names_are_literal_not_patterns(pg_lab, tmp_path):
         with pytest.raises(UserError, match="cannot be a schema name") as ei:
             dbbackup.plan_restore(pg_lab.db, res.path, renames={odd: bad})
         assert why in ei.value.hint
+
+
+def test_a_view_from_outside_stops_the_restore_before_anything_changes(pg_lab, tmp_path):
+    """A view of another schema depends on a table the restore would drop: psql stops at the first statement
+    that fails, the transaction rolls back, and the message says what depends on what."""
+    s, x = pg_lab.schema, f"{pg_lab.schema}_v"
+    res = dbbackup.run_backup(pg_lab.db, tmp_path / "b", schemas=[s], full_server=False)
+    pg_lab.sql(f"DELETE FROM {_q(s)}.subject WHERE id > 5", f"CREATE SCHEMA {_q(x)}",
+               f"CREATE VIEW {_q(x)}.names AS SELECT name FROM {_q(s)}.subject")
+    with pytest.raises(OperationFailed, match="nothing was changed") as ei:
+        _restore(pg_lab, res.path, tmp_path)
+    assert "depend" in str(ei.value) and "names" in str(ei.value)
+    assert len(pg_lab.rows(s, "subject")) == 6 and len(pg_lab.rows(x, "names")) == 6

@@ -326,12 +326,21 @@ def fix_statements(grantee: str, missing_roles: Iterable[str], missing: Iterable
     return out
 
 
+_KIND_ORDER = ("DATABASE ", "SCHEMA ", "ALL TABLES ", "TABLE ", "ALL SEQUENCES ", "SEQUENCE ", "FUTURE SCHEMAS ",
+               "FUTURE TABLES ", "FUTURE SEQUENCES ")
+
+
+def on_order(on: str) -> tuple[int, str]:
+    """Objects in the order a person reads them: the database, schemas, tables, sequences, then later ones."""
+    return next((n for n, k in enumerate(_KIND_ORDER) if on.startswith(k)), len(_KIND_ORDER)), on
+
+
 def grouped(privs: Iterable[Priv]) -> list[tuple[str, list[str]]]:
     order = {n: i for i, n in enumerate((*TABLE_PRIVS, *SCHEMA_PRIVS, "GRANT OPTION"))}
     by: dict[str, set[str]] = {}
     for p in privs:
         by.setdefault(p.on, set()).add(p.name)
-    return [(on, sorted(by[on], key=lambda n: (order.get(n, 99), n))) for on in sorted(by)]
+    return [(on, sorted(by[on], key=lambda n: (order.get(n, 99), n))) for on in sorted(by, key=on_order)]
 
 
 # ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from djtui.domain.dialects import GrantDialect
 from djtui.domain.dialects.mysql import MYSQL
+from djtui.domain.dialects.postgres_grants import on_order
 from djtui.domain.grants.expected import ExpectedGrant
 from djtui.domain.grants.names import DB_ALL
 from djtui.domain.grants.parse import Priv
@@ -126,8 +127,10 @@ def _grouped(privs: frozenset[Priv], flavor: str) -> list[str]:
     return [grant_text([p for p in privs if p.on == on], on, flavor) for on in ons]
 
 
-def _on_key(on: str) -> tuple[int, str]:
-    return (0 if on == "*.*" else 1 if on.endswith(".*") else 2, on)
+def _on_key(on: str) -> tuple[int, int, str]:
+    if on == "*.*" or on.endswith(".*"):
+        return (0 if on == "*.*" else 1, 0, on)
+    return (2, *on_order(on))  # a table, routine, or a PostgreSQL object (database, schema, ...)
 
 
 def render_privs(privs: Iterable[Priv], flavor: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 
 import boto3
@@ -304,3 +305,43 @@ def test_unknown_table_and_the_cli_scan(capsys, pg_server, pg_schema, pg_conn, t
     code, _, err = run(capsys, "--config", str(cfg), "orphans", "scan", "--source", f"table:{s}.nope")
     assert code == 2 and f"table {s}.nope does not exist" in err
     assert pg_server.password.reveal() not in err
+
+
+def test_a_connection_killed_mid_delete_deletes_nothing_and_keeps_no_batch(pg_server, pg_db, pg_conn, table_lab,
+                                                                           tmp_path, monkeypatch):
+    """pg_terminate_backend on the deleting connection between two rows: one transaction, so nothing goes."""
+    import threading
+
+    from djtui.errors import OperationFailed
+    from djtui.services.testhook import ENV
+
+    s, _ = table_lab
+    svc = OrphanService(parse_config(pg_config_text(pg_server, tmp_path, f"orphans:\n  tables: [{s}.interval_list]\n"
+                                                    "  max_share: 0.5\n")), pg_db)
+    monkeypatch.setenv(ENV, "1.5")
+    box: dict = {}
+
+    def act() -> None:
+        try:
+            box["done"] = svc.quarantine_source(f"table:{s}.interval_list", dry_run=False)
+        except BaseException as exc:
+            box["exc"] = exc
+
+    worker = threading.Thread(target=act)
+    worker.start()
+    killed = False
+    deadline = time.monotonic() + 20
+    while not killed and time.monotonic() < deadline:
+        with pg_conn.cursor() as cur:  # the deleting session: inside its transaction, holding the row locks
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'djtui' "
+                        "AND state = 'idle in transaction' AND pid <> pg_backend_pid()")
+            killed = any(r[0] for r in cur.fetchall())
+        time.sleep(0.05)
+    worker.join(30)
+    assert killed and isinstance(box.get("exc"), OperationFailed), box
+    assert "no row was deleted" in str(box["exc"])
+    with pg_conn.cursor() as cur:
+        cur.execute(f'SELECT count(*) FROM "{s}".interval_list')
+        assert cur.fetchone()[0] == 5
+    qdir = tmp_path / "state" / "quarantine"
+    assert not qdir.exists() or not any(p.is_dir() for p in qdir.iterdir())

@@ -14,6 +14,7 @@ from djtui.services.accounts import AccountsService
 from djtui.services.servers.postgres import PrivatePostgres
 from djtui.tui.app import DjtuiApp
 from djtui.tui.screens.accounts import AccountsScreen, PasswordOnce, PlanDialog
+from djtui.tui.widgets.confirm import ConfirmTyped
 
 from .conftest import unique
 from .pg import PgLab, config_text, pg_lab
@@ -80,6 +81,18 @@ async def test_screen_shows_roles_and_drift_on_postgres(lab: PgLab, tmp_path: Pa
         await pilot.pause()
         detail = str(screen.query_one("#acct-detail", Static).render())
         assert '+ INSERT ON TABLE "common_scr"."t"' in detail
+        await pilot.press("f")  # fix the highlighted user's drift, after the typed word
+        await _until(pilot, lambda: isinstance(app.screen, ConfirmTyped))
+        assert app.screen.expected == "FIX"
+        field = app.screen.query_one(Input)
+        field.value = "FIX"
+        field.focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        await _until(pilot, lambda: isinstance(app.screen, AccountsScreen) and str(users.get_row(name)[5]) == "✓")
+        assert lab.sql(f"SELECT has_table_privilege('{name}', 'common_scr.t', 'INSERT')") == [(False,)]
+        fixes = [e for e in app.ctx.audit.entries() if e["action"] == "users-fix"]
+        assert fixes and fixes[-1]["target"] == name
 
         new = unique("scrnew_")
         lab.users.append(new)

@@ -345,3 +345,31 @@ def test_a_connection_killed_mid_delete_deletes_nothing_and_keeps_no_batch(pg_se
         assert cur.fetchone()[0] == 5
     qdir = tmp_path / "state" / "quarantine"
     assert not qdir.exists() or not any(p.is_dir() for p in qdir.iterdir())
+
+
+def test_untracked_files_of_a_managed_directory_on_postgres(pg_server, pg_db, pg_conn, pg_schema, tmp_path):
+    """Spyglass's analysis folder as a DataJoint 2.x lab on PostgreSQL keeps it: files no row names."""
+    s, d, t = pg_schema, tmp_path / "analysis", tmp_path / "tmp"
+    put(d, "s1/s1_A.nwb", b"aaa")  # named by file name, in Spyglass's folder
+    put(d, "s2/b.nwb", b"bbb")  # named by absolute path
+    put(d, "s2/c.nwb", b"orphan")
+    put(d, "s1/s1_Z.nwb", b"")  # named, but empty
+    put(t, "old.tmp", b"old", mtime=time.time() - 8 * 86400)
+    sql(pg_conn, f'CREATE SCHEMA "{s}"', f'CREATE TABLE "{s}".analysis_nwbfile (analysis_file_name varchar(255) '
+        "PRIMARY KEY)", f'CREATE TABLE "{s}".custom_analysis (id int PRIMARY KEY, path varchar(255))',
+        f"INSERT INTO \"{s}\".analysis_nwbfile VALUES ('s1_A.nwb'), ('s1_Z.nwb')")
+    sql(pg_conn, f'INSERT INTO "{s}".custom_analysis VALUES (1, %s)', args=(str(d / "s2/b.nwb"),))
+    svc = OrphanService(parse_config(pg_config_text(pg_server, tmp_path, (
+        f"orphans:\n  directories:\n"
+        f"    - {{path: {d}, table: {s}.analysis_nwbfile, column: analysis_file_name}}\n"
+        f"    - {{path: {d}, table: {s}.custom_analysis, column: path}}\n"
+        f"  temp_directories: [{t}]\n"))), pg_db)
+    got: dict[str, set[str]] = {}
+    for i in svc.scan(svc.resolve(f"dir:{d}")).items:
+        got.setdefault(i.reason, set()).add(i.path)
+    assert got == {ds.UNTRACKED_FILE: {"s2/c.nwb"}, ds.ZERO_BYTE: {"s1/s1_Z.nwb"}}
+    assert {i.path for i in svc.scan(svc.resolve(f"dir:{t}")).items} == {"old.tmp"}
+    done = svc.quarantine_source(f"dir:{d}", dry_run=False, max_share=0.5)
+    assert (done.files, done.rows) == (2, 0) and not (d / "s2/c.nwb").exists()
+    svc.restore(done.batch_id)
+    assert (d / "s2/c.nwb").read_bytes() == b"orphan"

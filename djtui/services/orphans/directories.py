@@ -51,7 +51,7 @@ def filepath_places(svc: Orphans, db: str, table: str, column: str, root: Path) 
         if store_root is None or not catalog.has_column(svc.db, db, ext, "filepath"):
             continue
         sql = (f"SELECT t.{d.ident(column)}, e.filepath FROM {d.table(db, table)} t JOIN {d.table(db, ext)} e "
-               f"ON e.`hash` = t.{d.ident(col)} WHERE e.filepath IS NOT NULL")
+               f"ON e.{d.ident('hash')} = t.{d.ident(col)} WHERE e.filepath IS NOT NULL")
         for v, fp in svc.db.query(sql):
             n = ds.normalize_reference(v, str(root))
             full = os.path.normpath(os.path.join(str(store_root), str(fp)))

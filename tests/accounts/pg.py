@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from djtui.domain.dialects import POSTGRES
 from djtui.services.backends.postgres import find_client_tool
 from djtui.services.database import Database
 from djtui.services.servers.postgres import PrivatePostgres
@@ -87,7 +88,14 @@ def pg_lab(server: PrivatePostgres, tmp: Path, dbname: str) -> Iterator[PgLab]:
 
 def drop_users(lab: PgLab, names: list[str]) -> None:
     """REASSIGN and DROP OWNED in the lab's database, then DROP ROLE (what `users drop` does)."""
-    for name in names:
-        if not lab.sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{name}'"):
-            continue
-        lab.sql(f'REASSIGN OWNED BY "{name}" TO CURRENT_USER', f'DROP OWNED BY "{name}"', f'DROP ROLE "{name}"')
+    conn = lab.server.connect(lab.dbname)
+    try:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+                if not cur.fetchall():
+                    continue
+                who = POSTGRES.ident(name)
+                cur.execute(f"REASSIGN OWNED BY {who} TO CURRENT_USER; DROP OWNED BY {who}; DROP ROLE {who}")
+    finally:
+        conn.close()

@@ -13,7 +13,7 @@ import pytest
 from djtui.cli import main
 from djtui.config import AccountSettings
 from djtui.domain import grants as g
-from djtui.errors import OperationFailed
+from djtui.errors import OperationFailed, UserError
 from djtui.services import commandlog
 from djtui.services.accounts import AccountsService
 from djtui.services.servers.postgres import PrivatePostgres
@@ -355,3 +355,27 @@ def test_schema_guard_names_and_grants_new_schemas(lab: PgLab, service: Accounts
     service.apply(service.plan_fix())
     assert service.read().drift == []
     assert lab.psql(collab, cpw, "CREATE SCHEMA later_by_collab").returncode != 0
+
+
+def test_quoting_holds_and_bad_input_is_a_user_error(lab: PgLab, service: AccountsService, users) -> None:
+    for bad in ('x"; DROP ROLE djadmin; --', "a`b", "ev%l"):
+        with pytest.raises(UserError):
+            service.plan_add_user(bad, "guest")
+    with pytest.raises(UserError, match="already exists"):
+        service.plan_add_user(users["guest"][0], "guest")
+    with pytest.raises(UserError, match="not a role"):
+        service.plan_add_user(unique("r_"), "boss")
+    with pytest.raises(UserError, match="shorter"):
+        service.plan_add_user(unique("r_"), "guest", password="short")
+    # the quoting itself holds for names validation would refuse: the server stores them verbatim
+    weird = "q\"'%;" + unique("w")
+    lab.users.append(weird)
+    d = service.dialect()
+    service.apply(g.Plan("weird", (g.Statement(d.create_user(weird, "", None), password=d.password_parameter(
+        "Weird-pass-1234")), g.Statement(d.grant_role("dj_guest", weird)))))
+    assert service.user_exists(weird) == [""]
+    assert lab.sql(f"SELECT count(*) FROM pg_roles WHERE rolname = {service.db.dialect.literal(weird)}") == [(1,)]
+    [acct] = service.read().find(weird)
+    assert acct.kind == "guest" and acct.drift == ()
+    res = lab.psql(weird, "Weird-pass-1234", "SELECT id FROM ephys_lab.session ORDER BY id LIMIT 1")
+    assert res.returncode == 0 and res.stdout.strip() == "7", res.stderr

@@ -10,6 +10,8 @@ a new module schema gets dj_user's privileges and the default privileges of ever
 new schema under a read prefix (``read_scope`` as a list) gets the readers'. The function is
 SECURITY DEFINER (the superuser who ran ``roles init``) with a fixed search_path, because only a
 superuser may set default privileges for other roles; event triggers need a superuser to create.
+A djtui role dropped by hand must not stop every CREATE SCHEMA in the database, so the roles are
+looked up by name (a missing one is no membership, no grant).
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ BEGIN
     SELECT nspname INTO s FROM pg_namespace WHERE oid = obj.objid;
     IF s IS NULL THEN CONTINUE; END IF;
     IF NOT (EXISTS (SELECT 1 FROM pg_roles WHERE rolname = who AND (rolsuper OR rolcreaterole))
-            OR pg_has_role(who, 'dj_admin', 'MEMBER')
+            OR pg_has_role(who, (SELECT oid FROM pg_roles WHERE rolname = 'dj_admin'), 'MEMBER')
             OR starts_with(s, who || '_')
-            OR ({user_can_create} AND pg_has_role(who, 'dj_user', 'MEMBER')
+            OR ({user_can_create}
+                AND pg_has_role(who, (SELECT oid FROM pg_roles WHERE rolname = 'dj_user'), 'MEMBER')
                 AND EXISTS (SELECT 1 FROM unnest(modules) m WHERE starts_with(s, m || '_')))) THEN
       RAISE EXCEPTION 'djtui: % may not name a schema %: its own schemas are %_...', who, s, who
         USING ERRCODE = 'insufficient_privilege',
@@ -52,7 +55,8 @@ BEGIN
        WHERE g.rolname IN ('dj_collab', 'dj_user', 'dj_admin') AND NOT am.admin_option
          AND m.rolname NOT IN ('dj_guest', 'dj_collab', 'dj_user', 'dj_admin')
       UNION SELECT rolname FROM pg_roles WHERE rolcanlogin AND (rolsuper OR rolcreaterole)) x;
-    IF EXISTS (SELECT 1 FROM unnest(modules) m WHERE starts_with(s, m || '_')) THEN
+    IF EXISTS (SELECT 1 FROM unnest(modules) m WHERE starts_with(s, m || '_'))
+       AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dj_user') THEN
       EXECUTE format('GRANT {schema_privs} ON SCHEMA %I TO dj_user', s);
       FOREACH c IN ARRAY coalesce(creators, '{{}}') LOOP
         EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I GRANT {table_write} ON TABLES '
@@ -61,7 +65,8 @@ BEGIN
                        'TO dj_user', c, s);
       END LOOP;
     END IF;
-    IF EXISTS (SELECT 1 FROM unnest(readers) m WHERE starts_with(s, m || '_')) THEN
+    IF EXISTS (SELECT 1 FROM unnest(readers) m WHERE starts_with(s, m || '_'))
+       AND (SELECT count(*) FROM pg_roles WHERE rolname IN ('dj_guest', 'dj_collab', 'dj_user')) = 3 THEN
       EXECUTE format('GRANT USAGE ON SCHEMA %I TO dj_guest, dj_collab, dj_user', s);
       FOREACH c IN ARRAY coalesce(creators, '{{}}') LOOP
         EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I GRANT SELECT ON TABLES '

@@ -39,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     write = esub.add_parser("write", help="write the export")
     leaves_args(write)
     write.add_argument("--format", choices=("sql", "script", "docker"), default="sql",
-                       help="sql: one SQL file djtui writes; script: export.sh running mysqldump per key chunk; "
-                            "docker: a MySQL 8.0 compose bundle that loads the SQL once")
+                       help="sql: one SQL file djtui writes; script: export.sh running mysqldump per key chunk "
+                            "(PostgreSQL: pg_dump for the tables, psql COPY for the rows); docker: a compose bundle "
+                            "that loads the SQL once (MySQL 8.0; PostgreSQL: a postgres:15 service)")
     write.add_argument("--out", metavar="DIR", help="output directory (default: export.out_dir)")
     write.add_argument("--strip-charset", action=argparse.BooleanOptionalAction, default=None,
                        help="remove the tables' and databases' default CHARSET / COLLATE (columns keep theirs); "
@@ -146,7 +147,9 @@ def run_write(ctx: Context) -> int:
         print(f"stored files the rows reference: {sf['count']} ({sf['bytes']} bytes{more}), "
               f"listed in {out / sf['list']}")
     if manifest["format"] == "script":
-        print(f"next: {out / 'export.sh'} CLIENT.CNF  (an option file, mode 0600), then djtui export verify {out}")
+        pg = manifest.get("backend") == "postgresql"
+        cred = "PGPASSFILE  (a .pgpass file" if pg else "CLIENT.CNF  (an option file"
+        print(f"next: {out / 'export.sh'} {cred}, mode 0600), then djtui export verify {out}")
     return 0
 
 

@@ -80,3 +80,13 @@ out = {
     },
 }
 print(json.dumps(out, default=str))
+if os.environ.get("RECORD"):  # djtui.record_export on PostgreSQL: the same fetches, noted as leaves
+    from djtui import record_export
+
+    fetched = [Result & restr, Session * Subject & "sex = 'M'", Session & {"subject_id": 1}]
+    with record_export(os.environ["RECORD"]):
+        for query in fetched:
+            query.to_dicts()
+    out["recorded_sessions"] = sorted({tuple(k) for q in fetched[1:] for k in keys(Session & q.proj())}
+                                      | {tuple(k) for k in out["keys"]["session"]})
+    print(json.dumps(out, default=str))

@@ -371,3 +371,25 @@ def test_one_snapshot_whatever_the_lab_writes_meanwhile(pg_server, pg_db, lab, t
     text = (tmp_path / "out" / "export.sql").read_text()
     assert '"changed"' not in text and '"rig": "a"' in text and "\t99\t" not in text
     assert all(c.ok for c in verify_export(tmp_path / "out"))
+
+
+def test_record_export_on_postgresql(pg_server, pg_db, tmp_path):
+    """``djtui.record_export`` notes DataJoint 2.x queries on PostgreSQL (double-quoted names) as leaves
+    that plan there: the sessions the export holds are the ones the recorded fetches returned."""
+    from djtui.services.export.recording import read_leaves
+
+    prefix = lab_prefix()
+    env = {**os.environ, "PGPORT": str(pg_server.port), "PGPW": pg_server.password.reveal(), "PREFIX": prefix,
+           "RECORD": str(tmp_path / "leaves.json")}
+    run = subprocess.run([sys.executable, str(Path(__file__).with_name("pg_djlab.py"))], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    told = json.loads(run.stdout.strip().splitlines()[-1])
+    leaves = read_leaves(tmp_path / "leaves.json")
+    assert [lf.table for lf in leaves] == [f"{prefix}_lab.result", f"{prefix}_lab.session", f"{prefix}_lab.subject",
+                                           f"{prefix}_lab.session"]
+    plan = prepare_export(pg_db, leaves, [prefix])
+    with open_session(pg_db, plan.graph, list(plan.leaves)) as session:
+        session.run()
+        sessions = sorted(map(list, session.keys(f"{prefix}_lab.session")))
+    assert sessions == told["recorded_sessions"] and len(sessions) == 6

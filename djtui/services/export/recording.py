@@ -21,19 +21,31 @@ from pathlib import Path
 from typing import Any
 
 from djtui.domain.cascade import Leaf
-from djtui.domain.dialects import MYSQL
+from djtui.domain.dialects import MYSQL, POSTGRES, SqlDialect
 from djtui.domain.leaves import check_restriction
 from djtui.errors import UserError
 
-_FULL = re.compile(r"^`((?:[^`]|``)+)`\.`((?:[^`]|``)+)`$")
+_FULL = re.compile(r"^`((?:[^`]|``)+)`\.`((?:[^`]|``)+)`$")  # DataJoint on MySQL
+_FULL_PG = re.compile(r'^"((?:[^"]|"")+)"\."((?:[^"]|"")+)"$')  # DataJoint 2.x on PostgreSQL
 _lock = threading.Lock()
 
 
 def _table_name(support: Any) -> str | None:
-    m = _FULL.match(support) if isinstance(support, str) else None
+    if not isinstance(support, str):
+        return None
+    m = _FULL.match(support)
+    if m:
+        return f"{m.group(1).replace('``', '`')}.{m.group(2).replace('``', '`')}"
+    m = _FULL_PG.match(support)
     if not m:
         return None
-    return f"{m.group(1).replace('``', '`')}.{m.group(2).replace('``', '`')}"
+    return m.group(1).replace('""', '"') + "." + m.group(2).replace('""', '"')
+
+
+def _dialect(expr: Any) -> SqlDialect:
+    """How the expression's server quotes names: DataJoint names its tables in that quoting."""
+    names = [s for s in getattr(expr, "support", []) or [] if isinstance(s, str)]
+    return POSTGRES if any(_FULL_PG.match(n) for n in names) else MYSQL
 
 
 def leaves_of(expr: Any) -> list[Leaf]:
@@ -48,11 +60,12 @@ def leaves_of(expr: Any) -> list[Leaf]:
     heading = set(expr.heading.names)
     sql = expr.make_sql()
     origins = _origins(expr)
+    ident = _dialect(expr).ident
     for item, name in zip(support, names, strict=True):
         if name is not None:
             pk = _primary_key(expr, name)
             if pk and set(pk) <= heading:
-                cols = ", ".join(MYSQL.ident(c) for c in pk)
+                cols = ", ".join(ident(c) for c in pk)
                 leaves.append(Leaf(name, f"({cols}) IN (SELECT {cols} FROM ({sql}) AS djtui_recorded)"))
             continue
         if not hasattr(item, "support"):
@@ -63,8 +76,8 @@ def leaves_of(expr: Any) -> list[Leaf]:
             pk = _primary_key(expr, inner.table)
             outer = {col: name for name, (table, col) in origins.items() if table == inner.table}
             if pk and all(c in outer for c in pk):
-                cols = ", ".join(MYSQL.ident(c) for c in pk)
-                shown = ", ".join(MYSQL.ident(outer[c]) for c in pk)
+                cols = ", ".join(ident(c) for c in pk)
+                shown = ", ".join(ident(outer[c]) for c in pk)
                 leaves.append(Leaf(inner.table, f"({cols}) IN (SELECT {shown} FROM ({sql}) AS djtui_recorded)"))
             else:
                 warnings.warn(f"djtui.record_export: a fetch from {inner.table} hides its primary key; recorded "
@@ -73,7 +86,7 @@ def leaves_of(expr: Any) -> list[Leaf]:
     return leaves
 
 
-_IDENT = re.compile(r"^`((?:[^`]|``)+)`$")
+_IDENT = re.compile(r'^(?:`((?:[^`]|``)+)`|"((?:[^"]|"")+)")$')
 
 
 def _origins(expr: Any) -> dict[str, tuple[str, str]]:
@@ -88,7 +101,8 @@ def _origins(expr: Any) -> dict[str, tuple[str, str]]:
     for attr in expr.heading.attributes.values():
         source = getattr(attr, "attribute_expression", None)
         m = _IDENT.match(source.strip()) if isinstance(source, str) else None
-        src = m.group(1).replace("``", "`") if m else (attr.name if source is None else None)
+        src = (m.group(1).replace("``", "`") if m.group(1) is not None else m.group(2).replace('""', '"')) if m \
+            else (attr.name if source is None else None)
         if src is None:
             continue
         if base is not None:
@@ -100,9 +114,13 @@ def _origins(expr: Any) -> dict[str, tuple[str, str]]:
 
 def _primary_key(expr: Any, table: str) -> list[str]:
     db, _, name = table.partition(".")
+    # the SQL standard's catalog, as MySQL and PostgreSQL both have it (the connection is DataJoint's)
     rows = expr.connection.query(
-        "SELECT column_name FROM information_schema.statistics WHERE table_schema = %s AND table_name = %s "
-        "AND index_name = 'PRIMARY' ORDER BY seq_in_index", args=(db, name)).fetchall()
+        "SELECT k.column_name FROM information_schema.table_constraints AS c "
+        "JOIN information_schema.key_column_usage AS k ON k.constraint_schema = c.constraint_schema "
+        "AND k.constraint_name = c.constraint_name AND k.table_name = c.table_name "
+        "WHERE c.constraint_type = 'PRIMARY KEY' AND c.table_schema = %s AND c.table_name = %s "
+        "ORDER BY k.ordinal_position", args=(db, name)).fetchall()
     return [r[0] for r in rows]
 
 

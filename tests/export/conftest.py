@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -37,4 +41,45 @@ def schema(server, schema_name) -> Iterator[str]:
             for (name,) in cur.fetchall():
                 cur.execute(f"DROP DATABASE `{name}`")
     finally:
+        conn.close()
+
+
+_labs = itertools.count()
+
+
+@dataclass
+class BackendLab:
+    """A test's own schemas on one backend: ``conn`` (the admin's, autocommit on PostgreSQL), ``db``,
+    ``prefix`` (every schema the test makes starts with it) and the server's ``dialect``."""
+
+    conn: Any
+    db: Database
+    prefix: str
+
+    @property
+    def dialect(self) -> Any:
+        return self.db.dialect
+
+
+@pytest.fixture
+def backend_lab(db_server) -> Iterator[BackendLab]:
+    """``db_server`` (MariaDB, then PostgreSQL) with a fresh schema prefix, dropped afterwards."""
+    prefix = f"b{os.getpid()}_{next(_labs)}"
+    conn = db_server.connect()
+    db = Database(db_server.settings)
+    try:
+        yield BackendLab(conn, db, prefix)
+    finally:
+        db.close()
+        with conn.cursor() as cur:
+            if db_server.backend == "postgresql":
+                cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (prefix + "%",))
+                for (name,) in cur.fetchall():
+                    cur.execute(f'DROP SCHEMA "{name}" CASCADE')
+            else:
+                cur.execute("SET FOREIGN_KEY_CHECKS = 0")
+                cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+                            (prefix + "%",))
+                for (name,) in cur.fetchall():
+                    cur.execute(f"DROP DATABASE `{name}`")
         conn.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from djtui.domain.dialects import MYSQL, SqlDialect
+
 
 @dataclass
 class RTable:
@@ -30,14 +32,16 @@ class RTable:
     def columns(self) -> list[str]:
         return self.pk + self.secondary
 
-    def ddl(self) -> str:
-        cols = [f"`{c}` int NOT NULL" for c in self.pk]
-        cols += [f"`{c}` int NULL" if c != "v" else "`v` varchar(20) NULL" for c in self.secondary]
-        cols.append(f"PRIMARY KEY ({', '.join(f'`{c}`' for c in self.pk)})")
+    def ddl(self, dialect: SqlDialect = MYSQL) -> str:
+        q = dialect.ident
+        cols = [f"{q(c)} int NOT NULL" for c in self.pk]
+        cols += [f"{q(c)} int NULL" if c != "v" else f"{q('v')} varchar(20) NULL" for c in self.secondary]
+        cols.append(f"PRIMARY KEY ({', '.join(q(c) for c in self.pk)})")
         for n, (child_cols, parent, parent_cols) in enumerate(self.fks):
-            cols.append(f"CONSTRAINT `fk_{self.name}_{n}` FOREIGN KEY ({', '.join(f'`{c}`' for c in child_cols)}) "
-                        f"REFERENCES `{parent.db}`.`{parent.name}` ({', '.join(f'`{c}`' for c in parent_cols)})")
-        return f"CREATE TABLE `{self.db}`.`{self.name}` (\n  " + ",\n  ".join(cols) + "\n) ENGINE=InnoDB"
+            cols.append(f"CONSTRAINT {q(f'fk_{self.name}_{n}')} FOREIGN KEY ({', '.join(q(c) for c in child_cols)}) "
+                        f"REFERENCES {dialect.table(parent.db, parent.name)} ({', '.join(q(c) for c in parent_cols)})")
+        engine = " ENGINE=InnoDB" if dialect.name == MYSQL.name else ""
+        return f"CREATE TABLE {dialect.table(self.db, self.name)} (\n  " + ",\n  ".join(cols) + f"\n){engine}"
 
 
 def random_schema(rng: random.Random, dbs: list[str], n: int) -> list[RTable]:
@@ -96,15 +100,17 @@ def fill_rows(rng: random.Random, t: RTable) -> None:
         t.rows.append(row)
 
 
-def create(conn, tables: list[RTable], dbs: list[str]) -> None:
+def create(conn, tables: list[RTable], dbs: list[str], dialect: SqlDialect = MYSQL) -> None:
+    """Declare and fill the tables (MySQL databases, or PostgreSQL schemas with ``dialect``)."""
+    kind = "DATABASE" if dialect.name == MYSQL.name else "SCHEMA"
     with conn.cursor() as cur:
         for db in dbs:
-            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+            cur.execute(f"CREATE {kind} IF NOT EXISTS {dialect.ident(db)}")
         for t in tables:
-            cur.execute(t.ddl())
+            cur.execute(t.ddl(dialect))
             if t.rows:
                 cols = t.columns
-                cur.executemany(f"INSERT INTO `{t.db}`.`{t.name}` ({', '.join(f'`{c}`' for c in cols)}) "
+                cur.executemany(f"INSERT INTO {dialect.table(t.db, t.name)} ({', '.join(map(dialect.ident, cols))}) "
                                 f"VALUES ({', '.join(['%s'] * len(cols))})", [[r[c] for c in cols] for r in t.rows])
     conn.commit()
 

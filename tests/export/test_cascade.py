@@ -7,7 +7,7 @@ import random
 import pytest
 
 from djtui.domain.cascade import Leaf, master_of, plan_cascade
-from djtui.services.export import ExportSession, load_graph
+from djtui.services.export import ExportSession, load_graph, open_session
 from tests.export import randgraph
 
 
@@ -18,14 +18,14 @@ def _leaf_rows(t: randgraph.RTable, mod: int, rem: int) -> set[tuple]:
 
 def _run_and_compare(db, tables, leaves_spec):
     by_name = {t.full: t for t in tables}
-    leaves = [Leaf(name, f"`{by_name[name].pk[-1]}` % {m} = {r}") for name, m, r in leaves_spec]
+    leaves = [Leaf(name, f"{db.dialect.ident(by_name[name].pk[-1])} % {m} = {r}") for name, m, r in leaves_spec]
     leaf_rows: dict[str, set[tuple]] = {}
     for name, m, r in leaves_spec:
         leaf_rows.setdefault(name, set()).update(_leaf_rows(by_name[name], m, r))
     expected = randgraph.closure(tables, leaf_rows)
     prefixes = sorted({t.db for t in tables})
     graph = load_graph(db, prefixes)
-    with ExportSession(db, graph, leaves) as session:
+    with open_session(db, graph, leaves) as session:
         result = session.run()
         for t in tables:
             got = session.keys(t.full) if t.full in session.plan.tables else set()
@@ -36,11 +36,13 @@ def _run_and_compare(db, tables, leaves_spec):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_cascade_equals_bruteforce_on_random_graphs(server, admin_conn, schema, db, seed):
+def test_cascade_equals_bruteforce_on_random_graphs(backend_lab, seed):
+    """On MariaDB and on PostgreSQL (``backend_lab``): the same random schemas, the same closure."""
     rng = random.Random(seed)
-    dbs = [f"{schema}_a", f"{schema}_b"]
+    dbs = [f"{backend_lab.prefix}_a", f"{backend_lab.prefix}_b"]
     tables = randgraph.random_schema(rng, dbs, 12)
-    randgraph.create(admin_conn, tables, dbs)
+    randgraph.create(backend_lab.conn, tables, dbs, backend_lab.dialect)
+    db = backend_lab.db
     assert any(len(t.fks) > 1 and t.fks[0][1] is t.fks[1][1] for t in tables) or seed > 2
     spec = []
     for _ in range(rng.randint(1, 4)):
@@ -69,13 +71,14 @@ def _fixed_schema(schema):
     return [s, other, se, part]
 
 
-def test_renamed_fk_two_leaves_on_one_table_and_master_part(admin_conn, schema, db):
+def test_renamed_fk_two_leaves_on_one_table_and_master_part(backend_lab):
+    schema, db = backend_lab.prefix, backend_lab.db
     tables = _fixed_schema(schema)
-    randgraph.create(admin_conn, tables, [schema])
+    randgraph.create(backend_lab.conn, tables, [schema], backend_lab.dialect)
     # leaf on the part alone pulls its master, and the master pulls its other parts (c2=2 -> probe_type 3)
     graph = load_graph(db, [schema])
     leaves = [Leaf(f"{schema}.session__probe", "c2 = 1")]
-    with ExportSession(db, graph, leaves) as session:
+    with open_session(db, graph, leaves) as session:
         session.run()
         assert session.keys(f"{schema}.session__probe") == {(1, 1, 1), (1, 1, 2)}
         assert session.keys(f"{schema}.probe_type") == {(2,), (3,)}
@@ -87,9 +90,10 @@ def test_renamed_fk_two_leaves_on_one_table_and_master_part(admin_conn, schema, 
     assert result.counts[f"{schema}.session"] == 2
 
 
-def test_leaf_above_another_leaf_is_kept(admin_conn, schema, db):
+def test_leaf_above_another_leaf_is_kept(backend_lab):
+    schema, db = backend_lab.prefix, backend_lab.db
     tables = _fixed_schema(schema)
-    randgraph.create(admin_conn, tables, [schema])
+    randgraph.create(backend_lab.conn, tables, [schema], backend_lab.dialect)
     spec = [(f"{schema}.session", 3, 2), (f"{schema}.subject", 4, 2)]
     result = _run_and_compare(db, tables, spec)
     # subject 2 from its own leaf and subject 4 through session 3's renamed FK

@@ -26,18 +26,22 @@ def _run(conn, *statements):
     conn.commit()
 
 
-def test_prefix_loads_the_ancestors_outside_it(admin_conn, schema, db):
+def test_prefix_loads_the_ancestors_outside_it(backend_lab):
     """Spyglass splits modules over prefixes: `common_` tables are parents of everything; an
-    export of a `demo_` table needs them, so the graph follows foreign keys out of the prefix."""
+    export of a `demo_` table needs them, so the graph follows foreign keys out of the prefix.
+    On MariaDB and on PostgreSQL (``backend_lab``)."""
+    schema, db, q = backend_lab.prefix, backend_lab.db, backend_lab.dialect.table
     a, b, c = f"{schema}_cmn", f"{schema}_mid", f"{schema}_res"
-    _run(admin_conn, f"CREATE DATABASE `{a}`", f"CREATE DATABASE `{b}`", f"CREATE DATABASE `{c}`",
-         f"CREATE TABLE `{a}`.`subject` (subject_id int PRIMARY KEY)",
-         f"CREATE TABLE `{b}`.`session` (subject_id int, session_id int, PRIMARY KEY (subject_id, session_id), "
-         f"FOREIGN KEY (subject_id) REFERENCES `{a}`.`subject` (subject_id))",
-         f"CREATE TABLE `{c}`.`result` (subject_id int, session_id int, r int, PRIMARY KEY (subject_id, session_id, r),"
-         f" FOREIGN KEY (subject_id, session_id) REFERENCES `{b}`.`session` (subject_id, session_id))",
-         f"INSERT INTO `{a}`.`subject` VALUES (1), (2)", f"INSERT INTO `{b}`.`session` VALUES (1, 1), (2, 1)",
-         f"INSERT INTO `{c}`.`result` VALUES (1, 1, 5), (2, 1, 6)")
+    kind = "SCHEMA" if db.backend.name == "postgresql" else "DATABASE"
+    _run(backend_lab.conn, f"CREATE {kind} {a}", f"CREATE {kind} {b}", f"CREATE {kind} {c}",
+         f"CREATE TABLE {q(a, 'subject')} (subject_id int PRIMARY KEY)",
+         f"CREATE TABLE {q(b, 'session')} (subject_id int, session_id int, PRIMARY KEY (subject_id, session_id), "
+         f"FOREIGN KEY (subject_id) REFERENCES {q(a, 'subject')} (subject_id))",
+         f"CREATE TABLE {q(c, 'result')} (subject_id int, session_id int, r int, "
+         f"PRIMARY KEY (subject_id, session_id, r), "
+         f"FOREIGN KEY (subject_id, session_id) REFERENCES {q(b, 'session')} (subject_id, session_id))",
+         f"INSERT INTO {q(a, 'subject')} VALUES (1), (2)", f"INSERT INTO {q(b, 'session')} VALUES (1, 1), (2, 1)",
+         f"INSERT INTO {q(c, 'result')} VALUES (1, 1, 5), (2, 1, 6)")
     graph = load_graph(db, [c])  # only the results' prefix: two rounds pull in the other two schemas
     assert {f"{a}.subject", f"{b}.session", f"{c}.result"} <= set(graph.nodes)
     result = plan_export(db, [Leaf(f"{c}.result", "r = 5")], graph=graph)

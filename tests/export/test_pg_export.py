@@ -393,3 +393,31 @@ def test_record_export_on_postgresql(pg_server, pg_db, tmp_path):
         session.run()
         sessions = sorted(map(list, session.keys(f"{prefix}_lab.session")))
     assert sessions == told["recorded_sessions"] and len(sessions) == 6
+
+
+def test_an_unreadable_ancestor_is_named_as_such(pg_server, lab):
+    """PostgreSQL's catalogs show every table, readable or not: a parent in a schema the export's
+    user may not use is named before the cascade runs, with the grant that is missing."""
+    from djtui.config import Secret
+
+    user, pw = f"{lab}_reader", "Pw-9sd8f7!x"
+    conn = pg_server.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE ROLE {user} LOGIN PASSWORD %s", (pw,))
+            cur.execute(f'GRANT USAGE ON SCHEMA "{lab}_acq" TO {user}')
+            cur.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{lab}_acq" TO {user}')
+        limited = Database(dataclasses.replace(pg_server.settings, user=user, password=Secret(pw)))
+        try:
+            with pytest.raises(UserError) as info:
+                count_plan(limited, _plan(limited, lab))
+        finally:
+            limited.close()
+        assert "an ancestor of the export, but djtui cannot read it" in str(info.value)
+        assert f"{lab}_lab." in str(info.value) and "USAGE" in str(info.value.hint)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{lab}_acq" FROM {user}')
+            cur.execute(f'REVOKE ALL ON SCHEMA "{lab}_acq" FROM {user}')
+            cur.execute(f"DROP ROLE {user}")
+        conn.close()

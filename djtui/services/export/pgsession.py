@@ -111,6 +111,7 @@ class PgExportSession(ExportSession):
 
     def run(self, progress: Callable[[str], None] | None = None) -> ExportResult:
         """Make the key tables, then compute every key set in the export's one snapshot."""
+        self._check_readable()
         self._exec("BEGIN")
         for n, t in enumerate(self.plan.tables):
             name = f"djtui_keys_{n}"
@@ -126,6 +127,23 @@ class PgExportSession(ExportSession):
         for t in self.plan.tables:  # the planner's row counts for the joins that read the rows
             self._exec(f"ANALYZE {self._temp[t]}")
         return self.result
+
+    def _check_readable(self) -> None:
+        """Every table of the export must be readable: PostgreSQL's catalogs show tables of schemas the
+        user may not use, so a missing grant would otherwise surface mid-cascade as a driver error."""
+        pairs = [split_name(t) for t in self.plan.tables]
+        rows = self.rows("SELECT s, t, has_schema_privilege(s, 'USAGE') AND has_table_privilege("
+                         "quote_ident(s) || '.' || quote_ident(t), 'SELECT') "
+                         "FROM unnest(%s::text[], %s::text[]) AS x(s, t)",
+                         ([s for s, _ in pairs], [t for _, t in pairs]))
+        hidden = [f"{s}.{t}" for s, t, ok in rows if not ok]
+        if hidden:
+            leaves = {leaf.table for leaf in self.leaves}
+            what = "a leaf" if hidden[0] in leaves else "an ancestor of the export"
+            raise UserError(f"table {hidden[0]} is {what}, but djtui cannot read it (no USAGE on its schema or "
+                            "no SELECT on it)" + (f"; {len(hidden) - 1} more" if len(hidden) > 1 else ""),
+                            hint="grant the export's user USAGE on the schema and SELECT on its tables "
+                                 "(an export needs every ancestor)")
 
     def _leaf(self, table: str, index: int, restr: str) -> None:
         cols = ", ".join(self._ident(c) for c in self.pk(table))

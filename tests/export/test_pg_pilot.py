@@ -42,7 +42,7 @@ async def test_export_screen_on_postgresql(pg_server, tmp_path):
             assert status.has_class("bad") and "nope" in str(status.render())  # PostgreSQL's own message
             for _ in range(len("nope = 1")):
                 await pilot.press("backspace")
-            await pilot.press(*'"session_id" IN (5, 7)')
+            await pilot.press(*'{"session_id": [5, 7]}')  # key values: quoted as PostgreSQL quotes names
             await pilot.pause(0.6)
             await _settle(app, pilot)
             assert status.has_class("good") and "6 rows" in str(status.render()), str(status.render())

@@ -280,7 +280,8 @@ class ExportScreen(DjtuiScreen):
         if self.selected is None:
             return None, "pick a table first"
         try:
-            sql = parse_restriction(self.query_one("#export-restriction", Input).value, where="restriction")
+            kw = {"dialect": self.ctx.db.dialect} if self.ctx.db is not None else {}  # JSON keys: the server's quoting
+            sql = parse_restriction(self.query_one("#export-restriction", Input).value, where="restriction", **kw)
         except UserError as exc:
             return None, exc.what + (f" ({exc.hint})" if exc.hint else "")
         return Leaf(self.selected, sql), ""

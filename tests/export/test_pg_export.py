@@ -310,6 +310,12 @@ def test_cli_plan_write_verify(pg_server, lab, tmp_path):
     assert write.returncode == 0, write.stderr
     verify = subprocess.run([*base, "verify", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert verify.returncode == 0 and "verified: 4 tables match" in verify.stdout, verify.stderr
+    script = subprocess.run([*base, "write", *leaf, "--format", "script", "--out", str(tmp_path / "script")],
+                            capture_output=True, text=True, timeout=120)
+    assert script.returncode == 0 and "export.sh PGPASSFILE" in script.stdout, script.stderr
+    unverified = subprocess.run([*base, "verify", str(tmp_path / "script")], capture_output=True, text=True,
+                                timeout=120)
+    assert unverified.returncode == 2 and "run ./export.sh" in unverified.stderr
     bad = subprocess.run([*base, "plan", "--prefix", lab, "--leaf", f"{lab}_lab.session:nope = 1"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "nope" in bad.stderr and pg_server.password.reveal() not in bad.stderr

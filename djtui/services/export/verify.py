@@ -50,8 +50,8 @@ def verify_export(directory: Path, *, server_dir: Path | None = None) -> list[Ta
     manifest = read_manifest(directory)
     sql_file = directory / str(manifest.get("sql_file", SQL_FILE))
     if not sql_file.is_file():
-        hint = ("run ./export.sh CLIENT.CNF first: it writes export.sql" if manifest.get("format") == "script"
-                else "the export is incomplete; write it again")
+        hint = ("run ./export.sh first (its first lines say which credentials file): it writes export.sql"
+                if manifest.get("format") == "script" else "the export is incomplete; write it again")
         raise UserError(f"{SQL_FILE} is missing", where=str(directory), hint=hint)
     if manifest.get("backend") == "postgresql":
         from djtui.services.export.pgverify import verify_pg

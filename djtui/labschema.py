@@ -152,6 +152,28 @@ def insert_sessions_bulk(cursor, sessions: Iterable[tuple[str, dt.date, ImportPl
     (thousands of sessions in seconds); returns the number of rows written.
     """
     s, m, p = MYSQL.ident(sessions_schema), MYSQL.ident(multicamera), MYSQL.ident(pose)
+    rows = session_rows(sessions, project)
+    statements = [
+        ("subject", f"INSERT IGNORE INTO {s}.`subject` VALUES (%s)"),
+        ("session", f"INSERT IGNORE INTO {s}.`session` VALUES (%s, %s)"),
+        ("mcr", f"INSERT IGNORE INTO {m}.`multi_camera_recording` VALUES (%s, %s, %s, %s)"),
+        ("rec", f"INSERT IGNORE INTO {s}.`recording` VALUES (%s, %s, %s, %s, %s)"),
+        ("ext", f"INSERT IGNORE INTO {p}.`~external_localattach` (hash, size, attachment_name) VALUES (%s, %s, %s)"),
+        ("video", f"INSERT IGNORE INTO {p}.`video` VALUES (%s, %s, %s, %s)"),
+        ("scv", f"INSERT IGNORE INTO {m}.`single_camera_video` VALUES (%s, %s, %s, %s, %s, %s)"),
+    ]
+    total = 0
+    for key, sql in statements:
+        data = rows[key]
+        for i in range(0, len(data), batch):
+            cursor.executemany(sql, data[i:i + batch])
+        total += len(data)
+    return total
+
+def session_rows(sessions: Iterable[tuple[str, dt.date, ImportPlan]],
+                 project: str = "mobile_system") -> dict[str, list[tuple]]:
+    """The rows of :func:`insert_session` for many sessions, by table (subject, session, mcr = MultiCamera-
+    Recording, rec = Recording, ext = the attachment, video, scv = SingleCameraVideo)."""
     rows: dict[str, list[tuple]] = {k: [] for k in ("subject", "session", "mcr", "rec", "ext", "video", "scv")}
     for participant_id, session_date, plan in sessions:
         if plan.subject:
@@ -172,22 +194,8 @@ def insert_sessions_bulk(cursor, sessions: Iterable[tuple[str, dt.date, ImportPl
                     rows["ext"].append((h, 1024, fname))
                     rows["video"].append((project, fname, h, ts))
                     rows["scv"].append((ts, cfg, project, fname, f"cam{c}", b"\x00" * 16))
-    statements = [
-        ("subject", f"INSERT IGNORE INTO {s}.`subject` VALUES (%s)"),
-        ("session", f"INSERT IGNORE INTO {s}.`session` VALUES (%s, %s)"),
-        ("mcr", f"INSERT IGNORE INTO {m}.`multi_camera_recording` VALUES (%s, %s, %s, %s)"),
-        ("rec", f"INSERT IGNORE INTO {s}.`recording` VALUES (%s, %s, %s, %s, %s)"),
-        ("ext", f"INSERT IGNORE INTO {p}.`~external_localattach` (hash, size, attachment_name) VALUES (%s, %s, %s)"),
-        ("video", f"INSERT IGNORE INTO {p}.`video` VALUES (%s, %s, %s, %s)"),
-        ("scv", f"INSERT IGNORE INTO {m}.`single_camera_video` VALUES (%s, %s, %s, %s, %s, %s)"),
-    ]
-    total = 0
-    for key, sql in statements:
-        data = rows[key]
-        for i in range(0, len(data), batch):
-            cursor.executemany(sql, data[i:i + batch])
-        total += len(data)
-    return total
+    return rows
+
 
 def drop_tables(cursor, schemas: Iterable[str] = DEFAULT_SCHEMAS.values()) -> None:
     for name in schemas:
@@ -215,3 +223,89 @@ def sqlite_add_session(conn, participant: str, session_date: dt.date, session_pa
                        (session_date.isoformat(), session_path, pid))
     if imported:
         conn.execute("INSERT INTO imported (session_id) VALUES (?)", (cur.lastrowid,))
+
+
+# -- DataJoint 2.x ---------------------------------------------------------------------------------
+# The same six tables as DataJoint 2.x declares them (its core type names: datetime for TIMESTAMP,
+# <blob> for LONGBLOB, <attach> for the 0.14 attach@store: DataJoint 2.x has no ~external_* tables).
+# Used where the lab's server is one DataJoint 0.14 never ran on (PostgreSQL).
+
+DJ2_DEFINITIONS = {
+    "Video": """
+    video_project : varchar(50)
+    filename : varchar(100)
+    ---
+    video : <attach>
+    start_time = null : datetime(3)
+    """,
+    "MultiCameraRecording": """
+    recording_timestamps : datetime
+    camera_config_hash : varchar(50)
+    ---
+    video_project : varchar(50)
+    video_base_filename : varchar(100)
+    """,
+    "SingleCameraVideo": """
+    -> MultiCameraRecording
+    -> Video
+    ---
+    camera_name : varchar(50)
+    frame_timestamps : <blob>
+    """,
+    "Subject": """
+    participant_id : varchar(50)
+    """,
+    "Session": """
+    -> Subject
+    session_date : date
+    """,
+    "Recording": """
+    -> Session
+    -> MultiCameraRecording
+    ---
+    comment = '' : varchar(255)
+    """,
+}
+
+
+def declare_dj2(dj, connection, sessions: str = DEFAULT_SCHEMAS["sessions"],
+                multicamera: str = DEFAULT_SCHEMAS["multicamera"], pose: str = DEFAULT_SCHEMAS["pose"]) -> dict:
+    """Declare the six tables with DataJoint 2.x (``dj`` the module, ``connection`` a ``dj.Connection``);
+    returns the table classes by name. Parents come first, in the schema DataJoint 0.14 labs use."""
+    context: dict = {}
+    where = {"Video": pose, "MultiCameraRecording": multicamera, "SingleCameraVideo": multicamera,
+             "Subject": sessions, "Session": sessions, "Recording": sessions}
+    tiers = {name: dj.Manual for name in DJ2_DEFINITIONS}
+    made: dict[str, dj.Schema] = {}
+    for name, definition in DJ2_DEFINITIONS.items():
+        schema_name = where[name]
+        if schema_name not in made:
+            made[schema_name] = dj.Schema(schema_name, context=context, connection=connection)
+        cls = type(name, (tiers[name],), {"definition": definition, "__module__": __name__})
+        context[name] = made[schema_name](cls)
+    return context
+
+
+def insert_sessions_dj2(tables: dict, sessions: Iterable[tuple[str, dt.date, ImportPlan]], attach_dir,
+                        project: str = "mobile_system") -> int:
+    """The rows of :func:`insert_sessions_bulk`, inserted through DataJoint 2.x into ``declare_dj2``'s
+    tables; each video's attachment is a small file written under ``attach_dir``. Returns rows written."""
+    import os
+
+    import numpy as np
+
+    rows = session_rows(sessions, project)
+    os.makedirs(attach_dir, exist_ok=True)
+    videos = []
+    for video_project, fname, _h, ts in rows["video"]:
+        path = os.path.join(attach_dir, fname)
+        with open(path, "wb") as fh:
+            fh.write(f"{video_project}/{fname}".encode())
+        videos.append((video_project, fname, path, ts))
+    stamps = np.zeros(2, dtype=np.float64)
+    plan = [("Subject", rows["subject"]), ("Session", rows["session"]), ("MultiCameraRecording", rows["mcr"]),
+            ("Recording", rows["rec"]), ("Video", videos),
+            ("SingleCameraVideo", [(*r[:5], stamps) for r in rows["scv"]])]
+    for name, data in plan:
+        tables[name].insert(data, skip_duplicates=True)
+    return sum(len(data) for _name, data in plan)

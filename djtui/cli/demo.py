@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode.add_argument("--start", action="store_true",
                       help="start the stopped demo lab in DIR again: same data, same port if it is free")
     p.add_argument("--seed", type=int, default=20261123, help="random seed (the lab is the same for a seed)")
+    p.add_argument("--backend", choices=("mysql", "postgresql"), default="mysql",
+                   help="the private server: mysql (MariaDB/MySQL, DataJoint 0.14's lab; the default) or "
+                        "postgresql (DataJoint 2.x declares and fills the lab there)")
     p.set_defaults(func=run)
 
 
@@ -41,8 +44,8 @@ def run(ctx: Context) -> int:
     if args.start:
         return _start(_need_dir(args, "--start"))
     if args.setup_only:
-        return _setup_only(_need_dir(args, "--setup-only"), args.seed)
-    return _interactive(Path(args.dir) if args.dir else None, args.seed, ctx)
+        return _setup_only(_need_dir(args, "--setup-only"), args.seed, args.backend)
+    return _interactive(Path(args.dir) if args.dir else None, args.seed, ctx, args.backend)
 
 
 def _need_dir(args: argparse.Namespace, flag: str) -> Path:
@@ -115,16 +118,27 @@ def _sigterm_raises():
             signal.signal(sig, previous)
 
 
-def _build(base: Path, seed: int, *, detached: bool):
-    from djtui.config import load_config
-    from djtui.demo import SERVER_DIR, build_lab, preverify
+def _server_class(backend: str):
+    if backend == "postgresql":
+        from djtui.services.servers.postgres import PrivatePostgres
+
+        return PrivatePostgres
     from djtui.services.servers.mariadb import PrivateServer
 
-    _say("starting a private database server")
-    server = PrivateServer(base / SERVER_DIR, detached=detached)
+    return PrivateServer
+
+
+def _build(base: Path, seed: int, *, detached: bool, backend: str = "mysql"):
+    from djtui.config import load_config
+    from djtui.demo import SERVER_DIR, build_lab, preverify
+    from djtui.demo.pg import build_lab_pg
+
+    _say(f"starting a private {'PostgreSQL' if backend == 'postgresql' else 'database'} server")
+    server = _server_class(backend)(base / SERVER_DIR, detached=detached)
     server.start()
     try:
-        summary = build_lab(base, server.connect, server.settings, seed=seed, progress=_say)
+        builder = build_lab_pg if backend == "postgresql" else build_lab
+        summary = builder(base, server.connect, server.settings, seed=seed, progress=_say)
         load_config(summary.config_path)  # proves the file it wrote is valid
         _say("verifying the fully copied sessions (as `djtui verify` would)")
         verified, why = preverify(summary)
@@ -136,14 +150,14 @@ def _build(base: Path, seed: int, *, detached: bool):
     return server, summary, verified
 
 
-def _setup_only(base: Path, seed: int) -> int:
+def _setup_only(base: Path, seed: int, backend: str = "mysql") -> int:
     _check_target(base)
     created = not base.exists()
     start = time.monotonic()
     print(f"djtui demo: building a demo lab in {base}", file=sys.stderr, flush=True)
     try:
         with _sigterm_raises():
-            server, summary, verified = _build(base, seed, detached=True)
+            server, summary, verified = _build(base, seed, detached=True, backend=backend)
     except BaseException:
         if created:
             shutil.rmtree(base, ignore_errors=True)
@@ -156,7 +170,8 @@ def _setup_only(base: Path, seed: int) -> int:
     for note in summary.notes:
         print(f"note: {note}")
     cfg = summary.config_path
-    print(f"\nready in {elapsed:.1f} s: {server.flavor} on 127.0.0.1:{server.port} (pid {server.pid})\n"
+    print(f"\nready in {elapsed:.1f} s: {server.flavor} {getattr(server, 'version', '')} on 127.0.0.1:{server.port} "
+          f"(pid {server.pid})\n"
           f"  open the app:   djtui --config {cfg}\n"
           f"  or any command: djtui --config {cfg} status-range\n"
           f"                  djtui --config {cfg} doctor\n"
@@ -176,7 +191,9 @@ def _print_summary(summary, verified: set) -> None:
     print(f"safe to delete: {len(safe & verified)} (imported, copied, verified); {len(safe - verified)} more "
           "once `djtui verify` checks their copies")
     legacy = sum(sum(v.values()) for v in summary.legacy_orphans.values())
-    print(f"orphans: {summary.interval_orphans} interval rows, {legacy} in the legacy store, "
+    spyglass = f"{summary.interval_orphans} interval rows, {legacy} in the legacy store, " if summary.export_tables \
+        else ""  # the PostgreSQL lab has neither (its notes say why)
+    print(f"orphans: {spyglass}"
           f"{summary.dj2_orphans} in the DataJoint 2.x store ({summary.dj2_backend}), "
           f"{summary.analysis_untracked + summary.analysis_zero_byte} analysis files, "
           f"{summary.temp_stale} stale temp files")
@@ -203,7 +220,6 @@ def _start(base: Path) -> int:
 
     from djtui.config import load_config
     from djtui.demo import CONFIG_NAME, SERVER_DIR, is_demo_dir
-    from djtui.services.servers.mariadb import PrivateServer
 
     if not is_demo_dir(base):
         raise UserError(f"{base} is not a demo lab", where="--dir",
@@ -213,7 +229,7 @@ def _start(base: Path) -> int:
     if cfg.database.password is None or cfg.database.port is None:
         raise UserError("the lab's config has no database port or password", where=str(cfg_path),
                         hint="build a new lab (djtui demo --setup-only --dir NEW_DIR)")
-    server = PrivateServer(base / SERVER_DIR, detached=True, keep_dir=True)
+    server = _server_class(cfg.database.backend or "mysql")(base / SERVER_DIR, detached=True, keep_dir=True)
     server.restart(cfg.database.password, cfg.database.port)
     moved = server.port != cfg.database.port
     if moved:  # our own file: only the database section's port line changes
@@ -236,7 +252,7 @@ def _start(base: Path) -> int:
     return 0
 
 
-def _interactive(base: Path | None, seed: int, ctx: Context) -> int:
+def _interactive(base: Path | None, seed: int, ctx: Context, backend: str = "mysql") -> int:
     from djtui.cli.app import require_terminal
     from djtui.config import load_config
 
@@ -251,7 +267,7 @@ def _interactive(base: Path | None, seed: int, ctx: Context) -> int:
     print(f"djtui demo: building a throwaway lab in {work} (removed on exit)", file=sys.stderr, flush=True)
     try:
         with _sigterm_raises():
-            server, summary, _verified = _build(work, seed, detached=False)
+            server, summary, _verified = _build(work, seed, detached=False, backend=backend)
             _hangup_cleanup[:] = [server.stop, lambda: shutil.rmtree(work, ignore_errors=True)]
             cfg = load_config(summary.config_path)
             from djtui.tui.app import DjtuiApp

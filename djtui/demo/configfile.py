@@ -43,18 +43,51 @@ def _backup_yaml(base: Path) -> str:
 """
 
 
-def config_text(base: Path, settings, sch: Schemas) -> str:
-    """Our config format, pointing every path inside the lab's directory."""
+def _database_yaml(settings) -> str:
     s = _s
-
-    return f"""# djtui demo lab: written by `djtui demo`; everything it points at is inside {base}
-{_backup_yaml(base)}database:
-  host: "127.0.0.1"
+    pg = f"  backend: postgresql\n  name: {s(settings.dbname)}\n" if settings.backend == "postgresql" else ""
+    return f"""database:
+{pg}  host: "127.0.0.1"
   port: {int(settings.port)}
   user: {s(settings.user)}
   password: {s(settings.password.reveal())}
   use_datajoint_config: false
+"""
 
+
+def _orphans_yaml(base: Path, sch: Schemas, spyglass: bool) -> str:
+    s = _s
+    if not spyglass:  # the PostgreSQL lab: no Spyglass (0.14-only) schemas, so no interval list or analysis dir
+        return f"""orphans:
+  temp_directories: [{s(base / "tmp")}]
+  quarantine_dir: {s(base / "quarantine")}
+"""
+    return f"""orphans:
+  tables: [{s(sch.common_interval + ".interval_list")}]
+  directories:
+    - path: {s(base / "analysis")}
+      table: {s(sch.common_nwbfile + ".analysis_nwbfile")}
+      column: "analysis_file_name"
+    - path: {s(base / "analysis")}
+      table: {s(sch.demo_results + ".custom_analysis_file")}
+      column: "analysis_file_name"
+  temp_directories: [{s(base / "tmp")}]
+  quarantine_dir: {s(base / "quarantine")}
+"""
+
+
+def config_text(base: Path, settings, sch: Schemas) -> str:
+    """Our config format, pointing every path inside the lab's directory (on PostgreSQL: no legacy
+    0.14 store and no Spyglass tables, which that lab does not have)."""
+    s = _s
+    mysql = settings.backend != "postgresql"
+    legacy = f"""  {LEGACY_STORE}:
+    protocol: "file"
+    location: {s(base / "stores" / LEGACY_STORE)}
+""" if mysql else ""
+
+    return f"""# djtui demo lab: written by `djtui demo`; everything it points at is inside {base}
+{_backup_yaml(base)}{_database_yaml(settings)}
 sessions:
   imported_rule: "multicamera"
   sessions_schema: {s(sch.mocap_sessions)}
@@ -67,25 +100,11 @@ sessions:
   video_extensions: [".mp4"]
 
 stores:
-  {LEGACY_STORE}:
-    protocol: "file"
-    location: {s(base / "stores" / LEGACY_STORE)}
-  {DJ2_STORE}:
+{legacy}  {DJ2_STORE}:
     protocol: "file"
     location: {s(base / "stores" / DJ2_STORE)}
 
-orphans:
-  tables: [{s(sch.common_interval + ".interval_list")}]
-  directories:
-    - path: {s(base / "analysis")}
-      table: {s(sch.common_nwbfile + ".analysis_nwbfile")}
-      column: "analysis_file_name"
-    - path: {s(base / "analysis")}
-      table: {s(sch.demo_results + ".custom_analysis_file")}
-      column: "analysis_file_name"
-  temp_directories: [{s(base / "tmp")}]
-  quarantine_dir: {s(base / "quarantine")}
-
+{_orphans_yaml(base, sch, mysql)}
 export:
   out_dir: {s(base / "exports")}
 

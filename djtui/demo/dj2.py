@@ -26,6 +26,8 @@ def build_dj2(base: Path, sch: Schemas, settings, conn_factory, use_datajoint: b
             _dj2_with_datajoint(sch.demo_dj2, settings, location, values, drop)
             backend = "datajoint"
         except Exception as exc:  # DataJoint on MariaDB is best effort: fall back to the documented layout
+            if settings.backend == "postgresql":  # DataJoint 2.x's own backend: no excuse, no fallback
+                raise
             notes.append(f"DataJoint 2.x could not build the store ({type(exc).__name__}: {exc}); "
                          "wrote its JSON columns and objects directly")
     if backend == "direct":
@@ -73,10 +75,11 @@ def _dj2_declare(dj, np, pymysql, schema_name: str, settings, location: Path, va
 
     saved_stores = dict(dj.config["stores"]) if dj.config["stores"] else {}
     dj.config["stores"] = {**saved_stores, DJ2_STORE: {"protocol": "file", "location": str(location)}}
-    conn = dj.Connection(settings.host, settings.user, settings.password.reveal(), port=settings.port)
+    conn = dj2_connection(dj, settings)
     try:
-        # DataJoint 2.3.5 on MariaDB sees a codec's json column as longtext and hands the driver a dict
-        conn._conn.encoders[dict] = lambda d, _m=None: "'" + pymysql.converters.escape_string(json.dumps(d)) + "'"
+        if settings.backend != "postgresql":
+            # DataJoint 2.3.5 on MariaDB sees a codec's json column as longtext and hands the driver a dict
+            conn._conn.encoders[dict] = lambda d, _m=None: "'" + pymysql.converters.escape_string(json.dumps(d)) + "'"
         schema = dj.Schema(schema_name, connection=conn)
 
         class WaveformSet(dj.Manual):
@@ -104,6 +107,26 @@ def _dj2_declare(dj, np, pymysql, schema_name: str, settings, location: Path, va
     finally:
         conn.close()
         dj.config["stores"] = saved_stores
+
+
+def dj2_connection(dj, settings):
+    """A ``dj.Connection`` to the lab's server: MySQL/MariaDB, or PostgreSQL (its database, no TLS on loopback)."""
+    if settings.backend == "postgresql":
+        return dj.Connection(settings.host, settings.user, settings.password.reveal(), port=settings.port,
+                             use_tls=False, database_name=settings.dbname, backend="postgresql")
+    return dj.Connection(settings.host, settings.user, settings.password.reveal(), port=settings.port)
+
+
+def quiet_datajoint():
+    """DataJoint imported with its warnings and log lines (connected to ..., no datajoint.json) silenced."""
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import datajoint as dj
+    logging.getLogger("datajoint").setLevel(logging.ERROR)
+    return dj
 
 
 def _dj2_direct(cur, schema_name: str, location: Path, values: list[bytes], drop: tuple[int, ...]) -> None:

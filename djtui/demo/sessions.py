@@ -54,9 +54,16 @@ def plan_sessions(rng: random.Random, today: dt.date) -> list[DemoSession]:
 
 def build_sessions(cur, base: Path, sessions: list[DemoSession], sch: Schemas, noise: Noise) -> None:
     labschema.create_tables(cur, sch.mocap_sessions, sch.multicamera_tracking, sch.pose_pipeline)
+    plans = import_plans(sessions)
+    labschema.insert_sessions_bulk(cur, plans, sessions_schema=sch.mocap_sessions,
+                                   multicamera=sch.multicamera_tracking, pose=sch.pose_pipeline)
+    write_session_files(base, sessions, noise)
+
+
+def import_plans(sessions: list[DemoSession]) -> list[tuple[str, dt.date, ImportPlan]]:
+    """What the acquisition GUI pushed to DataJoint for each session (none for a session never imported)."""
     plans = []
     for s in sessions:
-        pid = db_participant(s.participant)
         if s.db_state == "absent":
             continue
         plan = {
@@ -64,10 +71,12 @@ def build_sessions(cur, base: Path, sessions: list[DemoSession], sch: Schemas, n
             "no_videos": ImportPlan(cameras=s.videos, videos=False),
             "no_recording": ImportPlan(recordings=0),
         }[s.db_state]
-        plans.append((pid, s.date, plan))
-    labschema.insert_sessions_bulk(cur, plans, sessions_schema=sch.mocap_sessions,
-                                   multicamera=sch.multicamera_tracking, pose=sch.pose_pipeline)
+        plans.append((db_participant(s.participant), s.date, plan))
+    return plans
 
+
+def write_session_files(base: Path, sessions: list[DemoSession], noise: Noise) -> None:
+    """The acquisition GUI's SQLite file, the source tree and the backup tree of every session."""
     data, backup = base / "data", base / "backup"
     data.mkdir(exist_ok=True)
     backup.mkdir(exist_ok=True)

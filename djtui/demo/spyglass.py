@@ -276,9 +276,15 @@ def build_analysis_dir(cur, base: Path, sch: Schemas, rng: random.Random) -> tup
     for a in zero:
         write_file(adir / a, b"", now - 5 * DAY)
     write_file(adir / name(NWB_FILES[0]), rng.randbytes(5000), now - 60)  # being written right now: too young
+    return len(untracked), len(zero), build_temp_dir(tdir, rng, now)
+
+
+def build_temp_dir(tdir: Path, rng: random.Random, now: float) -> int:
+    """Stale spike-sorting leftovers and young job files in a temp directory; returns the stale count."""
+    tdir.mkdir(parents=True, exist_ok=True)
     stale = 5
     for i in range(stale):
         write_file(tdir / f"spikesort_{i:02d}" / "recording.dat", rng.randbytes(4096), now - (8 + 3 * i) * DAY)
     for i in range(3):
         write_file(tdir / f"job_{i:02d}.tmp", rng.randbytes(1024), now - i * 3600)
-    return len(untracked), len(zero), stale
+    return stale

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pymysql
-
 from djtui.domain.sessions import SessionKey, matches_prefix, template_regex, validate_participant
 from djtui.errors import UserError
 from djtui.services import filesystem
@@ -120,6 +118,10 @@ class DiscoveryMixin:
                 dates.append(str(path))
         return sorted(set(found), key=lambda k: (k.session_date, k.participant_id)), odd, dates
 
+    def _driver_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's errors of this lab's server (pymysql's or psycopg2's); none without a database."""
+        return (self.db.backend.driver_error,) if self.db is not None else ()
+
     def elsewhere(self, start: dt.date | None, end: dt.date | None,
                   local: Sequence[SessionKey]) -> list[SessionKey]:
         """Sessions in the range that the database or a destination holds but local disk does not.
@@ -148,7 +150,7 @@ class DiscoveryMixin:
             in_db = self._session_table(lo, hi)
             if self.db is not None and self.settings.imported_rule == "multicamera":
                 self._session_rows = (lo, hi, set(in_db))
-        except (UserError, pymysql.err.MySQLError):  # the DJ column says why; the disks still show
+        except (UserError, *self._driver_errors()):  # the DJ column says why; the disks still show
             in_db = []
         for pid, day in in_db:
             ident = (pid, day)

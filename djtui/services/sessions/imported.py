@@ -9,8 +9,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import pymysql
-
 from djtui.domain.sessions import DjStatus, SessionKey
 from djtui.errors import UserError
 
@@ -53,7 +51,7 @@ class ImportCheckMixin:
                 for k in keys:
                     if (dbid[k], k.session_date) not in have:
                         missing[k].append(t.table)
-        except pymysql.err.MySQLError as exc:
+        except self.db.backend.driver_error as exc:
             msg = f"database query failed: {exc.args[-1] if exc.args else exc}"
             return {k: DjStatus(False, error=msg) for k in keys}
         except UserError as exc:  # could not connect: the disks are still worth showing
@@ -73,13 +71,17 @@ class ImportCheckMixin:
     def _multicamera(self, keys: Sequence[SessionKey], dbid: dict[SessionKey, str], start: dt.date, end: dt.date,
                      missing: dict[SessionKey, list[str]]) -> set[tuple[str, dt.date]]:
         """Fills ``missing``; returns the (database id, date) pairs that have a Session row."""
-        q = self.db.dialect.ident
-        s, m = q(self.settings.sessions_schema), q(self.settings.multicamera_schema)
+        ss, ms = self.settings.sessions_schema, self.settings.multicamera_schema
+
+        def s(table: str) -> str:  # a table of the sessions schema, in the server's quoting
+            return self.db.dialect.table(ss, table)
+
+        mcr, scv = self.db.dialect.table(ms, "multi_camera_recording"), self.db.dialect.table(ms, "single_camera_video")
         pids = sorted(set(dbid.values()))
         subjects: set[str] = set()
         for i in range(0, len(pids), 1000):
             chunk = pids[i:i + 1000]
-            rows = self.db.query(f"SELECT participant_id FROM {s}.`subject` WHERE participant_id IN "
+            rows = self.db.query(f"SELECT participant_id FROM {s('subject')} WHERE participant_id IN "
                                  f"({','.join(['%s'] * len(chunk))})", chunk)
             subjects.update(str(r[0]) for r in rows)
         rng = (start, end)
@@ -88,19 +90,19 @@ class ImportCheckMixin:
             sessions = {x for x in cached[2] if start <= x[1] <= end}
         else:
             sessions = {(str(p), date_of(d)) for p, d in self.db.query(
-                f"SELECT participant_id, session_date FROM {s}.`session` WHERE session_date BETWEEN %s AND %s",
+                f"SELECT participant_id, session_date FROM {s('session')} WHERE session_date BETWEEN %s AND %s",
                 rng)}
         recordings = {(str(p), date_of(d)): int(n) for p, d, n in self.db.query(
-            f"SELECT participant_id, session_date, COUNT(*) FROM {s}.`recording` "
+            f"SELECT participant_id, session_date, COUNT(*) FROM {s('recording')} "
             "WHERE session_date BETWEEN %s AND %s GROUP BY participant_id, session_date", rng)}
         no_mcr = {(str(p), date_of(d)) for p, d, n in self.db.query(
-            f"SELECT r.participant_id, r.session_date, COUNT(*) FROM {s}.`recording` r "
-            f"LEFT JOIN {m}.`multi_camera_recording` c USING (recording_timestamps, camera_config_hash) "
+            f"SELECT r.participant_id, r.session_date, COUNT(*) FROM {s('recording')} r "
+            f"LEFT JOIN {mcr} c USING (recording_timestamps, camera_config_hash) "
             "WHERE r.session_date BETWEEN %s AND %s AND c.recording_timestamps IS NULL "
             "GROUP BY r.participant_id, r.session_date", rng) if n}
         no_video = {(str(p), date_of(d)) for p, d in self.db.query(
-            f"SELECT DISTINCT r.participant_id, r.session_date FROM {s}.`recording` r "
-            f"LEFT JOIN {m}.`single_camera_video` v USING (recording_timestamps, camera_config_hash) "
+            f"SELECT DISTINCT r.participant_id, r.session_date FROM {s('recording')} r "
+            f"LEFT JOIN {scv} v USING (recording_timestamps, camera_config_hash) "
             "WHERE r.session_date BETWEEN %s AND %s AND v.filename IS NULL", rng)}
         for k in keys:
             ident = (dbid[k], k.session_date)
@@ -142,16 +144,18 @@ class ImportCheckMixin:
 
     def db_sessions(self, start: dt.date, end: dt.date) -> list[tuple[str, dt.date]]:
         """(database participant id, date) of every Session row in the range: what batch considers."""
+        if self.db is None:
+            return []
         try:
             return self._session_table(start, end)
-        except pymysql.err.MySQLError:
+        except self.db.backend.driver_error:  # pymysql's or psycopg2's
             return []
 
     def _session_table(self, start: dt.date, end: dt.date) -> list[tuple[str, dt.date]]:
         if self.db is None or self.settings.imported_rule != "multicamera":
             return []
-        s = self.db.dialect.ident(self.settings.sessions_schema)
-        rows = self.db.query(f"SELECT participant_id, session_date FROM {s}.`session` "
+        s = self.db.dialect.table(self.settings.sessions_schema, "session")
+        rows = self.db.query(f"SELECT participant_id, session_date FROM {s} "
                              "WHERE session_date BETWEEN %s AND %s", (start, end))
         return [(str(p), date_of(d)) for p, d in rows]
 

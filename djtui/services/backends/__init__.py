@@ -214,6 +214,9 @@ class Backend(Protocol):
     def null_safe_equal(self, a_sql: str, b_sql: str) -> str: ...
     def temp_table_like(self, schema: str, name: str, like_sql: str) -> tuple[str, str, str]:
         """(CREATE, the name to use, DROP) of a session-private empty copy of a table."""
+    # -- doctor (issue 15): the dump and client tools against the server they must serve
+    def tool_mismatch(self, tool: str, version_line: str, server: ServerInfo) -> tuple[bool, str] | None:
+        """(fatal, why) when a tool's version (its ``--version`` line) cannot serve the server; else None."""
 
 
 __all__ = ["AccountCatalog", "Backend", "Column", "DumpTools", "ForeignKey", "Querier", "ServerInfo", "TableName"]

@@ -399,3 +399,21 @@ class PostgresBackend(PostgresAccounts):
         """(CREATE, the name to use, DROP): temporary tables live in the session's own schema."""
         ref = self.dialect.ident(name)
         return f"CREATE TEMPORARY TABLE {ref} (LIKE {like_sql})", ref, f"DROP TABLE {ref}"
+
+    # -- doctor (issue 15): the dump and client tools against the server they must serve
+    def tool_mismatch(self, tool: str, version_line: str, server: ServerInfo) -> tuple[bool, str] | None:
+        """pg_dump refuses a server of a newer major version ("server version mismatch"); an older psql
+        connects but warns that some features may not work. A newer tool serves an older server."""
+        import re
+
+        found = re.search(r"\)\s*(\d+)(?:\.(\d+))?", version_line) or re.search(r"(\d+)\.(\d+)", version_line)
+        if not found or not server.version_tuple:
+            return None
+        mine, theirs = int(found.group(1)), server.version_tuple[0]
+        if mine >= theirs:
+            return None
+        if "dump" in Path(tool).name:
+            return True, (f"{Path(tool).name} {mine} refuses a PostgreSQL {theirs} server: install the client "
+                          f"tools of PostgreSQL {theirs} or newer (e.g. `apt-get install postgresql-client-{theirs}`)")
+        return False, (f"{Path(tool).name} {mine} is older than the PostgreSQL {theirs} server: it connects, but "
+                       "some features may not work")

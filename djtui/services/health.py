@@ -19,6 +19,7 @@ import psutil
 
 from djtui.config import CONFIG_ENV, DEFAULT_NAMES, Config, user_config_dir
 from djtui.errors import UserError
+from djtui.services.backends import ServerInfo
 from djtui.services.database import Database, find_datajoint_json, resolve_connection
 
 # where a connection value came from, per key, when it came from DataJoint's variables
@@ -148,12 +149,18 @@ def datajoint_generation(db: Database | None, *, cwd: Path | None = None,
             found = []
         if found:
             return "0.14", f"{db.dialect.table(*found[0])} is a DataJoint 0.14 table"
+        try:  # DataJoint 2.x adds a ~lineage table to every schema it declares
+            found = db.backend.tables(like="~lineage")
+        except UserError:
+            found = []
+        if found:
+            return "2.x", f"{db.dialect.table(*found[0])} is DataJoint 2.x's lineage table"
     dj = find_datajoint_json(cwd or Path.cwd())
     if dj is not None:
         return "2.x", f"{dj} is DataJoint 2.x's config"
     if env.get("DJ_STORES"):
         return "2.x", "DJ_STORES is DataJoint 2.x's variable"
-    return None, "no ~external_* tables and no datajoint.json: cannot tell"
+    return None, "no ~external_* or ~lineage tables and no datajoint.json: cannot tell"
 
 
 def _fs(path: Path) -> str:
@@ -219,7 +226,8 @@ def _server_checks(cfg: Config, db: Database, address: str, sources: tuple[str, 
         pass
 
 
-def _database_checks(cfg: Config) -> list[Check]:
+def _database_checks(cfg: Config, server: list) -> list[Check]:
+    """The database's checks; ``server`` gets the server's ServerInfo when it answered."""
     checks: list[Check] = []
     try:
         settings = resolve_connection(cfg.database)
@@ -229,6 +237,7 @@ def _database_checks(cfg: Config) -> list[Check]:
         db = Database(settings)
         try:
             _server_checks(cfg, db, settings.address, settings.sources, checks)
+            server.append(db.server_info())
         finally:
             db.close()
     except UserError as exc:
@@ -278,15 +287,30 @@ def _folder_checks(cfg: Config, t: float) -> list[Check]:
     return checks
 
 
-def _tool_checks(cfg: Config) -> list[Check]:
-    checks: list[Check] = []
-    for names, what, needed in (
-        (("rsync",), "rsync", cfg.backup is not None),
-        (("mariadb-dump", "mysqldump"), "dump tool", True),
-        (("mariadb", "mysql"), "client", True),
-    ):
-        exe, version = tool_version(names)
-        checks.append(Check("tools", what, exe is not None or not needed, version, warn=exe is None and not needed))
+def _tool_checks(cfg: Config, server: ServerInfo | None) -> list[Check]:
+    """rsync, and the dump and client tools of the lab's server family (pg_dump and psql on PostgreSQL),
+    each compared with the server's version when it answered."""
+    from djtui.services.backends.choose import make_backend
+
+    exe, version = tool_version(("rsync",))
+    needed = cfg.backup is not None
+    checks = [Check("tools", "rsync", exe is not None or not needed, version, warn=exe is None and not needed)]
+    try:
+        backend = make_backend(resolve_connection(cfg.database).backend, None)  # type: ignore[arg-type]
+    except UserError:
+        backend = make_backend("mysql", None)  # type: ignore[arg-type]
+    try:
+        tools = backend.dump_tools()
+    except UserError as exc:
+        return [*checks, Check("tools", "dump tool", False, exc.render())]
+    for what, path in (("dump tool", tools.dump), ("client", tools.client)):
+        exe, version = tool_version((path,))
+        mismatch = backend.tool_mismatch(path, version, server) if exe and server is not None else None
+        if mismatch is None:
+            checks.append(Check("tools", what, exe is not None, f"{version} ({path})" if exe else version))
+        else:
+            fatal, why = mismatch
+            checks.append(Check("tools", what, not fatal, f"{version}: {why}", warn=not fatal))
     return checks
 
 
@@ -313,5 +337,6 @@ def _disk_checks(cfg: Config, t: float) -> list[Check]:
 def run_checks(cfg: Config, *, timeout: float | None = None) -> list[Check]:
     """Every check, in the order doctor prints them: config, database, backup paths, folders, tools, disks."""
     t = timeout if timeout is not None else cfg.sessions.mount_timeout
-    return [*_config_checks(cfg), *_database_checks(cfg), *_backup_checks(cfg, t), *_folder_checks(cfg, t),
-            *_tool_checks(cfg), *_disk_checks(cfg, t)]
+    server: list[ServerInfo] = []
+    return [*_config_checks(cfg), *_database_checks(cfg, server), *_backup_checks(cfg, t), *_folder_checks(cfg, t),
+            *_tool_checks(cfg, server[0] if server else None), *_disk_checks(cfg, t)]

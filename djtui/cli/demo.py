@@ -206,12 +206,37 @@ def _stop(base: Path) -> int:
     if not is_demo_dir(base):
         raise UserError(f"{base} is not a demo lab", where="--dir",
                         hint="give the directory that `djtui demo --setup-only --dir DIR` built")
+    _remember_data_dir(base / SERVER_DIR)
     if stop_detached(base / SERVER_DIR, remove_data=False):
         print(f"stopped the demo server of {base} (the lab's files and data are still there: start it again "
               f"with `djtui demo --start --dir {base}`, or remove the directory when you no longer need it)")
         return 0
     print(f"no demo server was running for {base}")
     return 0
+
+
+STOPPED_FILE = "stopped.json"  # where a stopped server's data lives when it is outside the lab (PostgreSQL as root)
+
+
+def _remember_data_dir(server_dir: Path) -> None:
+    """Before a stop removes the state file: note a data directory kept outside the lab, for --start."""
+    import json
+
+    from djtui.services.servers.process import read_state
+
+    state = read_state(server_dir)
+    if state and state.get("run_dir") and state.get("datadir"):
+        (server_dir / STOPPED_FILE).write_text(json.dumps({"datadir": state["datadir"]}) + "\n")
+
+
+def _restore_data_dir(server, server_dir: Path) -> None:
+    """Point a PostgreSQL server object at the data directory ``_remember_data_dir`` noted (if any)."""
+    import json
+
+    note = server_dir / STOPPED_FILE
+    if note.is_file() and hasattr(server, "datadir"):
+        datadir = Path(json.loads(note.read_text())["datadir"])
+        server.datadir, server.run_dir, server.socket_dir = datadir, datadir.parent, datadir.parent / "sock"
 
 
 def _start(base: Path) -> int:
@@ -230,7 +255,9 @@ def _start(base: Path) -> int:
         raise UserError("the lab's config has no database port or password", where=str(cfg_path),
                         hint="build a new lab (djtui demo --setup-only --dir NEW_DIR)")
     server = _server_class(cfg.database.backend or "mysql")(base / SERVER_DIR, detached=True, keep_dir=True)
+    _restore_data_dir(server, base / SERVER_DIR)
     server.restart(cfg.database.password, cfg.database.port)
+    (base / SERVER_DIR / STOPPED_FILE).unlink(missing_ok=True)
     moved = server.port != cfg.database.port
     if moved:  # our own file: only the database section's port line changes
         text = cfg_path.read_text(encoding="utf-8")

@@ -15,9 +15,6 @@ byte for byte with ``COPY ... FROM stdin``; the session pins the settings that t
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,10 +23,10 @@ import psycopg2
 import psycopg2.extras
 
 from djtui.domain.cascade import ForeignKey, split_name
-from djtui.domain.dialects import POSTGRES
-from djtui.errors import OperationFailed, UserError
+from djtui.errors import UserError
 from djtui.services import commandlog
 from djtui.services.export.driver import timeout_failure
+from djtui.services.export.pgddl import DdlDump
 from djtui.services.export.session import ExportResult, ExportSession
 
 # the session settings COPY's text of a value depends on (pg_dump pins the same ones)
@@ -80,17 +77,14 @@ class PgExportSession(ExportSession):
         self.conn = self.db.connect()
         self._mariadb = False
         self._snapshot: str | None = None
-        self._resources = contextlib.ExitStack()
-        self._ddl: tuple[subprocess.Popen, Path] | None = None
+        self._ddl: DdlDump | None = None
         for sql in (*TEXT_SETTINGS, "SET statement_timeout = 0", "SET temp_buffers = '64MB'"):
             self._exec(sql)
         return self
 
     def close(self) -> None:
-        if self._ddl is not None and self._ddl[0].poll() is None:
-            self._ddl[0].kill()  # nobody wrote: no pg_dump outlives the session
-            self._ddl[0].wait()
-        self._resources.close()
+        if self._ddl is not None:
+            self._ddl.stop()  # no pg_dump outlives the session
         if self.conn is not None:
             try:
                 self._exec("ROLLBACK")  # READ ONLY: nothing but the temporary key sets was written
@@ -200,30 +194,15 @@ class PgExportSession(ExportSession):
         return self._snapshot
 
     def _start_ddl_dump(self) -> None:
-        """``pg_dump --schema-only --format=custom`` of the export's tables from the export's snapshot,
-        into a private temporary directory (its credentials file too); ``ddl_archive`` waits for it."""
-        be = self.db.backend
-        folder = Path(self._resources.enter_context(tempfile.TemporaryDirectory(prefix="djtui-ddl-")))
-        cred = self._resources.enter_context(be.credentials_file(self.db.settings))
-        archive = folder / "ddl.dump"
-        argv = [*be.tool_argv(be.dump_tools().dump, cred), f"--snapshot={self.snapshot()}", "--schema-only",
-                "--format=custom", f"--file={archive}"]
-        argv += [f"--table={POSTGRES.table(*split_name(t))}" for t in self.plan.tables]
-        commandlog.record("exec", argv)
-        self._ddl = (subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE), archive)
+        """The tables' DDL by pg_dump and pg_restore from the export's snapshot, in the background (``pgddl``)."""
+        self._ddl = DdlDump(self.db, self.snapshot(), self.plan.tables)
 
-    def ddl_archive(self) -> Path:
-        """The pg_dump archive of the exported tables' DDL (custom format), once pg_dump is done."""
+    def ddl_sections(self) -> tuple[Path, Path]:
+        """The pre-data and post-data SQL of the exported tables (waits for the tools)."""
         if self._ddl is None:
             self._start_ddl_dump()
         assert self._ddl is not None
-        proc, archive = self._ddl
-        _out, err = proc.communicate(timeout=3600)
-        if proc.returncode != 0:
-            raise OperationFailed("pg_dump --schema-only of the exported tables failed: "
-                                  f"{err.decode(errors='replace').strip()}")
-        return archive
+        return self._ddl.sections()
 
     def dict_rows(self, sql: str) -> list[dict[str, Any]]:
         assert self.conn is not None

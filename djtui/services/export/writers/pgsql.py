@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,8 +30,6 @@ from typing import IO, Any
 
 from djtui.domain.cascade import split_name
 from djtui.domain.dialects import POSTGRES
-from djtui.errors import OperationFailed
-from djtui.services import commandlog
 from djtui.services.export.pgsession import TEXT_SETTINGS, PgExportSession
 from djtui.services.export.writers.sql import FILES_LIST, MANIFEST, SQL_FILE, TableSum, write_files_list
 
@@ -86,23 +83,6 @@ def sequence_values(session: PgExportSession) -> str:
     return "".join(out)
 
 
-def restore_section(session: PgExportSession, section: str, out: IO[bytes]) -> subprocess.Popen:
-    """pg_restore writes one section (``pre-data``, ``post-data``) of the DDL archive as SQL (no server
-    needed): which object belongs to which section is pg_dump's own rule."""
-    archive = session.ddl_archive()
-    tool = str(Path(session.db.backend.dump_tools().dump).with_name("pg_restore"))
-    argv = [tool, f"--section={section}", "--no-owner", "--no-privileges", "--no-tablespaces", "--file=-",
-            str(archive)]
-    commandlog.record("exec", argv)
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE)
-
-
-def finish(proc: subprocess.Popen, what: str) -> None:
-    _out, err = proc.communicate(timeout=3600)
-    if proc.returncode != 0:
-        raise OperationFailed(f"{what} failed: {err.decode(errors='replace').strip()}")
-
-
 def copy_header(session: PgExportSession, table: str) -> bytes:
     cols = ", ".join(POSTGRES.ident(c) for c in session.columns(table))
     return f"\n-- {table}\nCOPY {POSTGRES.table(*split_name(table))} ({cols}) FROM stdin;\n".encode()
@@ -126,38 +106,25 @@ def write_pg_sql_file(session: PgExportSession, out_dir: Path, *,
                       progress: Callable[[str, int], None] | None = None,
                       meanwhile: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
     """``export.sql`` in ``out_dir`` (see the module docstring); returns each table's manifest entry.
-
-    The session's pg_dump (started with its snapshot) holds the DDL; pg_restore writes its sections
-    around the rows (``meanwhile``, the stored-files list, runs while the pre-data section is written)."""
+    ``meanwhile`` (the stored-files list) runs on the session's snapshot before the rows are read."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp, post_path = out_dir / (SQL_FILE + ".part"), out_dir / (SQL_FILE + ".post.part")
+    tmp = out_dir / (SQL_FILE + ".part")
     tables_meta = []
-    try:
-        with open(tmp, "wb") as fh, open(post_path, "wb") as post:
-            fh.write((HEADER + schema_ddl(session)).encode())
-            fh.flush()
-            procs = [restore_section(session, "pre-data", fh), restore_section(session, "post-data", post)]
-            try:
-                if meanwhile is not None:
-                    meanwhile()
-                finish(procs[0], "pg_restore --section=pre-data")
-                fh.seek(0, os.SEEK_END)  # pg_restore wrote through the same file
-                for table in session.plan.tables:
-                    tables_meta.append(_copy_table(session, table, fh))
-                    if progress:
-                        progress(table, tables_meta[-1]["rows"])
-                fh.write(b"\n" + sequence_values(session).encode() + b"\n")
-                finish(procs[1], "pg_restore --section=post-data")
-            finally:
-                for proc in procs:
-                    if proc.poll() is None:  # an error on the way: no pg_restore outlives the export
-                        proc.kill()
-                        proc.wait()
-            with open(post_path, "rb") as src:
-                shutil.copyfileobj(src, fh)
-        os.replace(tmp, out_dir / SQL_FILE)
-    finally:
-        post_path.unlink(missing_ok=True)
+    pre, post = session.ddl_sections()
+    with open(tmp, "wb") as fh:
+        fh.write((HEADER + schema_ddl(session)).encode())
+        with open(pre, "rb") as src:
+            shutil.copyfileobj(src, fh)
+        if meanwhile is not None:
+            meanwhile()
+        for table in session.plan.tables:
+            tables_meta.append(_copy_table(session, table, fh))
+            if progress:
+                progress(table, tables_meta[-1]["rows"])
+        fh.write(b"\n" + sequence_values(session).encode() + b"\n")
+        with open(post, "rb") as src:
+            shutil.copyfileobj(src, fh)
+    os.replace(tmp, out_dir / SQL_FILE)
     return tables_meta
 
 

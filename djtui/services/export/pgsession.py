@@ -68,8 +68,8 @@ def copy_out(conn: Any, sql: str, sink: Callable[[list[bytes]], None], batch: in
 
 
 class PgExportSession(ExportSession):
-    """The export on PostgreSQL (see the module docstring); ``ExportSession(db, ...)`` makes one
-    when ``db.backend.name`` is ``postgresql``."""
+    """The export on PostgreSQL (see the module docstring); ``family.open_session`` makes one when
+    ``db.backend.name`` is ``postgresql``."""
 
     family = "postgresql"
 

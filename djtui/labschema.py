@@ -275,13 +275,12 @@ def declare_dj2(dj, connection, sessions: str = DEFAULT_SCHEMAS["sessions"],
     context: dict = {}
     where = {"Video": pose, "MultiCameraRecording": multicamera, "SingleCameraVideo": multicamera,
              "Subject": sessions, "Session": sessions, "Recording": sessions}
-    tiers = {name: dj.Manual for name in DJ2_DEFINITIONS}
     made: dict[str, dj.Schema] = {}
     for name, definition in DJ2_DEFINITIONS.items():
         schema_name = where[name]
         if schema_name not in made:
             made[schema_name] = dj.Schema(schema_name, context=context, connection=connection)
-        cls = type(name, (tiers[name],), {"definition": definition, "__module__": __name__})
+        cls = type(name, (dj.Manual,), {"definition": definition, "__module__": __name__})
         context[name] = made[schema_name](cls)
     return context
 
@@ -307,5 +306,6 @@ def insert_sessions_dj2(tables: dict, sessions: Iterable[tuple[str, dt.date, Imp
             ("Recording", rows["rec"]), ("Video", videos),
             ("SingleCameraVideo", [(*r[:5], stamps) for r in rows["scv"]])]
     for name, data in plan:
-        tables[name].insert(data, skip_duplicates=True)
+        names = tables[name].heading.names  # declaration order: the order of the tuples above
+        tables[name].insert([dict(zip(names, row, strict=True)) for row in data], skip_duplicates=True)
     return sum(len(data) for _name, data in plan)

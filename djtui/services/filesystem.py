@@ -229,25 +229,106 @@ def _find_columns(paths: list[str], pats: tuple[str, ...], beat: Callable[[], No
         close_blocks(final=True)
         if proc.returncode:
             err.seek(0)
-            for root, why in _find_errors(err.read().decode("utf-8", "surrogateescape"), paths).items():
-                if root in by_root:
-                    by_root[root] = dataclasses.replace(by_root[root], error=why)
+            text = err.read().decode("utf-8", "surrogateescape")
+            for root, why in _find_errors(text, paths, set(by_root), args[0]).items():
+                by_root[root] = dataclasses.replace(by_root.get(root, Scan(False)), error=why)
     missing = Scan(False)
     return [by_root.get(p, missing) for p in paths]
 
 
-def _find_errors(text: str, paths: list[str]) -> dict[str, str]:
-    """Which starting points `find` could not read completely (a missing one is no error: it is absent)."""
+_GONE = ("No such file or directory", "Not a directory")  # a start point that is not there: absent, no error
+_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
+
+
+def _find_errors(text: str, paths: list[str], present: set[str] | None = None, prog: str = "find"
+                 ) -> dict[str, str]:
+    """Which starting points `find` could not read completely, from every line it wrote on stderr.
+
+    A line is ``<prog>: '<path>': <why>`` (``prog`` as find was started, so ``/usr/bin/find``), the
+    path in the C locale's quoting. It belongs to the start point that holds the path. A start point
+    that is not there (``present`` lacks it) is absent, which is no error unless find says why it could
+    not look (permissions). A line no start point claims fails every present one: never a silent
+    partial listing; only a "No such file" that can be an absent start point's own is let go.
+    """
+    roots = set(paths)
     out: dict[str, str] = {}
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    for ln in lines[:200]:
-        hit = [p for p in paths if f"'{p}/" in ln or (f"'{p}'" in ln and "No such file" not in ln)]
-        for p in hit or ([] if "No such file" in ln else paths):  # an error no folder claims fails them all
-            out.setdefault(p, ln.removeprefix("find: "))
-    if len(lines) > 200:
+    absent_seen: set[str] = set()
+    loose_gone = 0
+    unclaimed: list[str] = []
+    for ln in text.splitlines():
+        if not ln.strip():
+            continue
+        msg = _strip_program(ln, prog)
+        path = _quoted_path(msg)
+        owner = _owner(path, roots) if path is not None else None
+        if owner is None:
+            if msg.endswith(_GONE):
+                loose_gone += 1
+            else:
+                unclaimed.append(msg)
+        elif path == owner and (present is None or owner not in present):
+            absent_seen.add(owner)
+            if not msg.endswith(_GONE):  # there, but find could not look (a folder above it is closed)
+                out.setdefault(owner, msg)
+        else:
+            out.setdefault(owner, msg)
+    if present is None:
+        present = roots - absent_seen
+    if loose_gone > len(roots - present - absent_seen):  # more than the absent start points can have said
+        unclaimed.append(f"{loose_gone} files vanished while listing")
+    if unclaimed:
+        first = unclaimed[0] if len(unclaimed) == 1 else f"{len(unclaimed)} errors while listing, first: {unclaimed[0]}"
         for p in paths:
-            out.setdefault(p, f"{len(lines)} errors while listing, first: {lines[0]}")
+            if p in present:
+                out.setdefault(p, first)
     return out
+
+
+def _strip_program(line: str, prog: str) -> str:
+    for head in (f"{prog}: ", f"{os.path.basename(prog)}: "):
+        if line.startswith(head):
+            return line[len(head):]
+    head, sep, rest = line.partition(": ")  # started under another name: find names itself first
+    return rest if sep and "'" not in head else line
+
+
+def _quoted_path(msg: str) -> str | None:
+    """The path of ``'<path>': why`` as GNU find quotes it in the C locale (C escapes, octal bytes)."""
+    if not msg.startswith("'"):
+        return None
+    raw = bytearray()
+    i, n = 1, len(msg)
+    while i < n:
+        c = msg[i]
+        if c == "'":
+            return os.fsdecode(bytes(raw)) if msg.startswith("': ", i) else None
+        if c != "\\" or i + 1 == n:
+            raw += c.encode("utf-8", "surrogateescape")
+            i += 1
+            continue
+        e = msg[i + 1]
+        if e in "01234567":
+            j = i + 1
+            while j < min(i + 4, n) and msg[j] in "01234567":
+                j += 1
+            raw.append(int(msg[i + 1:j], 8) & 0xFF)
+            i = j
+            continue
+        raw.append(_ESCAPES.get(e, ord(e)) if e.isascii() else ord("?"))
+        i += 2
+    return None
+
+
+def _owner(path: str, roots: set[str]) -> str | None:
+    """The deepest start point that is ``path`` or holds it."""
+    p = path.rstrip("/") or "/"
+    while True:
+        if p in roots:
+            return p
+        parent = os.path.dirname(p)
+        if parent == p:
+            return None
+        p = parent
 
 
 def _excluded_entries(rels: list[str], pats: tuple[str, ...]) -> set[str]:

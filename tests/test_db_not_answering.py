@@ -1,6 +1,7 @@
 """A database that stops answering: every call has a time limit, waits are visible and cancellable
-(issue 13, item 6). The server is the suite's private one, stopped with SIGSTOP and always
-continued with SIGCONT."""
+(issue 13, item 6), on MariaDB and on PostgreSQL (issue 15). The server is the suite's private one,
+stopped with SIGSTOP and always continued with SIGCONT: MariaDB is one process; PostgreSQL is the
+postmaster (which accepts connections) and one backend process per connection, all stopped."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 from djtui.config import ConfigError, parse_config
 from djtui.services.backends.mysql import statement_limit_sql
+from djtui.services.backends.postgres import PostgresBackend
 from djtui.services.database import (
     RECHECK_S,
     Database,
@@ -25,13 +27,36 @@ from djtui.services.database import (
 )
 
 
+def server_processes(pid: int) -> list[int]:
+    """The server's process and its children (PostgreSQL's backends and helpers; none for MariaDB)."""
+    out = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == pid:
+                out.append(int(entry))
+    return out
+
+
 @contextlib.contextmanager
 def stopped(server) -> Iterator[None]:
-    os.kill(server.pid, signal.SIGSTOP)
+    procs = server_processes(server.pid)
+    for pid in procs:
+        os.kill(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        os.kill(server.pid, signal.SIGCONT)
+        for pid in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+SLEEP_SQL = {"mysql": "SELECT SLEEP(4) FROM (SELECT 1 UNION SELECT 2) AS t", "postgresql": "SELECT pg_sleep(4)"}
+CONNECTION_ID_SQL = {"mysql": "SELECT CONNECTION_ID()", "postgresql": "SELECT pg_backend_pid()"}
 
 
 def in_thread(fn, pool: ThreadPoolExecutor | None = None) -> tuple[Waiter, dict]:
@@ -77,6 +102,10 @@ def test_limit_sql_per_dialect() -> None:
     assert statement_limit_sql("MariaDB", 2.5) == "SET SESSION max_statement_time = 2.5"
     assert statement_limit_sql("MySQL", 300) == "SET SESSION max_execution_time = 300000"  # MySQL 8: ms
     assert statement_limit_sql("MySQL", 0.25) == "SET SESSION max_execution_time = 250"
+    pg = PostgresBackend(None)  # type: ignore[arg-type]  # text only: no query runs
+    assert pg.statement_limit_sql("15.19", 300) == "SET statement_timeout = 300000"  # PostgreSQL: ms
+    assert pg.statement_limit_sql("15.19", 0.25) == "SET statement_timeout = 250"
+    assert pg.statement_limit_sql("15.19", 0.0001) == "SET statement_timeout = 1"  # 0 would mean no limit
 
 
 def test_config_key_is_strict_and_reaches_the_connection(tmp_path) -> None:
@@ -93,20 +122,36 @@ def test_config_key_is_strict_and_reaches_the_connection(tmp_path) -> None:
         assert "statement_timeout_s" in str(err.value)
 
 
-def test_the_server_stops_a_statement_over_the_limit(server) -> None:
-    db = db_for(server, 1)
+def test_the_server_stops_a_statement_over_the_limit(db_server) -> None:
+    db = db_for(db_server, 1)
     try:
+        first = db.query(CONNECTION_ID_SQL[db_server.backend])
         t0 = time.monotonic()
         with pytest.raises(DatabaseNotAnswering) as err:
-            db.query("SELECT SLEEP(4) FROM (SELECT 1 UNION SELECT 2) AS t")
-        assert time.monotonic() - t0 < 3.5
+            db.query(SLEEP_SQL[db_server.backend])
+        assert time.monotonic() - t0 < 3.5  # the server's limit (1 s), well before the driver's (3 s)
         assert err.value.where == "database.statement_timeout_s"
+        assert "the server stopped the statement" in err.value.what
         assert db.query("SELECT 1") == [(1,)]  # the connection is still good
+        assert db.query(CONNECTION_ID_SQL[db_server.backend]) == first  # the same one
     finally:
         db.close()
 
 
-def test_a_stopped_server_ends_every_call_at_the_limit(server) -> None:
+def test_the_limit_is_the_servers_own_setting(db_server) -> None:
+    """The server itself holds the limit (so it stops a statement even when the client is gone)."""
+    db = db_for(db_server, 2.5)
+    try:
+        if db_server.backend == "postgresql":
+            assert db.query("SHOW statement_timeout") == [("2500ms",)]
+        else:
+            assert float(db.query("SELECT @@max_statement_time")[0][0]) == 2.5
+    finally:
+        db.close()
+
+
+def test_a_stopped_server_ends_every_call_at_the_limit(db_server) -> None:
+    server = db_server
     db = db_for(server, 2)
     pool = ThreadPoolExecutor(1)
     try:
@@ -127,11 +172,15 @@ def test_a_stopped_server_ends_every_call_at_the_limit(server) -> None:
         pool.shutdown(wait=False)
 
 
-def test_waits_are_seen_and_interrupt_ends_them(server) -> None:
+def test_waits_are_seen_and_interrupt_ends_them(db_server) -> None:
+    """The driver blocks in C (pymysql in recv, psycopg2 in libpq's poll, a connect in libpq's connect):
+    interrupt() shuts the sockets and every wait ends at once; the connection is discarded and the next
+    call, once the server answers, runs on a new one."""
+    server = db_server
     db = db_for(server, 60)
     pool = ThreadPoolExecutor(1)
     try:
-        assert pool.submit(db.query, "SELECT 1").result() == [(1,)]
+        before = pool.submit(db.query, CONNECTION_ID_SQL[server.backend]).result()
         assert db.waiting_for() is None
         with stopped(server):
             t, out = in_thread(lambda: db.query("SELECT 2"), pool)
@@ -139,10 +188,12 @@ def test_waits_are_seen_and_interrupt_ends_them(server) -> None:
             time.sleep(1.0)
             assert db.waiting_for() is not None and db.waiting_for() >= 0.9
             assert db.probe(timeout=1) is False
+            t0 = time.monotonic()
             assert db.interrupt() == 2
             t.join(5)
             t2.join(5)
             assert not t.is_alive() and not t2.is_alive()
+            assert time.monotonic() - t0 < 1.5, "interrupt() did not end the waits at once"
             for o in (out, out2):
                 assert isinstance(o.get("error"), DatabaseNotAnswering), o
                 assert "cancelled" in o["error"].what
@@ -155,6 +206,7 @@ def test_waits_are_seen_and_interrupt_ends_them(server) -> None:
         assert db.probe(timeout=3) is True  # answering again: calls wait for it again
         assert db.waiting_for() is None
         assert pool.submit(db.query, "SELECT 3").result(10) == [(3,)]
+        assert pool.submit(db.query, CONNECTION_ID_SQL[server.backend]).result(10) != before  # a new connection
     finally:
         db.close()
         pool.shutdown(wait=False)

@@ -83,6 +83,8 @@ class ConnectionSettings:
 
 
 DRIVER_GRACE_S = 2  # after the server's own limit, before the driver stops reading
+WATCHDOG_GRACE_S = 1.0  # after the driver's own timeout, before the Database shuts the socket itself
+WATCHDOG_IDLE_S = 5.0  # the watchdog thread ends after this long without a call to watch
 RECHECK_S = 2.0  # after a cancel, how often a new call may ask whether the server answers again
 
 
@@ -209,8 +211,10 @@ def resolve_connection(cfg_db: DatabaseSettings, *, env: dict[str, str] | None =
 
 
 def _timed_out(exc: BaseException) -> bool:
-    """The driver's own read/write timeout (pymysql says 'timed out' inside a 2013)."""
-    return isinstance(exc, (TimeoutError, socket.timeout)) or "timed out" in str(exc)
+    """The driver's own read/write timeout (pymysql says 'timed out' inside a 2013; libpq's connect
+    says 'timeout expired')."""
+    text = str(exc)
+    return isinstance(exc, (TimeoutError, socket.timeout)) or "timed out" in text or "timeout expired" in text
 
 
 def _close_quietly(conn: Any) -> None:
@@ -253,9 +257,11 @@ class Database:
     """One lab database server: connections, a thread pool, and what the server is.
 
     Every call has a time limit (``settings.statement_timeout_s``): the server stops a statement
-    that runs longer, and the driver stops waiting for a server that sends nothing. Calls in
-    flight are tracked, so the app can say "database not answering (12 s)" and ``interrupt()``
-    can end every wait at once (the Cancel-wait key).
+    that runs longer, and the driver stops waiting for a server that sends nothing. A driver without
+    a read timeout of its own (psycopg2: libpq waits in C) is covered by a watchdog thread that shuts
+    the socket of a call still waiting a little after the driver's limit. Calls in flight are
+    tracked, so the app can say "database not answering (12 s)" and ``interrupt()`` can end every
+    wait at once (the Cancel-wait key).
     """
 
     def __init__(self, settings: ConnectionSettings, *, readonly: bool = False, workers: int = 4):
@@ -270,6 +276,11 @@ class Database:
         self._tokens = itertools.count()
         self._calls: dict[int, tuple[float, Any]] = {}  # token -> (monotonic start, connection or None)
         self._calls_lock = threading.Lock()
+        self._watch_cv = threading.Condition(self._calls_lock)
+        self._deadlines: dict[int, tuple[float, Any]] = {}  # token -> (monotonic deadline, connection)
+        self._expired: set[int] = set()  # tokens whose socket the watchdog shut
+        self._watcher: threading.Thread | None = None
+        self._closed = False
         self._cancelled_at = -math.inf
         self._given_up_at: float | None = None  # interrupt(): calls fail fast until the server answers
         self._recheck_lock = threading.Lock()
@@ -302,11 +313,50 @@ class Database:
         finally:
             with self._calls_lock:
                 self._calls.pop(token, None)
+                self._deadlines.pop(token, None)
+                self._expired.discard(token)
 
     def _bind(self, token: int, conn: Any) -> None:
         with self._calls_lock:
             if token in self._calls:
                 self._calls[token] = (self._calls[token][0], conn)
+        self._watch(token, conn, driver_timeout(self.settings.statement_timeout_s) + WATCHDOG_GRACE_S)
+
+    # -- the watchdog: a call whose driver keeps waiting past its limit gets its socket shut ----------
+
+    def _watch(self, key: int, conn: Any, seconds: float) -> None:
+        with self._watch_cv:
+            self._deadlines[key] = (time.monotonic() + seconds, conn)
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._watchdog, name="djtui-db-watchdog", daemon=True)
+                self._watcher.start()
+            self._watch_cv.notify()
+
+    def _unwatch(self, key: int) -> None:
+        with self._calls_lock:
+            self._deadlines.pop(key, None)
+            self._expired.discard(key)
+
+    def _watchdog(self) -> None:
+        """Runs while calls are watched; ends after WATCHDOG_IDLE_S without one (at once after close())."""
+        while True:
+            with self._watch_cv:
+                if not self._deadlines:
+                    if not self._closed:
+                        self._watch_cv.wait(WATCHDOG_IDLE_S)
+                    if not self._deadlines:
+                        self._watcher = None
+                        return
+                now = time.monotonic()
+                due = [(key, conn) for key, (at, conn) in self._deadlines.items() if at <= now]
+                for key, _conn in due:
+                    del self._deadlines[key]
+                    self._expired.add(key)
+                if not due:
+                    self._watch_cv.wait(min(at for at, _ in self._deadlines.values()) - now)
+                    continue
+            for _key, conn in due:
+                self._backend.abort(conn)
 
     def waiting_for(self) -> float | None:
         """Seconds the oldest call in flight has waited (or since interrupt() gave up); None when none is."""
@@ -364,10 +414,21 @@ class Database:
             hint="is the server stopped or overloaded? `djtui doctor` checks it; a statement that needs "
                  "longer needs a larger database.statement_timeout_s")
 
-    def _failure(self, exc: BaseException, started: float) -> BaseException | None:
-        """The error to raise instead of a driver error (cancelled, timed out), or None to keep it."""
+    def _fail_kind(self, started: float, token: int | None) -> str | None:
+        """"cancelled" (interrupt()), "expired" (the watchdog shut the socket), or None."""
         if self._cancelled_since(started):
+            return "cancelled"
+        if token is not None and token in self._expired:
+            return "expired"
+        return None
+
+    def _failure(self, exc: BaseException, started: float, token: int | None = None) -> BaseException | None:
+        """The error to raise instead of a driver error (cancelled, timed out), or None to keep it."""
+        kind = self._fail_kind(started, token)
+        if kind == "cancelled":
             return self._cancelled_error()
+        if kind == "expired":
+            return self._timeout_error()
         if self._backend.is_timeout(exc) or _timed_out(exc):
             return self._timeout_error(exc)
         return None
@@ -388,7 +449,7 @@ class Database:
                 be.limit_session(conn, self.settings.statement_timeout_s)
             except (be.driver_error, OSError) as exc:
                 _close_quietly(conn)
-                failure = self._failure(exc, started)
+                failure = self._failure(exc, started, token)
                 if failure is not None:
                     raise failure from None
                 if isinstance(exc, be.driver_error):
@@ -430,6 +491,7 @@ class Database:
             for attempt in (1, 2):
                 if self._cancelled_since(started):
                     raise self._cancelled_error()
+                conn = None
                 try:
                     conn = self._thread_connection()
                     self._bind(token, conn)
@@ -437,9 +499,13 @@ class Database:
                         cur.execute(sql, args)
                         return list(cur.fetchall()) if cur.description is not None else []
                 except (*self._backend.transient_errors, OSError) as exc:
-                    failure = self._failure(exc, started)
+                    failure = self._failure(exc, started, token)
                     if failure is not None:
-                        self._local.conn = None  # the driver closed it; the next call connects afresh
+                        if not (self._backend.is_timeout(exc) and self._fail_kind(started, token) is None):
+                            # cancelled, or the driver gave up: the connection is in an unknown state
+                            if conn is not None:
+                                _close_quietly(conn)
+                            self._local.conn = None  # the next call connects afresh
                         raise failure from None
                     # a read may retry once on a fresh connection after the server dropped ours
                     if attempt == 2 or not self._backend.connection_lost(exc):
@@ -465,11 +531,14 @@ class Database:
         """Does the server answer at all? A fresh connection and ``SELECT 1``, each step within ``timeout``."""
         be = self._backend
         commandlog.record("sql", "SELECT 1  -- is the server answering?", None)
+        key = next(self._tokens)
         try:
             conn = be.open(self.settings, connect_timeout=max(1, int(timeout)), read_timeout=timeout,
                            write_timeout=timeout)
+            self._watch(key, conn, timeout + WATCHDOG_GRACE_S)  # a driver without a read timeout
             be.establish(conn)
         except Exception:
+            self._unwatch(key)
             return False
         try:
             with be.cursor(conn) as cur:
@@ -477,6 +546,7 @@ class Database:
         except Exception:
             return False
         finally:
+            self._unwatch(key)
             _close_quietly(conn)
         self._given_up_at = None  # it answers: calls wait for it again
         return True
@@ -492,6 +562,9 @@ class Database:
         return self._backend.schemas()
 
     def close(self) -> None:
+        with self._watch_cv:
+            self._closed = True  # the watchdog ends once no call is watched
+            self._watch_cv.notify()
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._open_lock:
             conns, self._open = self._open, []

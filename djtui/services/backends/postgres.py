@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,11 +38,17 @@ QUERY_CANCELED = "57014"
 
 class PgConnection:
     """A psycopg2 connection made in two steps (``open`` then ``establish``), so the Database can track a
-    connection before the network wait and abort it from another thread."""
+    connection before the network wait and abort it from another thread.
+
+    libpq's connect blocks in C with no handle to wake it, so ``establish`` connects in a helper thread and
+    waits for it or for ``abort``; a connection that arrives after an abort is closed by that thread."""
 
     def __init__(self, kwargs: dict[str, Any]):
         self.kwargs = kwargs
         self.raw: Any = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self.aborted = False
 
     @property
     def open(self) -> bool:
@@ -50,6 +57,35 @@ class PgConnection:
     def close(self) -> None:
         if self.raw is not None:
             self.raw.close()
+
+    def connect_interruptibly(self) -> None:
+        box: dict[str, Any] = {}
+
+        def body() -> None:
+            try:
+                raw = psycopg2.connect(**self.kwargs)
+            except BaseException as exc:  # handed to the waiting caller
+                box["error"] = exc
+            else:
+                with self._lock:
+                    if self.aborted:
+                        raw.close()
+                    else:
+                        self.raw = raw
+            self._wake.set()
+
+        threading.Thread(target=body, name="djtui-pg-connect", daemon=True).start()
+        self._wake.wait()
+        with self._lock:
+            if self.aborted and self.raw is None:
+                raise psycopg2.OperationalError("connecting was aborted before the server answered")
+        if "error" in box:
+            raise box["error"]
+
+    def abort_connecting(self) -> None:
+        with self._lock:
+            self.aborted = True
+        self._wake.set()
 
     def __getattr__(self, name: str) -> Any:  # the driver's own API (copy_expert, server_version, ...)
         if self.raw is None:
@@ -123,7 +159,7 @@ class PostgresBackend(PostgresAccounts):
         return PgConnection(conn_kwargs(settings, database, **overrides))
 
     def establish(self, conn: PgConnection) -> None:
-        conn.raw = psycopg2.connect(**conn.kwargs)
+        conn.connect_interruptibly()
         conn.raw.autocommit = True
 
     def cursor(self, conn: Any, *, dict_rows: bool = False) -> Any:
@@ -139,6 +175,8 @@ class PostgresBackend(PostgresAccounts):
             getattr(exc, "pgcode", None) is None
 
     def abort(self, conn: Any) -> None:
+        if isinstance(conn, PgConnection):
+            conn.abort_connecting()  # a connect still waiting on the server gives up now
         raw = conn.raw if isinstance(conn, PgConnection) else conn
         if raw is None or raw.closed:
             return

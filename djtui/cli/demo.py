@@ -296,6 +296,8 @@ def _interactive(base: Path | None, seed: int, ctx: Context, backend: str = "mys
         with _sigterm_raises():
             server, summary, _verified = _build(work, seed, detached=False, backend=backend)
             _hangup_cleanup[:] = [server.stop, lambda: shutil.rmtree(work, ignore_errors=True)]
+            for note in summary.notes:  # e.g. what the PostgreSQL lab leaves out
+                _say(f"note: {note}")
             cfg = load_config(summary.config_path)
             from djtui.tui.app import DjtuiApp
 

@@ -31,7 +31,7 @@ COMMAND_MODULES = ("doctor", "init", "demo", "sessions", "orphans", "export", "a
                    "audit")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="djtui",
         description="Move, check, clean, export and govern a DataJoint lab's data. "
@@ -43,11 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--readonly", action="store_true",
                         help="change nothing in the lab (see Read-only below); djtui's own state_dir is still written")
     parser.add_argument("--no-mouse", action="store_true", help="app: leave the mouse to the terminal")
-    parser.add_argument("--version", action="version", version=f"djtui {_version()}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     app = sub.add_parser("app", help="open the terminal app (the default)")
     app.set_defaults(func=run_app)
-    for name in COMMAND_MODULES:
+    for name in commands:
         try:
             module = importlib.import_module(f"djtui.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -56,6 +56,29 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(sub)
     return parser
+
+
+def _opens_app_only(argv: Sequence[str]) -> bool:
+    """`djtui` or `djtui app` with global options only: the app's first frame need not import every command.
+
+    The command modules import their services (0.2 s); anything else, help included, gets the full parser.
+    """
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--config":
+            if next(args, None) is None:
+                return False
+        elif not (arg.startswith("--config=") or arg in ("--readonly", "--no-mouse")):
+            rest.append(arg)
+    return rest in ([], ["app"])
+
+
+class _VersionAction(argparse.Action):
+    """Looks the version up only when asked: importlib.metadata costs the app's first frame 15 ms."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        parser.exit(message=f"djtui {_version()}\n")
 
 
 def _version() -> str:
@@ -86,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
         except (AttributeError, ValueError, OSError):
             pass
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(() if _opens_app_only(argv) else COMMAND_MODULES)
     args = parser.parse_args(argv)
     func: Callable[[Context], int] = getattr(args, "func", run_app)
     ctx = Context(args)

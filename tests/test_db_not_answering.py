@@ -210,3 +210,25 @@ def test_waits_are_seen_and_interrupt_ends_them(db_server) -> None:
     finally:
         db.close()
         pool.shutdown(wait=False)
+
+
+def test_a_connect_to_a_stopped_server_names_the_limit_it_hit(db_server) -> None:
+    """libpq gives a connect up at database.connect_timeout (its whole start-up); pymysql waits for the
+    server's greeting up to the statement limit and its driver grace. Either way the message names the
+    limit that was reached, not another."""
+    db = Database(dataclasses.replace(db_server.settings, statement_timeout_s=3, connect_timeout=1))
+    try:
+        with stopped(db_server):
+            t0 = time.monotonic()
+            with pytest.raises(DatabaseNotAnswering) as err:
+                db.connect()
+            waited = time.monotonic() - t0
+        if db_server.backend == "postgresql":
+            assert err.value.where == "database.connect_timeout" and "within 1 s of connecting" in err.value.what
+            assert waited < 2.5
+        else:
+            assert err.value.where == "database.statement_timeout_s" and "within 3 s" in err.value.what
+            assert waited < 7
+        assert db.query("SELECT 1") == [(1,)]
+    finally:
+        db.close()

@@ -422,15 +422,27 @@ class Database:
             return "expired"
         return None
 
-    def _failure(self, exc: BaseException, started: float, token: int | None = None) -> BaseException | None:
+    def _connect_timeout_error(self) -> DatabaseNotAnswering:
+        return DatabaseNotAnswering(
+            f"the database at {self.settings.address} did not answer within {self.settings.connect_timeout} s "
+            "of connecting", where="database.connect_timeout",
+            hint="is the server stopped, or the host unreachable? `djtui doctor` checks it; a slow network "
+                 "needs a larger database.connect_timeout")
+
+    def _failure(self, exc: BaseException, started: float, token: int | None = None, *,
+                 connecting: bool = False) -> BaseException | None:
         """The error to raise instead of a driver error (cancelled, timed out), or None to keep it."""
         kind = self._fail_kind(started, token)
         if kind == "cancelled":
             return self._cancelled_error()
         if kind == "expired":
             return self._timeout_error()
-        if self._backend.is_timeout(exc) or _timed_out(exc):
+        if self._backend.is_timeout(exc):
             return self._timeout_error(exc)
+        if _timed_out(exc):
+            # a connect the driver gave up at connect_timeout (libpq's covers the whole start-up)
+            early = time.monotonic() - started < self.settings.statement_timeout_s
+            return self._connect_timeout_error() if connecting and early else self._timeout_error(exc)
         return None
 
     # -- connections ----------------------------------------------------------------------------
@@ -449,7 +461,7 @@ class Database:
                 be.limit_session(conn, self.settings.statement_timeout_s)
             except (be.driver_error, OSError) as exc:
                 _close_quietly(conn)
-                failure = self._failure(exc, started, token)
+                failure = self._failure(exc, started, token, connecting=True)
                 if failure is not None:
                     raise failure from None
                 if isinstance(exc, be.driver_error):

@@ -98,6 +98,12 @@ class DatabaseNotAnswering(UserError):
     exit_code = 1
 
 
+class DatabaseLost(UserError):
+    """The server dropped a working connection and refuses a new one (killed, restarting): exit 1."""
+
+    exit_code = 1
+
+
 # ---------------------------------------------------------------------------
 # resolving the settings
 
@@ -506,6 +512,11 @@ class Database:
                 conn = None
                 try:
                     conn = self._thread_connection()
+                except UserError as exc:
+                    if attempt == 1 or isinstance(exc, DatabaseNotAnswering):
+                        raise
+                    raise self._lost_error(exc.what) from None  # it was there a moment ago
+                try:
                     self._bind(token, conn)
                     with self._backend.cursor(conn, dict_rows=dict_rows) as cur:
                         cur.execute(sql, args)
@@ -520,10 +531,21 @@ class Database:
                             self._local.conn = None  # the next call connects afresh
                         raise failure from None
                     # a read may retry once on a fresh connection after the server dropped ours
-                    if attempt == 2 or not self._backend.connection_lost(exc):
+                    if not self._backend.connection_lost(exc):
                         raise
+                    if attempt == 2:
+                        raise self._lost_error(str(exc).strip()) from None
+                    _close_quietly(conn)
                     self._local.conn = None
         raise AssertionError("unreachable")
+
+    def _lost_error(self, detail: str) -> DatabaseLost:
+        if self.settings.password:
+            detail = detail.replace(self.settings.password.reveal(), "****")
+        return DatabaseLost(f"lost the connection to the database at {self.settings.address}, and connecting "
+                            f"again failed: {detail}",
+                            hint="was the server stopped or restarted? try again once it answers "
+                                 "(`djtui doctor` checks it)")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking work in the database thread pool; a wait there counts as a call in flight."""

@@ -311,12 +311,29 @@ def legacy_candidates(db: str, blob_rows: set[str], other_rows: Iterable[Externa
 
     ``blob_rows`` are the 32-hex hashes of rows with neither attachment name nor filepath;
     ``folds`` is the store's ``subfolding`` (the listing must have been made with the same).
+    The blob sides are two sets here; :func:`merged_candidates` decides the rest.
+    """
+    return merged_candidates(db, listing.blob_names - blob_rows, blob_rows - listing.blob_names, len(blob_rows),
+                             other_rows, listing, extra_present=extra_present, folds=folds)
+
+
+def merged_candidates(db: str, only_listed: Iterable[str], only_rows: Iterable[str], blob_rows: int,
+                      other_rows: Iterable[ExternalRow], listing: LegacyListing, *,
+                      extra_present: Mapping[str, StoredObject] | None = None,
+                      folds: tuple[int, ...] = DEFAULT_SUBFOLDING) -> LegacyCandidates:
+    """The 0.14 candidate rule, given the blob difference: names listed but no row, hashes with a row but no object.
+
+    The streamed scan finds that difference by merging two sorted streams
+    (:func:`djtui.domain.setdiff.sorted_difference`), so the blob names and blob-row hashes are never
+    held; ``blob_rows`` is how many blob rows were compared. ``listing`` holds the store's other files
+    (attachments, filepath objects, strays: the few, compared as sets), the empty files and the count.
     """
     extra = extra_present or {}
-    untracked = [legacy_blob_path(db, n, folds) for n in listing.blob_names - blob_rows]
-    missing = [(h, legacy_blob_path(db, h, folds)) for h in blob_rows - listing.blob_names]
+    untracked_names = set(only_listed)
+    untracked = [legacy_blob_path(db, n, folds) for n in sorted(untracked_names)]
+    missing = [(h, legacy_blob_path(db, h, folds)) for h in only_rows]
     expected_other: set[str] = set()
-    nrows = len(blob_rows)
+    nrows = blob_rows
     for h, att, fp in other_rows:
         nrows += 1
         path = legacy_object_path(db, h, att, fp, folds)
@@ -324,8 +341,9 @@ def legacy_candidates(db: str, blob_rows: set[str], other_rows: Iterable[Externa
         if path not in listing.others and path not in extra:
             missing.append((h, path))
     untracked += [p for p in listing.others if p not in expected_other]
+    # an empty listed blob is named by a row unless it is on the listed side alone
     zero = [p for p in listing.zero if p in expected_other or (
-        p not in listing.others and p.rsplit("/", 1)[-1] in blob_rows)]
+        p not in listing.others and p.rsplit("/", 1)[-1] not in untracked_names)]
     zero += [p for p, o in extra.items() if o.size == 0]
     return LegacyCandidates(tuple(untracked), tuple(missing), tuple(zero), nrows)
 

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from djtui.domain import stores as ds
-from djtui.domain.legacydiff import merged_candidates
 from djtui.errors import OperationFailed
 from djtui.services import commandlog
 from djtui.services.audit import db_user_of
@@ -95,8 +94,8 @@ def scan_external(svc: Orphans, source: SourceInfo, db: str, store_name: str) ->
                 found_obj = store.stat(fp)
                 if found_obj is not None:
                     extra[fp] = found_obj
-    cand = merged_candidates(db, diff.only_listed, diff.only_rows, diff.rows, others, objects,
-                             extra_present=extra, folds=folds)
+    cand = ds.merged_candidates(db, diff.only_listed, diff.only_rows, diff.rows, others, objects,
+                                extra_present=extra, folds=folds)
     sizes = row_sizes(svc.db, ext, [h for h, _ in cand.missing]) if cand.missing else {}
     items = _items(svc, source.name, db, folds, store, cand, others, unused, sizes,
                    lambda path: objects.details.get(path) or extra.get(path))

@@ -25,9 +25,8 @@ from typing import Any
 
 from djtui.domain import stores as ds
 from djtui.domain.setdiff import sorted_difference
-from djtui.errors import OperationFailed
 from djtui.services import commandlog
-from djtui.services.orphans.catalog import table_rows_estimate
+from djtui.services.orphans.reads import blob_hash_chunks
 from djtui.services.spill import SpillSorter
 from djtui.services.stores import ScanCancelled, Store
 from djtui.services.stores.walk import list_files
@@ -38,53 +37,6 @@ QUEUE_DEPTH = 4  # chunks a producer may run ahead of the merge
 SPILL_ITEMS = 1_000_000  # keys an unsorted listing may hold before a run goes to disk
 
 _HEX = re.compile(r"^[0-9a-f]+\Z")
-
-
-def blob_row_chunks(db: Any, schema: str, table: str, check: Callable[[], None] = lambda: None,
-                    range_bytes: int = ROW_RANGE_BYTES) -> Iterator[list[str]]:
-    """The 32-hex hashes of the blob rows (no attachment, no filepath), ascending, a range at a time.
-
-    Ranges are disjoint and asked in ascending order, each sorted here, so the stream is sorted.
-    The hash space is cut into ranges of about ``range_bytes`` packed characters (from the
-    table's row estimate); a range whose answer comes back cut short is asked again in halves.
-    """
-    full = db.dialect.table(schema, table)
-    conn = db.connect()
-    try:
-        with conn.cursor() as cur:
-            _, est = table_rows_estimate(cur, schema, table)
-            cur.execute("SET SESSION group_concat_max_len = %s", (range_bytes,))
-            parts = max(1, -(-est * 32 // (range_bytes // 2)))
-            step = (1 << 128) // parts
-            todo = [(i * step, (i + 1) * step if i < parts - 1 else 1 << 128) for i in reversed(range(parts))]
-            sql = (f"SELECT COUNT(*), GROUP_CONCAT(LOWER(HEX(`hash`)) SEPARATOR '') FROM {full} "
-                   "WHERE attachment_name IS NULL AND filepath IS NULL AND `hash` >= %s")
-            while todo:  # the lowest range is last in the list
-                check()
-                lo, hi = todo.pop()
-                args: list[Any] = [lo.to_bytes(16, "big")]
-                query = sql
-                if hi < 1 << 128:
-                    query += " AND `hash` < %s"
-                    args.append(hi.to_bytes(16, "big"))
-                commandlog.record("sql", query, None)
-                cur.execute(query, args)
-                n, packed = cur.fetchone()
-                packed = (packed.decode("ascii") if isinstance(packed, bytes) else packed) or ""
-                if len(packed) != 32 * int(n):  # cut at group_concat_max_len: ask in halves, lower first
-                    if hi - lo < 2:
-                        raise OperationFailed(f"{full}: cannot read the hashes (group_concat_max_len)")
-                    mid = (lo + hi) // 2
-                    todo += [(mid, hi), (lo, mid)]
-                    continue
-                if packed:
-                    # the primary key's range scan hands them over in order; sorting here instead of
-                    # asking ORDER BY costs one linear pass when they are, and is right when they are not
-                    chunk = [packed[i:i + 32] for i in range(0, len(packed), 32)]
-                    chunk.sort()
-                    yield chunk
-    finally:
-        conn.close()
 
 
 def _is_fold(name: str, width: int) -> bool:
@@ -358,7 +310,7 @@ def blob_difference(db: Any, schema: str, table: str, store: Store, folds: tuple
             n_rows += len(c)
             yield c
 
-    rows = prefetched(blob_row_chunks(db, schema, table, check, range_bytes), "rows")
+    rows = prefetched(blob_hash_chunks(db, schema, table, check, range_bytes), "rows")
     listed = prefetched(listed_chunks(store, schema, folds, listing, cancelled=cancelled, sizes=sizes,
                                       spill_items=spill_items, chunk=chunk), "walk")
     only_listed: list[str] = []

@@ -235,7 +235,7 @@ def test_setup_only_stop_and_start_on_postgresql(tmp_path):
         assert before.returncode == 0, before.stderr
         stop = subprocess.run([sys.executable, "-m", "djtui", "demo", "--stop", "--dir", str(lab)],
                               capture_output=True, text=True, timeout=120)
-        assert stop.returncode == 0 and "stopped" in stop.stdout
+        assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout + stop.stderr
         start = subprocess.run([sys.executable, "-m", "djtui", "demo", "--start", "--dir", str(lab)],
                                capture_output=True, text=True, timeout=120)
         assert start.returncode == 0, start.stderr

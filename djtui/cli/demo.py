@@ -206,10 +206,11 @@ def _stop(base: Path) -> int:
     if not is_demo_dir(base):
         raise UserError(f"{base} is not a demo lab", where="--dir",
                         hint="give the directory that `djtui demo --setup-only --dir DIR` built")
-    _remember_data_dir(base / SERVER_DIR)
+    outside = _remember_data_dir(base / SERVER_DIR)
     if stop_detached(base / SERVER_DIR, remove_data=False):
         print(f"stopped the demo server of {base} (the lab's files and data are still there: start it again "
-              f"with `djtui demo --start --dir {base}`, or remove the directory when you no longer need it)")
+              f"with `djtui demo --start --dir {base}`, or remove the directory when you no longer need it"
+              + (f", and its database's data in {outside}" if outside else "") + ")")
         return 0
     print(f"no demo server was running for {base}")
     return 0
@@ -218,8 +219,9 @@ def _stop(base: Path) -> int:
 STOPPED_FILE = "stopped.json"  # where a stopped server's data lives when it is outside the lab (PostgreSQL as root)
 
 
-def _remember_data_dir(server_dir: Path) -> None:
-    """Before a stop removes the state file: note a data directory kept outside the lab, for --start."""
+def _remember_data_dir(server_dir: Path) -> str | None:
+    """Before a stop removes the state file: note a data directory kept outside the lab, for --start;
+    returns the folder that holds it (None when the data is inside the lab)."""
     import json
 
     from djtui.services.servers.process import read_state
@@ -227,6 +229,8 @@ def _remember_data_dir(server_dir: Path) -> None:
     state = read_state(server_dir)
     if state and state.get("run_dir") and state.get("datadir"):
         (server_dir / STOPPED_FILE).write_text(json.dumps({"datadir": state["datadir"]}) + "\n")
+        return str(state["run_dir"])
+    return None
 
 
 def _restore_data_dir(server, server_dir: Path) -> None:
@@ -236,7 +240,11 @@ def _restore_data_dir(server, server_dir: Path) -> None:
     note = server_dir / STOPPED_FILE
     if note.is_file() and hasattr(server, "datadir"):
         datadir = Path(json.loads(note.read_text())["datadir"])
+        fresh = server.run_dir  # the new server object made an empty folder of its own: not needed
         server.datadir, server.run_dir, server.socket_dir = datadir, datadir.parent, datadir.parent / "sock"
+        if fresh != server.run_dir and fresh != server_dir.resolve():
+            with contextlib.suppress(OSError):
+                fresh.rmdir()
 
 
 def _start(base: Path) -> int:

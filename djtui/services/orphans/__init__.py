@@ -12,10 +12,10 @@ leaf services (database, audit, locks, commandlog, testhook, spill); never the T
 """
 
 from djtui.services.orphans.cleaner import cleaner_service, load_cleaner_runs
-from djtui.services.orphans.model import ActionResult, ScanResult, SourceInfo
+from djtui.services.orphans.model import ActionResult, ScanProgress, ScanResult, SourceInfo
 from djtui.services.orphans.plan import CONFIRM, CleanupPlan, iec_size
 from djtui.services.orphans.service import OrphanService
 from djtui.services.stores import ScanCancelled
 
-__all__ = ["CONFIRM", "ActionResult", "CleanupPlan", "OrphanService", "ScanCancelled", "ScanResult", "SourceInfo",
-           "cleaner_service", "iec_size", "load_cleaner_runs"]
+__all__ = ["CONFIRM", "ActionResult", "CleanupPlan", "OrphanService", "ScanCancelled", "ScanProgress", "ScanResult",
+           "SourceInfo", "cleaner_service", "iec_size", "load_cleaner_runs"]

@@ -15,7 +15,7 @@ def scan_dir(svc: Orphans, source: SourceInfo, path: Path) -> ScanResult:
     """Files of a managed directory no row's layout places there, or (temp directories) stale ones."""
     d = svc.db.dialect
     managed = [m for m in svc.settings.directories if Path(m.path) == path]
-    files = list(list_files(path, exclude=svc.exclude(), cancelled=svc.cancelled))
+    files = list(svc.counted(list_files(path, exclude=svc.exclude(), cancelled=svc.cancelled)))
     refs: ds.TrackedFiles | None = None
     if managed:
         refs = ds.TrackedFiles()

@@ -82,7 +82,8 @@ def scan_external(svc: Orphans, source: SourceInfo, db: str, store_name: str) ->
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="djtui-orphans") as pool:
         f_other, f_unused = pool.submit(other_rows), pool.submit(unused_rows)
         diff = blob_difference(svc.db, db, table, store, folds, check=svc.check, cancelled=svc.cancelled,
-                               sizes=svc.empty_check)
+                               sizes=svc.empty_check,
+                               progress=lambda listed, rows: svc.progressed(listed=listed, rows=rows))
         others, unused = f_other.result(), f_unused.result()
     svc.check()
     objects = diff.listing

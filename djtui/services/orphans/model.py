@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from djtui.config import Config, StoreSettings
 from djtui.domain import stores as ds
 from djtui.services.stores import Quarantine, Store
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
 class SourceInfo:
     name: str
     kind: str  # table | external | store | dir
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    """How far one source's scan has come: objects listed and rows read so far (the screen shows it live)."""
+
+    source: str
+    listed: int = 0
+    rows: int = 0
+    done: bool = False
+
+    def describe(self) -> str:
+        return f"{self.listed:,} object(s) listed, {self.rows:,} row(s) read"
 
 
 _MAY_SHARE = frozenset({ds.UNUSED_ROW, ds.MISSING_OBJECT, ds.ZERO_BYTE})  # reasons one ~external row can share
@@ -136,11 +151,13 @@ class Orphans(Protocol):
     empty_check: bool
 
     def check(self) -> None: ...
+    def progressed(self, *, listed: int | None = None, rows: int | None = None) -> None: ...
+    def counted(self, objects: Iterable[_T]) -> Iterator[_T]: ...
     def store(self, name: str) -> StoreSettings: ...
     def open_store(self, settings: StoreSettings) -> Store: ...
     def quarantine(self) -> Quarantine: ...
     def exclude(self) -> str: ...
     def writable(self, action: str) -> None: ...
     def resolve(self, name: str) -> SourceInfo: ...
-    def scan(self, source: SourceInfo, cancel: threading.Event | None = None, *,
-             empty_check: bool = True) -> ScanResult: ...
+    def scan(self, source: SourceInfo, cancel: threading.Event | None = None, *, empty_check: bool = True,
+             progress: Callable[[ScanProgress], None] | None = None) -> ScanResult: ...

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace as dc_replace
 from pathlib import Path
+from typing import TypeVar
 
 from djtui.config import Config, Secret, StoreSettings
 from djtui.domain import stores as ds
@@ -22,10 +23,16 @@ from djtui.services.audit import AuditLog, db_user_of
 from djtui.services.database import Database
 from djtui.services.locks import exclusive
 from djtui.services.orphans import acting, catalog, directories, external, store2x, tables
-from djtui.services.orphans.model import ActionResult, ScanResult, SourceInfo
+from djtui.services.orphans.model import ActionResult, ScanProgress, ScanResult, SourceInfo
 from djtui.services.orphans.plan import CleanupPlan, claim, plan_from_scan
 from djtui.services.orphans.rows import restore_rows
 from djtui.services.stores import Quarantine, ScanCancelled, Store, batch_place, is_remote_batch, never, open_store
+
+_T = TypeVar("_T")
+
+
+PROGRESS_EVERY_S = 0.1  # a scan's progress is heard at most this often (and once at its end)
+COUNT_EVERY = 1000  # objects of a listing between two progress reports
 
 
 class OrphanService:
@@ -40,11 +47,42 @@ class OrphanService:
         self.settings = config.orphans
         self.cancelled: Callable[[], bool] = never
         self.empty_check = True
+        self._progress: ScanProgress | None = None
+        self._on_progress: Callable[[ScanProgress], None] | None = None
+        self._progress_lock = threading.Lock()
+        self._progress_at = 0.0
 
     def check(self) -> None:
         """Raise :class:`ScanCancelled` when the caller asked to stop (between batches of work)."""
         if self.cancelled():
             raise ScanCancelled("scan cancelled")
+
+    def progressed(self, *, listed: int | None = None, rows: int | None = None) -> None:
+        """Where the running scan is (counts so far, from any of its threads); the caller's ``progress``
+        hears it at most every ``PROGRESS_EVERY_S``."""
+        hook = self._on_progress
+        if hook is None:
+            return
+        with self._progress_lock:
+            p = self._progress
+            if p is None:
+                return
+            p = self._progress = dc_replace(p, listed=p.listed if listed is None else listed,
+                                            rows=p.rows if rows is None else rows)
+            now = time.monotonic()
+            if now - self._progress_at < PROGRESS_EVERY_S:
+                return
+            self._progress_at = now
+        hook(p)
+
+    def counted(self, objects: Iterable[_T]) -> Iterator[_T]:
+        """``objects`` as they come, counted as listed (and asked whether to stop) every ``COUNT_EVERY``."""
+        n = 0
+        for n, o in enumerate(objects, 1):
+            if n % COUNT_EVERY == 0:
+                self.progressed(listed=n)
+            yield o
+        self.progressed(listed=n)
 
     # --- discovery ----------------------------------------------------------
 
@@ -104,26 +142,39 @@ class OrphanService:
 
     # --- scanning -----------------------------------------------------------
 
-    def scan(self, source: SourceInfo, cancel: threading.Event | None = None, *,
-             empty_check: bool = True) -> ScanResult:
+    def scan(self, source: SourceInfo, cancel: threading.Event | None = None, *, empty_check: bool = True,
+             progress: Callable[[ScanProgress], None] | None = None) -> ScanResult:
         """Scan one source; with ``cancel``, setting the event stops it with :class:`ScanCancelled`.
 
         ``empty_check=False`` skips reading each object's size in a 0.14 file store (one ``stat``
         per object, most of the cost of a big store): zero-byte objects are then not looked for.
+        ``progress`` hears a :class:`ScanProgress` now and then from the scan's threads, and a last
+        one (``done``) when it ends.
         """
         if cancel is not None:
             self.cancelled = cancel.is_set
         self.empty_check = empty_check
+        self._progress, self._on_progress, self._progress_at = ScanProgress(source.name), progress, 0.0
         try:
             result = self._scan(source)
             # built here in the worker thread, not on the UI's loop: one line per orphan, and what a plan
             # needs of the whole scan
             result.listing  # noqa: B018
             result.referenced_missing  # noqa: B018
+            if progress is not None and self._progress is not None:
+                progress(self._last_progress(self._progress, result))
             return result
         finally:
             self.cancelled = never
             self.empty_check = True
+            self._progress, self._on_progress = None, None
+
+    @staticmethod
+    def _last_progress(last: ScanProgress, result: ScanResult) -> ScanProgress:
+        """The report at the end: what the result counted (a table source's total is rows, not objects)."""
+        if result.source.kind == "table":
+            return dc_replace(last, rows=max(last.rows, result.total), done=True)
+        return dc_replace(last, listed=max(last.listed, result.total), rows=max(last.rows, result.rows), done=True)
 
     def _scan(self, source: SourceInfo) -> ScanResult:
         self.check()

@@ -37,9 +37,10 @@ def scan_store_2x(svc: Orphans, source: SourceInfo, store_name: str) -> ScanResu
     settings = svc.store(store_name)
     store = svc.open_store(settings)
     objects: dict[str, ds.StoredObject] = {}
-    for prefix in dict.fromkeys((settings.hash_prefix, settings.schema_prefix)):
-        for o in _list_section(svc, settings, store, prefix):
-            objects[o.path] = o
+    sections = (o for prefix in dict.fromkeys((settings.hash_prefix, settings.schema_prefix))
+                for o in _list_section(svc, settings, store, prefix))
+    for o in svc.counted(sections):
+        objects[o.path] = o
     refs = json_references(svc, store_name)
     items = ds.store_2x_orphans(source.name, objects, refs, now=svc.now(),
                                 grace_s=svc.settings.grace_hours * 3600)

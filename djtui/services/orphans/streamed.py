@@ -294,12 +294,13 @@ class BlobDifference:
 
 def blob_difference(db: Any, schema: str, table: str, store: Store, folds: tuple[int, ...], *,
                     check: Callable[[], None], cancelled: Callable[[], bool], sizes: bool = True,
-                    progress: Callable[[int], None] | None = None, chunk: int = CHUNK,
+                    progress: Callable[[int, int], None] | None = None, chunk: int = CHUNK,
                     range_bytes: int = ROW_RANGE_BYTES, spill_items: int = SPILL_ITEMS) -> BlobDifference:
     """Compare one schema's blob rows with its store's blob objects as two sorted streams.
 
     The rows and the listing are each produced on a thread of their own, a few chunks ahead;
-    ``progress(n)`` hears how many keys were compared, ``check()`` may raise to cancel.
+    ``progress(listed, rows)`` hears after each merged chunk how many objects were listed (all
+    files, not only blobs) and blob rows read so far; ``check()`` may raise to cancel.
     """
     listing = ds.LegacyListing()
     n_rows = 0
@@ -316,9 +317,11 @@ def blob_difference(db: Any, schema: str, table: str, store: Store, folds: tuple
     only_listed: list[str] = []
     only_rows: list[str] = []
     try:
-        for step in sorted_difference(listed, counted(rows), progress=progress, check=check):
+        for step in sorted_difference(listed, counted(rows), check=check):
             only_listed += step.only_left
             only_rows += step.only_right
+            if progress is not None:
+                progress(listing.count, n_rows)
     finally:
         rows.close()
         listed.close()

@@ -13,16 +13,18 @@ stops its thread too instead of running on unseen.
 from __future__ import annotations
 
 import threading
+from functools import partial
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Label, ProgressBar, Static, TabbedContent, TabPane
 
 from djtui.errors import OperationFailed, UserError
-from djtui.services.orphans import CleanupPlan, OrphanService, ScanCancelled, ScanResult, SourceInfo
+from djtui.services.orphans import CleanupPlan, OrphanService, ScanCancelled, ScanProgress, ScanResult, SourceInfo
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
 from djtui.tui.widgets.orphans_list import OrphanList, OrphanListHeader, human_size, middle_truncate, source_label
@@ -31,6 +33,14 @@ from djtui.tui.widgets.orphans_list import OrphanList, OrphanListHeader, human_s
 def _num(text: str) -> Text:
     """A count or a size, right-aligned so a column of them reads at a glance."""
     return Text(text, justify="right")
+
+
+class ScanProgressed(Message):
+    """Posted from a scan's threads (post_message is thread-safe): how far the running scan has come."""
+
+    def __init__(self, progress: ScanProgress) -> None:
+        super().__init__()
+        self.progress = progress
 
 
 class OrphansScreen(DjtuiScreen):
@@ -66,6 +76,8 @@ class OrphansScreen(DjtuiScreen):
         self.cancel_event = threading.Event()
         self.scanning = False
         self.scan_cancelled = False  # the last scan was stopped before the end: rescan on return
+        self.progress: ScanProgress | None = None  # the running source's last progress report
+        self._scan_label = ""  # "<source> (2 of 5)" while a source is scanned
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="orphans-main"):
@@ -145,9 +157,10 @@ class OrphansScreen(DjtuiScreen):
             if cancel.is_set():
                 self._cancelled(self.sources[n:])
                 return
-            self._status(f"scanning {s.name} ({n + 1} of {len(self.sources)}); c cancels…")
+            self.progress, self._scan_label = None, f"{s.name} ({n + 1} of {len(self.sources)})"
+            self._status(f"scanning {self._scan_label}; c cancels…")
             try:
-                result = await db.run(svc.scan, s, cancel)
+                result = await db.run(partial(svc.scan, s, cancel, progress=self._post_progress))
             except ScanCancelled:
                 self._cancelled(self.sources[n:])
                 return
@@ -175,6 +188,19 @@ class OrphansScreen(DjtuiScreen):
         self._status(f"{len(self.sources)} source(s) scanned, {total} orphan(s){failures}{where}; "
                      "space selects, Q quarantines, z shows the quarantine")
         await self.load_batches()
+
+    def _post_progress(self, progress: ScanProgress) -> None:
+        """Called on the scan's threads: hand the report to the screen's own loop."""
+        self.post_message(ScanProgressed(progress))
+
+    @on(ScanProgressed)
+    def _progressed(self, event: ScanProgressed) -> None:
+        p = event.progress
+        if not self._scan_label.startswith(f"{p.source} ("):
+            return  # a late report of a source scanned before
+        self.progress = p
+        if self.scanning and not p.done and not self.cancel_event.is_set():
+            self._status(f"scanning {self._scan_label}: {p.describe()}; c cancels…")
 
     def _source_room(self) -> int:
         """Columns the source name has in the sources pane (the counts keep theirs, 7 + 8, and padding)."""

@@ -69,6 +69,8 @@ def test_first_frame_does_not_import_heavy_libraries(tmp_path: Path) -> None:
     assert not heavy, f"imported before the first frame: {sorted({m.split('.')[0] for m in heavy})}"
     early = sorted(m for m in NOT_DRAWN if m in loaded)
     assert not early, f"the first frame imported what it does not draw: {early}"
+    # start-up runs without the garbage collector (cli.main); the first frame turns it on again
+    assert "gc-enabled=True" in loaded
 
 
 def _cli_modules(*args: str, ok: tuple[int, ...] = (0,)) -> set[str]:

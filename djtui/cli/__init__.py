@@ -13,6 +13,7 @@ The CLI may import services, domain, config, errors, the TUI (to run it) and the
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -110,7 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (AttributeError, ValueError, OSError):
             pass
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(() if _opens_app_only(argv) else COMMAND_MODULES)
+    app_only = _opens_app_only(argv)
+    if app_only:  # start-up makes objects and frees few: the app collects again after its first frame
+        gc.disable()
+    parser = build_parser(() if app_only else COMMAND_MODULES)
     args = parser.parse_args(argv)
     func: Callable[[Context], int] = getattr(args, "func", run_app)
     ctx = Context(args)

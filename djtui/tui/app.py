@@ -8,6 +8,7 @@ fix it, never a traceback.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -87,6 +88,14 @@ def _screen_factory(entry: ScreenEntry) -> Callable[[], Screen]:
     return lambda: entry.load()()
 
 
+def _collect_after_first_frame() -> None:
+    """`djtui` starts with the garbage collector off (cli.main): start-up allocates much and frees little.
+    What start-up made lives as long as the app: frozen, later full collections pass over it."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 class DjtuiApp(App[int]):
     CSS_PATH = str(Path(__file__).with_name("djtui.tcss"))
     TITLE = "djtui"
@@ -117,6 +126,7 @@ class DjtuiApp(App[int]):
         self.return_code_value = 0
 
     def on_mount(self) -> None:
+        self.call_after_refresh(_collect_after_first_frame)
         report = testhook.first_frame_report()
         if report:  # tests only: what the first frame imported, then exit before connecting
             self.call_after_refresh(self._exit_after_first_frame, report)
@@ -131,6 +141,8 @@ class DjtuiApp(App[int]):
 
     def _exit_after_first_frame(self, report: str) -> None:
         testhook.write_loaded_modules(report)
+        with open(report, "a") as f:
+            f.write(f"gc-enabled={gc.isenabled()}\n")
         self.exit()
 
     # -- a database that does not answer -------------------------------------------------------

@@ -170,7 +170,9 @@ def _setup_only(base: Path, seed: int, backend: str = "mysql") -> int:
     for note in summary.notes:
         print(f"note: {note}")
     cfg = summary.config_path
-    print(f"\nready in {elapsed:.1f} s: {server.flavor} {getattr(server, 'version', '')} on 127.0.0.1:{server.port} "
+    binary = getattr(server, "binary", None)  # MariaDB's server object keeps its version there
+    version = getattr(server, "version", None) or getattr(binary, "version", "")
+    print(f"\nready in {elapsed:.1f} s: {' '.join(filter(None, (server.flavor, version)))} on 127.0.0.1:{server.port} "
           f"(pid {server.pid})\n"
           f"  open the app:   djtui --config {cfg}\n"
           f"  or any command: djtui --config {cfg} status-range\n"

@@ -32,6 +32,7 @@ from djtui.tui.widgets.export_names import FittedName
 from djtui.tui.widgets.export_results import fill_counts, fill_files
 from djtui.tui.widgets.export_tree import ForeignKeyTree
 from djtui.tui.widgets.export_write import ExportWriteDialog, WriteChoice
+from djtui.tui.widgets.fields import RestrictionInput, TableSearchInput
 
 
 class ExportScreen(DjtuiScreen):
@@ -108,14 +109,14 @@ class ExportScreen(DjtuiScreen):
             with Container(id="export-left"):
                 with Vertical(id="export-pick"):
                     yield Label("Tables", classes="heading")
-                    yield Input(placeholder="search tables  (/)", id="export-search")
+                    yield TableSearchInput(placeholder="search tables  (/)", id="export-search")
                     yield OptionList(id="export-tables")
                 with Vertical(id="export-graph"):
                     yield Label("Foreign keys (Enter expands)", classes="heading")
                     yield ForeignKeyTree("(pick a table)", id="export-tree")
             with Vertical(id="export-leaves-col"):
                 yield Label("Leaves", classes="heading")
-                yield Input(placeholder="restriction, Enter adds a leaf (r)", id="export-restriction")
+                yield RestrictionInput(placeholder="restriction, Enter adds a leaf (r)", id="export-restriction")
                 yield Static("", id="export-restriction-status")
                 yield DataTable(id="export-leaves", cursor_type="row")
                 yield Label("Rows per table  (f: files)", classes="heading", id="export-lower-heading")

@@ -63,7 +63,21 @@ async def test_screen_lists_users_matrix_and_adds_a_user(server: PrivateServer, 
         assert row[2] == "dj_collab" and row[3] == "✓" and row[4] == "-" and row[5] == "✓"
         matrix = screen.query_one("#acct-matrix", DataTable)
         mrow = matrix.get_row(f"{existing}@%")
-        assert mrow[1] == "ALL" and mrow[2] == "R" and mrow[-1] == "R"  # own, behavior, other
+        assert mrow[1] == "ALL" and mrow[2] == "R" and mrow[3] == "R"  # own, other, behavior
+        await pilot.resize_terminal(160, 50)
+        await pilot.pause(0.3)
+        heads = [str(c.label) for c in matrix.columns.values()]
+        assert heads[:4] == ["user", "own", "other", "behavior"] and "linearization" in heads  # whole
+        assert "modules:" not in str(screen.query_one("#acct-matrix-label").render())
+        await pilot.resize_terminal(80, 24)  # the eleven modules do not fit: abbreviated, named below
+        await pilot.pause(0.3)
+        heads = [str(c.label) for c in matrix.columns.values()]
+        assert heads[:4] == ["user", "own", "other", "beh"] and "lin" in heads
+        label = str(screen.query_one("#acct-matrix-label").render())
+        assert "beh=behavior" in label and "lin=linearization" in label
+        assert matrix.fixed_columns == 1  # the user column stays when it scrolls sideways
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.3)
 
         await pilot.press("a")
         await pilot.pause()

@@ -20,6 +20,9 @@ from djtui.errors import OperationFailed, UserError
 from djtui.services.accounts import AccountsService, AccountState, RoleState, ServerAccounts
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
+from djtui.tui.widgets.grant_matrix import PAD, legend, module_headers
+
+MATRIX_LABEL = "Grant matrix (ALL create tables · RW write rows · R read · - nothing; other: a schema of no module)"
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -226,8 +229,8 @@ class AccountsScreen(DjtuiScreen):
         yield Static("Waiting for the database…", id="acct-summary")
         yield Label("Users", classes="acct-label")
         yield DataTable(id="acct-users", cursor_type="row", zebra_stripes=True)
-        yield Label("Grant matrix (ALL create tables · RW write rows · R read · - nothing)", classes="acct-label")
-        yield DataTable(id="acct-matrix", cursor_type="row")
+        yield Label(MATRIX_LABEL, classes="acct-label", id="acct-matrix-label")
+        yield DataTable(id="acct-matrix", cursor_type="row", fixed_columns=1)
         yield Static("", id="acct-detail", markup=False)
 
     def on_mount(self) -> None:
@@ -269,7 +272,6 @@ class AccountsScreen(DjtuiScreen):
             text += f"  [b yellow]⚠ {', '.join(exposed)} can read `mysql` (password hashes)[/]"
         self.query_one("#acct-summary", Static).update(text)
         users = self.query_one("#acct-users", DataTable)
-        matrix = self.query_one("#acct-matrix", DataTable)
         keep = self._highlighted_key() if users.row_count else None  # what was highlighted stays highlighted
         with self.app.batch_update():
             users.clear()
@@ -283,18 +285,31 @@ class AccountsScreen(DjtuiScreen):
                               "locked" if u.locked else "-",
                               (f"✗ {len(u.drift)}" if u.drift else "✓") if u.kind else "-",
                               key=u.account)
-            matrix.clear(columns=True)
-            managed = [u for u in state.users if u.kind is not None]
-            matrix.add_column("user", width=max([4, *(len(u.account) for u in managed)]))
-            matrix.add_columns("own", *state.modules, "other")
-            for u in managed:
-                cells = [u.level_on(f"{u.user}_x")]
-                cells += [u.level_on(f"{m}_x") for m in state.modules]
-                cells.append(u.level_on("zz_someone_else_x"))
-                matrix.add_row(u.account, *cells, key=u.account)
+            self._fill_matrix(state)
             if keep is not None and keep in {r.value for r in users.rows}:
                 users.move_cursor(row=users.get_row_index(keep))
         self._update_detail()
+
+    def _fill_matrix(self, state: ServerAccounts) -> None:
+        """user, own and other first (they say the most), then one column per module, abbreviated to fit."""
+        matrix = self.query_one("#acct-matrix", DataTable)
+        matrix.clear(columns=True)
+        managed = [u for u in state.users if u.kind is not None]
+        user_w = max([4, *(len(u.account) for u in managed)])
+        heads, cut = module_headers(state.modules, (matrix.size.width or self.app.size.width) - 2,
+                                    user_w + 3 + 5 + 3 * PAD)
+        matrix.add_column("user", width=user_w)
+        matrix.add_columns("own", "other", *heads)
+        for u in managed:
+            cells = [u.level_on(f"{u.user}_x"), u.level_on("zz_someone_else_x")]
+            cells += [u.level_on(f"{m}_x") for m in state.modules]
+            matrix.add_row(u.account, *cells, key=u.account)
+        self.query_one("#acct-matrix-label", Label).update(
+            MATRIX_LABEL + (f"\n modules: {legend(state.modules, heads)}" if cut else ""))
+
+    def on_resize(self) -> None:
+        if self.state is not None:
+            self._fill_matrix(self.state)
 
     def _highlighted_key(self) -> str | None:
         if self.state is None:

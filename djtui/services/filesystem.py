@@ -10,20 +10,29 @@ listed but never opened.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import os
 import stat as statmod
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
 
-from djtui.domain.sessions import MOUNT_HUNG, MOUNT_MISSING, MOUNT_OK, FileEntry, Listing, Scan, excluded
+from djtui.domain.sessions import (
+    MOUNT_HUNG,
+    MOUNT_MISSING,
+    MOUNT_OK,
+    Comparison,
+    FileEntry,
+    Listing,
+    Scan,
+    compare_scans,
+    excluded,
+)
+from djtui.services import findscan
 
 T = TypeVar("T")
 
@@ -128,239 +137,107 @@ def scan_columns(roots: Iterable[str | os.PathLike], *, exclude: Iterable[str] =
     if not paths:
         return []
     parent = os.path.dirname(paths[0])
-    if _find_exe() is None:
+    if findscan.find_exe() is None:
         return with_deadline(lambda beat: [Scan.of(_scan(Path(p), pats, beat)) for p in paths], timeout, parent)
+    step = len(paths) if findscan.takes_files0() else 2000  # else keep argv well under the kernel's limit
     out: list[Scan] = []
-    for i in range(0, len(paths), 2000):  # keep argv well under the kernel's limit
-        out += with_deadline(lambda beat, part=paths[i:i + 2000]: _find_columns(part, pats, beat), timeout, parent)
+    for i in range(0, len(paths), step):
+        out += with_deadline(lambda beat, part=paths[i:i + step]: _find_columns(part, pats, beat), timeout, parent)
     return out
-
-
-@functools.cache
-def _find_exe() -> str | None:
-    import shutil
-    import subprocess
-    exe = shutil.which("find")
-    if exe is None:
-        return None
-    try:
-        probe = subprocess.run([exe, "/", "-maxdepth", "0", "-printf", "%y"], capture_output=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return exe if probe.stdout == b"d" else None
-
-
-# Regular files: rel, size, mtime. Anything else: "/" + rel, the starting point, its kind. A starting
-# point prints as "/" (empty %P) with kind d when it is a folder, so it also marks where its block begins.
-_FIND_FORMAT = ["(", "-type", "f", "-printf", "%P\\0%s\\0%T@\\0", ")",
-                "-o", "(", "-type", "d", "-printf", "/%P\\0%H\\0d\\0", ")",
-                "-o", "(", "-type", "l", "-printf", "/%P\\0%H\\0l\\0", ")",
-                "-o", "-printf", "/%P\\0%H\\0s\\0"]
 
 
 def _find_columns(paths: list[str], pats: tuple[str, ...], beat: Callable[[], None]) -> list[Scan]:
-    """Run `find` over ``paths`` and cut its output into one ``Scan`` per folder while it still runs.
+    run = findscan.FindRun(paths, pats)
+    try:
+        while run.feed():
+            beat()
+        run.finish()
+        return run.scans()
+    finally:
+        run.close()
 
-    Parsing as the output arrives (whole records only, by C-level split and slice) lets Python
-    work overlap the `find` process instead of following it.
+
+def scan_compare(src_roots: Sequence[str | os.PathLike], dst_roots: Sequence[str | os.PathLike], *,
+                 exclude: Iterable[str] = (), timeout: float = 5.0
+                 ) -> tuple[list[Scan], list[Scan], list[Comparison | None]]:
+    """Source and destination of many sessions at once, compared by size (None where either side is
+    absent or could not be listed completely).
+
+    Both `find` runs start together and one thread reads both, comparing each session as soon as
+    both sides have listed it: the comparison runs while find still walks. Without GNU find (or
+    when its argv would be too long for one run) the sides are scanned, then compared.
     """
-    import subprocess
-    import tempfile
-    args = [_find_exe() or "find", *paths, *_FIND_FORMAT]
-    rels: list[str] = []
-    sizes: list[str] = []
-    mtimes: list[str] = []
-    by_root: dict[str, Scan] = {}
-    searched = 0  # rels[:searched] hold no block start we have not seen
-    starts: list[int] = []
+    pats = tuple(exclude)
+    srcs = [os.path.abspath(r) for r in src_roots]
+    dsts = [os.path.abspath(r) for r in dst_roots]
+    if not srcs:
+        return [], [], []
+    if findscan.find_exe() is None or (not findscan.takes_files0() and len(srcs) > 2000):
+        a = scan_columns(srcs, exclude=pats, timeout=timeout)
+        b = scan_columns(dsts, exclude=pats, timeout=timeout)
+        return a, b, [_compared(s, d) for s, d in zip(a, b, strict=True)]
+    return with_deadline(lambda beat: _paired(srcs, dsts, pats, beat), timeout, os.path.dirname(srcs[0]))
 
-    def close_blocks(final: bool) -> None:
-        """Turn every block whose end is known into a Scan (the last one only at the end)."""
-        nonlocal searched
-        i = searched - 1
-        while True:
-            try:
-                i = rels.index("/", i + 1)
-            except ValueError:
-                break
-            starts.append(i)
-        searched = len(rels)
-        ends = [*starts[1:], len(rels)] if final else starts[1:]
-        for a, b in zip(starts, ends, strict=False):
-            _block(a, b)
-        del starts[:len(ends)]
 
-    def _block(a: int, b: int) -> None:
-        if mtimes[a] != "d":  # a starting point that is a symlink or a FIFO: not a folder
-            return
-        r, s, m = rels[a + 1:b], sizes[a + 1:b], mtimes[a + 1:b]
-        if "" in r:  # a starting point that is a regular file: it lands inside the previous block
-            cut = r.index("")
-            r, s, m = r[:cut], s[:cut], m[:cut]
-        if pats and _excluded_entries(r, pats):
-            r, s, m = _apply_excludes(r, s, m, pats)
-        others = m.count("d") + m.count("l") + m.count("s")
-        by_root[sizes[a]] = Scan(True, r, s, m, others)
+def _compared(s: Scan, d: Scan) -> Comparison | None:
+    return _same_or_compare(s, d) if s.exists and d.exists and not (s.error or d.error) else None
 
-    with tempfile.TemporaryFile() as err:  # a file, not a pipe: many errors can never block find
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env={"LC_ALL": "C"})
-        assert proc.stdout is not None
-        tail = b""
-        loose: list[str] = []  # fields of a record not yet complete
-        try:
-            while chunk := proc.stdout.read1(1 << 20):
+
+def _paired(srcs: list[str], dsts: list[str], pats: tuple[str, ...], beat: Callable[[], None]
+            ) -> tuple[list[Scan], list[Scan], list[Comparison | None]]:
+    import selectors
+    sides = (srcs, dsts)
+    where: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})
+    for side, paths in enumerate(sides):
+        for i, p in enumerate(paths):
+            where[side].setdefault(p, []).append(i)
+    cmps: list[Comparison | None] = [None] * len(srcs)
+    runs = [findscan.FindRun(srcs, pats)]
+    try:
+        runs.append(findscan.FindRun(dsts, pats))
+        sel = selectors.DefaultSelector()
+        for side, run in enumerate(runs):
+            sel.register(run.fd, selectors.EVENT_READ, side)
+        live = len(runs)
+        while live:
+            small = True
+            for key, _ in sel.select():
+                side, run = key.data, runs[key.data]
+                got = run.feed()
+                small = small and 0 < got < findscan.READ // 8
+                if not got:
+                    sel.unregister(run.fd)
+                    live -= 1
                 beat()
-                buf = tail + chunk
-                cut = buf.rfind(b"\0") + 1
-                tail = buf[cut:]
-                if not cut:
-                    continue
-                fields = loose + buf[:cut].decode("utf-8", "surrogateescape").split("\0")
-                fields.pop()  # after the last separator
-                whole = len(fields) - len(fields) % 3
-                rels += fields[0:whole:3]
-                sizes += fields[1:whole:3]
-                mtimes += fields[2:whole:3]
-                loose = fields[whole:]
-                close_blocks(final=False)
-        finally:
-            proc.stdout.close()
-            proc.wait()
-        close_blocks(final=True)
-        if proc.returncode:
-            err.seek(0)
-            text = err.read().decode("utf-8", "surrogateescape")
-            for root, why in _find_errors(text, paths, set(by_root), args[0]).items():
-                by_root[root] = dataclasses.replace(by_root.get(root, Scan(False)), error=why)
-    missing = Scan(False)
-    return [by_root.get(p, missing) for p in paths]
+                other, mates = runs[1 - side], sides[1 - side]
+                for root in run.take():
+                    for i in where[side][root]:
+                        o = other.by_root.get(mates[i])
+                        if o is not None and cmps[i] is None:
+                            cmps[i] = _same_or_compare(*((run.by_root[root], o) if side == 0 else
+                                                         (o, run.by_root[root])))
+            if small:  # let find fill the pipe a while: fewer, larger reads
+                time.sleep(0.004)
+        sel.close()
+        for run in runs:
+            run.finish()
+        a, b = runs[0].scans(), runs[1].scans()
+    finally:
+        for run in runs:
+            run.close()
+    for i, (s, d) in enumerate(zip(a, b, strict=True)):
+        if not (s.exists and d.exists) or s.error or d.error:
+            cmps[i] = None
+        elif cmps[i] is None:
+            cmps[i] = _same_or_compare(s, d)
+    return a, b, cmps
 
 
-_GONE = ("No such file or directory", "Not a directory")  # a start point that is not there: absent, no error
-_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
-
-
-def _find_errors(text: str, paths: list[str], present: set[str] | None = None, prog: str = "find"
-                 ) -> dict[str, str]:
-    """Which starting points `find` could not read completely, from every line it wrote on stderr.
-
-    A line is ``<prog>: '<path>': <why>`` (``prog`` as find was started, so ``/usr/bin/find``), the
-    path in the C locale's quoting. It belongs to the start point that holds the path. A start point
-    that is not there (``present`` lacks it) is absent, which is no error unless find says why it could
-    not look (permissions). A line no start point claims fails every present one: never a silent
-    partial listing; only a "No such file" that can be an absent start point's own is let go.
-    """
-    roots = set(paths)
-    out: dict[str, str] = {}
-    absent_seen: set[str] = set()
-    loose_gone = 0
-    unclaimed: list[str] = []
-    for ln in text.splitlines():
-        if not ln.strip():
-            continue
-        msg = _strip_program(ln, prog)
-        path = _quoted_path(msg)
-        owner = _owner(path, roots) if path is not None else None
-        if owner is None:
-            if msg.endswith(_GONE):
-                loose_gone += 1
-            else:
-                unclaimed.append(msg)
-        elif path == owner and (present is None or owner not in present):
-            absent_seen.add(owner)
-            if not msg.endswith(_GONE):  # there, but find could not look (a folder above it is closed)
-                out.setdefault(owner, msg)
-        else:
-            out.setdefault(owner, msg)
-    if present is None:
-        present = roots - absent_seen
-    if loose_gone > len(roots - present - absent_seen):  # more than the absent start points can have said
-        unclaimed.append(f"{loose_gone} files vanished while listing")
-    if unclaimed:
-        first = unclaimed[0] if len(unclaimed) == 1 else f"{len(unclaimed)} errors while listing, first: {unclaimed[0]}"
-        for p in paths:
-            if p in present:
-                out.setdefault(p, first)
-    return out
-
-
-def _strip_program(line: str, prog: str) -> str:
-    for head in (f"{prog}: ", f"{os.path.basename(prog)}: "):
-        if line.startswith(head):
-            return line[len(head):]
-    head, sep, rest = line.partition(": ")  # started under another name: find names itself first
-    return rest if sep and "'" not in head else line
-
-
-def _quoted_path(msg: str) -> str | None:
-    """The path of ``'<path>': why`` as GNU find quotes it in the C locale (C escapes, octal bytes)."""
-    if not msg.startswith("'"):
-        return None
-    raw = bytearray()
-    i, n = 1, len(msg)
-    while i < n:
-        c = msg[i]
-        if c == "'":
-            return os.fsdecode(bytes(raw)) if msg.startswith("': ", i) else None
-        if c != "\\" or i + 1 == n:
-            raw += c.encode("utf-8", "surrogateescape")
-            i += 1
-            continue
-        e = msg[i + 1]
-        if e in "01234567":
-            j = i + 1
-            while j < min(i + 4, n) and msg[j] in "01234567":
-                j += 1
-            raw.append(int(msg[i + 1:j], 8) & 0xFF)
-            i = j
-            continue
-        raw.append(_ESCAPES.get(e, ord(e)) if e.isascii() else ord("?"))
-        i += 2
-    return None
-
-
-def _owner(path: str, roots: set[str]) -> str | None:
-    """The deepest start point that is ``path`` or holds it."""
-    p = path.rstrip("/") or "/"
-    while True:
-        if p in roots:
-            return p
-        parent = os.path.dirname(p)
-        if parent == p:
-            return None
-        p = parent
-
-
-def _excluded_entries(rels: list[str], pats: tuple[str, ...]) -> set[str]:
-    """Entries an exclude pattern matches: a regex filter in C first, then the exact rule on the few it keeps."""
-    import fnmatch
-    import re
-    parts = []
-    for pat in pats:
-        body = fnmatch.translate(pat.lstrip("/"))
-        # a name pattern may match after any "/"; a path pattern after an optional "/" (non-file entries)
-        parts.append(f"(?s:.*/)?{body}" if "/" not in pat else f"/?{body}")
-    rx = re.compile("|".join(f"(?:{p})" for p in parts))
-    return {r for r in filter(rx.match, rels) if r not in ("", "/") and excluded(r.lstrip("/"), pats)}
-
-
-def _apply_excludes(rels: list[str], sizes: list[str], mtimes: list[str], pats: tuple[str, ...]
-                    ) -> tuple[list[str], list[str], list[str]]:
-    """rsync's rule: an excluded entry goes, and an excluded folder goes with everything inside it."""
-    r2, s2, m2 = [], [], []
-    gone: list[str] = []
-    for r, s, m in zip(rels, sizes, mtimes, strict=True):
-        rel = r[1:] if r.startswith("/") else r
-        if gone and rel.startswith(tuple(gone)):
-            continue
-        if excluded(rel, pats):
-            if m == "d" and r.startswith("/"):
-                gone.append(rel + "/")
-            continue
-        r2.append(r)
-        s2.append(s)
-        m2.append(m)
-    return r2, s2, m2
+def _same_or_compare(s: Scan, d: Scan) -> Comparison:
+    """Two sides on filesystems that list a folder in the same order compare as lists, without a dict."""
+    if s.rels == d.rels and s.sizes == d.sizes:
+        return Comparison(compared=s.count)
+    return compare_scans(s, d)
 
 
 @dataclass(frozen=True)

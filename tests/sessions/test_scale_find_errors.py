@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from djtui.services import filesystem
+from djtui.services import filesystem, findscan
 from djtui.services.transfers import verify_many
 from tests.sessions.test_sessions_verify_batch import make_service, make_sessions
 
@@ -43,16 +43,16 @@ def test_find_lines_are_read_whatever_find_is_called_and_however_a_name_is_quote
             "/usr/bin/find: '/a/p 2/it\\'s/x\\ny': Permission denied\n"
             "/usr/bin/find: '/a/p3/bad\\377name': No such file or directory\n")
     present = {"/a/p1/d", "/a/p 2/it's", "/a/p4/d"}
-    got = filesystem._find_errors(text, roots, present, "/usr/bin/find")
+    got = findscan.find_errors(text, roots, present, "/usr/bin/find")
     assert got == {"/a/p1/d": "'/a/p1/d/sub': Permission denied",
                    "/a/p 2/it's": "'/a/p 2/it\\'s/x\\ny': Permission denied"}
     # a line no folder claims fails every present folder, however many absent ones there are
     many = "".join(f"/usr/bin/find: '/b/{i}': No such file or directory\n" for i in range(400))
     odd = many + "/usr/bin/find: fts_read failed: something odd\n"
     absent = [f"/b/{i}" for i in range(400)]
-    got = filesystem._find_errors(odd, ["/a/p1/d", *absent], {"/a/p1/d"}, "/usr/bin/find")
+    got = findscan.find_errors(odd, ["/a/p1/d", *absent], {"/a/p1/d"}, "/usr/bin/find")
     assert set(got) == {"/a/p1/d"} and "something odd" in got["/a/p1/d"]
-    assert filesystem._find_errors(many, ["/a/p1/d", *absent], {"/a/p1/d"}, "/usr/bin/find") == {}
+    assert findscan.find_errors(many, ["/a/p1/d", *absent], {"/a/p1/d"}, "/usr/bin/find") == {}
 
 
 def _scan_without_dac(roots: list[str]) -> list[dict]:

@@ -25,7 +25,7 @@ from djtui.domain.sessions import (
     mtime_ns,
     record_drift,
 )
-from djtui.services import filesystem
+from djtui.services import filesystem, findscan
 from djtui.services.sessions import SessionService
 from djtui.services.transfers import HashCache, hash_files, verify_many
 
@@ -103,9 +103,9 @@ def test_find_errors_are_pinned_to_their_folder():
     paths = ["/a/p1/d", "/a/p2/d"]
     text = ("find: '/a/p1/d/sub': Permission denied\n"
             "find: '/a/p2/d': No such file or directory\n")
-    assert filesystem._find_errors(text, paths) == {"/a/p1/d": "'/a/p1/d/sub': Permission denied"}
+    assert findscan.find_errors(text, paths) == {"/a/p1/d": "'/a/p1/d/sub': Permission denied"}
     # a message no folder claims fails every folder of the run: never a silent partial listing
-    assert set(filesystem._find_errors("find: something odd\n", paths)) == set(paths)
+    assert set(findscan.find_errors("find: something odd\n", paths)) == set(paths)
 
 
 def test_fast_comparison_agrees_with_the_file_by_file_one():

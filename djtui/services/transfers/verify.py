@@ -10,7 +10,6 @@ import gc
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,6 @@ from djtui.domain.sessions import (
     Scan,
     SessionKey,
     VerifyRecord,
-    compare_scans,
     compare_sizes,
     mismatch_reason,
     scan_stats,
@@ -140,9 +138,7 @@ class _Verification:
             self.service.records.forget_many(self.keys, self.dest.name)
             return self._all_failed(f"{self.dest.name}: {probe.state}: {probe.detail}")
         try:
-            srcs, dsts = self._scan()
-            cmps = [compare_scans(s, d) if s.exists and d.exists and not (s.error or d.error) else None
-                    for s, d in zip(srcs, dsts, strict=True)]
+            srcs, dsts, cmps = self._scan()
             known = self.service.records.load_mismatches(self.keys, self.dest.name)
             if self.checksum:
                 self._hash(srcs, dsts, cmps, known)
@@ -158,15 +154,11 @@ class _Verification:
                                    first.source_bytes, self.hashed, first.record_path, first.error)
         return out
 
-    def _scan(self) -> tuple[list[Scan], list[Scan]]:
+    def _scan(self) -> tuple[list[Scan], list[Scan], list[Comparison | None]]:
+        """Both sides at once, each session compared by size as soon as both sides have listed it."""
         svc = self.service
         try:
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                f_src = pool.submit(filesystem.scan_columns, self.src_paths, exclude=svc.excludes,
-                                    timeout=svc.timeout)
-                f_dst = pool.submit(filesystem.scan_columns, self.dst_paths, exclude=svc.excludes,
-                                    timeout=svc.timeout)
-                return f_src.result(), f_dst.result()
+            return filesystem.scan_compare(self.src_paths, self.dst_paths, exclude=svc.excludes, timeout=svc.timeout)
         except filesystem.Hung as exc:
             raise _Failed(str(exc), forget=False) from None
         except OSError as exc:  # the Python scanner (no GNU find) met an unreadable folder

@@ -108,3 +108,17 @@ async def test_escape_leaves_a_text_field_so_screen_keys_work(tmp_path):
         assert not isinstance(app.screen.focused, Input)
         await pilot.press("5")
         assert not isinstance(app.screen, ExportScreen)
+
+
+async def test_header_never_cuts_no_config_file_at_80_columns(server, tmp_path):
+    app = DjtuiApp(config=_config(server, tmp_path))  # parsed from text: no config file
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        for name, (key, _cls) in SCREENS.items():
+            app.screen.set_focus(None)
+            await pilot.press(key)
+            await pilot.pause()
+            header = str(app.screen.query_one(AppHeader).render()).rstrip()
+            assert len(header) <= 78, name
+            assert header.endswith(("(no config file)", "(no config)")), (name, header)
+            assert app.ctx.server_info.version in header, name

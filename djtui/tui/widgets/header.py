@@ -56,7 +56,7 @@ class AppHeader(Static):
             t.append(sep)
             if ctx.server_info is not None:
                 t.append(f"{ctx.db_settings.user}@{ctx.db_settings.address}", style="bold")
-                t.append(f"  {ctx.server_info.label}")
+                t.append(f"{'  ' if prefix else ' '}{ctx.server_info.label}")  # tighter in the second pass
             elif ctx.db_error is not None:
                 t.append("database unreachable", style="bold red")
             else:
@@ -76,6 +76,8 @@ def _fit_path(label: str, room: int) -> str:
 
     home = os.path.expanduser("~")
     short = "~" + label[len(home):] if home not in ("", "/") and label.startswith(home + "/") else label
+    if label.startswith("("):  # "(no config file)": no path to shorten, shorter words instead
+        return next((t for t in (label, "(no config)", "(none)") if len(t) <= room), "(none)")
     for text in (label, short):
         if len(text) <= room:
             return text

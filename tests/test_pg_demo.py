@@ -22,19 +22,26 @@ from djtui.services.servers.postgres import PrivatePostgres
 PREFIX = f"pgd{os.getpid()}_"
 
 
+DBNAME = f"pgdemo{os.getpid()}"  # a database of its own: roles init installs its schema guard there
+
+
 @pytest.fixture(scope="session")
 def pg_lab(pg_server: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory):
+    import dataclasses
+
+    pg_server.create_database(DBNAME)
     base = tmp_path_factory.mktemp("pglab")
-    summary = build_lab_pg(base, pg_server.connect, pg_server.settings, prefix=PREFIX)
+    settings = dataclasses.replace(pg_server.settings, dbname=DBNAME)
     try:
-        yield summary
+        yield build_lab_pg(base, lambda: pg_server.connect(DBNAME), settings, prefix=PREFIX)
     finally:
         conn = pg_server.connect()
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", (PREFIX,))
-                for (name,) in cur.fetchall():
-                    cur.execute(f'DROP SCHEMA "{name}" CASCADE')
+                cur.execute(f'DROP DATABASE IF EXISTS "{DBNAME}" WITH (FORCE)')
+                cur.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)", (PREFIX,))
+                for (name,) in cur.fetchall():  # the lab's database is gone: nothing of theirs is left
+                    cur.execute(f'DROP ROLE "{name}"')
         finally:
             conn.close()
 
@@ -44,7 +51,7 @@ def psql(server: PrivatePostgres, sql: str, *, user: str = "djadmin", password: 
     exe = find_client_tool("psql")
     assert exe, "psql is needed"
     env = {**os.environ, "PGPASSWORD": password or server.password.reveal()}
-    out = subprocess.run([exe, "-h", "127.0.0.1", "-p", str(server.port), "-U", user, "-d", "postgres",
+    out = subprocess.run([exe, "-h", "127.0.0.1", "-p", str(server.port), "-U", user, "-d", DBNAME,
                           "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
                          capture_output=True, text=True, env=env, timeout=60)
     return out.returncode, (out.stdout + out.stderr).strip()
@@ -60,7 +67,7 @@ def test_config_names_postgresql_and_leaves_out_the_014_parts(pg_lab):
     assert path.stat().st_mode & 0o777 == 0o600
     cfg = load_config(path)
     assert cfg.database.backend == "postgresql"
-    assert cfg.database.name == "postgres"
+    assert cfg.database.name == DBNAME  # the database DataJoint declared the lab in
     assert [s.name for s in cfg.stores] == ["dj2"]  # no legacy 0.14 store
     assert not cfg.orphans.tables and not cfg.orphans.directories  # no Spyglass interval list / analysis dir
     assert LEFT_OUT in pg_lab.notes

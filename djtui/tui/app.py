@@ -29,10 +29,6 @@ from djtui.services.database import Database, resolve_connection
 from djtui.tui.context import AppContext
 from djtui.tui.keys import check_keymap, current_keymap, effective_key, key_label, known_binding_ids
 from djtui.tui.screens.base import DjtuiScreen
-from djtui.tui.screens.command_log import CommandLogScreen
-from djtui.tui.widgets.connection_error import ConnectionErrorScreen
-from djtui.tui.widgets.help import help_for
-from djtui.tui.widgets.quit_dialog import QuitScreen, quit_question
 
 WATCH_EVERY_S = 1.0
 LONG_WAIT_S = 1.0  # a call waiting this long is a wait: the footer offers the Cancel-wait key
@@ -56,7 +52,8 @@ class ScreenEntry:
 
 
 # The first frame draws only the sessions screen: the others (and what they import: networkx for
-# Export, boto3 for the S3 orphans, ...) load when first shown, so start-up does not pay for them.
+# Export, boto3 for the S3 orphans, ...) load when first shown, so start-up does not pay for them;
+# so do the dialogs (help, quit, connection error, command log), imported where they are opened.
 SCREEN_TABLE: dict[str, ScreenEntry] = {
     "sessions": ScreenEntry("1", "Sessions", "djtui.tui.screens.status", "SessionsScreen"),
     "transfers": ScreenEntry("2", "Transfers", "djtui.tui.screens.transfers", "TransfersScreen"),
@@ -86,6 +83,18 @@ SCREENS: Mapping[str, tuple[str, type[DjtuiScreen]]] = _Screens()
 
 def _screen_factory(entry: ScreenEntry) -> Callable[[], Screen]:
     return lambda: entry.load()()
+
+
+_DIALOGS = {"CommandLogScreen": "djtui.tui.screens.command_log",
+            "ConnectionErrorScreen": "djtui.tui.widgets.connection_error",
+            "QuitScreen": "djtui.tui.widgets.quit_dialog"}
+
+
+def __getattr__(name: str) -> object:
+    """The dialogs by their old names here (tests, tools), imported on first use like the screens."""
+    if name in _DIALOGS:
+        return getattr(importlib.import_module(_DIALOGS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _collect_after_first_frame() -> None:
@@ -222,6 +231,7 @@ class DjtuiApp(App[int]):
         ctx.connect_ended.set()
         self._refresh_headers()
         if ctx.db_error is not None:
+            from djtui.tui.widgets.connection_error import ConnectionErrorScreen
             self.push_screen(ConnectionErrorScreen(ctx.db_error, ctx.db_settings), self._after_error)
             return
         for screen in self._capability_screens():
@@ -246,6 +256,7 @@ class DjtuiApp(App[int]):
                 header.refresh_info()
 
     def action_help(self) -> None:
+        from djtui.tui.widgets.help import help_for
         self.push_screen(help_for(self.screen, app_bindings=self.BINDINGS, keymap=current_keymap(self),
                                   readonly=self.ctx.readonly))
 
@@ -255,6 +266,7 @@ class DjtuiApp(App[int]):
 
     async def action_quit(self) -> None:
         """q and ctrl+q: quit at once, unless transfers would die with the app; then ask first."""
+        from djtui.tui.widgets.quit_dialog import QuitScreen, quit_question
         jobs = self._active_transfers()
         if not jobs:
             self.exit()
@@ -276,6 +288,7 @@ class DjtuiApp(App[int]):
         self.exit()
 
     def action_command_log(self) -> None:
+        from djtui.tui.screens.command_log import CommandLogScreen
         self.push_screen(CommandLogScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -111,7 +111,9 @@ async def test_sync_from_sessions_shows_in_transfers_and_delete_with_typed_confi
         await pilot.press("E", "enter")
         await wait_for(lambda: not src.exists() or any("deleted" in n or "cancelled" in n for n in notes))
         assert not src.exists(), notes
-        await wait_for(lambda: table.row_count == 1)
+        # the session still exists on the backup: its row stays with its new state (it vanished until `r`)
+        await wait_for(lambda: "not local" in cell_text(table, 0, 4))
+        assert table.row_count == 2 and cell_text(table, 0, 2) == "p001" and cell_text(table, 0, 6) == "✓"
         assert other.exists()
         entries = app.ctx.audit.entries()
         assert [e["event"] for e in entries] == ["intent", "outcome"]
@@ -150,7 +152,10 @@ async def test_bulk_delete_and_cancel_in_transfers(lab):
         await wait_for(lambda: isinstance(app.screen, ConfirmTyped))
         assert "2 sessions" in app.screen.lines[0] and "1 not safe" in app.screen.lines[0]
         await pilot.press(*"DELETE ALL", "enter")
-        await wait_for(lambda: table.row_count == 1)
+        # the deleted rows stay with their new state: their backup holds them (they vanished until `r`)
+        await wait_for(lambda: all("not local" in cell_text(table, i, 4) for i in (0, 1)))
+        assert table.row_count == 3 and cell_text(table, 2, 2) == "p003" and "not local" not in cell_text(table, 2, 4)
+        assert cell_text(table, 0, 6) == cell_text(table, 1, 6) == "✓"
         assert not (lab.source / "p001" / "20250104").exists()
         assert (lab.source / "p003" / "20250104").exists()
         # a big sync can be cancelled from the Transfers screen

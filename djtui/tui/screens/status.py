@@ -495,18 +495,10 @@ class SessionsScreen(DjtuiScreen):
         return bool(await self.app.push_screen_wait(modal))
 
     async def _after_delete(self, keys: list[SessionKey]) -> None:
-        """Drop the rows of deleted sessions; re-read the rest (a refusal at the moment of action
-        means the row's old Safe ✓ is no longer true)."""
-        svc = self.service()
-        present = set(await asyncio.to_thread(svc.discover))
-        for k in keys:
-            if k not in present:
-                self.statuses.pop(row_key(k), None)
-                self.selected.discard(row_key(k))
-        self.render_rows()
-        kept = [k for k in keys if k in present]
-        if kept:
-            await self.refresh_keys(kept)
+        """Re-read the rows acted on. A deleted session still exists on its backup, so its row stays and
+        shows the new state (not local, backed up), as `r` would show it; a refusal at the moment of action
+        means the row's old Safe ✓ is no longer true."""
+        await self.refresh_keys(keys)
 
     def action_bulk_delete(self) -> None:
         if self._refuse_readonly("bulk delete"):

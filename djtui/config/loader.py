@@ -165,6 +165,17 @@ def with_datajoint_stores(cfg: Config, **where: Any) -> Config:
     return replace(cfg, stores=(*cfg.stores, *extra), warnings=(*cfg.warnings, *warnings))
 
 
+_TAKEN_SECRETS: dict[str, str] = {}  # database.password_env variables taken out of os.environ
+
+
+def password_from_environment(name: str) -> str | None:
+    """``database.password_env``'s value, taken out of the process's environment (and kept here) so the
+    dump and client tools djtui starts do not inherit the password in theirs (``/proc/<pid>/environ``)."""
+    if name in os.environ:
+        _TAKEN_SECRETS[name] = os.environ.pop(name)
+    return _TAKEN_SECRETS.get(name)
+
+
 def load_config(explicit: str | os.PathLike | None = None, *, warn: Callable[[str], None] | None = None) -> Config:
     """Find, read and validate the configuration; a missing file yields the defaults."""
     path = find_config(explicit)
@@ -180,4 +191,6 @@ def load_config(explicit: str | os.PathLike | None = None, *, warn: Callable[[st
                                              path=path.resolve()))
     for w in cfg.warnings:
         (warn or (lambda s: print(f"warning: {s}", file=sys.stderr)))(w)
+    if cfg.database.password_env:
+        password_from_environment(cfg.database.password_env)  # before any child process starts
     return cfg

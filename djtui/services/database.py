@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from djtui.config import Config, DatabaseSettings, Secret
+from djtui.config.loader import password_from_environment
 from djtui.domain.dialects import SqlDialect
 from djtui.errors import UserError
 from djtui.services import commandlog
@@ -143,8 +144,15 @@ def find_datajoint_json(start: Path) -> Path | None:
         current = current.parent
 
 
+def _password_from_environment(name: str, env: dict[str, str], real: bool) -> str | None:
+    """``database.password_env``'s value; from the process's own environment through the loader, which
+    takes the variable out so child processes do not inherit it."""
+    return password_from_environment(name) if real else env.get(name)
+
+
 def resolve_connection(cfg_db: DatabaseSettings, *, env: dict[str, str] | None = None,
                        cwd: Path | None = None, home: Path | None = None) -> ConnectionSettings:
+    real = env is None
     env = dict(os.environ if env is None else env)
     cwd = cwd or Path.cwd()
     home = home or Path(os.path.expanduser("~"))
@@ -181,11 +189,12 @@ def resolve_connection(cfg_db: DatabaseSettings, *, env: dict[str, str] | None =
           "database.password": cfg_db.password.reveal() if cfg_db.password else None,
           "database.backend": cfg_db.backend, "database.name": cfg_db.name}, "config file")
     if cfg_db.password_env:
-        if cfg_db.password_env not in env:
+        password = _password_from_environment(cfg_db.password_env, env, real)
+        if password is None:
             raise UserError(f"environment variable {cfg_db.password_env} is not set",
                             where="config key `database.password_env`",
                             hint=f"export {cfg_db.password_env}=... or remove password_env")
-        values["password"] = env[cfg_db.password_env]
+        values["password"] = password
         origin["password"] = f"${cfg_db.password_env}"
 
     backend = str(values.get("backend", "mysql")).lower()

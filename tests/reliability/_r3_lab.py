@@ -202,17 +202,29 @@ def cmdlines() -> dict[int, bytes]:
 
 
 class ProcessWatch:
-    """Samples every process's argv (what ``ps -eo args`` shows) every few ms while it runs."""
+    """Samples every process's argv (what ``ps -eo args`` shows) every few ms while it runs; with
+    ``environ_of``, also the environment (``/proc/<pid>/environ``) of processes whose program name (or
+    script, run by an interpreter) holds one of those words (the dump and client tools djtui starts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, environ_of: tuple[bytes, ...] = ()) -> None:
         self.seen: set[bytes] = set()
+        self.environs: dict[bytes, bytes] = {}  # argv -> environment
         self.samples = 0
+        self._environ_of = environ_of
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.seen.update(cmdlines().values())
+            lines = cmdlines()
+            self.seen.update(lines.values())
+            for pid, argv in lines.items():
+                prog = b" ".join(argv.split(b"\0")[:2])  # a script's interpreter, then the script
+                if any(w in prog for w in self._environ_of) and argv not in self.environs:
+                    try:
+                        self.environs[argv] = Path(f"/proc/{pid}/environ").read_bytes()
+                    except OSError:
+                        pass
             self.samples += 1
             time.sleep(0.003)
 
@@ -231,6 +243,11 @@ class ProcessWatch:
     def leaks(self, secret: str) -> list[str]:
         s = secret.encode()
         return [c.replace(b"\0", b" ").decode(errors="replace") for c in self.seen if s in c]
+
+    def environ_leaks(self, secret: str) -> list[str]:
+        """argv of each watched process whose environment holds ``secret``."""
+        s = secret.encode()
+        return [c.replace(b"\0", b" ").decode(errors="replace") for c, env in self.environs.items() if s in env]
 
 
 @contextmanager

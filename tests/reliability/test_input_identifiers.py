@@ -312,3 +312,73 @@ def test_the_server_refuses_writes_inside_djtui_s_read_only_transaction(server, 
             conn.rollback()
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------------------
+# hostile schema, table and column names through db.dialect and db.backend, on MariaDB and PostgreSQL
+
+
+HOSTILE_IDENTS = {
+    "double-quote": 'a"b', "double-quote-close": 'x"; DROP SCHEMA y; --', "backtick": "a`b",
+    "single-quote": "o'brien", "backslash": "a\\b", "backslash-end": "ab\\", "backslash-quote": "a\\'b",
+    "dot": "a.b", "unicode": "jürgen_ü_猫", "space": "x y", "semicolon": "x; SELECT 1", "like-wild": "a%_b",
+    "dollar": "$x$", "upper": "MiXeD",
+}
+
+
+def _make_schema(db_server, conn, dialect, schema: str) -> None:
+    with conn.cursor() as cur:
+        kind = "SCHEMA" if db_server.backend == "postgresql" else "DATABASE"
+        cur.execute(f"CREATE {kind} {dialect.ident(schema)}")
+    conn.commit()
+
+
+def _drop_schemas(db_server, prefix: str) -> None:
+    from djtui.services.database import Database
+
+    db = Database(db_server.settings)
+    try:
+        d = db.dialect
+        for s in [s for s in db.schemas() if s.startswith(prefix)]:
+            db.query(f"DROP SCHEMA {d.ident(s)} CASCADE" if db_server.backend == "postgresql"
+                     else f"DROP DATABASE {d.ident(s)}")
+    finally:
+        db.close()
+
+
+def test_hostile_identifiers_go_through_the_dialect_and_the_catalogs(db_server):
+    """Each name is a schema, a table and a column; a child table's foreign key points at it. The server
+    holds exactly the names written (read back from its catalogs), the rows hold the value written as a
+    literal, and nothing else was created or dropped."""
+    from djtui.services.database import Database
+
+    prefix = f"hid{os.getpid()}_"
+    db = Database(db_server.settings)
+    d, be = db.dialect, db.backend
+    conn = db_server.connect()
+    try:
+        before = [s for s in db.schemas() if not s.startswith(prefix)]
+        for i, name in enumerate(HOSTILE_IDENTS.values()):
+            schema, child = f"{prefix}{i}{name}", f"{name}_c"
+            _make_schema(db_server, conn, d, schema)
+            db.query(f"CREATE TABLE {d.table(schema, name)} (id int PRIMARY KEY, {d.ident(name)} varchar(40))")
+            db.query(f"CREATE TABLE {d.table(schema, child)} (id int PRIMARY KEY, pid int, "
+                     f"FOREIGN KEY (pid) REFERENCES {d.table(schema, name)} (id))")
+            db.query(f"INSERT INTO {d.table(schema, name)} VALUES (1, {d.literal(name)})")
+            assert schema in db.schemas(), name
+            assert be.tables([schema]) == sorted([(schema, name), (schema, child)]), name
+            assert be.table_exists(schema, name) and not be.table_exists(schema, name + "x")
+            assert [c.name for c in be.columns(schema, name)] == ["id", name]
+            assert be.primary_key(schema, name) == ["id"]
+            (fk,) = be.foreign_keys([schema])
+            assert (fk.child, fk.parent, fk.columns) == ((schema, child), (schema, name), (("pid", "id"),))
+            assert [f.child for f in be.foreign_keys_to(schema, name)] == [(schema, child)]
+            assert db.query(f"SELECT {d.ident(name)} FROM {d.table(schema, name)}") == [(name,)]
+            assert db.query(f"SELECT {d.literal(name)}") == [(name,)]
+        assert [s for s in db.schemas() if not s.startswith(prefix)] == before
+        for value in ("\\'; SELECT 1; --", "a\\", "'", "\\\\'", "E'x'", "$$x$$", "猫\\n"):
+            assert db.query(f"SELECT {d.literal(value)}") == [(value,)], value
+    finally:
+        conn.close()
+        db.close()
+        _drop_schemas(db_server, prefix)

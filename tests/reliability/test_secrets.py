@@ -60,7 +60,7 @@ def test_cli_paths_leave_no_password(lab: R3Lab) -> None:
         return r
 
     sess = lab.schemas["sessions"]
-    with ProcessWatch() as watch:
+    with ProcessWatch(environ_of=(b"dump",)) as watch:
         run("doctor", "doctor", ok=(0, 1))
         run("status-range", "status-range", "--json")
         run("status", "status", PID, DATE)
@@ -122,6 +122,9 @@ def test_cli_paths_leave_no_password(lab: R3Lab) -> None:
     dumps = watch.saw(b"dump", lab.base)
     assert dumps, "the sampler never saw a dump process"
     assert watch.leaks(PASSWORD) == []
+    ours = [c for c, env in watch.environs.items() if f"HOME={lab.root}\0".encode() in env]
+    assert ours, "the dump tool's environment was never read"
+    assert watch.environ_leaks(PASSWORD) == []  # password_env's variable is not inherited
     # the artefacts: everything the runs wrote (the lab root holds state, audit log, exports, dumps, HOME)
     audit = (lab.root / "audit.jsonl").read_text()
     assert "users-add" in audit and "quarantine" in audit, audit[:500]

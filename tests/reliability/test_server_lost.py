@@ -103,3 +103,31 @@ def test_a_server_restarted_between_two_calls_is_invisible_to_a_read(own_server)
         pool.shutdown(wait=False)
         with contextlib.suppress(Exception):
             srv.stop()
+
+
+def test_a_server_killed_in_the_middle_of_a_command_exits_1_without_a_traceback(own_server, tmp_path) -> None:
+    """`roles init` runs its statements one by one (a pause between them, DJTUI_TEST_PAUSE_BETWEEN_ITEMS);
+    the server dies after the first: the command says what ran and what did not, exit 1."""
+    import json
+    import time
+
+    srv = own_server
+    cfg = config_for(srv, tmp_path / "djtui.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJ_", "PG"))}
+    env["DJTUI_TEST_PAUSE_BETWEEN_ITEMS"] = "3"
+    proc = subprocess.Popen([sys.executable, "-m", "djtui", "--config", str(cfg), "roles", "init"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    audit = tmp_path / "audit.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if audit.exists() and any(json.loads(line).get("event") == "intent" for line in audit.read_text().splitlines()):
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)  # the first statement ran; djtui waits before the second
+    kill_server(srv)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, (out, err)
+    assert "Traceback" not in err and srv.password.reveal() not in out + err
+    assert "statements ran before it" in err, err
+    outcome = [json.loads(line) for line in audit.read_text().splitlines() if '"outcome"' in line]
+    assert outcome and outcome[-1]["status"] != "ok"

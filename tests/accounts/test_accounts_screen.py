@@ -74,7 +74,7 @@ async def test_screen_lists_users_matrix_and_adds_a_user(server: PrivateServer, 
         heads = [str(c.label) for c in matrix.columns.values()]
         assert heads[:4] == ["user", "own", "other", "beh"] and "lin" in heads
         label = str(screen.query_one("#acct-matrix-label").render())
-        assert "beh=behavior" in label and "lin=linearization" in label
+        assert "beh behavior" in label and "lin linearization" in label
         assert matrix.fixed_columns == 1  # the user column stays when it scrolls sideways
         await pilot.resize_terminal(120, 40)
         await pilot.pause(0.3)

@@ -22,7 +22,7 @@ from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
 from djtui.tui.widgets.grant_matrix import PAD, legend, module_headers
 
-MATRIX_LABEL = "Grant matrix (ALL create tables · RW write rows · R read · - nothing; other: a schema of no module)"
+MATRIX_LABEL = "Grant matrix (ALL create tables · RW write rows · R read · - nothing)"
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -208,6 +208,7 @@ class AccountsScreen(DjtuiScreen):
     AccountsScreen #acct-matrix { height: 1fr; }
     AccountsScreen #acct-detail { height: auto; max-height: 10; padding: 0 1; }
     AccountsScreen .acct-label { padding: 0 1; text-style: bold; }
+    AccountsScreen #acct-matrix-label { width: 100%; }
     """
     BINDINGS = [
         Binding("r", "refresh", "Refresh", id="accounts.refresh"),
@@ -305,7 +306,7 @@ class AccountsScreen(DjtuiScreen):
             cells += [u.level_on(f"{m}_x") for m in state.modules]
             matrix.add_row(u.account, *cells, key=u.account)
         self.query_one("#acct-matrix-label", Label).update(
-            MATRIX_LABEL + (f"\n modules: {legend(state.modules, heads)}" if cut else ""))
+            MATRIX_LABEL + (f"\nmodules: {legend(state.modules, heads)}" if cut else ""))
 
     def on_resize(self) -> None:
         if self.state is not None:

@@ -37,4 +37,4 @@ def module_headers(modules: Sequence[str], width: int, fixed: int) -> tuple[list
 
 
 def legend(modules: Sequence[str], heads: Sequence[str]) -> str:
-    return " · ".join(f"{h}={m}" for m, h in zip(modules, heads, strict=True) if h != m)
+    return ", ".join(f"{h} {m}" for m, h in zip(modules, heads, strict=True) if h != m)

@@ -39,7 +39,7 @@ class AppHeader(Static):
         narrower until it fits: the config path with ~ for home, then its file name, then tighter
         separators."""
         ctx: AppContext | None = getattr(self.app, "ctx", None)  # None in a bare App (widget tests)
-        width = (self.size.width or 1000) - 2
+        width = self.size.width or 1000  # the content area: the padding is already left out
         for sep, prefix in (("  │  ", "config: "), (" │ ", "")):
             t = Text()
             t.append("djtui", style="bold")

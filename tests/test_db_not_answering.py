@@ -232,3 +232,33 @@ def test_a_connect_to_a_stopped_server_names_the_limit_it_hit(db_server) -> None
         assert db.query("SELECT 1") == [(1,)]
     finally:
         db.close()
+
+
+def test_an_interrupted_statement_stops_on_the_server_too(pg_server) -> None:
+    """interrupt() shuts the socket; PostgreSQL (client_connection_check_interval) notices its client gone
+    and stops the statement within seconds instead of running to the limit, holding its locks."""
+    db = db_for(pg_server, 60)
+    pool = ThreadPoolExecutor(1)
+    admin = pg_server.connect()
+    try:
+        pid = pool.submit(db.query, "SELECT pg_backend_pid()").result(10)[0][0]
+        t, out = in_thread(lambda: db.query("SELECT pg_sleep(50)"), pool)
+        time.sleep(0.5)
+        with admin.cursor() as cur:
+            cur.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,))
+            assert cur.fetchall() == [("active",)]
+            assert db.interrupt() == 1
+            t.join(5)
+            assert "cancelled" in out["error"].what
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline:
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+                if cur.fetchone()[0] == 0:
+                    break
+                time.sleep(0.2)
+            else:
+                raise AssertionError("the server kept running the statement of a client that is gone")
+    finally:
+        admin.close()
+        db.close()
+        pool.shutdown(wait=False)

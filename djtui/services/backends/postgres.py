@@ -34,6 +34,7 @@ SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast", "pub
 _SYSTEM_SQL = ("n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'public') "
                "AND n.nspname NOT LIKE 'pg\\_temp\\_%%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%'")
 QUERY_CANCELED = "57014"
+CLIENT_CHECK_MS = 2000  # how often the server checks, during a statement, that its client is still there
 
 
 class PgConnection:
@@ -167,8 +168,11 @@ class PostgresBackend(PostgresAccounts):
         return raw.cursor(cursor_factory=psycopg2.extras.RealDictCursor if dict_rows else None)
 
     def limit_session(self, conn: Any, limit_s: float) -> None:
-        with self.cursor(conn) as cur:
-            cur.execute(self.statement_limit_sql("", limit_s))
+        # a statement whose client is gone (interrupt() shut the socket, the app was killed) stops within
+        # seconds instead of running to its limit: PostgreSQL 14+ checks the socket while it runs
+        with self.cursor(conn) as cur:  # one round trip
+            cur.execute(f"{self.statement_limit_sql('', limit_s)}; "
+                        f"SET client_connection_check_interval = {CLIENT_CHECK_MS}")
 
     def connection_lost(self, exc: BaseException) -> bool:
         return isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) and \

@@ -188,3 +188,50 @@ def test_the_command_log_and_a_failed_connection_hide_the_password(lab: PgLab) -
     entries = "\n".join(e.text for e in commandlog.entries())
     assert "SELECT current_user" in entries
     assert PASSWORD not in entries
+
+
+async def test_every_screen_and_the_connection_error_on_postgresql_hide_the_password(lab: PgLab,
+                                                                                      monkeypatch) -> None:
+    from djtui.config import load_config
+    from djtui.tui.app import ConnectionErrorScreen, DjtuiApp
+
+    from .test_secrets import screen_text
+
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    shown: dict[str, str] = {}
+    app = DjtuiApp(config=load_config(lab.config_path))
+    async with app.run_test(size=(160, 50)) as pilot:
+        for _ in range(200):
+            if app.ctx.db is not None:
+                break
+            await pilot.pause(0.05)
+        assert app.ctx.db is not None, app.ctx.db_error
+        assert "PostgreSQL" in screen_text(app)
+        for key in "123456":
+            await pilot.press(key)
+            await pilot.pause(0.3)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            shown[f"screen {key}"] = screen_text(app)
+        await pilot.press("L")
+        await pilot.pause()
+        shown["command log"] = screen_text(app)
+        shown["notifications"] = "\n".join(n.message for n in app._notifications)
+    assert "Command log" in shown["command log"]
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    cfg = lab.write_config("tui-wrong-pw.yaml", password_line=f'  password: "{PASSWORD}x"')
+    app = DjtuiApp(config=load_config(cfg))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(200):
+            if isinstance(app.screen, ConnectionErrorScreen):
+                break
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, ConnectionErrorScreen)
+        for _ in range(100):
+            await pilot.pause(0.05)
+            text = screen_text(app)
+            if "Cannot reach the database" in text:
+                break
+        shown["connection error"] = text
+        assert "password authentication failed" in text
+    assert [name for name, text in shown.items() if PASSWORD in text] == []

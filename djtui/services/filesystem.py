@@ -29,7 +29,6 @@ from djtui.domain.sessions import (
     FileEntry,
     Listing,
     Scan,
-    compare_scans,
     excluded,
 )
 from djtui.services import findscan
@@ -180,7 +179,7 @@ def scan_compare(src_roots: Sequence[str | os.PathLike], dst_roots: Sequence[str
 
 
 def _compared(s: Scan, d: Scan) -> Comparison | None:
-    return _same_or_compare(s, d) if s.exists and d.exists and not (s.error or d.error) else None
+    return compare_columns(s, d) if s.exists and d.exists and not (s.error or d.error) else None
 
 
 def _paired(srcs: list[str], dsts: list[str], pats: tuple[str, ...], beat: Callable[[], None]
@@ -214,7 +213,7 @@ def _paired(srcs: list[str], dsts: list[str], pats: tuple[str, ...], beat: Calla
                     for i in where[side][root]:
                         o = other.by_root.get(mates[i])
                         if o is not None and cmps[i] is None:
-                            cmps[i] = _same_or_compare(*((run.by_root[root], o) if side == 0 else
+                            cmps[i] = compare_columns(*((run.by_root[root], o) if side == 0 else
                                                          (o, run.by_root[root])))
             if small:  # let find fill the pipe a while: fewer, larger reads
                 time.sleep(0.004)
@@ -229,15 +228,30 @@ def _paired(srcs: list[str], dsts: list[str], pats: tuple[str, ...], beat: Calla
         if not (s.exists and d.exists) or s.error or d.error:
             cmps[i] = None
         elif cmps[i] is None:
-            cmps[i] = _same_or_compare(s, d)
+            cmps[i] = compare_columns(s, d)
     return a, b, cmps
 
 
-def _same_or_compare(s: Scan, d: Scan) -> Comparison:
-    """Two sides on filesystems that list a folder in the same order compare as lists, without a dict."""
+def compare_columns(s: Scan, d: Scan) -> Comparison:
+    """``compare_scans`` from the columns alone: two sides that list a folder in the same order compare
+    as lists, others as dicts, and a folder that differs is diffed without building its listings."""
     if s.rels == d.rels and s.sizes == d.sizes:
         return Comparison(compared=s.count)
-    return compare_scans(s, d)
+    if s.size_map() == d.size_map():
+        return Comparison(compared=s.count)
+    srels, ssizes, _ = s.file_columns()
+    drels, dsizes, _ = d.file_columns()
+    other = dict(zip(drels, dsizes, strict=True))
+    missing, mismatch = [], []
+    for rel, size in sorted(zip(srels, ssizes, strict=True)):
+        there = other.get(rel)
+        if there is None:
+            missing.append(rel)
+        elif int(there) != int(size):
+            mismatch.append(rel)
+    have = set(srels)
+    extra = sorted(r for r in other if r not in have)
+    return Comparison(tuple(missing), tuple(extra), tuple(mismatch), (), compared=len(srels))
 
 
 @dataclass(frozen=True)

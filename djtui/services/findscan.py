@@ -150,6 +150,8 @@ class FindRun:
         if self.pats and _excluded_entries(r, self.pats):
             r, s, m = _apply_excludes(r, s, m, self.pats)
         others = m.count("d") + m.count("l") + m.count("s")
+        if others:  # a subfolder's size column held its start point: "" on both sides, so they compare equal
+            s = ["" if rel[:1] == "/" else size for rel, size in zip(r, s, strict=True)]
         root = self.sizes[a]
         self.by_root[root] = Scan(True, r, s, m, others)
         self._closed.append(root)
@@ -239,6 +241,9 @@ def _quoted_path(msg: str) -> str | None:
     """The path of ``'<path>': why`` as GNU find quotes it in the C locale (C escapes, octal bytes)."""
     if not msg.startswith("'"):
         return None
+    end = msg.find("': ")
+    if end > 0 and "\\" not in msg[:end]:  # nothing escaped: the common case, without a loop per character
+        return msg[1:end]
     raw = bytearray()
     i, n = 1, len(msg)
     while i < n:

@@ -92,3 +92,43 @@ def test_an_unreadable_folder_still_fails_among_hundreds_of_absent_ones(tmp_path
     assert "Permission denied" in got[3]["error"] and got[3]["error"].startswith(f"'{closed}'")
     assert all(g["error"] is None for g in got[5:])
     assert [g["count"] for g in got[:5]] == [2, 2, 2, 1, 2]
+
+
+def test_column_comparison_agrees_with_the_file_by_file_one_on_real_scans(tmp_path):
+    from djtui.domain.sessions import compare_sizes
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        (root / "sub" / "deep").mkdir(parents=True)
+        for rel, data in {"x": b"1", "sub/y": b"22", "sub/deep/z": b"333", "w": b"4444"}.items():
+            (root / rel).write_bytes(data)
+    (b / "x").write_bytes(b"11")  # another size
+    (b / "sub" / "y").unlink()  # missing
+    (b / "sub" / "extra").write_bytes(b"e")  # extra
+    (a / "link").symlink_to("x")
+    same = tmp_path / "same"
+    shutil.copytree(a, same, symlinks=True)
+    scans = filesystem.scan_columns([a, b, same])
+    assert all(s.others for s in scans)  # the subfolders are entries too; they compare equal across trees
+    for s, d in [(scans[0], scans[1]), (scans[1], scans[0]), (scans[0], scans[2])]:
+        assert filesystem.compare_columns(s, d) == compare_sizes(s.listing(), d.listing())
+    assert filesystem.compare_columns(scans[0], scans[2]).ok
+    assert filesystem.compare_columns(scans[0], scans[1]).size_mismatch == ("x",)
+    assert scans[0].size_map() == scans[2].size_map()  # no start point in a subfolder's entry
+
+
+def test_status_listings_stay_columns_and_equal_the_plain_ones(tmp_path):
+    from djtui.services.sessions.lazy import PathRenderer, ScanListing
+    svc = make_service(tmp_path)
+    keys = make_sessions(svc, 3, 7)
+    (svc.source_path(keys[0]) / "clip.MP4").write_bytes(b"v")
+    sts = svc.statuses(keys)
+    for st in sts:
+        plain = filesystem.scan(st.source_path)
+        assert isinstance(st.source, ScanListing) and st.source == plain and plain == st.source
+        assert (st.source.count, st.source.bytes) == (plain.count, plain.bytes)
+        assert st.videos == plain.videos(svc.settings.video_extensions)
+        assert st.destinations[0].drift == ("never verified",)
+    assert sts[0].videos == 1 and sts[0].destinations[0].comparison.missing == ("clip.MP4",)
+    assert all(st.destinations[0].comparison.ok for st in sts[1:])
+    render = PathRenderer(svc.source_base, svc.backup.source.path_structure)
+    assert [render(k) for k in keys] == [str(svc.source_path(k)) for k in keys]

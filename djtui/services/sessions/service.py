@@ -19,16 +19,17 @@ from djtui.domain.sessions import (
     MOUNT_HUNG,
     MOUNT_MISSING,
     MOUNT_OK,
+    ContentMismatch,
     DestinationStatus,
     DjStatus,
     Listing,
+    Scan,
     SessionKey,
     SessionStatus,
-    compare_sizes,
-    listing_stats,
+    VerifyRecord,
     normalize_participant,
-    record_drift,
     render_path,
+    scan_stats,
     standing_mismatches,
 )
 from djtui.errors import UserError
@@ -36,6 +37,7 @@ from djtui.services import filesystem
 from djtui.services.database import Database
 from djtui.services.sessions.discovery import Discovery, DiscoveryMixin
 from djtui.services.sessions.imported import ImportCheckMixin
+from djtui.services.sessions.lazy import PathRenderer, ScanListing, drift
 from djtui.services.sessions.records import VerifyStore
 
 
@@ -93,48 +95,62 @@ class SessionService(DiscoveryMixin, ImportCheckMixin):
         return probe
 
     def statuses(self, keys: Sequence[SessionKey]) -> list[SessionStatus]:
-        """Full status of each key: source scan, DB status and every enabled destination."""
+        """Full status of each key: source scan, DB status and every enabled destination.
+
+        Listings stay as the scanner's text columns (``lazy.ScanListing``): counts, sizes, videos, the
+        size comparison and an unchanged verification record are answered without an object per file.
+        """
         if not keys:
             return []
+        src_paths = PathRenderer(self.source_base, self.backup.source.path_structure).many(keys)
         with ThreadPoolExecutor(max_workers=2 + len(self.destinations)) as pool:
             f_dj = pool.submit(self.dj_status, keys)
-            f_src = pool.submit(self._scan_side, [self.source_path(k) for k in keys])
+            f_src = pool.submit(self._scan_side, src_paths)
             f_dst = {d.name: pool.submit(self._dest_side, d, keys) for d in self.destinations}
             dj = f_dj.result()
             src, src_err = f_src.result()
             dst = {name: f.result() for name, f in f_dst.items()}
-        out = []
-        exts = self.settings.video_extensions
         records = {d.name: self.records.load_many(keys, d.name) for d in self.destinations}
         known = {d.name: self.records.load_mismatches(keys, d.name) for d in self.destinations}
+        exts = self.settings.video_extensions
+        absent = Scan(False)
+        dests = self.destinations
+        out = []
         for i, k in enumerate(keys):
-            listing = src[i] if src is not None else Listing(False)
-            dstats = []
-            for d in self.destinations:
-                probe, listings = dst[d.name]
-                path = str(self.dest_path(d, k))
-                if not probe.ok or listings is None:
-                    detail, mp = probe.detail, None
-                    if probe.state == MOUNT_HUNG:
-                        mp = self.mount_point_of(d)
-                        detail = f"{probe.path} did not answer within {self.timeout:g} s (stale mount?)"
-                    dstats.append(DestinationStatus(d.name, path, mount=probe.state, detail=detail, mount_point=mp))
-                    continue
-                dl = listings[i]
-                cmp = compare_sizes(listing, dl) if dl.exists else None
-                drift = tuple(record_drift(records[d.name].get(k), listing))
-                bad = standing_mismatches(known[d.name].get(k, ()), listing_stats(listing), listing_stats(dl))
-                if bad:  # the failed content check, not "never verified"
-                    drift = tuple(m.reason() for m in bad) + tuple(x for x in drift if x != "never verified")
-                dstats.append(DestinationStatus(d.name, path, MOUNT_OK, dl, cmp, drift,
-                                                content_differs=tuple(m.rel for m in bad)))
-            out.append(SessionStatus(k, self.db_participant(k.participant_id), str(self.source_path(k)), listing,
-                                     dj.get(k, DjStatus(False, error="not queried")), tuple(dstats),
-                                     listing.videos(exts), local=listing.exists))
+            scan = src[i] if src is not None else absent
+            listing = ScanListing(scan)
+            dstats = tuple(self._dest_status(d, dst[d.name], i, k, scan, listing, records[d.name].get(k),
+                                             known[d.name].get(k)) for d in dests)
             if src_err:
-                out[-1] = SessionStatus(k, out[-1].db_participant, out[-1].source_path, Listing(False),
-                                        DjStatus(False, error=src_err), tuple(dstats), 0)
+                out.append(SessionStatus(k, self.db_participant(k.participant_id), src_paths[i], Listing(False),
+                                         DjStatus(False, error=src_err), dstats, 0))
+                continue
+            out.append(SessionStatus(k, self.db_participant(k.participant_id), src_paths[i], listing,
+                                     dj.get(k, DjStatus(False, error="not queried")), dstats,
+                                     listing.videos(exts), local=scan.exists))
         return out
+
+    def _dest_status(self, d: Destination, side: tuple[filesystem.MountProbe, list[Scan] | None, list[str]], i: int,
+                     k: SessionKey, scan: Scan, listing: Listing, record: VerifyRecord | None,
+                     known: Sequence[ContentMismatch] | None) -> DestinationStatus:
+        probe, scans, paths = side
+        if not probe.ok or scans is None:
+            detail, mp = probe.detail, None
+            if probe.state == MOUNT_HUNG:
+                mp = self.mount_point_of(d)
+                detail = f"{probe.path} did not answer within {self.timeout:g} s (stale mount?)"
+            return DestinationStatus(d.name, paths[i], mount=probe.state, detail=detail, mount_point=mp)
+        ds = scans[i]
+        cmp = filesystem.compare_columns(scan, ds) if ds.exists else None
+        why = drift(record, scan, listing)
+        bad: list[ContentMismatch] = []
+        if known:
+            rels = [m.rel for m in known]
+            bad = standing_mismatches(known, scan_stats(scan, rels), scan_stats(ds, rels))
+        if bad:  # the failed content check, not "never verified"
+            why = tuple(m.reason() for m in bad) + tuple(x for x in why if x != "never verified")
+        return DestinationStatus(d.name, paths[i], MOUNT_OK, ScanListing(ds), cmp, why,
+                                 content_differs=tuple(m.rel for m in bad))
 
     def mount_point_of(self, dest: Destination) -> str | None:
         """Where ``dest`` is mounted: its configured mount point, else the nearest one in /proc/self/mountinfo.
@@ -149,27 +165,27 @@ class SessionService(DiscoveryMixin, ImportCheckMixin):
             return None
         return nearest_mount(os.path.abspath(dest.base_path), mount_points(text))
 
-    def _scan_side(self, paths: list[Path]) -> tuple[list[Listing] | None, str | None]:
+    def _scan_side(self, paths: list[str]) -> tuple[list[Scan] | None, str | None]:
         try:
-            return filesystem.scan_many(paths, exclude=self.excludes, timeout=self.timeout), None
+            return filesystem.scan_columns(paths, exclude=self.excludes, timeout=self.timeout), None
         except filesystem.Hung as exc:
             return None, str(exc)
         except OSError as exc:
             return None, f"{exc.filename}: {exc.strerror}"
 
     def _dest_side(self, dest: Destination, keys: Sequence[SessionKey]
-                   ) -> tuple[filesystem.MountProbe, list[Listing] | None]:
+                   ) -> tuple[filesystem.MountProbe, list[Scan] | None, list[str]]:
+        paths = PathRenderer(dest.base_path, dest.path_structure).many(keys)
         probe = self.probe(dest)
         if not probe.ok:
-            return probe, None
+            return probe, None, paths
         try:
-            return probe, filesystem.scan_many([self.dest_path(dest, k) for k in keys], exclude=self.excludes,
-                                               timeout=self.timeout)
+            return probe, filesystem.scan_columns(paths, exclude=self.excludes, timeout=self.timeout), paths
         except filesystem.Hung as exc:
-            return filesystem.MountProbe(str(dest.base_path), MOUNT_HUNG, self.timeout, str(exc)), None
+            return filesystem.MountProbe(str(dest.base_path), MOUNT_HUNG, self.timeout, str(exc)), None, paths
         except OSError as exc:
             return filesystem.MountProbe(str(dest.base_path), MOUNT_MISSING, 0.0,
-                                         f"{exc.filename}: {exc.strerror}"), None
+                                         f"{exc.filename}: {exc.strerror}"), None, paths
 
     def status_range(self, start: dt.date | None = None, end: dt.date | None = None) -> list[SessionStatus]:
         """Local sessions merged with those only the database or a destination holds (``local`` False)."""

@@ -197,38 +197,95 @@ class PgFormat:
                                                   f"{f.name}: {proc.stderr.decode(errors='replace')[-800:]}"))
         self._roles = True
 
-    def load_scratch(self, cred: Path, dump: Path) -> None:
-        """pg_restore straight into the scratch server, in one transaction, stopping at the first error.
+    def load_scratch(self, cred: Path, dumps: Sequence[Path], progress: Progress) -> dict[Path, OperationFailed]:
+        """pg_restore straight into the scratch server, pass by pass over every dump (``SCRATCH_PASSES``):
+        every schema's tables, then every schema's rows, keys and indexes, then every foreign key, so a key
+        onto another schema of the backup finds its table and that table's primary key, whichever schema
+        sorts first. Each pg_restore runs in one transaction and stops at the first error; a dump that
+        failed is left out of the later passes and named in the answer.
 
         With the backup's roles loaded (``prepare_scratch``) owners and grants are restored as well; a
         backup without the roles file (``--schemas-only``) is loaded without them."""
         keep = [] if self._roles else ["--no-owner", "--no-privileges"]
-        _run([*self.backend.tool_argv(self.tool("pg_restore"), cred), *keep,
-              "--exit-on-error", "--single-transaction", str(dump)], f"restoring {dump.name}")
+        base = [*self.backend.tool_argv(self.tool("pg_restore"), cred), *keep, "--exit-on-error",
+                "--single-transaction"]
+        failed: dict[Path, OperationFailed] = {}
+        with tempfile.TemporaryDirectory(prefix="djtui-pglist-") as folder:
+            for what, options in self.passes(SCRATCH_PASSES, dumps, Path(folder)):
+                todo = [(d, o) for d, o in options if d not in failed]
+                for n, (dump, opts) in enumerate(todo, 1):
+                    progress(f"[{n}/{len(todo)}] restoring {what} of {dump.name}")
+                    try:
+                        _run([*base, *opts, str(dump)], f"restoring {what} of {dump.name}")
+                    except OperationFailed as exc:
+                        failed[dump] = exc
+        return failed
+
+    def passes(self, passes: Sequence[tuple[str, tuple[str, ...], str | None]], dumps: Sequence[Path],
+               folder: Path) -> list[tuple[str, list[tuple[Path, list[str]]]]]:
+        """Each pass's pg_restore options per dump. A pass that names a list (``"fk"``: the dump's foreign
+        keys, ``"rest"``: everything else) reads a list file written from ``pg_restore --list`` into
+        ``folder``; a dump without foreign keys is left out of the ``"fk"`` pass."""
+        lists: dict[tuple[Path, str], Path | None] = {}
+        for n, dump in enumerate(dumps):
+            entries = _run([self.tool("pg_restore"), "--list", str(dump)], f"listing {dump.name}").splitlines()
+            fk = [e for e in entries if _FK_ENTRY.match(e)]
+            for kind, keep in (("fk", fk), ("rest", [e for e in entries if not _FK_ENTRY.match(e)])):
+                lists[(dump, kind)] = None
+                if keep:
+                    lists[(dump, kind)] = folder / f"{n}.{kind}.list"
+                    lists[(dump, kind)].write_text("\n".join(keep) + "\n")
+        out = []
+        for what, options, kind in passes:
+            per = []
+            for dump in dumps:
+                listed = lists[(dump, kind)] if kind else None
+                if kind is None or listed is not None:
+                    per.append((dump, [*options, *([f"--use-list={listed}"] if listed else [])]))
+            out.append((what, per))
+        return out
 
     def plan_lines(self, db: Database, items: Sequence[RestoreItem]) -> list[str]:
-        """What the plan shows beside the files: one transaction, and the foreign keys kept from outside."""
+        """What the plan shows beside the files: one transaction, the order, the foreign keys kept from outside."""
         lines = ["all schemas load in ONE transaction: if any statement fails, nothing is changed"]
+        if len(items) > 1:
+            lines.append("every schema's tables and rows load first, then every schema's keys and indexes, so "
+                         "keys between the restored schemas find their tables")
         for s, t, name, definition in outside_foreign_keys(db, items):
             lines.append(f"foreign key {name} of {s}.{t} ({definition}): not in the backup; dropped before the "
                          "load and declared again after it (if the restored rows break it, nothing is changed)")
         return lines
 
     def load_live(self, db: Database, cred: Path, plan: RestorePlan, progress: Progress) -> None:
-        """Every dump of the plan in ONE psql transaction: all loaded, or nothing changed."""
+        """Every dump of the plan in ONE psql transaction: all loaded, or nothing changed.
+
+        The order: the foreign keys on the tables the restore replaces are dropped first (those of tables
+        it leaves alone are declared again at the end, the dumps declare the others); then every schema's
+        tables and rows (``--clean``: what the dump holds is dropped and made again), then every schema's
+        keys, indexes and triggers. A key between two restored schemas thus never meets a table that is
+        not there yet, nor holds a table that is about to be dropped, in either direction."""
         kept = outside_foreign_keys(db, plan.items)
         head = [f"ALTER TABLE {db.dialect.table(s, t)} DROP CONSTRAINT {db.dialect.ident(n)};\n"
-                for s, t, n, _d in kept]
+                for s, t, n in [(s, t, n) for s, t, n, _d in kept] + inside_foreign_keys(db, plan.items)]
         tail = [f"ALTER TABLE {db.dialect.table(s, t)} ADD CONSTRAINT {db.dialect.ident(n)} {d};\n"
                 for s, t, n, d in kept]
         psql = [*self.backend.tool_argv(self.tool("psql"), cred), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                 "--single-transaction", "--file=-"]
         rewrite = pg_renamer(plan.renames)
-        sources = [(i.target, self.sql_text(plan.backup / i.file, "--clean", "--if-exists")) for i in plan.items]
-        commandlog.record("exec", [*sources[0][1], "|", "...", "|", *psql] if sources else psql)
-        _feed(psql, head, sources, tail, rewrite, progress)
+        with tempfile.TemporaryDirectory(prefix="djtui-pglist-") as folder:
+            target = {plan.backup / i.file: i.target for i in plan.items}
+            sources = [(f"{target[dump]} ({what})", self.sql_text(dump, *opts))
+                       for what, per in self.passes(LIVE_PASSES, list(target), Path(folder)) for dump, opts in per]
+            commandlog.record("exec", [*sources[0][1], "|", "...", "|", *psql] if sources else psql)
+            _feed(psql, head, sources, tail, rewrite, progress)
 
 
+# (what, pg_restore options, list) per pass; every dump goes through a pass before the next pass starts
+SCRATCH_PASSES = (("the tables", ("--section=pre-data",), None), ("the rows", ("--section=data",), None),
+                  ("the keys and indexes", ("--section=post-data",), "rest"), ("the foreign keys", (), "fk"))
+LIVE_PASSES = (("tables and rows", ("--clean", "--if-exists", "--section=pre-data", "--section=data"), None),
+               ("keys and indexes", ("--section=post-data",), "rest"), ("foreign keys", (), "fk"))
+_FK_ENTRY = re.compile(r"^\d+; \d+ \d+ FK CONSTRAINT ")
 _REFERENCES = re.compile(r'REFERENCES ("(?:[^"]|"")+"|[^\s."(]+)\.')
 _COPY = re.compile(r"^COPY .* FROM stdin;\n?$")
 
@@ -250,6 +307,17 @@ def outside_foreign_keys(db: Database, items: Sequence[RestoreItem]) -> list[tup
             if (child_schema, child) not in dropped:
                 out.append((child_schema, child, name, definition))
     return sorted(set(out))
+
+
+def inside_foreign_keys(db: Database, items: Sequence[RestoreItem]) -> list[tuple[str, str, str]]:
+    """Foreign keys the server holds now on the tables the restore drops and recreates (schema, table,
+    name): dropped before the load, so no table of another restored schema is held by them; the dumps
+    declare theirs again after every schema's rows are in."""
+    dropped = {(i.target, t) for i in items for t in i.replaced}
+    if not dropped:
+        return []
+    return sorted({(k.schema, k.table, k.name) for k in db.backend.foreign_keys(sorted({s for s, _t in dropped}))
+                   if (k.schema, k.table) in dropped})
 
 
 def pg_renamer(renames: dict[str, str]) -> Callable[[str], str]:

@@ -70,14 +70,12 @@ def _restore_into_scratch(path: Path, manifest: dict[str, Any], result: VerifyRe
                     fmt.prepare_scratch(srv.settings, cred, path, manifest)
                 except OperationFailed as exc:
                     result.problems.append(f"{manifest['server_dump']['file']}: restore failed: {exc}")
-                for i, s in enumerate(manifest["schemas"], 1):
-                    progress(f"[{i}/{len(manifest['schemas'])}] restoring {s['name']}")
-                    try:
-                        fmt.load_scratch(cred, path / s["file"])
-                    except OperationFailed as exc:
-                        result.problems.append(f"{s['name']}: restore failed: {exc}")
-                        continue
-                    _compare_counts(scratch, s, result)
+                failed = fmt.load_scratch(cred, [path / s["file"] for s in manifest["schemas"]], progress)
+                for s in manifest["schemas"]:
+                    if path / s["file"] in failed:
+                        result.problems.append(f"{s['name']}: restore failed: {failed[path / s['file']]}")
+                    else:
+                        _compare_counts(scratch, s, result)
         finally:
             scratch.close()
 

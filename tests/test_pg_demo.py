@@ -158,6 +158,13 @@ def test_export_and_dbbackup_through_the_cli(pg_lab, tmp_path):
     out = cli(cfg, "dbbackup", "run")
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"{PREFIX}mocap_sessions" in out.stderr and Path(out.stdout.strip(), "manifest.json").is_file()
+    # the lab's keys cross schemas both ways alphabetically (mocap_sessions -> multicamera_tracking and back)
+    manifest = json.loads(Path(out.stdout.strip(), "manifest.json").read_text())
+    out = cli(cfg, "dbbackup", "verify", "--latest", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    got = json.loads(out.stdout)
+    assert got["ok"] and got["problems"] == [], got
+    assert got["tables"] == sum(len(s["tables"]) for s in manifest["schemas"])
 
 
 def test_a_guest_reads_the_lab_and_is_refused_a_write_with_psql(pg_lab, pg_server):

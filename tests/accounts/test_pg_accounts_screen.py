@@ -76,7 +76,7 @@ async def test_screen_shows_roles_and_drift_on_postgres(lab: PgLab, tmp_path: Pa
         assert row[1] == "" and row[2] == "dj_collab" and row[3] == "✓" and row[5] == "✗ 1"
         matrix = screen.query_one("#acct-matrix", DataTable)
         mrow = matrix.get_row(name)
-        assert mrow[1] == "ALL" and mrow[2] == "R" and mrow[-1] == "R"  # own, common, other
+        assert mrow[1] == "ALL" and mrow[2] == "R" and mrow[3] == "R"  # own, other, common
         users.move_cursor(row=users.get_row_index(name))
         await pilot.pause()
         detail = str(screen.query_one("#acct-detail", Static).render())

@@ -92,6 +92,11 @@ ACCOUNTS = """\
   [b]dj_collab[/b]  reads, and has ALL on its own schemas (<user>_...)
   [b]dj_user[/b]  reads, ALL on its own schemas, and ALL on the shared module prefixes (m adds a module)
   [b]dj_admin[/b]  ALL on every schema
+[b]Grant matrix[/b]
+  What each managed user can do: [b]own[/b] on their own schemas (<user>_...), [b]other[/b] on a schema of no \
+module and not theirs, then one column per shared module (ALL create tables, RW write rows, R read, - nothing). \
+When the modules do not fit the width they are cut to short prefixes, named in full under the title; the user \
+column stays put when the table scrolls sideways.
 [b]Drift[/b]
   The difference between what a user or a role holds and what its role says it should hold, shown as +/- \
 lines for the highlighted row. f fixes it, showing the exact SQL first; i creates the roles or fixes them.

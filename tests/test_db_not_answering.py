@@ -262,3 +262,20 @@ def test_an_interrupted_statement_stops_on_the_server_too(pg_server) -> None:
         admin.close()
         db.close()
         pool.shutdown(wait=False)
+
+
+def test_probe_answers_within_its_timeout(db_server) -> None:
+    """probe(): a fresh connection and SELECT 1, each bounded (libpq waits at least 2 s to connect; the
+    watchdog ends it at the probe's timeout + 1 s); it is not a call in flight, and a True clears interrupt()'s
+    fail-fast state."""
+    db = db_for(db_server, 60)
+    try:
+        assert db.probe(timeout=1) is True
+        with stopped(db_server):
+            t0 = time.monotonic()
+            assert db.probe(timeout=1) is False
+            assert time.monotonic() - t0 < 2.8
+            assert db.waiting_for() is None
+        assert db.probe(timeout=3) is True
+    finally:
+        db.close()

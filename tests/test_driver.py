@@ -77,3 +77,32 @@ def test_pymysql_when_switched_off_or_missing(server, monkeypatch):
         assert isinstance(conn, pymysql.connections.Connection)
     finally:
         conn.close()
+
+
+def test_postgresql_connections_are_psycopg2_with_the_session_limits(pg_server):
+    """On PostgreSQL the driver is psycopg2 (as DataJoint 2.x's): a connection of the Database is autocommit,
+    names itself djtui, and carries the statement limit and the gone-client check on the server."""
+    import dataclasses
+
+    import psycopg2.extensions
+
+    from djtui.services.backends.postgres import PgConnection
+    from djtui.services.database import Database
+
+    db = Database(dataclasses.replace(pg_server.settings, statement_timeout_s=7))
+    try:
+        conn = db.connect()
+        try:
+            assert isinstance(conn, PgConnection) and isinstance(conn.raw, psycopg2.extensions.connection)
+            assert conn.raw.autocommit and conn.open
+            with conn.raw.cursor() as cur:
+                cur.execute("SELECT current_setting('statement_timeout'), "
+                            "current_setting('client_connection_check_interval'), "
+                            "current_setting('application_name')")
+                assert cur.fetchone() == ("7s", "2s", "djtui")
+            assert pg_server.password.reveal() not in conn.raw.dsn  # psycopg2 shows it as xxx
+        finally:
+            conn.close()
+        assert not conn.open
+    finally:
+        db.close()

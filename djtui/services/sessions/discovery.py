@@ -122,36 +122,26 @@ class DiscoveryMixin:
         """The driver's errors of this lab's server (pymysql's or psycopg2's); none without a database."""
         return (self.db.backend.driver_error,) if self.db is not None else ()
 
-    def elsewhere(self, start: dt.date | None, end: dt.date | None,
-                  local: Sequence[SessionKey]) -> list[SessionKey]:
+    def elsewhere(self, start: dt.date | None, end: dt.date | None, local: Sequence[SessionKey],
+                  found: tuple[list[list[SessionKey]], list[tuple[str, dt.date]]] | None = None
+                  ) -> list[SessionKey]:
         """Sessions in the range that the database or a destination holds but local disk does not.
 
-        One query (the Session table) and one folder walk per destination; a destination that does not
-        answer adds nothing here (its status shows it hung). A database id is spelled as on disk when a
-        destination names it, else with the first strip prefix the participant filter accepts.
+        One query (the Session table) and one folder walk per destination (``found``: what
+        ``elsewhere_sources`` returned, when they ran while the source was walked); a destination that
+        does not answer adds nothing here (its status shows it hung). A database id is spelled as on
+        disk when a destination names it, else with the first strip prefix the participant filter accepts.
         """
+        dest_keys, in_db = found if found is not None else self.elsewhere_sources(start, end)
         have = set(local)
         have_db = {(self.db_participant(k.participant_id), k.session_date) for k in local}
         out: dict[tuple[str, dt.date], SessionKey] = {}
-        for d in self.destinations:
-            try:
-                keys, _, _ = filesystem.with_deadline(
-                    lambda beat, d=d: self._walk(d.base_path, d.path_structure, start, end, beat),
-                    self.timeout, d.base_path)
-            except (filesystem.Hung, OSError):
-                continue
+        for keys in dest_keys:
             for k in keys:
                 ident = (self.db_participant(k.participant_id), k.session_date)
                 if k not in have and ident not in have_db:
                     out.setdefault(ident, k)
-        lo, hi = start or MIN_DATE, end or MAX_DATE
         prefixes = self.backup.filters.participant_prefixes
-        try:
-            in_db = self._session_table(lo, hi)
-            if self.db is not None and self.settings.imported_rule == "multicamera":
-                self._session_rows = (lo, hi, set(in_db))
-        except (UserError, *self._driver_errors()):  # the DJ column says why; the disks still show
-            in_db = []
         for pid, day in in_db:
             ident = (pid, day)
             if ident in have_db or ident in out:
@@ -168,6 +158,27 @@ class DiscoveryMixin:
             if k not in have:
                 out[ident] = k
         return sorted(out.values(), key=lambda k: (k.session_date, k.participant_id))
+
+    def elsewhere_sources(self, start: dt.date | None, end: dt.date | None
+                          ) -> tuple[list[list[SessionKey]], list[tuple[str, dt.date]]]:
+        """What ``elsewhere`` reads: each destination's sessions (a walk) and the Session table's rows."""
+        dest_keys: list[list[SessionKey]] = []
+        for d in self.destinations:
+            try:
+                keys, _, _ = filesystem.with_deadline(
+                    lambda beat, d=d: self._walk(d.base_path, d.path_structure, start, end, beat),
+                    self.timeout, d.base_path)
+            except (filesystem.Hung, OSError):
+                continue
+            dest_keys.append(keys)
+        lo, hi = start or MIN_DATE, end or MAX_DATE
+        try:
+            in_db = self._session_table(lo, hi)
+            if self.db is not None and self.settings.imported_rule == "multicamera":
+                self._session_rows = (lo, hi, set(in_db))
+        except (UserError, *self._driver_errors()):  # the DJ column says why; the disks still show
+            in_db = []
+        return dest_keys, in_db
 
 
 def holds_files(path: Path) -> bool:

@@ -8,14 +8,29 @@ entries the first time someone reads them (a delete plan, the detail panel).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from djtui.domain.sessions import FileTable, Listing, Scan, SessionKey, VerifyRecord, record_drift
 
 NEVER = ("never verified",)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic GC passes while a status run makes hundreds of thousands of objects: each full pass
+    walks every one of them and frees nothing (nothing here makes cycles; reference counting frees)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class ScanListing(Listing):

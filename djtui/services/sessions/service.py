@@ -37,7 +37,7 @@ from djtui.services import filesystem
 from djtui.services.database import Database
 from djtui.services.sessions.discovery import Discovery, DiscoveryMixin
 from djtui.services.sessions.imported import ImportCheckMixin
-from djtui.services.sessions.lazy import PathRenderer, ScanListing, drift
+from djtui.services.sessions.lazy import PathRenderer, ScanListing, collector_paused, drift
 from djtui.services.sessions.records import VerifyStore
 
 
@@ -102,6 +102,10 @@ class SessionService(DiscoveryMixin, ImportCheckMixin):
         """
         if not keys:
             return []
+        with collector_paused():
+            return self._statuses(keys)
+
+    def _statuses(self, keys: Sequence[SessionKey]) -> list[SessionStatus]:
         src_paths = PathRenderer(self.source_base, self.backup.source.path_structure).many(keys)
         with ThreadPoolExecutor(max_workers=2 + len(self.destinations)) as pool:
             f_dj = pool.submit(self.dj_status, keys)
@@ -189,11 +193,18 @@ class SessionService(DiscoveryMixin, ImportCheckMixin):
 
     def status_range(self, start: dt.date | None = None, end: dt.date | None = None) -> list[SessionStatus]:
         """Local sessions merged with those only the database or a destination holds (``local`` False)."""
-        return self.statuses(self.range_keys(start, end))
+        with collector_paused():
+            return self.statuses(self.range_keys(start, end))
 
     def range_keys(self, start: dt.date | None = None, end: dt.date | None = None) -> list[SessionKey]:
-        local = self.discover(start, end)
-        return sorted([*local, *self.elsewhere(start, end, local)], key=lambda k: (k.session_date, k.participant_id))
+        """The source's sessions and those held elsewhere; the destinations' walks and the Session query
+        run while the source is walked."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            f_found = pool.submit(self.elsewhere_sources, start, end)
+            local = self.discover(start, end)
+            found = f_found.result()
+        return sorted([*local, *self.elsewhere(start, end, local, found)],
+                      key=lambda k: (k.session_date, k.participant_id))
 
     def status(self, key: SessionKey) -> SessionStatus:
         return self.statuses([key])[0]

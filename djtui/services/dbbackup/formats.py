@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -66,9 +66,9 @@ class DumpFormat(Protocol):
         """A private server of this family to verify into (a context manager with ``.settings``)."""
     def prepare_scratch(self, settings: Any, cred: Path, backup: Path, manifest: dict[str, Any]) -> None:
         """Before the schemas: load what they need from the whole-server file (PostgreSQL: the roles)."""
-    def load_scratch(self, cred: Path, dumps: Sequence[Path], progress: Progress) -> dict[Path, OperationFailed]:
-        """Load the schema dumps into the (empty) scratch server ``cred`` names, in an order where keys
-        between them load whichever sorts first; the answer names each dump that failed, with why."""
+    def load_scratch(self, cred: Path, dumps: Mapping[str, Path], progress: Progress) -> dict[Path, OperationFailed]:
+        """Load the schema dumps (schema -> file) into the (empty) scratch server ``cred`` names, in an order
+        where keys between them load whichever sorts first; the answer names each dump that failed, with why."""
     def plan_lines(self, db: Database, items: Sequence[RestoreItem]) -> list[str]:
         """What a restore plan shows beside its files (how the load runs, what it keeps)."""
     def load_live(self, db: Database, cred: Path, plan: RestorePlan, progress: Progress) -> None:
@@ -157,12 +157,12 @@ class MySQLFormat:
     def prepare_scratch(self, settings: Any, cred: Path, backup: Path, manifest: dict[str, Any]) -> None:
         """Nothing: each schema file carries its definitions; the accounts are not loaded into a scratch."""
 
-    def load_scratch(self, cred: Path, dumps: Sequence[Path], progress: Progress) -> dict[Path, OperationFailed]:
+    def load_scratch(self, cred: Path, dumps: Mapping[str, Path], progress: Progress) -> dict[Path, OperationFailed]:
         """One file after the other: mariadb-dump's files turn FOREIGN_KEY_CHECKS off while they load."""
         tools = tools_for(self.backend, prefer_zstd=False)
         client = [*self.backend.tool_argv(tools.client, cred), "--max-allowed-packet=512M"]
         failed: dict[Path, OperationFailed] = {}
-        for n, dump in enumerate(dumps, 1):
+        for n, dump in enumerate(dumps.values(), 1):
             progress(f"[{n}/{len(dumps)}] restoring {dump.name}")
             try:
                 pipe_to_file(decompressor_for(dump), client, Path(os.devnull), stdin_path=dump)

@@ -26,7 +26,7 @@ import re
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -197,12 +197,14 @@ class PgFormat:
                                                   f"{f.name}: {proc.stderr.decode(errors='replace')[-800:]}"))
         self._roles = True
 
-    def load_scratch(self, cred: Path, dumps: Sequence[Path], progress: Progress) -> dict[Path, OperationFailed]:
+    def load_scratch(self, cred: Path, dumps: Mapping[str, Path], progress: Progress) -> dict[Path, OperationFailed]:
         """pg_restore straight into the scratch server, pass by pass over every dump (``SCRATCH_PASSES``):
         every schema's tables, then every schema's rows, keys and indexes, then every foreign key, so a key
         onto another schema of the backup finds its table and that table's primary key, whichever schema
         sorts first. Each pg_restore runs in one transaction and stops at the first error; a dump that
-        failed is left out of the later passes and named in the answer.
+        failed is left out of the later passes and named in the answer. A foreign key onto a schema that
+        is not in the backup (a backup of some schemas) has nothing to point at here: it is left out, and
+        progress says so.
 
         With the backup's roles loaded (``prepare_scratch``) owners and grants are restored as well; a
         backup without the roles file (``--schemas-only``) is loaded without them."""
@@ -211,7 +213,10 @@ class PgFormat:
                 "--single-transaction"]
         failed: dict[Path, OperationFailed] = {}
         with tempfile.TemporaryDirectory(prefix="djtui-pglist-") as folder:
-            for what, options in self.passes(SCRATCH_PASSES, dumps, Path(folder)):
+            passes, outside = self.passes(SCRATCH_PASSES, list(dumps.values()), Path(folder), set(dumps))
+            for line in outside:
+                progress(f"not checked: {line}")
+            for what, options in passes:
                 todo = [(d, o) for d, o in options if d not in failed]
                 for n, (dump, opts) in enumerate(todo, 1):
                     progress(f"[{n}/{len(todo)}] restoring {what} of {dump.name}")
@@ -222,14 +227,22 @@ class PgFormat:
         return failed
 
     def passes(self, passes: Sequence[tuple[str, tuple[str, ...], str | None]], dumps: Sequence[Path],
-               folder: Path) -> list[tuple[str, list[tuple[Path, list[str]]]]]:
+               folder: Path, inside: Collection[str] | None = None
+               ) -> tuple[list[tuple[str, list[tuple[Path, list[str]]]]], list[str]]:
         """Each pass's pg_restore options per dump. A pass that names a list (``"fk"``: the dump's foreign
         keys, ``"rest"``: everything else) reads a list file written from ``pg_restore --list`` into
-        ``folder``; a dump without foreign keys is left out of the ``"fk"`` pass."""
+        ``folder``; a dump without foreign keys is left out of the ``"fk"`` pass. With ``inside`` (the
+        schemas the dumps restore), the foreign keys onto other schemas are left out of the list and
+        named in the second answer."""
         lists: dict[tuple[Path, str], Path | None] = {}
+        outside: list[str] = []
         for n, dump in enumerate(dumps):
             entries = _run([self.tool("pg_restore"), "--list", str(dump)], f"listing {dump.name}").splitlines()
             fk = [e for e in entries if _FK_ENTRY.match(e)]
+            if fk and inside is not None:
+                skip = self._keys_outside(dump, folder / f"{n}.all-fk.list", fk, inside)
+                fk = [e for e in fk if e.split(";", 1)[0] not in skip]
+                outside.extend(skip.values())
             for kind, keep in (("fk", fk), ("rest", [e for e in entries if not _FK_ENTRY.match(e)])):
                 lists[(dump, kind)] = None
                 if keep:
@@ -243,6 +256,21 @@ class PgFormat:
                 if kind is None or listed is not None:
                     per.append((dump, [*options, *([f"--use-list={listed}"] if listed else [])]))
             out.append((what, per))
+        return out, outside
+
+    def _keys_outside(self, dump: Path, listfile: Path, fk: list[str], inside: Collection[str]) -> dict[str, str]:
+        """The dump's foreign keys onto schemas not in ``inside``: TOC id -> what they are, read from the
+        verbose SQL text of the keys alone (each entry follows its ``-- TOC entry N`` line)."""
+        listfile.write_text("\n".join(fk) + "\n")
+        text = _run(self.sql_text(dump, "--verbose", f"--use-list={listfile}"), f"reading {dump.name}")
+        parts = re.split(r"^-- TOC entry (\d+) ", text, flags=re.M)
+        out = {}
+        for toc, body in zip(parts[1::2], parts[2::2], strict=True):
+            refs = sorted({_unquote(m) for m in _REFERENCES.findall(body)} - set(inside))
+            if refs:
+                name = re.search(r"^-- Name: (.*?); Type: FK CONSTRAINT; Schema: (.*?);", body, flags=re.M)
+                what = f"{name.group(2)}.{name.group(1)}" if name else f"TOC entry {toc}"
+                out[toc] = f"foreign key {what} of {dump.name} points at {', '.join(refs)}, not in the backup"
         return out
 
     def plan_lines(self, db: Database, items: Sequence[RestoreItem]) -> list[str]:
@@ -274,8 +302,9 @@ class PgFormat:
         rewrite = pg_renamer(plan.renames)
         with tempfile.TemporaryDirectory(prefix="djtui-pglist-") as folder:
             target = {plan.backup / i.file: i.target for i in plan.items}
-            sources = [(f"{target[dump]} ({what})", self.sql_text(dump, *opts))
-                       for what, per in self.passes(LIVE_PASSES, list(target), Path(folder)) for dump, opts in per]
+            passes, _ = self.passes(LIVE_PASSES, list(target), Path(folder))
+            sources = [(f"{target[dump]} ({what})", self.sql_text(dump, *opts)) for what, per in passes
+                       for dump, opts in per]
             commandlog.record("exec", [*sources[0][1], "|", "...", "|", *psql] if sources else psql)
             _feed(psql, head, sources, tail, rewrite, progress)
 

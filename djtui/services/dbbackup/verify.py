@@ -70,7 +70,7 @@ def _restore_into_scratch(path: Path, manifest: dict[str, Any], result: VerifyRe
                     fmt.prepare_scratch(srv.settings, cred, path, manifest)
                 except OperationFailed as exc:
                     result.problems.append(f"{manifest['server_dump']['file']}: restore failed: {exc}")
-                failed = fmt.load_scratch(cred, [path / s["file"] for s in manifest["schemas"]], progress)
+                failed = fmt.load_scratch(cred, {s["name"]: path / s["file"] for s in manifest["schemas"]}, progress)
                 for s in manifest["schemas"]:
                     if path / s["file"] in failed:
                         result.problems.append(f"{s['name']}: restore failed: {failed[path / s['file']]}")

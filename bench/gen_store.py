@@ -112,3 +112,53 @@ def main(argv: list[str]) -> int:
         return 0
     finally:
         srv.stop()
+
+
+# --- many empty files fast (the 10M bench): directories first, then files from several niced processes ---
+
+def make_dirs(root: str, parents: set[str]) -> None:
+    """``parents`` as ``ab/cd`` under ``root``: one mkdir each, in order, before any file is written."""
+    for top in sorted({p[:2] for p in parents}):
+        os.makedirs(f"{root}/{top}", exist_ok=True)
+    for p in sorted(parents):
+        os.mkdir(f"{root}/{p}")
+
+
+def _lower_priority() -> None:
+    os.nice(10)  # a good neighbour: other work on the machine goes first (CPU and, with -c3, disk)
+    import subprocess
+    subprocess.run(["ionice", "-c3", "-p", str(os.getpid())], check=False, capture_output=True)
+
+
+def _touch_chunk(job: tuple[str, str, int, int, int, float | None]) -> int:
+    """Empty files named ``md5(f"{tag}:{i}")`` for i in [start, stop) except ``i % 100 == skip``, laid out
+    ``ab/cd/<hex>``; only open+close (and futimens when ``mtime`` is given): no stat, no makedirs."""
+    import hashlib
+    root, tag, start, stop, skip, mtime = job
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+    md5, op, close, utime = hashlib.md5, os.open, os.close, os.utime
+    n = 0
+    for i in range(start, stop):
+        if i % 100 == skip:
+            continue
+        h = md5(f"{tag}:{i}".encode()).hexdigest()
+        fd = op(f"{root}/{h[:2]}/{h[2:4]}/{h}", flags, 0o644)
+        if mtime is not None:
+            utime(fd, (mtime, mtime))
+        close(fd)
+        n += 1
+    return n
+
+
+def touch_many(root: str, ranges: list[tuple[str, int, int, int, float | None]], jobs: int,
+               chunk: int = 20_000) -> int:
+    """Create the files of ``ranges`` ((tag, start, stop, skip, mtime)) with ``jobs`` processes; their
+    directories must exist (``make_dirs``). Returns how many files were made."""
+    import multiprocessing as mp
+    work = [(root, tag, s, min(stop, s + chunk), skip, mtime)
+            for tag, start, stop, skip, mtime in ranges for s in range(start, stop, chunk)]
+    if jobs <= 1:
+        return sum(_touch_chunk(w) for w in work)
+    with mp.get_context("spawn").Pool(jobs, initializer=_lower_priority) as pool:
+        return sum(pool.imap_unordered(_touch_chunk, work))
+

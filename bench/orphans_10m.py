@@ -19,12 +19,14 @@ import argparse
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench import gen_store
 from bench.gen_store import STORE
 
 SCHEMA = "benchlab"
@@ -94,30 +96,32 @@ def digest(tag: str, i: int) -> bytes:
     return hashlib.md5(f"{tag}:{i}".encode()).digest()
 
 
-def generate(srv, base: Path, location: Path, rows: int) -> dict[str, int]:
+def generate(srv, base: Path, location: Path, rows: int, jobs: int) -> dict[str, int]:
     """Rows by LOAD DATA (every 100th unused), objects as empty files (every 100th row's missing),
     plus 1% untracked objects, all dated a day back so the grace age does not hide them."""
     ext_tsv, rec_tsv = base / "server" / "ext.tsv", base / "server" / "rec.tsv"  # inside secure_file_priv
     old = time.time() - 86400
-    made: set[str] = set()
-    unused = missing = untracked = 0
+    n_stray = max(1, rows // 100)
+    parents: set[str] = set()
     t0 = time.perf_counter()
     with open(ext_tsv, "w") as fe, open(rec_tsv, "w") as fr:
         for i in range(rows):
             h = digest("row", i).hex()
             fe.write(h + "\n")
-            if i % 100 == 0:
-                unused += 1
-            else:
+            if i % 100:
                 fr.write(f"{i}\t{h}\n")
-            if i % 100 == 1:
-                missing += 1
-                continue
-            _touch(location, h, made, None)
-    for j in range(max(1, rows // 100)):
-        _touch(location, digest("stray", j).hex(), made, old)
-        untracked += 1
+            if i % 100 != 1:
+                parents.add(f"{h[:2]}/{h[2:4]}")
+    parents.update(f"{h[:2]}/{h[2:4]}" for h in (digest("stray", j).hex() for j in range(n_stray)))
+    root = f"{location}/{SCHEMA}"
+    gen_store.make_dirs(root, parents)
+    # the files are not what is measured: several niced processes, directories made first, open+close only
+    made = gen_store.touch_many(root, [("row", 0, rows, 1, None), ("stray", 0, n_stray, -1, old)], jobs)
     files_s = time.perf_counter() - t0
+    missing = len(range(1, rows, 100))
+    assert made == rows - missing + n_stray, (made, rows, missing, n_stray)
+    print(f"files: {made} in {len(parents)} folders in {files_s:.1f}s ({made / files_s:,.0f}/s, {jobs} processes)",
+          flush=True)
     conn = srv.connect(local_infile=False)
     t1 = time.perf_counter()
     with conn.cursor() as cur:
@@ -139,20 +143,9 @@ def generate(srv, base: Path, location: Path, rows: int) -> dict[str, int]:
     conn.close()
     ext_tsv.unlink()
     rec_tsv.unlink()
-    print(f"generated {rows} rows, {rows - missing + untracked} objects in {files_s:.0f}s (files) + "
+    print(f"generated {rows} rows, {made} objects in {files_s:.0f}s (files) + "
           f"{time.perf_counter() - t1:.0f}s (LOAD DATA)", flush=True)
-    return {"unused-row": unused, "missing-object": missing, "untracked-object": untracked}
-
-
-def _touch(location: Path, h: str, made: set[str], mtime: float | None) -> None:
-    parent = f"{location}/{SCHEMA}/{h[:2]}/{h[2:4]}"
-    if parent not in made:
-        os.makedirs(parent, exist_ok=True)
-        made.add(parent)
-    path = f"{parent}/{h}"
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
-    if mtime is not None:
-        os.utime(path, (mtime, mtime))
+    return {"unused-row": len(range(0, rows, 100)), "missing-object": missing, "untracked-object": n_stray}
 
 
 def floor(srv, location: Path) -> float:
@@ -195,14 +188,18 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--ways", default="streamed,inmemory,server")
     ap.add_argument("--repeat", type=int, default=1, help="floor/way rounds, interleaved")
+    ap.add_argument("--jobs", type=int, default=max(2, os.cpu_count() or 1),
+                    help="processes creating the files (niced, idle disk class)")
     a = ap.parse_args(argv)
+    # a kill (SIGTERM) ends like Ctrl-C: the finally below stops the server and deletes the tree
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     check_inodes(a.dir, a.rows)
     base = Path(tempfile.mkdtemp(prefix="djtui-bench10m-", dir=a.dir))
     location = base / "store"
     srv = PrivateServer(base / "server", buffer_pool_mb=1024)
     try:
         srv.start()
-        expected = generate(srv, base, location, a.rows)
+        expected = generate(srv, base, location, a.rows, a.jobs)
         subprocess.run(["sync"], check=False)
         results: dict[str, list[tuple[float, dict]]] = {w: [] for w in a.ways.split(",")}
         for n in range(a.repeat):

@@ -98,6 +98,7 @@ async def test_screen_shows_roles_and_drift_on_postgres(lab: PgLab, tmp_path: Pa
         lab.users.append(new)
         await pilot.press("a")
         await pilot.pause()
+        assert not app.screen.query("#host")  # a PostgreSQL role has no host: the dialog asks for none
         name_input = app.screen.query_one("#name", Input)
         name_input.value = new
         name_input.focus()

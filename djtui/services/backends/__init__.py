@@ -119,6 +119,7 @@ class Backend(Protocol):
     dialect: SqlDialect  # quoting
     system_schemas: frozenset[str]  # schemas that are the server's own, never a lab's
     timeout_codes: tuple[int, ...]  # driver error codes that mean "the server stopped the statement"
+    account_hosts: bool  # accounts are user@host (MySQL, MariaDB); PostgreSQL's roles have no host
 
     # -- the driver (the Database's connections go through these) -------------------------------
     default_port: int

@@ -65,6 +65,7 @@ class MySQLBackend:
     dialect: SqlDialect = MYSQL
     system_schemas = SYSTEM_SCHEMAS
     timeout_codes = TIMEOUT_ERRORS
+    account_hosts = True
     default_port = 3306
     driver_error = pymysql.err.MySQLError
     transient_errors = (pymysql.err.OperationalError, pymysql.err.InterfaceError)

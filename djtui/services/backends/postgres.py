@@ -142,6 +142,7 @@ class PostgresBackend(PostgresAccounts):
     dialect: SqlDialect = POSTGRES
     system_schemas = SYSTEM_SCHEMAS
     timeout_codes: tuple[int, ...] = ()
+    account_hosts = False  # pg_hba.conf decides where a role may log in from
     default_port = 5432
     driver_error = psycopg2.Error
     transient_errors = (psycopg2.OperationalError, psycopg2.InterfaceError)

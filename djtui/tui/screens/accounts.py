@@ -62,16 +62,18 @@ class AddUserDialog(_FormDialog):
     DEFAULT_CSS = _DIALOG_CSS.format(name="AddUserDialog")
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="accounts.adduser.cancel")]
 
-    def __init__(self, default_host: str):
+    def __init__(self, default_host: str, *, hosts: bool = True):
         super().__init__()
         self.default_host = default_host
+        self.hosts = hosts  # False on PostgreSQL: a role has no host, so the dialog asks for none
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Add a user", classes="title")
             yield Input(placeholder="user name (letters, digits, _)", id="name")
             yield Select([(f"{k} (dj_{k})", k) for k in g.KINDS], value="user", allow_blank=False, id="kind")
-            yield Input(value=self.default_host, placeholder="host pattern", id="host")
+            if self.hosts:
+                yield Input(value=self.default_host, placeholder="host pattern", id="host")
             yield Static("", classes="error", id="error")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
@@ -79,10 +81,11 @@ class AddUserDialog(_FormDialog):
 
     def _submit(self) -> None:
         name = self.query_one("#name", Input).value.strip()
-        host = self.query_one("#host", Input).value.strip()
+        host = self.query_one("#host", Input).value.strip() if self.hosts else ""
         try:
             g.validate_user_name(name)
-            g.validate_host(host)
+            if self.hosts:
+                g.validate_host(host)
         except UserError as exc:
             self.query_one("#error", Static).update(exc.render())
             return
@@ -376,7 +379,9 @@ class AccountsScreen(DjtuiScreen):
 
     def action_add_user(self) -> None:
         if self._writable("adding a user"):
-            self.app.push_screen(AddUserDialog(self.ctx.config.accounts.default_host), self._plan_add_user)
+            hosts = self.ctx.db is None or self.ctx.db.backend.account_hosts
+            self.app.push_screen(AddUserDialog(self.ctx.config.accounts.default_host, hosts=hosts),
+                                 self._plan_add_user)
 
     def _plan_add_user(self, answer: tuple[str, str, str] | None) -> None:
         if answer:

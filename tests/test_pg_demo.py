@@ -137,6 +137,8 @@ def test_status_range_doctor_and_orphans_through_the_cli(pg_lab, pg_server):
     assert checks[("database", "datajoint")]["detail"].startswith("2.x:")
     assert "pg_dump" in checks[("tools", "dump tool")]["detail"]
     assert "psql" in checks[("tools", "client")]["detail"]
+    for tool in ("pg_dumpall", "pg_restore"):  # a backup's roles file and its restore need them too
+        assert checks[("tools", tool)]["ok"] and tool in checks[("tools", tool)]["detail"], checks[("tools", tool)]
 
     out = cli(cfg, "orphans", "scan", "--json")
     assert out.returncode == 0, out.stderr

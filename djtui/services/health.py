@@ -303,7 +303,12 @@ def _tool_checks(cfg: Config, server: ServerInfo | None) -> list[Check]:
         tools = backend.dump_tools()
     except UserError as exc:
         return [*checks, Check("tools", "dump tool", False, exc.render())]
-    for what, path in (("dump tool", tools.dump), ("client", tools.client)):
+    for name, found in backend.backup_tools():
+        if found is None:
+            checks.append(Check("tools", name, False, f"{name} is not installed: database backups need it",
+                                warn=not cfg.dbbackup.out_dir))
+    for what, path in (("dump tool", tools.dump), ("client", tools.client),
+                       *((name, found) for name, found in backend.backup_tools() if found)):
         exe, version = tool_version((path,))
         mismatch = backend.tool_mismatch(path, version, server) if exe and server is not None else None
         if mismatch is None:

@@ -218,6 +218,9 @@ class Backend(Protocol):
     # -- doctor (issue 15): the dump and client tools against the server they must serve
     def tool_mismatch(self, tool: str, version_line: str, server: ServerInfo) -> tuple[bool, str] | None:
         """(fatal, why) when a tool's version (its ``--version`` line) cannot serve the server; else None."""
+    def backup_tools(self) -> list[tuple[str, str | None]]:
+        """Further programs database backups need beyond the dump and client tools, as (name, path or None
+        when missing): pg_dumpall and pg_restore on PostgreSQL, none on MySQL."""
 
 
 __all__ = ["AccountCatalog", "Backend", "Column", "DumpTools", "ForeignKey", "Querier", "ServerInfo", "TableName"]

@@ -386,3 +386,6 @@ class MySQLBackend:
     def tool_mismatch(self, tool: str, version_line: str, server: ServerInfo) -> tuple[bool, str] | None:
         """mariadb-dump and mysqldump dump any server of the family they speak to: nothing to compare."""
         return None
+
+    def backup_tools(self) -> list[tuple[str, str | None]]:
+        return []  # the dump and the client tools are all a MySQL backup needs

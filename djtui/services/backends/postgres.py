@@ -460,3 +460,7 @@ class PostgresBackend(PostgresAccounts):
                           f"tools of PostgreSQL {theirs} or newer (e.g. `apt-get install postgresql-client-{theirs}`)")
         return False, (f"{Path(tool).name} {mine} is older than the PostgreSQL {theirs} server: it connects, but "
                        "some features may not work")
+
+    def backup_tools(self) -> list[tuple[str, str | None]]:
+        """pg_dumpall writes the roles file of a backup; pg_restore loads the custom-format dumps (verify, restore)."""
+        return [(name, find_client_tool(name)) for name in ("pg_dumpall", "pg_restore")]

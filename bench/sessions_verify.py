@@ -60,6 +60,19 @@ def c_floor(out: Path) -> int:
     return p.stdout.count(b"\n")
 
 
+def find_floor(out: Path) -> int:
+    """What the size check's reads cost in C: `find` of both trees at once (size and mtime of every
+    file), output read and dropped. A verifier that stats every file on both sides needs this much."""
+    procs = [subprocess.Popen(["find", str(out / side), "-printf", "%P\\0%s\\0%T@\\0"], stdout=subprocess.PIPE)
+             for side in ("src", "dst")]
+    total = 0
+    for p in procs:
+        assert p.stdout is not None
+        total += len(p.stdout.read())
+        p.wait()
+    return total
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench sessions_verify", description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=1000)
@@ -109,11 +122,12 @@ def main(argv: list[str]) -> int:
         rsync_compare(work, ["-rnc"])  # and the content
     floor = a.only != "size" and shutil.which("xxh128sum") is not None  # Debian package xxhash
     runs: dict[str, list[tuple[float, float]]] = {k: [] for k in
-                                                 ("r_size", "o_size", "r_sum", "o_cold", "o_warm", "c_floor")}
+                                                 ("r_size", "o_size", "f_size", "r_sum", "o_cold", "o_warm", "c_floor")}
     found: dict[str, object] = {}
     for i in range(a.repeat):
         order = [("r_size", lambda: rsync_compare(work, ["-rn", "--size-only"])),
-                 ("o_size", lambda: ours(False))] if a.only != "checksum" else []
+                 ("o_size", lambda: ours(False)),
+                 ("f_size", lambda: find_floor(work))] if a.only != "checksum" else []
         order_sum = [("r_sum", lambda: rsync_compare(work, ["-rnc"])),
                      ("o_cold", lambda: ours(True, True))] if a.only != "size" else []
         if i % 2:
@@ -152,7 +166,8 @@ def report(runs: dict[str, list[tuple[float, float]]], found: dict[str, object],
         rows += [row("rsync -rn --size-only -i", "r_size", f"{found['r_size']} files differ"),
                  row("djtui verify_many (size), all sessions in one pass", "o_size",
                      f"{found['o_size']} sessions fail"),
-                 ("djtui verify (size), session by session", f"{single:.2f}", "", "as `djtui verify P D` per session")]
+                 ("djtui verify (size), session by session", f"{single:.2f}", "", "as `djtui verify P D` per session"),
+                 row("floor: find both trees at once, output read", "f_size", f"{found['f_size']} bytes")]
     if runs["o_cold"]:
         rows += [row("rsync -rnc -i", "r_sum", f"{found['r_sum']} files differ"),
                  row("djtui verify_many --checksum, cold cache", "o_cold", f"{found['o_cold']} sessions fail"),
@@ -164,7 +179,9 @@ def report(runs: dict[str, list[tuple[float, float]]], found: dict[str, object],
     if runs["o_size"]:
         print(f"\nsize:     djtui/rsync, paired rounds = {paired(runs, 'o_size', 'r_size')}   (target <= 0.8)"
               f"\n          ratio of the medians {med('o_size') / med('r_size'):.2f}; "
-              f"CPU djtui/rsync = {med('o_size', 1) / med('r_size', 1):.2f}")
+              f"CPU djtui/rsync = {med('o_size', 1) / med('r_size', 1):.2f}"
+              f"\n          floor/rsync, paired rounds = {paired(runs, 'f_size', 'r_size')}; "
+              f"djtui/floor = {paired(runs, 'o_size', 'f_size')}")
     if runs["o_cold"]:
         print(f"checksum: rsync/djtui, paired rounds = {paired(runs, 'o_cold', 'r_sum', invert=True)}x  "
               f"(target >= 2x); with the cache {med('r_sum') / med('o_warm'):.1f}x   CPU rsync/djtui = "

@@ -7,7 +7,9 @@ SQL again (``pg_restore -f -``) when a rename has to rewrite the statements. A p
 be fed to psql as a whole. The restore therefore always goes through ``pg_restore``: straight into
 the scratch server for a verification, and as SQL text into one ``psql --single-transaction`` for a
 live restore, so a restore that fails half-way leaves the server as it was (PostgreSQL's DDL is
-transactional).
+transactional). Both load in two passes over the dumps, every schema without its foreign keys, then
+every schema's foreign keys (picked by ``pg_restore --use-list``): a per-schema dump holds keys onto
+other schemas, which load whichever schema sorts first.
 
 Every schema is dumped from one snapshot: a connection exports it (``pg_export_snapshot()`` in a
 REPEATABLE READ READ ONLY transaction held open while the dumps run), each ``pg_dump`` reads it with
@@ -199,10 +201,10 @@ class PgFormat:
 
     def load_scratch(self, cred: Path, dumps: Mapping[str, Path], progress: Progress) -> dict[Path, OperationFailed]:
         """pg_restore straight into the scratch server, pass by pass over every dump (``SCRATCH_PASSES``):
-        every schema's tables, then every schema's rows, keys and indexes, then every foreign key, so a key
-        onto another schema of the backup finds its table and that table's primary key, whichever schema
-        sorts first. Each pg_restore runs in one transaction and stops at the first error; a dump that
-        failed is left out of the later passes and named in the answer. A foreign key onto a schema that
+        every schema but its foreign keys, then every foreign key, so a key onto another schema of the
+        backup finds its table and that table's primary key, whichever schema sorts first. Each pg_restore
+        runs in one transaction and stops at the first error; a dump that failed is left out of the later
+        passes and named in the answer. A foreign key onto a schema that
         is not in the backup (a backup of some schemas) has nothing to point at here: it is left out, and
         progress says so.
 
@@ -277,8 +279,8 @@ class PgFormat:
         """What the plan shows beside the files: one transaction, the order, the foreign keys kept from outside."""
         lines = ["all schemas load in ONE transaction: if any statement fails, nothing is changed"]
         if len(items) > 1:
-            lines.append("every schema's tables and rows load first, then every schema's keys and indexes, so "
-                         "keys between the restored schemas find their tables")
+            lines.append("every schema loads without its foreign keys first, then every schema's foreign keys, "
+                         "so keys between the restored schemas find their tables")
         for s, t, name, definition in outside_foreign_keys(db, items):
             lines.append(f"foreign key {name} of {s}.{t} ({definition}): not in the backup; dropped before the "
                          "load and declared again after it (if the restored rows break it, nothing is changed)")
@@ -288,10 +290,10 @@ class PgFormat:
         """Every dump of the plan in ONE psql transaction: all loaded, or nothing changed.
 
         The order: the foreign keys on the tables the restore replaces are dropped first (those of tables
-        it leaves alone are declared again at the end, the dumps declare the others); then every schema's
-        tables and rows (``--clean``: what the dump holds is dropped and made again), then every schema's
-        keys, indexes and triggers. A key between two restored schemas thus never meets a table that is
-        not there yet, nor holds a table that is about to be dropped, in either direction."""
+        it leaves alone are declared again at the end, the dumps declare the others); then every schema
+        but its foreign keys (``--clean``: what the dump holds is dropped and made again), then every
+        schema's foreign keys. A key between two restored schemas thus never meets a table that is not
+        there yet, nor holds a table that is about to be dropped, in either direction."""
         kept = outside_foreign_keys(db, plan.items)
         head = [f"ALTER TABLE {db.dialect.table(s, t)} DROP CONSTRAINT {db.dialect.ident(n)};\n"
                 for s, t, n in [(s, t, n) for s, t, n, _d in kept] + inside_foreign_keys(db, plan.items)]
@@ -309,11 +311,12 @@ class PgFormat:
             _feed(psql, head, sources, tail, rewrite, progress)
 
 
-# (what, pg_restore options, list) per pass; every dump goes through a pass before the next pass starts
-SCRATCH_PASSES = (("the tables", ("--section=pre-data",), None), ("the rows", ("--section=data",), None),
-                  ("the keys and indexes", ("--section=post-data",), "rest"), ("the foreign keys", (), "fk"))
-LIVE_PASSES = (("tables and rows", ("--clean", "--if-exists", "--section=pre-data", "--section=data"), None),
-               ("keys and indexes", ("--section=post-data",), "rest"), ("foreign keys", (), "fk"))
+# (what, pg_restore options, list) per pass; every dump goes through a pass before the next pass starts.
+# The first pass is each dump whole but its foreign keys (tables, rows, then keys and indexes, in one
+# transaction: PostgreSQL writes no WAL for rows copied into a table made in the same transaction when
+# wal_level is minimal, as on the scratch server), the second every dump's foreign keys.
+SCRATCH_PASSES = (("the tables, rows, keys and indexes", (), "rest"), ("the foreign keys", (), "fk"))
+LIVE_PASSES = (("tables, rows, keys and indexes", ("--clean", "--if-exists"), "rest"), ("foreign keys", (), "fk"))
 _FK_ENTRY = re.compile(r"^\d+; \d+ \d+ FK CONSTRAINT ")
 _REFERENCES = re.compile(r'REFERENCES ("(?:[^"]|"")+"|[^\s."(]+)\.')
 _COPY = re.compile(r"^COPY .* FROM stdin;\n?$")

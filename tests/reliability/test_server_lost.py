@@ -129,5 +129,7 @@ def test_a_server_killed_in_the_middle_of_a_command_exits_1_without_a_traceback(
     assert proc.returncode == 1, (out, err)
     assert "Traceback" not in err and srv.password.reveal() not in out + err
     assert "statements ran before it" in err, err
+    # a dead server refused nothing: the message says the connection was lost, and names its cause once
+    assert "connection to the server was lost" in err and "server refused" not in err, err
     outcome = [json.loads(line) for line in audit.read_text().splitlines() if '"outcome"' in line]
     assert outcome and outcome[-1]["status"] != "ok"

@@ -75,8 +75,12 @@ class AccountsService(UserAdmin):
                     except self.db.backend.driver_error as exc:
                         code, msg = _error_of(exc)
                         ran = f"{len(done)} of {len(plan.statements)} statements ran before it"
+                        if self.db.backend.connection_lost(exc):  # no answer at all: nothing was refused
+                            raise OperationFailed(f"the connection to the server was lost during `{st.sql}`: {msg}; "
+                                                  f"{ran}{self._undo(done)}") from None
                         why = self._role_denied_advice(st.sql, code)
-                        raise OperationFailed(f"the server refused `{st.sql}`: ({code}) {msg}; {ran}"
+                        shown = f"({code}) " if code != "?" else ""
+                        raise OperationFailed(f"the server refused `{st.sql}`: {shown}{msg}; {ran}"
                                               f"{self._undo(done)}{why}") from None
                     done.append(st)
         finally:
@@ -126,4 +130,7 @@ def _error_of(exc: BaseException) -> tuple[object, str]:
     if pgcode is not None:
         return pgcode, commandlog.mask(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
     args = getattr(exc, "args", ())
-    return (args[0] if args else "?"), commandlog.mask(str(args[1]) if len(args) > 1 else str(exc))
+    if len(args) > 1:
+        return args[0], commandlog.mask(str(args[1]))
+    text = str(exc).strip()  # a driver error with its message only (libpq's, a lost connection)
+    return "?", commandlog.mask(text.splitlines()[0] if text else repr(exc))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -22,13 +22,14 @@ from textual.widgets import DataTable, Input, Static
 from djtui.domain.sessions import SessionKey, SessionStatus, parse_range, plural
 from djtui.domain.units import human_bytes
 from djtui.errors import UserError
-from djtui.services.sessions import SessionService
-from djtui.services.sessions.delete_plan import plan_delete
-from djtui.services.transfers import Job
 from djtui.tui.screens.base import DjtuiScreen
-from djtui.tui.widgets.confirm import ConfirmTyped
 from djtui.tui.widgets.session_detail import SessionDetailPane
 from djtui.tui.widgets.session_table import BuiltRows, SessionTable, build_quietly, build_rows
+
+if TYPE_CHECKING:  # the services (psutil, sqlite3, hashing, rsync) load after the first frame (issue 17)
+    from djtui.services.sessions.service import SessionService
+    from djtui.services.transfers import Job
+    from djtui.tui.widgets.confirm import ConfirmTyped
 
 FIRST_BATCH = 120
 PARTICIPANT_AT_80 = 16  # the Participant column's widest at 80 columns (the others take the rest)
@@ -160,6 +161,7 @@ class SessionsScreen(DjtuiScreen):
 
     # -- data -----------------------------------------------------------------------------------
     def service(self) -> SessionService:
+        from djtui.services.sessions.service import SessionService  # after the first frame: psutil, sqlite3
         return SessionService(self.ctx.config, self.ctx.db)
 
     def on_db_ready(self) -> None:
@@ -468,6 +470,8 @@ class SessionsScreen(DjtuiScreen):
     @work(exclusive=True, group="sessions-delete", exit_on_error=False)
     async def delete_one(self, key: SessionKey) -> None:
         svc = self.service()
+        from djtui.services.sessions.delete_plan import plan_delete
+        from djtui.tui.widgets.confirm import ConfirmTyped
         self._summary(f"checking {key.label} before delete…")
         plan = await asyncio.to_thread(plan_delete, svc, [key], bulk=False)  # a full scan: never on the loop
         self._update_summary()
@@ -509,6 +513,8 @@ class SessionsScreen(DjtuiScreen):
     @work(exclusive=True, group="sessions-delete", exit_on_error=False)
     async def delete_many(self, pool: list[SessionStatus]) -> None:
         svc = self.service()
+        from djtui.services.sessions.delete_plan import plan_delete
+        from djtui.tui.widgets.confirm import ConfirmTyped
         keys = [s.key for s in pool if s.local]  # nothing local to delete for the others
         self._summary(f"checking {plural(len(keys), 'session')} before delete…")
         plan = await asyncio.to_thread(plan_delete, svc, keys, bulk=True)

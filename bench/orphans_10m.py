@@ -11,6 +11,11 @@ Rows go in with ``LOAD DATA``. Each way runs in a fresh process that reports its
 
 The floor is ``find -type f`` over the schema's folder plus one ``SELECT hash`` of the table. All
 ways must find the generated orphans (1% unused rows, 1% missing objects, 1% untracked objects).
+
+Measured 2026-12-04 (2 shared cores, load average 3-4), ``--ways streamed``: 10M rows + 10M objects, files made
+in 423 s (23,600/s, 2 niced processes) + 107 s LOAD DATA; floor 19.5 s, streamed 29.3 s (1.50x), peak RSS
+239 MB, all orphans found; the tree's removal took 167 s. Whole run ~13 min. Under load 8-12 the files went at
+5,600/s (3M in 534 s).
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ MariaDB's own (ports, processes, the state file) is in ``process.py``.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import getpass
 import os
 import secrets
@@ -32,12 +31,11 @@ from djtui.services import commandlog
 from djtui.services.database import ConnectionSettings
 from djtui.services.servers.process import (
     STATE_FILE,
+    ServerProcess,
     die_with_parent,
-    free_port,
     pid_alive,
     port_free,
     read_state,
-    stop_process,
     write_state,
 )
 
@@ -79,7 +77,7 @@ def find_server_binary() -> ServerBinary:
         hint="install it, e.g. `apt-get install mariadb-server` (the project's ./dev script does this)")
 
 
-class PrivateServer:
+class PrivateServer(ServerProcess):
     """A private database server; use as a context manager or call start()/stop()."""
 
     backend = "mysql"  # the ``database.backend`` that reaches it
@@ -101,13 +99,7 @@ class PrivateServer:
         self._socket_dir: Path | None = None
         self._stopped = False
 
-    # -- lifecycle ------------------------------------------------------------
-
-    def __enter__(self) -> PrivateServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    # -- lifecycle (context manager, launch retries and stop: process.ServerProcess) ----------------
 
     @property
     def settings(self) -> ConnectionSettings:
@@ -163,23 +155,6 @@ class PrivateServer:
         self._launch_until_ready([port] if port and port_free(port) else [], timeout, self.connect)
         self._write_state()
         return self
-
-    def _launch_until_ready(self, ports: list[int], timeout: float, probe=None) -> None:
-        """Launch on ``ports`` first, then on free ports, up to three tries until the server answers.
-
-        A port taken between free_port() and bind, or a slow start on a loaded machine, gets a retry.
-        """
-        last_error = ""
-        for attempt in range(3):
-            self.port = ports[attempt] if attempt < len(ports) else free_port()
-            self._launch()
-            try:
-                self._wait_ready(timeout, probe)
-                return
-            except OperationFailed as exc:
-                last_error = str(exc)
-                self._kill()
-        raise OperationFailed(last_error)
 
     def _user_flag(self) -> list[str]:
         return [f"--user={getpass.getuser()}"] if os.geteuid() == 0 else []
@@ -288,21 +263,7 @@ class PrivateServer:
         args.update(kw)
         return pymysql.connect(**args)
 
-    def _kill(self) -> None:
-        if self.proc is None:
-            return
-        stop_process(self.proc)
-        self.proc = None
-
-    def stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        with contextlib.suppress(Exception):
-            atexit.unregister(self.stop)
-        self._kill()
-        with contextlib.suppress(FileNotFoundError):
-            (self.base_dir / STATE_FILE).unlink()
+    def _remove_files(self) -> None:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
         if self._own_dir:

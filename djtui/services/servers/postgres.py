@@ -32,8 +32,8 @@ from djtui.services import commandlog
 from djtui.services.database import ConnectionSettings
 from djtui.services.servers.process import (
     STATE_FILE,
+    ServerProcess,
     die_with_parent,
-    free_port,
     pid_alive,
     port_free,
     read_state,
@@ -108,8 +108,10 @@ def _reachable_by_others(path: Path) -> bool:
     return True
 
 
-class PrivatePostgres:
+class PrivatePostgres(ServerProcess):
     """A private PostgreSQL server; use as a context manager or call start()/stop()."""
+
+    stop_signal = signal.SIGINT  # "fast" shutdown: SIGTERM would wait for every client to leave
 
     flavor = "PostgreSQL"
     backend = "postgresql"
@@ -145,13 +147,7 @@ class PrivatePostgres:
             run = Path(tempfile.mkdtemp(prefix="djtui-pgrun-", dir="/tmp"))
         return run
 
-    # -- lifecycle ------------------------------------------------------------
-
-    def __enter__(self) -> PrivatePostgres:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    # -- lifecycle (context manager, launch retries and stop: process.ServerProcess) ----------------
 
     @property
     def dbname(self) -> str:
@@ -239,19 +235,6 @@ class PrivatePostgres:
             "local all all scram-sha-256\n"
             "host all all 127.0.0.1/32 scram-sha-256\n")
 
-    def _launch_until_ready(self, ports: list[int], timeout: float) -> None:
-        last_error = ""
-        for attempt in range(3):
-            self.port = ports[attempt] if attempt < len(ports) else free_port()
-            self._launch()
-            try:
-                self._wait_ready(timeout)
-                return
-            except OperationFailed as exc:
-                last_error = str(exc)
-                self._kill()
-        raise OperationFailed(last_error)
-
     def _launch(self) -> None:
         assert self.binaries is not None
         self.socket_dir.mkdir(exist_ok=True, mode=0o700)
@@ -272,7 +255,7 @@ class PrivatePostgres:
                 **self._run_as())
         self.pid = self.proc.pid
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, timeout: float, probe: object = None) -> None:
         assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -314,27 +297,7 @@ class PrivatePostgres:
         finally:
             conn.close()
 
-    def _kill(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # "fast" shutdown: SIGTERM would wait for every client
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
-
-    def stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        with contextlib.suppress(Exception):
-            atexit.unregister(self.stop)
-        self._kill()
-        with contextlib.suppress(FileNotFoundError):
-            (self.base_dir / STATE_FILE).unlink()
+    def _remove_files(self) -> None:
         separate = self.run_dir != self.base_dir.resolve()
         if self._own_dir:
             shutil.rmtree(self.base_dir, ignore_errors=True)

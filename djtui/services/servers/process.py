@@ -7,6 +7,7 @@ dies with its parent, stopping a process politely then firmly, and the detached 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import json
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from djtui.errors import UserError
+from djtui.errors import OperationFailed, UserError
 
 STATE_FILE = "server.json"
 
@@ -51,10 +52,10 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child
         pass
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    """SIGTERM, then SIGKILL when it has not ended within ``timeout`` seconds."""
+def stop_process(proc: subprocess.Popen, timeout: float = 30.0, sig: int = signal.SIGTERM) -> None:
+    """``sig`` (SIGTERM), then SIGKILL when it has not ended within ``timeout`` seconds."""
     if proc.poll() is None:
-        proc.terminate()
+        proc.send_signal(sig)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -119,3 +120,67 @@ def stop_detached(base_dir: str | os.PathLike, *, remove_data: bool = True, time
         if state.get("run_dir"):
             shutil.rmtree(state["run_dir"], ignore_errors=True)
     return True
+
+
+class ServerProcess:
+    """The lifecycle every private server shares: a context manager, a launch on a free port retried until
+    the server answers, and a stop that runs once (also at exit) and removes what the family's
+    ``_remove_files`` names. A family provides ``start``, ``_launch``, ``_wait_ready`` and ``_remove_files``."""
+
+    stop_signal: int = signal.SIGTERM  # PostgreSQL: SIGINT (its fast shutdown)
+    base_dir: Path
+    port: int
+    proc: subprocess.Popen | None
+    _stopped: bool
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        raise NotImplementedError
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _launch(self) -> None:
+        raise NotImplementedError
+
+    def _wait_ready(self, timeout: float, probe: Any = None) -> None:
+        raise NotImplementedError
+
+    def _remove_files(self) -> None:
+        raise NotImplementedError
+
+    def _launch_until_ready(self, ports: list[int], timeout: float, probe: Any = None) -> None:
+        """Launch on ``ports`` first, then on free ports, up to three tries until the server answers.
+
+        A port taken between free_port() and bind, or a slow start on a loaded machine, gets a retry.
+        """
+        last_error = ""
+        for attempt in range(3):
+            self.port = ports[attempt] if attempt < len(ports) else free_port()
+            self._launch()
+            try:
+                self._wait_ready(timeout, probe)
+                return
+            except OperationFailed as exc:
+                last_error = str(exc)
+                self._kill()
+        raise OperationFailed(last_error)
+
+    def _kill(self) -> None:
+        if self.proc is None:
+            return
+        stop_process(self.proc, sig=self.stop_signal)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+        self._kill()
+        with contextlib.suppress(FileNotFoundError):
+            (self.base_dir / STATE_FILE).unlink()
+        self._remove_files()

@@ -43,10 +43,11 @@ class R3Lab:
         return f"{self.schemas['sessions']}.session:participant_id = '001'"
 
     def cli(self, *argv: str, config: Path | None = None, stdin: str | None = None,
-            timeout: float = 180) -> subprocess.CompletedProcess[str]:
+            timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """The real binary (``python -m djtui``) with the lab's environment: stdout and stderr are the artefacts."""
         return subprocess.run([sys.executable, "-m", "djtui", "--config", str(config or self.config_path), *argv],
-                              capture_output=True, text=True, env=self.env, input=stdin, timeout=timeout,
+                              capture_output=True, text=True, env=self.env if env is None else env, input=stdin,
+                              timeout=timeout,
                               cwd=self.root)
 
     def write_config(self, name: str, extra: str = "", *, host: str = "127.0.0.1", port: int | None = None,

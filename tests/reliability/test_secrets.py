@@ -111,10 +111,13 @@ def test_cli_paths_leave_no_password(lab: R3Lab) -> None:
         bad_port = lab.write_config("bad-port.yaml", port=1)
         run("wrong port", "export", "plan", "--leaf", lab.leaf, config=bad_port, ok=(2,))
         # a password written in the config file itself (not only through the environment)
+        # a config with the password inline names no variable: a user of it has none holding the password
+        # (were one set, djtui could not know it is one, and its children would inherit it as any variable)
+        no_pw_env = {k: v for k, v in lab.env.items() if k != PASSWORD_ENV}
         inline = lab.write_config("inline.yaml", password_line=f'  password: "{PASSWORD}"', host="no-such-host.invalid")
-        run("wrong host, inline password", "doctor", config=inline, ok=(1, 2))
+        run("wrong host, inline password", "doctor", config=inline, ok=(1, 2), env=no_pw_env)
         wrong_pw = lab.write_config("wrong-pw.yaml", password_line=f'  password: "{PASSWORD}-not"')
-        r = run("wrong password", "orphans", "scan", config=wrong_pw, ok=(2,))
+        r = run("wrong password", "orphans", "scan", config=wrong_pw, ok=(2,), env=no_pw_env)
         assert "Access denied" in r.stderr or "password" in r.stderr
 
     assert _clean(runs) == []

@@ -45,9 +45,10 @@ def server_processes(pid: int) -> list[int]:
 @contextlib.contextmanager
 def stopped(server) -> Iterator[None]:
     procs = server_processes(server.pid)
-    for pid in procs:
-        os.kill(pid, signal.SIGSTOP)
     try:
+        for pid in procs:  # a backend may exit between the listing and its signal: that one needs no stop
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
         yield
     finally:
         for pid in procs:

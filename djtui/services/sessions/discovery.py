@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from djtui.domain.sessions import SessionKey, matches_prefix, template_regex, validate_participant
+from djtui.domain.sessions import BY_DATE, SessionKey, matches_prefix, template_regex, validate_participant
 from djtui.errors import UserError
 from djtui.services import filesystem
 
@@ -71,39 +71,48 @@ class DiscoveryMixin:
         prefixes = self.backup.filters.participant_prefixes
         start, end = start or MIN_DATE, end or MAX_DATE
         found: list[SessionKey] = []
-        bad_dates: list[tuple[Path, dict[str, str]]] = []
-        level: list[tuple[Path, dict[str, str]]] = [(base, {})]
+        bad_dates: list[tuple[str, dict[str, str]]] = []
+        # paths stay strings: a Path per folder cost more than the rest of a 50,000-session walk
+        level: list[tuple[str, dict[str, str]]] = [(os.fspath(base), {})]
+        join = os.path.join
         for seg, rx in zip(segments, regexes, strict=True):
-            nxt: list[tuple[Path, dict[str, str]]] = []
+            nxt: list[tuple[str, dict[str, str]]] = []
             for path, vals in level:
                 if rx is None:
-                    nxt.append((path / seg, vals))
+                    nxt.append((join(path, seg), vals))
                     continue
                 try:
                     with os.scandir(path) as it:
                         for e in it:
                             m = rx.match(e.name)
                             if m and e.is_dir(follow_symlinks=False):
-                                nxt.append((Path(e.path), {**vals, **m.groupdict()}))
+                                nxt.append((e.path, {**vals, **m.groupdict()}))
                             elif odd_dates and "{session_date}" in seg and e.is_dir(follow_symlinks=False):
-                                bad_dates.append((Path(e.path), vals))
+                                bad_dates.append((e.path, vals))
                 except (FileNotFoundError, NotADirectoryError):
                     continue
                 beat()
             level = nxt
         odd: list[str] = []
+        # a lab has far fewer participants and days than sessions: each name is judged once
+        usable: dict[str, bool] = {}
+        days: dict[str, dt.date | None] = {}
         for path, vals in level:
             pid, ds = vals.get("participant_id"), vals.get("session_date")
-            if not pid or not ds or not matches_prefix(pid, prefixes):
+            if not pid or not ds:
                 continue
-            try:  # a hand-made folder (quotes, spaces, non-UTF-8) no command could name: listed, not used
-                validate_participant(pid)
-            except UserError:
-                odd.append(str(path))
+            ok = usable.get(pid)
+            if ok is None:
+                ok = usable[pid] = _usable_participant(pid, prefixes)
+            if not ok:
+                if matches_prefix(pid, prefixes):
+                    odd.append(path)  # a hand-made folder (quotes, spaces, non-UTF-8) no command could name
                 continue
-            try:
-                d = dt.datetime.strptime(ds, "%Y%m%d").date()
-            except ValueError:
+            if ds in days:
+                d = days[ds]
+            else:
+                d = days[ds] = _day(ds)
+            if d is None:
                 bad_dates.append((path, vals))
                 continue
             if start <= d <= end:
@@ -115,8 +124,8 @@ class DiscoveryMixin:
                 continue
             if holds_files(path):
                 beat()
-                dates.append(str(path))
-        return sorted(set(found), key=lambda k: (k.session_date, k.participant_id)), odd, dates
+                dates.append(path)
+        return sorted(set(found), key=BY_DATE), odd, dates
 
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
         """The driver's errors of this lab's server (pymysql's or psycopg2's); none without a database."""
@@ -134,11 +143,19 @@ class DiscoveryMixin:
         """
         dest_keys, in_db = found if found is not None else self.elsewhere_sources(start, end)
         have = set(local)
-        have_db = {(self.db_participant(k.participant_id), k.session_date) for k in local}
+        spelled: dict[str, str] = {}  # disk id -> database id, once per participant (not once per session)
+
+        def db_id(pid: str) -> str:
+            got = spelled.get(pid)
+            if got is None:
+                got = spelled[pid] = self.db_participant(pid)
+            return got
+
+        have_db = {(db_id(k.participant_id), k.session_date) for k in local}
         out: dict[tuple[str, dt.date], SessionKey] = {}
         for keys in dest_keys:
             for k in keys:
-                ident = (self.db_participant(k.participant_id), k.session_date)
+                ident = (db_id(k.participant_id), k.session_date)
                 if k not in have and ident not in have_db:
                     out.setdefault(ident, k)
         prefixes = self.backup.filters.participant_prefixes
@@ -157,7 +174,7 @@ class DiscoveryMixin:
                 continue
             if k not in have:
                 out[ident] = k
-        return sorted(out.values(), key=lambda k: (k.session_date, k.participant_id))
+        return sorted(out.values(), key=BY_DATE)
 
     def elsewhere_sources(self, start: dt.date | None, end: dt.date | None
                           ) -> tuple[list[list[SessionKey]], list[tuple[str, dt.date]]]:
@@ -181,7 +198,26 @@ class DiscoveryMixin:
         return dest_keys, in_db
 
 
-def holds_files(path: Path) -> bool:
+def _usable_participant(pid: str, prefixes: Sequence[str]) -> bool:
+    """Is a participant folder's name one djtui backs up (its prefix wanted, a name a command can use)?"""
+    if not matches_prefix(pid, prefixes):
+        return False
+    try:
+        validate_participant(pid)
+    except UserError:
+        return False
+    return True
+
+
+def _day(text: str) -> dt.date | None:
+    """A YYYYMMDD folder name (the template's regex let only 8 digits through) as a date; None if impossible."""
+    try:
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return None
+
+
+def holds_files(path: str | Path) -> bool:
     """Does the folder hold any file (at any depth)? Stops at the first one."""
     try:
         for _root, _dirs, files in os.walk(path):

@@ -16,6 +16,7 @@ from pathlib import Path
 from djtui.config import Config, Destination
 from djtui.domain.mounts import mount_points, nearest_mount
 from djtui.domain.sessions import (
+    BY_DATE,
     MOUNT_HUNG,
     MOUNT_MISSING,
     MOUNT_OK,
@@ -204,7 +205,7 @@ class SessionService(DiscoveryMixin, ImportCheckMixin):
             local = self.discover(start, end)
             found = f_found.result()
         return sorted([*local, *self.elsewhere(start, end, local, found)],
-                      key=lambda k: (k.session_date, k.participant_id))
+                      key=BY_DATE)
 
     def status(self, key: SessionKey) -> SessionStatus:
         return self.statuses([key])[0]

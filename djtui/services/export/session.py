@@ -35,6 +35,7 @@ What holds, by construction:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,6 +149,8 @@ class ExportSession:
         self.memory_limit = KEY_MEMORY_BYTES  # per in-memory key table; a fuller one moves to disk (tests lower it)
         self._in_memory: set[str] = set()
         self._staged: set[str] = set()
+        self._estimates: dict[str, int] = {}  # the server's row estimates, read once before the cascade
+        self._catalog: threading.Thread | None = None  # reads the columns while the server runs the cascade
 
     def __enter__(self) -> ExportSession:
         self.conn = connect_export(self.db.settings) if mysqldb() is not None else self.db.connect()
@@ -161,6 +164,8 @@ class ExportSession:
 
     def close(self) -> None:
         """End the transaction with COMMIT: it is READ ONLY, so nothing but key sets was written."""
+        if self._catalog is not None:  # its reads end in milliseconds; none outlives the session
+            self._catalog.join()
         if self.conn is not None:
             try:
                 self.conn.commit()
@@ -222,6 +227,9 @@ class ExportSession:
                            f"SELECT {cols} FROM {self._table(t)} LIMIT 0")
                 self._in_memory.add(name)
             self._temp[t] = name
+        # the writer's catalog reads (one query per table, on another connection) overlap the cascade
+        self._catalog = threading.Thread(target=self._read_catalog, daemon=True, name="djtui-export-catalog")
+        self._catalog.start()
         self._exec("START TRANSACTION READ ONLY")
         self.result.counts = self._rounds(progress)
         self._exec("COMMIT")  # cheap: only the key sets were written (a rollback would undo them row by row)
@@ -257,7 +265,7 @@ class ExportSession:
         joins cost the most), at most KEY_MEMORY_TABLES, none with a BLOB/TEXT key column (MEMORY cannot hold them)."""
         assert self.conn is not None
         dbs = sorted({split_name(t)[0] for t in self.plan.tables})
-        estimate = catalog.row_estimates(self.db, dbs)
+        estimate = self._estimates = catalog.row_estimates(self.db, dbs)
         long_keys = catalog.long_key_tables(self.db, dbs)
         sizes = {t: estimate.get(t, 0) for t in self.plan.tables if t not in long_keys}
         return set(sorted(sizes, key=lambda t: -sizes[t])[:KEY_MEMORY_TABLES])
@@ -405,9 +413,20 @@ class ExportSession:
         return [c.name for c in self.column_types(table)]
 
     def column_types(self, table: str) -> list[Column]:
+        if table not in self._columns and self._catalog is not None and self._catalog is not threading.current_thread():
+            self._catalog.join()  # it may be reading this one now
         if table not in self._columns:
             self._columns[table] = catalog.table_columns(self.db, table)
         return self._columns[table]
+
+    def _read_catalog(self) -> None:
+        """The columns of every table of the plan, ahead of the writer (a thread started by ``run``).
+        A table that fails here is read again when the writer asks, which reports the error."""
+        for table in self.plan.tables:
+            try:
+                self.column_types(table)
+            except Exception:
+                return
 
     def table_driven(self, table: str) -> bool:
         """Read the rows by scanning the table and looking each up in the key set, or the other way?
@@ -423,7 +442,7 @@ class ExportSession:
             have = self.result.counts.get(table, 0)
             driven = False
             if have and self._temp[table] in self._in_memory:
-                estimate = catalog.row_estimate(self.db, table)
+                estimate = self._estimates[table] if table in self._estimates else catalog.row_estimate(self.db, table)
                 driven = have * 3 >= estimate * 2
             self._driven[table] = driven
         return self._driven[table]

@@ -101,12 +101,15 @@ def main(argv: list[str]) -> int:
         cpu: list[float] = []
         python: list[float] = []
         helps: list[float] = []
+        floor: list[float] = []
+        bare = [sys.executable, str(Path(__file__).resolve().parent / "_textual_floor.py")]
         for _ in range(args.runs):  # interleaved, so a busy moment on a shared machine hits every row alike
             wall, used = first_frame(djtui, b"config:")
             frames.append(wall)
             cpu.append(used)
             python.append(timed([sys.executable, "-c", "pass"]))
             helps.append(timed([sys.executable, "-m", "djtui", "--help"]))
+            floor.append(first_frame(bare, b"config:")[0])
         dj = [timed([sys.executable, "-c", "import datajoint"]) for _ in range(3)]
     finally:
         if tmp is not None:
@@ -115,9 +118,10 @@ def main(argv: list[str]) -> int:
     print(f"{'what (seconds)':<44}{'median':>9}{'p99':>9}{'max':>9}{'min':>9}{'runs':>6}")
     print(row("djtui start -> first frame", frames))
     print(row("  the same, CPU seconds (user+sys)", cpu))
+    print(row("bare Textual app, same widgets -> first frame", floor))
     print(row("djtui --help", helps))
     print(row("python -c pass (interpreter floor)", python))
     print(row("python -c import datajoint (per shell query)", dj))
     print(f"first frame target {TARGET_S} s (median): {'met' if f <= TARGET_S else 'MISSED'}; "
-          f"ratio to one DataJoint import: {f / d:.2f}")
+          f"ratio to one DataJoint import: {f / d:.2f}; to the bare Textual app: {f / statistics.median(floor):.2f}")
     return 0

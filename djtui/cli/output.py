@@ -14,8 +14,16 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def emit_json(data: Any) -> None:
-    """JSON on stdout; a file name that is not UTF-8 (a lone surrogate here) goes out as a ``\\udcXX`` escape."""
-    text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+    """JSON on stdout; a file name that is not UTF-8 (a lone surrogate here) goes out as a ``\\udcXX`` escape.
+
+    A list goes out one element a line (each line ``grep``-able, the whole still one JSON document):
+    Python's encoder is in C only without ``indent``, and indenting 50,000 sessions took 5 s.
+    """
+    if isinstance(data, list):
+        one = json.JSONEncoder(default=str, ensure_ascii=False).encode
+        text = "[\n" + ",\n".join(one(item) for item in data) + "\n]" if data else "[]"
+    else:
+        text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
     sys.stdout.write(_LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
     sys.stdout.write("\n")
 

@@ -284,6 +284,19 @@ class Scan:
         rels, sizes, mtimes = self.file_columns()
         return FileTable(list(rels), list(sizes), list(mtimes), hashes)
 
+    def oddities(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(special files, symbolic links), sorted, as ``listing()`` has them, without an object per file."""
+        if not self.exists or not self.others:
+            return (), ()
+        special, links = [], []
+        for rel, mt in zip(self.rels, self.mtimes, strict=True):
+            if rel.startswith("/"):
+                if mt == "l":
+                    links.append(rel[1:])
+                elif mt == "s":
+                    special.append(rel[1:])
+        return tuple(sorted(special)), tuple(sorted(links))
+
     def listing(self) -> Listing:
         if not self.exists:
             return Listing(False)

@@ -48,9 +48,16 @@ class ScanListing(Listing):
             object.__setattr__(self, "_plain", self._scan.listing())
         return self._plain
 
+    def _oddities(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Special files and links: from the built listing if there is one, else from the columns (a status
+        asks for them to say why a session is not safe; building every entry for that cost 2.8 s at 50,000)."""
+        if self._plain is not None:
+            return self._plain.special, self._plain.symlinks
+        return self._scan.oddities()
+
     files = property(lambda self: self.plain().files)  # type: ignore[assignment]
-    special = property(lambda self: self.plain().special)  # type: ignore[assignment]
-    symlinks = property(lambda self: self.plain().symlinks)  # type: ignore[assignment]
+    special = property(lambda self: self._oddities()[0])  # type: ignore[assignment]
+    symlinks = property(lambda self: self._oddities()[1])  # type: ignore[assignment]
 
     @property
     def count(self) -> int:

@@ -83,3 +83,17 @@ def test_column_widths_cover_every_shown_cell():
     assert built.widths[2] == 41
     _, built = st.build_view([*STATUSES, wide], frozenset(), "p0", "Date", False, cache)
     assert built.widths[2] == len("Participant")  # the filtered rows' widest, not the cache's
+
+
+def test_a_superseded_build_stops_and_returns_nothing():
+    many = [_status(f"p{i:05d}", dt.date(2025, 1, 1) + dt.timedelta(days=i % 300)) for i in range(10_000)]
+    asked = []
+
+    def wanted() -> bool:
+        asked.append(1)
+        return len(asked) < 2  # superseded after the first few thousand rows
+
+    assert st.build_view(many, frozenset(), "", "Date", False, st.RowCache(), wanted) is None
+    assert len(asked) == 2
+    keys, built = st.build_view(many, frozenset(), "", "Date", False, st.RowCache(), lambda: True)
+    assert len(keys) == len(built.rows) == 10_000

@@ -96,32 +96,32 @@ class RowCache:
     """
 
     def __init__(self) -> None:
-        self._rows: dict[int, tuple[SessionStatus, str, dict, tuple[int, ...]]] = {}
-        self._text: dict[int, tuple[SessionStatus, str]] = {}
+        self._rows: dict[int, tuple[SessionStatus, str, dict, tuple[int, ...], str]] = {}
+
+    def _entry(self, s: SessionStatus) -> tuple[SessionStatus, str, dict, tuple[int, ...], str]:
+        hit = self._rows.get(id(s))
+        if hit is not None and hit[0] is s:
+            return hit
+        cells = (UNSELECTED, *row_cells(s))
+        pid, day = s.key.participant_id, s.key.date_str
+        # the filter's text: the participant id (lower case) and the date, apart (a NUL between them,
+        # which no typed filter holds, so a match never spans the two)
+        entry = (s, f"{pid}|{day}", dict(zip(COLUMN_KEYS, cells, strict=True)), cell_widths(cells),
+                 f"{pid.lower()}\0{day}")
+        self._rows[id(s)] = entry
+        return entry
 
     def get(self, s: SessionStatus) -> tuple[str, dict, tuple[int, ...]]:
         """The row key, the row's cell dict (unselected; copy it before handing it out) and its widths."""
-        hit = self._rows.get(id(s))
-        if hit is not None and hit[0] is s:
-            return hit[1], hit[2], hit[3]
-        cells = (UNSELECTED, *row_cells(s))
-        key, data, widths = row_key(s.key), dict(zip(COLUMN_KEYS, cells, strict=True)), cell_widths(cells)
-        self._rows[id(s)] = (s, key, data, widths)
-        return key, data, widths
+        entry = self._entry(s)
+        return entry[1], entry[2], entry[3]
 
     def text(self, s: SessionStatus) -> str:
-        """What the text filter searches: the participant id (lower case) and the date, apart (a NUL
-        between them, which no typed filter holds, so a match never spans the two)."""
-        hit = self._text.get(id(s))
-        if hit is not None and hit[0] is s:
-            return hit[1]
-        text = f"{s.key.participant_id.lower()}\0{s.key.date_str}"
-        self._text[id(s)] = (s, text)
-        return text
+        """What the text filter searches in a row."""
+        return self._entry(s)[4]
 
     def forget(self, s: SessionStatus) -> None:
         self._rows.pop(id(s), None)
-        self._text.pop(id(s), None)
 
 
 def visible_of(statuses: list[SessionStatus], needle: str, sort_by: str, reverse: bool,
@@ -136,15 +136,21 @@ def visible_of(statuses: list[SessionStatus], needle: str, sort_by: str, reverse
 
 
 def build_view(statuses: list[SessionStatus], selected: frozenset[str], needle: str, sort_by: str,
-               reverse: bool, cache: RowCache | None = None) -> tuple[list[str], BuiltRows]:
-    """The shown rows' keys and the table's records for them, from a snapshot of the screen's state."""
+               reverse: bool, cache: RowCache | None = None, wanted: Callable[[], bool] | None = None
+               ) -> tuple[list[str], BuiltRows] | None:
+    """The shown rows' keys and the table's records for them, from a snapshot of the screen's state.
+
+    ``wanted`` is asked every few thousand rows; once it says no (a newer key superseded this build)
+    the build stops and returns None, so a filter typed quickly does not wait for the rows of each key."""
     cache = cache if cache is not None else RowCache()
     get, mark_col = cache.get, COLUMN_KEYS[0]
     keys: list[str] = []
     dicts: list[dict] = []
     widths = [cell_len(c) for c in COLUMNS]
     per_row = []
-    for s in visible_of(statuses, needle, sort_by, reverse, cache):
+    for i, s in enumerate(visible_of(statuses, needle, sort_by, reverse, cache)):
+        if wanted is not None and not i & 4095 and not wanted():
+            return None
         k, data, w = get(s)
         data = data.copy()  # no key is hashed again: the copy keeps the stored hashes
         if k in selected:
@@ -339,8 +345,9 @@ class SessionsScreen(DjtuiScreen):
             if generation != self._generation:
                 return
         view = build_view(*self._snapshot()) if len(self.statuses) <= INLINE_ROWS \
-            else await asyncio.to_thread(build_quietly, build_view, *self._snapshot())
-        if generation == self._generation and self.is_attached:
+            else await asyncio.to_thread(build_quietly, build_view, *self._snapshot(),
+                                         lambda: generation == self._generation)
+        if view is not None and generation == self._generation and self.is_attached:
             self._install(view)
 
     def _install(self, view: tuple[list[str], BuiltRows]) -> None:

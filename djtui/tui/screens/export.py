@@ -33,6 +33,7 @@ from djtui.tui.widgets.export_results import fill_counts, fill_files
 from djtui.tui.widgets.export_tree import ForeignKeyTree
 from djtui.tui.widgets.export_write import ExportWriteDialog, WriteChoice
 from djtui.tui.widgets.fields import RestrictionInput, TableSearchInput
+from djtui.tui.widgets.footer_fit import fit_footer
 
 
 class ExportScreen(DjtuiScreen):
@@ -81,7 +82,7 @@ class ExportScreen(DjtuiScreen):
         Binding("x", "remove_leaf", "Remove", id="export.remove"),
         Binding("w", "write", "Write", id="export.write"),
         Binding("m", "save_graph", "Save graph", id="export.mermaid"),
-        Binding("v", "verify_export", "Verify export", id="export.verify"),
+        Binding("v", "verify_export", "Verify", id="export.verify"),
         Binding("l", "load_leaves", "Load leaves", show=False, id="export.load"),
         Binding("i", "toggle_internal", "Internal tables", show=False, id="export.internal"),
     ]
@@ -137,6 +138,16 @@ class ExportScreen(DjtuiScreen):
 
     def on_resize(self) -> None:
         self._fit()
+        self.call_after_refresh(self.refresh_bindings)  # the footer's keys follow the width (active_bindings)
+
+    @property
+    def active_bindings(self):  # type: ignore[override]
+        """Every key the footer has room for, whole (at 80 columns Save graph is in help ? and the palette);
+        Remove ranks first while the Leaves table, the one it acts on, has the focus."""
+        leaves = self.focused is not None and self.focused.id == "export-leaves"
+        ranked = ("export.remove",) * leaves + ("export.write", "export.verify", "export.files",
+                                                 "export.restriction", "export.remove", "export.mermaid")
+        return fit_footer(self, super().active_bindings, ranked)
 
     def _fit(self) -> None:
         """Fields lose their borders below 30 rows, so the counts keep their rows at 80x24; the footer

@@ -65,3 +65,74 @@ async def test_export_footer_keys_are_whole_at_80_columns(tmp_path: Path) -> Non
         footer = _footer(app)
         for key in ("r Restrict", "f Files", "x Remove", "w Write", "m Save graph", "v Verify"):
             assert key in footer, footer
+
+
+async def test_long_user_name_leaves_every_matrix_column_in_view(server, tmp_path: Path) -> None:
+    """Before: the user column took the whole name (``…@%``) and the last module columns needed a sideways
+    scroll at 80 columns; a long name also pushed the Users table's drift column out of view."""
+    from textual.widgets import DataTable, Static
+
+    from djtui.config import AccountSettings
+    from djtui.services.accounts import AccountsService
+    from djtui.services.database import Database
+    from djtui.tui.screens.accounts import AccountsScreen
+    from tests.names import unique
+
+    name = unique("averyveryverylongname_")  # about 30 characters (32 at most)
+    db = Database(server.settings)
+    try:
+        service = AccountsService(db, AccountSettings())
+        service.apply(service.plan_roles_init())
+        plan, _ = service.plan_add_user(name, "user")
+        service.apply(plan)
+        cfg = parse_config(f"database:\n  host: 127.0.0.1\n  port: {server.port}\n  user: djadmin\n"
+                           f"  password: {server.password.reveal()}\n  use_datajoint_config: false\n"
+                           f"state_dir: {tmp_path}/state\n")
+        app = DjtuiApp(config=cfg)
+        async with app.run_test(size=(80, 24)) as pilot:
+            for _ in range(100):
+                await app.workers.wait_for_complete()
+                await pilot.pause(0.1)
+                if app.ctx.db is not None:
+                    break
+            await pilot.press("5")
+            screen = app.screen
+            assert isinstance(screen, AccountsScreen)
+            for _ in range(100):
+                await app.workers.wait_for_complete()
+                await pilot.pause(0.1)
+                if screen.state is not None:
+                    break
+            modules = screen.state.modules
+            assert len(modules) == 11  # Spyglass's shared modules: the widest case the screen knows
+            matrix = screen.query_one("#acct-matrix", DataTable)
+            users = screen.query_one("#acct-users", DataTable)
+            await pilot.pause(0.3)
+            for table in (matrix, users):  # every column in view: nothing to scroll sideways to
+                assert table.max_scroll_x == 0, (table.id, table.virtual_size, table.size)
+            account = f"{name}@%"
+            shown = str(matrix.get_row(account)[0])
+            assert shown.endswith("…") and name.startswith(shown[:-1]), shown
+            assert len(matrix.columns) == 3 + len(modules)
+            matrix.focus()
+            await pilot.pause(0.1)
+            matrix.move_cursor(row=matrix.get_row_index(account))
+            await pilot.pause(0.3)
+            lines = _lines(app)
+            row = next(line for line in lines if line.startswith(f" {shown} "))
+            assert len(row.split()) == 3 + len(modules) and row.split()[1] == "ALL", row  # own ALL, then R...
+            detail = str(screen.query_one("#acct-detail", Static).render())
+            assert detail.startswith(f"{account}: roles dj_user"), detail  # the full name, under the tables
+            assert any(line.startswith(f" {account}: roles") for line in lines), lines
+            assert screen._highlighted_key() == account  # the keys act on the row the matrix moved to
+            footer = _footer(app)
+            assert "p Reset password" in footer and footer.rstrip().endswith("^p palette"), footer
+            assert users.max_scroll_x == 0
+    finally:
+        conn = server.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("DROP USER IF EXISTS %s@'%%'", (name,))
+        finally:
+            conn.close()
+            db.close()

@@ -7,8 +7,9 @@ a dialog of its own, and never again.
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -20,9 +21,25 @@ from djtui.errors import OperationFailed, UserError
 from djtui.services.accounts import AccountsService, AccountState, RoleState, ServerAccounts
 from djtui.tui.screens.base import DjtuiScreen
 from djtui.tui.widgets.confirm import ConfirmTyped
+from djtui.tui.widgets.footer_fit import fit_footer
 from djtui.tui.widgets.grant_matrix import PAD, legend, module_headers
 
+USER_MIN = 6  # the matrix's user column is never cut narrower: then the table scrolls sideways (it stays put)
+USER_COLUMNS = ("user", "host", "role", "role at login", "locked", "drift")
 MATRIX_LABEL = "Grant matrix (ALL create tables · RW write rows · R read · - nothing)"
+
+
+
+def fit_name(name: str, width: int) -> str:
+    """``name`` in ``width`` cells: cut with an ellipsis, keeping ``@host`` when a few letters of the user
+    name still fit before it (``averyverylo…@%``)."""
+    if len(name) <= width:
+        return name
+    user, at, host = name.rpartition("@")
+    if at and width - len(host) - 2 >= 3:
+        return user[:width - len(host) - 2] + "…@" + host
+    return name[:width - 1] + "…"
+
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -229,6 +246,16 @@ class AccountsScreen(DjtuiScreen):
         super().__init__(*args, **kw)  # type: ignore[arg-type]
         self.state: ServerAccounts | None = None
 
+    @property
+    def active_bindings(self):  # type: ignore[override]
+        """The keys the footer has room for, whole, most used first (at 80 columns the others are in help ?
+        and the palette); Init/fix roles first while a role is missing."""
+        missing = self.state is not None and not all(r.exists for r in self.state.roles)
+        ranked = ("accounts.roles_init",) * missing + (
+            "accounts.add_user", "accounts.reset_password", "accounts.fix", "accounts.set_role", "accounts.lock",
+            "accounts.drop", "accounts.roles_init", "accounts.add_module", "accounts.refresh")
+        return fit_footer(self, super().active_bindings, ranked)
+
     def compose_body(self) -> ComposeResult:
         yield Static("Waiting for the database…", id="acct-summary")
         yield Label("Users", classes="acct-label")
@@ -238,8 +265,7 @@ class AccountsScreen(DjtuiScreen):
         yield Static("", id="acct-detail", markup=False)
 
     def on_mount(self) -> None:
-        users = self.query_one("#acct-users", DataTable)
-        users.add_columns("user", "host", "role", "role at login", "locked", "drift")
+        self.query_one("#acct-users", DataTable).add_columns(*USER_COLUMNS)
         super().on_mount()
 
     def on_db_ready(self) -> None:
@@ -275,45 +301,81 @@ class AccountsScreen(DjtuiScreen):
         if exposed:  # `accounts.read_scope: all`: `users check` and `doctor` say the same
             text += f"  [b yellow]⚠ {', '.join(exposed)} can read `mysql` (password hashes)[/]"
         self.query_one("#acct-summary", Static).update(text)
+        with self.app.batch_update():
+            self._fill_users(state)
+            self._fill_matrix(state)
+        self._update_detail()
+        self.refresh_bindings()  # whether a role is missing ranks the footer's keys
+
+    def _fill_users(self, state: ServerAccounts) -> None:
+        """Roles, then users; the user column is cut (…) where a long name would push the last columns out of
+        view: the detail line under the tables names the highlighted account in full."""
         users = self.query_one("#acct-users", DataTable)
         keep = self._highlighted_key() if users.row_count else None  # what was highlighted stays highlighted
-        with self.app.batch_update():
-            users.clear()
-            for r in state.roles:  # the roles too: what they hold beyond their definition is drift as well
-                users.add_row(r.name, "(role)", "-", "-", "-",
-                              "✗ missing" if not r.exists else (f"✗ {len(r.drift)}" if r.drift else "✓"),
-                              key=f"role:{r.name}")
-            for u in state.users:
-                users.add_row(u.user, u.host, u.role or "-",
-                              "✓" if u.default_active else ("✗" if u.kind else "-"),
+        rows = [(f"role:{r.name}", [r.name, "(role)", "-", "-", "-",  # a role's extra grants are drift as well
+                 "✗ missing" if not r.exists else (f"✗ {len(r.drift)}" if r.drift else "✓")]) for r in state.roles]
+        rows += [(u.account, [u.user, u.host, u.role or "-", "✓" if u.default_active else ("✗" if u.kind else "-"),
                               "locked" if u.locked else "-",
-                              (f"✗ {len(u.drift)}" if u.drift else "✓") if u.kind else "-",
-                              key=u.account)
-            self._fill_matrix(state)
-            if keep is not None and keep in {r.value for r in users.rows}:
-                users.move_cursor(row=users.get_row_index(keep))
-        self._update_detail()
+                              (f"✗ {len(u.drift)}" if u.drift else "✓") if u.kind else "-"]) for u in state.users]
+        others = sum(max(cell_len(head), *(cell_len(cells[i]) for _, cells in rows)) + PAD
+                     for i, head in enumerate(USER_COLUMNS[1:], 1))
+        room = (users.size.width or self.app.size.width) - 2 - others - PAD
+        user_w = max(4, min(max([4, *(cell_len(cells[0]) for _, cells in rows)]), max(room, USER_MIN)))
+        users.clear(columns=True)
+        users.add_column("user", width=user_w)
+        users.add_columns(*USER_COLUMNS[1:])
+        for key, cells in rows:
+            users.add_row(fit_name(cells[0], user_w), *cells[1:], key=key)
+        if keep is not None and keep in {r.value for r in users.rows}:
+            users.move_cursor(row=users.get_row_index(keep))
 
     def _fill_matrix(self, state: ServerAccounts) -> None:
-        """user, own and other first (they say the most), then one column per module, abbreviated to fit."""
+        """user, own and other first (they say the most), then one column per module, abbreviated to fit.
+        A user column too wide for every module column to stay in view is cut (…): the detail line under
+        the tables names the highlighted account in full."""
         matrix = self.query_one("#acct-matrix", DataTable)
         matrix.clear(columns=True)
         managed = [u for u in state.users if u.kind is not None]
-        user_w = max([4, *(len(u.account) for u in managed)])
-        heads, cut = module_headers(state.modules, (matrix.size.width or self.app.size.width) - 2,
-                                    user_w + 3 + 5 + 3 * PAD)
+        # the host only where a name has more than one (the Users table above shows every host)
+        names = [u.user for u in managed]
+        shown = {u.account: u.account if names.count(u.user) > 1 else u.user for u in managed}
+        width = (matrix.size.width or self.app.size.width) - 2
+        own_other = 3 + 5 + 2 * PAD
+        narrowest, _ = module_headers(state.modules, 0, 0)  # nothing fits in 0: each module's shortest header
+        room = width - own_other - PAD - sum(max(len(h), 3) + PAD for h in narrowest)
+        user_w = max(4, min(max([0, *(len(s) for s in shown.values())]), max(room, USER_MIN)))
+        heads, cut = module_headers(state.modules, width, user_w + PAD + own_other)
         matrix.add_column("user", width=user_w)
         matrix.add_columns("own", "other", *heads)
         for u in managed:
             cells = [u.level_on(f"{u.user}_x"), u.level_on("zz_someone_else_x")]
             cells += [u.level_on(f"{m}_x") for m in state.modules]
-            matrix.add_row(u.account, *cells, key=u.account)
+            matrix.add_row(fit_name(shown[u.account], user_w), *cells, key=u.account)
         self.query_one("#acct-matrix-label", Label).update(
             MATRIX_LABEL + (f"\nmodules: {legend(state.modules, heads)}" if cut else ""))
 
+    @on(DataTable.RowHighlighted, "#acct-matrix")
+    def _matrix_row(self) -> None:
+        """The row moved to in the matrix becomes the highlighted account: the detail line names it in full
+        (the matrix may cut it) and the keys act on it."""
+        matrix = self.query_one("#acct-matrix", DataTable)
+        users = self.query_one("#acct-users", DataTable)
+        if self.focused is not matrix or matrix.row_count == 0:
+            return  # a refill moves the matrix's cursor too: only the user's moves count
+        key = matrix.coordinate_to_cell_key(matrix.cursor_coordinate).row_key.value
+        if key in {r.value for r in users.rows}:
+            users.move_cursor(row=users.get_row_index(key))
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget.id == "acct-matrix":  # entering the matrix: its row is the one the keys act on
+            self._matrix_row()
+
     def on_resize(self) -> None:
         if self.state is not None:
-            self._fill_matrix(self.state)
+            with self.app.batch_update():
+                self._fill_users(self.state)
+                self._fill_matrix(self.state)
+        self.call_after_refresh(self.refresh_bindings)  # the footer's keys follow the width (active_bindings)
 
     def _highlighted_key(self) -> str | None:
         if self.state is None:

@@ -37,6 +37,7 @@ from djtui.errors import UserError
 from djtui.services import commandlog
 from djtui.services.backends import Backend, ServerInfo
 from djtui.services.backends.choose import make_backend
+from djtui.services.longwork import LongWorkWatch, server_answered
 
 T = TypeVar("T")
 
@@ -301,6 +302,7 @@ class Database:
         self._recheck_lock = threading.Lock()
         self._rechecked_at = -math.inf
         self._backend: Backend = make_backend(settings.backend, self)
+        self.longwork = LongWorkWatch(self._answers, lambda conn: self._backend.abort(conn))
 
     @property
     def backend(self) -> Backend:
@@ -410,7 +412,7 @@ class Database:
         for _start, conn in calls:
             if conn is not None:
                 self._backend.abort(conn)
-        return len(calls)
+        return len(calls) + self.longwork.abort_all()
 
     def _cancelled_since(self, started: float) -> bool:
         return self._cancelled_at >= started
@@ -594,6 +596,61 @@ class Database:
         self._given_up_at = None  # it answers: calls wait for it again
         return True
 
+    # -- long work: connections watched for liveness, not elapsed time (see longwork.py) --------------
+
+    def _answers(self) -> bool:
+        """The long-work probe: a fresh connection and ``SELECT 1`` within connect_timeout; a refusal
+        (too many connections, say) is an answer too. Not in the command log: it runs every few seconds."""
+        be, key, timeout = self._backend, next(self._tokens), float(self.settings.connect_timeout)
+        conn = None
+        try:
+            conn = be.open(self.settings, connect_timeout=max(1, int(timeout)), read_timeout=timeout,
+                           write_timeout=timeout)
+            self._watch(key, conn, timeout + WATCHDOG_GRACE_S)
+            be.establish(conn)
+            with be.cursor(conn) as cur:
+                cur.execute("SELECT 1")
+            return True
+        except Exception as exc:
+            return key not in self._expired and server_answered(exc)
+        finally:
+            self._unwatch(key)
+            if conn is not None:
+                _close_quietly(conn)
+
+    @contextmanager
+    def watched(self, conn: Any, what: str = "long work") -> Iterator[Any]:
+        """Cover a connection taken with connect() for long work: Cancel-wait (interrupt()) shuts it, and so
+        does a server that stops answering probes (``self.longwork``); its blocked call then raises
+        DatabaseNotAnswering, whichever error the work made of the driver's (checked through __context__).
+        A long statement on a server that answers is left to run."""
+        started, token = time.monotonic(), self.longwork.add(conn)
+        try:
+            yield conn
+        except BaseException as exc:
+            dead = self.longwork.remove(token)
+            cause: BaseException | None = exc
+            while cause is not None and not isinstance(cause, (self._backend.driver_error, OSError)):
+                cause = cause.__context__
+            if cause is None or isinstance(exc, DatabaseNotAnswering):
+                raise
+            if self._cancelled_since(started):
+                then = f" ({exc.what})" if isinstance(exc, UserError) else ""
+                raise DatabaseNotAnswering(f"{what}: {self._cancelled_error().what}{then}",
+                                           hint="its connection was shut; start it again once the server answers"
+                                           ) from None
+            if dead:
+                lw, then = self.longwork, f" ({exc.what})" if isinstance(exc, UserError) else ""
+                raise DatabaseNotAnswering(
+                    f"{what}: the database at {self.settings.address} stopped answering (no answer to "
+                    f"{lw.misses} probes {lw.every_s:g} s apart, each within {self.settings.connect_timeout} s); "
+                    f"its connection was shut{then}", where="database.connect_timeout",
+                    hint="is the server stopped or the network cut? `djtui doctor` checks it; start again once "
+                         "it answers") from None
+            raise
+        finally:
+            self.longwork.remove(token)
+
     def server_info(self) -> ServerInfo:
         return self._backend.server_info()
 
@@ -608,6 +665,7 @@ class Database:
         with self._watch_cv:
             self._closed = True  # the watchdog ends once no call is watched
             self._watch_cv.notify()
+        self.longwork.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._open_lock:
             conns, self._open = self._open, []

@@ -64,7 +64,7 @@ class AccountsService(UserAdmin):
         conn = self.db.connect()
         done: list[g.Statement] = []
         try:
-            with conn.cursor() as cur:
+            with self.db.watched(conn, "applying the account plan"), conn.cursor() as cur:
                 for n, st in enumerate(plan.statements):
                     if n:
                         pause_between_items()
@@ -111,12 +111,14 @@ class AccountsService(UserAdmin):
         except UserError as exc:
             return f"; could not undo ({exc.what}): run by hand: {'; '.join(undo)}"
         try:
-            with conn.cursor() as cur:
+            with self.db.watched(conn, "undoing the account plan"), conn.cursor() as cur:
                 for sql in undo:
                     commandlog.record("sql", sql)
                     cur.execute(sql)
         except self.db.backend.driver_error as exc:
             return f"; undo failed ({commandlog.mask(str(exc))}): run by hand: {'; '.join(undo)}"
+        except UserError as exc:  # the server stopped answering, or Cancel-wait
+            return f"; undo failed ({exc.what}): run by hand: {'; '.join(undo)}"
         finally:
             conn.close()
         return f"; undone: {'; '.join(undo)}"

@@ -94,6 +94,9 @@ class PgConnection:
         return getattr(self.raw, name)
 
 
+TCP_USER_TIMEOUT_MS = 30_000  # unacknowledged data on the wire this long ends the connection (as the keepalives do)
+
+
 def conn_kwargs(settings: Any, database: str | None = None, **overrides: Any) -> dict[str, Any]:
     """psycopg2.connect keywords from ``ConnectionSettings`` (``database`` overrides the settings' dbname)."""
     kw: dict[str, Any] = {
@@ -103,6 +106,10 @@ def conn_kwargs(settings: Any, database: str | None = None, **overrides: Any) ->
         # a server gone without a FIN: the kernel gives up instead of a read that never returns
         "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
     }
+    if psycopg2.extensions.libpq_version() >= 120000:
+        # a cut network: a send the peer never acknowledges ends too (keepalives only probe an idle
+        # line); libpq 12+, ignored on a Unix socket
+        kw["tcp_user_timeout"] = TCP_USER_TIMEOUT_MS
     if settings.socket:
         kw["host"] = settings.socket if os.path.isdir(settings.socket) else os.path.dirname(settings.socket)
     else:

@@ -43,32 +43,33 @@ def run_count(check: Any) -> int:
         raise CountCancelled()
     conn = check.db.connect()
     try:
-        with conn.raw.cursor() as cur:
-            cur.execute("SELECT pg_backend_pid()")
-            with check._lock:
-                if check.cancelled:
-                    raise CountCancelled()
-                check._conn_id = int(cur.fetchone()[0])
-            limit = round(float(check.statement_timeout or 0) * 1000) if where else 0
-            cur.execute(f"SET statement_timeout = {max(0, limit)}")
-            cur.execute("BEGIN READ ONLY")
-            sql = f"SELECT COUNT(*) FROM {check.db.dialect.table(*split_name(leaf.table))}{where}"
-            commandlog.record("sql", sql, None)
-            try:
-                cur.execute(sql)
-            except psycopg2.Error as exc:
-                if check.cancelled:
-                    raise CountCancelled() from None
-                if exc.pgcode == QUERY_CANCELED:
-                    raise timeout_failure(label, index, check.statement_timeout) from None
-                msg = (exc.diag.message_primary or str(exc)).strip()
-                raise UserError(f"the restriction of {label} fails: {msg}",
-                                where=f"leaf {index + 1}" if label == leaf.label(index) else None) from None
-            n = int(cur.fetchone()[0])
-            cur.execute("ROLLBACK")
-        if check.cancelled:
-            raise CountCancelled()
-        return n
+        with check.db.watched(conn, f"counting {label}"):
+            with conn.raw.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid()")
+                with check._lock:
+                    if check.cancelled:
+                        raise CountCancelled()
+                    check._conn_id = int(cur.fetchone()[0])
+                limit = round(float(check.statement_timeout or 0) * 1000) if where else 0
+                cur.execute(f"SET statement_timeout = {max(0, limit)}")
+                cur.execute("BEGIN READ ONLY")
+                sql = f"SELECT COUNT(*) FROM {check.db.dialect.table(*split_name(leaf.table))}{where}"
+                commandlog.record("sql", sql, None)
+                try:
+                    cur.execute(sql)
+                except psycopg2.Error as exc:
+                    if check.cancelled:
+                        raise CountCancelled() from None
+                    if exc.pgcode == QUERY_CANCELED:
+                        raise timeout_failure(label, index, check.statement_timeout) from None
+                    msg = (exc.diag.message_primary or str(exc)).strip()
+                    raise UserError(f"the restriction of {label} fails: {msg}",
+                                    where=f"leaf {index + 1}" if label == leaf.label(index) else None) from None
+                n = int(cur.fetchone()[0])
+                cur.execute("ROLLBACK")
+            if check.cancelled:
+                raise CountCancelled()
+            return n
     except psycopg2.Error:
         if check.cancelled:
             raise CountCancelled() from None

@@ -75,6 +75,9 @@ class PgExportSession(ExportSession):
 
     def __enter__(self) -> PgExportSession:
         self.conn = self.db.connect()
+        # a stopped server or Cancel-wait ends the session's blocked statement (it runs with no time limit)
+        self._watch: Any = self.db.watched(self.conn, "the export's session")
+        self._watch.__enter__()
         self._mariadb = False
         self._snapshot: str | None = None
         self._ddl: DdlDump | None = None
@@ -82,7 +85,19 @@ class PgExportSession(ExportSession):
             self._exec(sql)
         return self
 
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self._unwatch(*exc)  # may raise DatabaseNotAnswering in place of the driver's error
+        finally:
+            self.close()
+
+    def _unwatch(self, *exc: Any) -> None:
+        watch, self._watch = getattr(self, "_watch", None), None
+        if watch is not None:
+            watch.__exit__(*exc) if exc and exc[0] is not None else watch.__exit__(None, None, None)
+
     def close(self) -> None:
+        self._unwatch()
         if self._ddl is not None:
             self._ddl.stop()  # no pg_dump outlives the session
         if self.conn is not None:

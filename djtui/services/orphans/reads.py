@@ -28,15 +28,16 @@ def fetch(db: Any, sql: str, args: Any = None, *, setup: str | None = None,
     conn = db.connect()
     out: list = []
     try:
-        if setup:
-            with conn.cursor() as cur:
-                cur.execute(setup)
-        with conn.cursor(pymysql.cursors.SSCursor) as cur:
-            cur.execute(sql, args)
-            while batch := cur.fetchmany(FETCH_BATCH):
-                out.extend(batch)
-                check()
-        return out
+        with db.watched(conn, "a streamed read"):
+            if setup:
+                with conn.cursor() as cur:
+                    cur.execute(setup)
+            with conn.cursor(pymysql.cursors.SSCursor) as cur:
+                cur.execute(sql, args)
+                while batch := cur.fetchmany(FETCH_BATCH):
+                    out.extend(batch)
+                    check()
+            return out
     finally:
         conn.close()
 
@@ -54,7 +55,7 @@ def blob_hash_chunks(db: Any, schema: str, table: str, check: Callable[[], None]
     full = db.dialect.table(schema, table)
     conn = db.connect()
     try:
-        with conn.cursor() as cur:
+        with db.watched(conn, f"reading the blob hashes of {full}"), conn.cursor() as cur:
             packet, est = table_rows_estimate(cur, schema, table)
             budget = range_bytes or max(1 << 20, min(packet // 2, 64 << 20))
             cur.execute("SET SESSION group_concat_max_len = %s", (budget,))

@@ -229,12 +229,15 @@ def restore_rows(db: Any, qr: Quarantine, batch_id: str, *,
     insert_cols = [c["name"] for c in manifest["columns"] if not c.get("generated")]
     conn = db.connect()
     try:
-        _check_columns(db.backend, manifest, batch_id, batch_dir, insert_cols)
-        with conn.cursor() as cur:
-            cur.execute("BEGIN")
-            inserted, present, conflicts = _put_back(cur, db.backend, manifest, batch_id, rows,
-                                                     skip_existing=skip_existing)
-            cur.execute("COMMIT")
+        what = (f"restoring batch {batch_id} into {manifest['table']} (no row was restored: the server rolls "
+                "the transaction back when it sees the connection gone)")
+        with db.watched(conn, what):
+            _check_columns(db.backend, manifest, batch_id, batch_dir, insert_cols)
+            with conn.cursor() as cur:
+                cur.execute("BEGIN")
+                inserted, present, conflicts = _put_back(cur, db.backend, manifest, batch_id, rows,
+                                                         skip_existing=skip_existing)
+                cur.execute("COMMIT")
     except db.backend.driver_error as exc:
         _rollback(conn)
         raise OperationFailed(f"batch {batch_id}: restoring rows into {manifest['table']} failed "

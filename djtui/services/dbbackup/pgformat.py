@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from djtui.domain.dbbackup import POSTGRES_NAMES
+from djtui.domain.dialects import POSTGRES
 from djtui.errors import OperationFailed, UserError
 from djtui.services import commandlog
 from djtui.services.backends import Backend
@@ -69,7 +70,7 @@ class PgSnapshot:
         self.db = db
         self.conn = db.connect()
         self._lock = threading.Lock()
-        with db.backend.cursor(self.conn) as cur:
+        with db.watched(self.conn, "the backup's snapshot"), db.backend.cursor(self.conn) as cur:
             commandlog.record("sql", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot()")
             cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             cur.execute("SELECT pg_export_snapshot()")
@@ -79,7 +80,8 @@ class PgSnapshot:
         """Exact COUNT(*) per base table, in the snapshot the dumps read."""
         tables = self.db.backend.tables([schema])
         out: dict[str, int] = {}
-        with self._lock, self.db.backend.cursor(self.conn) as cur:
+        with self._lock, self.db.watched(self.conn, f"counting the rows of {schema} in the backup's snapshot"), \
+                self.db.backend.cursor(self.conn) as cur:
             for _s, name in tables:
                 sql = f"SELECT COUNT(*) FROM {self.db.dialect.table(schema, name)}"
                 commandlog.record("sql", sql)
@@ -276,7 +278,10 @@ class PgFormat:
         return out
 
     def plan_lines(self, db: Database, items: Sequence[RestoreItem]) -> list[str]:
-        """What the plan shows beside the files: one transaction, the order, the foreign keys kept from outside."""
+        """What the plan shows beside the files: one transaction, the order, the foreign keys kept from outside,
+        the views in other schemas that would make it fail."""
+        for i in items:  # a new name (--as, --rename) over 63 bytes is refused now, not cut by the server
+            db.dialect.ident(i.target)
         lines = ["all schemas load in ONE transaction: if any statement fails, nothing is changed"]
         if len(items) > 1:
             lines.append("every schema loads without its foreign keys first, then every schema's foreign keys, "
@@ -284,6 +289,14 @@ class PgFormat:
         for s, t, name, definition in outside_foreign_keys(db, items):
             lines.append(f"foreign key {name} of {s}.{t} ({definition}): not in the backup; dropped before the "
                          "load and declared again after it (if the restored rows break it, nothing is changed)")
+        for vs, vn, kind, tables in dependent_views(db, items):
+            ref = db.dialect.table(vs, vn)
+            lines.append(
+                f"WARNING: {kind} {vs}.{vn} depends on {', '.join(tables)}, which the restore drops and makes "
+                f"again; PostgreSQL refuses to drop a table a {kind} uses, so the restore would fail (and change "
+                f"nothing). Before restoring: save its definition (SELECT pg_get_viewdef({db.dialect.literal(ref)}"
+                f"::regclass, true)), DROP {kind.upper()} {ref}, restore, then CREATE {kind.upper()} {ref} AS "
+                "that definition again (and its grants)")
         return lines
 
     def load_live(self, db: Database, cred: Path, plan: RestorePlan, progress: Progress) -> None:
@@ -326,6 +339,33 @@ def _unquote(name: str) -> str:
     return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
+_DEPENDENT_VIEWS_SQL = """
+SELECT DISTINCT vn.nspname, v.relname, v.relkind, tn.nspname, t.relname
+FROM pg_depend d
+JOIN pg_rewrite r ON r.oid = d.objid
+JOIN pg_class v ON v.oid = r.ev_class
+JOIN pg_namespace vn ON vn.oid = v.relnamespace
+JOIN pg_class t ON t.oid = d.refobjid
+JOIN pg_namespace tn ON tn.oid = t.relnamespace
+WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'n'
+  AND v.oid <> t.oid AND vn.nspname <> tn.nspname AND tn.nspname = %s AND t.relname = ANY(%s)
+ORDER BY 1, 2, 4, 5"""
+
+
+def dependent_views(db: Database, items: Sequence[RestoreItem]) -> list[tuple[str, str, str, list[str]]]:
+    """Views (and materialized views) in another schema that use a table the restore drops and makes
+    again: (view schema, view, "view" | "materialized view", ["schema.table", ...]). The dump's own
+    views are dropped and made again with its tables; one in another schema blocks the DROP TABLE."""
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for i in items:
+        if not i.replaced:
+            continue
+        for vs, vn, kind, ts, tn in db.query(_DEPENDENT_VIEWS_SQL, (i.target, list(i.replaced))):
+            kind = "materialized view" if kind in ("m", b"m") else "view"
+            found.setdefault((vs, vn, kind), []).append(f"{ts}.{tn}")
+    return [(vs, vn, kind, tables) for (vs, vn, kind), tables in found.items()]
+
+
 def outside_foreign_keys(db: Database, items: Sequence[RestoreItem]) -> list[tuple[str, str, str, str]]:
     """Foreign keys onto tables the restore drops and recreates, declared by tables it leaves alone
     (another schema, or a table of the target that is not in the backup): dropped before the load and
@@ -362,7 +402,7 @@ def pg_renamer(renames: dict[str, str]) -> Callable[[str], str]:
         return lambda line: line
     lookup: dict[str, str] = {}
     for old in sorted(renames, key=len, reverse=True):
-        new = '"' + renames[old].replace('"', '""') + '"'
+        new = POSTGRES.ident(renames[old])  # over 63 bytes: a UserError, never a name the server cuts
         lookup['"' + old.replace('"', '""') + '"'] = new
         if re.fullmatch(r"[a-z_][a-z0-9_$]*", old):
             lookup[old] = new

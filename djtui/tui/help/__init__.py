@@ -96,7 +96,8 @@ ACCOUNTS = """\
   What each managed user can do: [b]own[/b] on their own schemas (<user>_...), [b]other[/b] on a schema of no \
 module and not theirs, then one column per shared module (ALL create tables, RW write rows, R read, - nothing). \
 When the modules do not fit the width they are cut to short prefixes, named in full under the title; the user \
-column stays put when the table scrolls sideways.
+column stays put when the table scrolls sideways. A user name longer than the room left ends in …; the \
+line under the table names the highlighted account in full. A name shows its host only when it has two.
 [b]Drift[/b]
   The difference between what a user or a role holds and what its role says it should hold, shown as +/- \
 lines for the highlighted row. f fixes it, showing the exact SQL first; i creates the roles or fixes them.

@@ -163,4 +163,6 @@ def test_the_estimate_reads_the_place_of_the_last_key():
     assert switch and "about 64,000 objects, 250 per first-level prefix" in why
     # past the last prefix nothing is left to go by prefix; outside the layout there is no estimate
     assert judge_switch(1000, f"ff/ff/ff{'f' * 30}", FOLDS, 1)[0] is False
-    assert judge_switch(1000, "deep/er/a.bin", FOLDS, 1)[0] is False
+    assert judge_switch(1000, "deep/er/a.bin", FOLDS, 1) == (False, "no estimate at 'deep/er/a.bin' (not a key "
+                                                                  "of the layout)")
+    assert judge_switch(1000, f"04{'0' * 30}", (), 1) == (False, "a flat layout has no prefixes to go by")

@@ -231,6 +231,8 @@ def key_position(rel: str, folds: tuple[int, ...]) -> float | None:
 def judge_switch(listed: int, last: str, folds: tuple[int, ...], per_prefix: int) -> tuple[bool, str]:
     """Whether the rest of a listing should go by prefix, and why, from ``listed`` keys of the layout
     (under a first-level folder of it) listed up to the key ``last`` (relative to ``<db>/``)."""
+    if not folds:
+        return False, "a flat layout has no prefixes to go by"
     pos = key_position(last, folds)
     if pos is None or pos <= 0 or listed == 0:
         return False, f"no estimate at {last!r} (not a key of the layout)"

@@ -145,3 +145,40 @@ def _no_stopped_server_left(pg_server):
     yield
     with open(f"/proc/{pg_server.pid}/stat") as fh:
         assert fh.read().rsplit(")", 1)[1].split()[0] != "T", "the server was left stopped"
+
+
+def test_short_watched_reads_do_not_each_make_a_probe_and_the_thread_ends() -> None:
+    """The probe runs every every_s from the last probe, not at every add or remove (a scan makes many
+    short watched reads); with nothing watched the thread ends."""
+    from djtui.services.longwork import LongWorkWatch
+
+    probes: list[float] = []
+    watch = LongWorkWatch(lambda: probes.append(time.monotonic()) or True, lambda conn: None)
+    watch.every_s = 0.5
+    keep = watch.add("long")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 1.6:
+        watch.remove(watch.add(object()))
+        time.sleep(0.005)
+    assert 2 <= len(probes) <= 4, len(probes)
+    watch.remove(keep)
+    time.sleep(0.2)
+    assert not any(t.name == "djtui-db-liveness" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_server_that_refuses_still_answers(pg_server) -> None:
+    """A refusal (here: a wrong password) is an answer: the long work's connection is left alone."""
+    db = _db(pg_server)
+    try:
+        assert db._answers() is True
+        from djtui.config import Secret
+        wrong = Database(dataclasses.replace(pg_server.settings, password=Secret("not-the-password"),
+                                             connect_timeout=1))
+        try:
+            assert wrong._answers() is True
+        finally:
+            wrong.close()
+        with stopped(pg_server):
+            assert db._answers() is False
+    finally:
+        db.close()

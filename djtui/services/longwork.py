@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from typing import Any
 
 LIVENESS_EVERY_S = 5.0  # between two probes while long work is watched
@@ -79,17 +80,21 @@ class LongWorkWatch:
             self._lock.notify_all()
 
     def _run(self) -> None:
-        missed = 0
+        """Probes every ``every_s`` (counted from the last probe, not from the last add or remove, so many
+        short watched reads do not make many probes); ends as soon as nothing is watched."""
+        missed, next_at = 0, time.monotonic() + self.every_s
         while True:
             with self._lock:
-                if not self._conns or self._closed:
-                    self._thread = None
-                    return
-                self._lock.wait(self.every_s)
-                if not self._conns or self._closed:
-                    self._thread = None
-                    return
+                while True:
+                    if not self._conns or self._closed:
+                        self._thread = None
+                        return
+                    left = next_at - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._lock.wait(left)
             missed = 0 if self._probe_once() else missed + 1
+            next_at = time.monotonic() + self.every_s
             if missed < self.misses:
                 continue
             missed = 0

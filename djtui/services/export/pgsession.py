@@ -15,6 +15,7 @@ byte for byte with ``COPY ... FROM stdin``; the session pins the settings that t
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,12 @@ class PgExportSession(ExportSession):
         self._mariadb = False
         self._snapshot: str | None = None
         self._ddl: DdlDump | None = None
-        for sql in (*TEXT_SETTINGS, "SET statement_timeout = 0", "SET temp_buffers = '64MB'"):
-            self._exec(sql)
+        try:
+            for sql in (*TEXT_SETTINGS, "SET statement_timeout = 0", "SET temp_buffers = '64MB'"):
+                self._exec(sql)
+        except BaseException:
+            self.__exit__(*sys.exc_info())  # no watch outlives a session that failed to open
+            raise
         return self
 
     def __exit__(self, *exc: Any) -> None:

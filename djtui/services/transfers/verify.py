@@ -5,11 +5,9 @@ A passing verification is written as a record that delete later holds the source
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +26,7 @@ from djtui.domain.sessions import (
 )
 from djtui.services import filesystem
 from djtui.services.sessions import SessionService
+from djtui.services.sessions.lazy import collector_paused
 from djtui.services.transfers.hashcache import HashCache
 from djtui.services.transfers.hashrun import hash_files
 
@@ -81,23 +80,8 @@ def verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Desti
     A content difference a checksum verify found is remembered, and fails every later verify
     while the file's size and mtime are unchanged on both sides, until a checksum verify passes.
     """
-    with _collector_paused():
+    with collector_paused():
         return _verify_many(service, keys, dest, checksum=checksum, on_file=on_file)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic GC passes while a scan makes hundreds of thousands of strings (about 15% of the work).
-
-    Nothing here makes cycles that matter: memory is still freed by reference counting.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _verify_many(service: SessionService, keys: Sequence[SessionKey], dest: Destination, *, checksum: bool,

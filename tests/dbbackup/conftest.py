@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,19 @@ state_dir: "{tmp_path / 'state'}"
 def lab_config(lab: Lab, tmp_path: Path, config_writer) -> Path:
     """``cli_config`` for the lab's backend."""
     return config_writer(tmp_path / "djtui.yaml", config_text(lab.server, tmp_path))
+
+
+@contextmanager
+def serving_pg(server: Any, base: str) -> Iterator[Lab]:
+    """The lab whose PostgreSQL schemas start with ``base`` (made by the caller), with a Database on it;
+    its schemas are dropped afterwards."""
+    db = Database(server.settings)
+    try:
+        yield Lab(server, db, base)
+    finally:
+        db.close()
+        conn = server.connect()
+        try:
+            _drop_pg(conn, base)
+        finally:
+            conn.close()

@@ -15,8 +15,7 @@ import pytest
 from djtui.errors import OperationFailed
 from djtui.services import dbbackup
 from djtui.services.audit import AuditLog
-from djtui.services.database import Database
-from tests.dbbackup.conftest import Lab, _drop_pg
+from tests.dbbackup.conftest import Lab, serving_pg
 
 
 def _q(name: str) -> str:
@@ -49,16 +48,8 @@ def fk_lab(pg_server) -> Lab:
                         f"FROM {a}.session, (VALUES ('m1'), ('m2')) v(m)")
     finally:
         conn.close()
-    db = Database(pg_server.settings)
-    try:
-        yield Lab(pg_server, db, base)
-    finally:
-        db.close()
-        conn = pg_server.connect()
-        try:
-            _drop_pg(conn, base)
-        finally:
-            conn.close()
+    with serving_pg(pg_server, base) as lab:
+        yield lab
 
 
 COUNTS = {"a": {"session": 36}, "b": {"subject": 12}, "c": {"method": 2, "result": 72}}

@@ -14,8 +14,7 @@ from djtui.cli import main
 from djtui.errors import OperationFailed
 from djtui.services import dbbackup
 from djtui.services.audit import AuditLog
-from djtui.services.database import Database
-from tests.dbbackup.conftest import Lab, _drop_pg
+from tests.dbbackup.conftest import serving_pg
 
 
 def _q(name: str) -> str:
@@ -41,16 +40,8 @@ def view_lab(pg_server):
             cur.execute(f"CREATE MATERIALIZED VIEW {v}.counts AS SELECT count(*) AS n FROM {a}.session")
     finally:
         conn.close()
-    db = Database(pg_server.settings)
-    try:
-        yield Lab(pg_server, db, base)
-    finally:
-        db.close()
-        conn = pg_server.connect()
-        try:
-            _drop_pg(conn, base)
-        finally:
-            conn.close()
+    with serving_pg(pg_server, base) as lab:
+        yield lab
 
 
 def test_the_plan_warns_of_each_dependent_view_and_the_restore_would_fail(view_lab, tmp_path: Path) -> None:
